@@ -1,0 +1,63 @@
+/*
+ * config.h — the host's YAML configuration, validated at load.
+ *
+ * Unknown keys and bad values are errors naming file:line. Relative paths
+ * are resolved against the directory of the config file. See
+ * docs/configuration.md for every key.
+ */
+#ifndef STELE_CONFIG_H
+#define STELE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <stele/stele.h>
+
+typedef struct stele_kv {
+    char *key;
+    char *value;
+} stele_kv;
+
+typedef struct stele_config {
+    char *path;         /* the file it was read from */
+    char *app;          /* app name, topic prefix: "bank" */
+
+    /* log: */
+    char *log_backend;  /* "sqlite" (default) | "kafka" */
+    char *log_path;     /* sqlite: the log file (default <data_dir>/log.db) */
+    int32_t partitions; /* partitions of the topics the host creates (4) */
+    stele_kv *log_props; /* kafka: librdkafka properties, passed through */
+    size_t n_log_props;
+
+    /* store: */
+    char *store_backend; /* "sqlite" (default) | "postgres" */
+    char *store_path;    /* sqlite: the read-model file
+                            (default <data_dir>/readmodels.db) */
+    char *store_conninfo; /* postgres: libpq connection string */
+
+    char *data_dir;     /* default "data", beside the config file */
+    char *schemas_dir;  /* default "schemas" */
+    char **plugins;     /* .so paths, in load order */
+    size_t n_plugins;
+
+    /* engine: */
+    int32_t command_batch;     /* commands per transaction (default 1000) */
+    int32_t commit_interval_ms; /* max time a batch waits (default 5) */
+    int32_t projection_batch;  /* events per projector transaction (1000) */
+    int64_t max_value_bytes;   /* largest command/event value (1 MiB) */
+    int32_t reply_timeout_ms;  /* stele send's wait for a result (10000) */
+
+    /* api: (the HTTP server; later issue) */
+    char *http_listen;         /* "127.0.0.1:8080"; NULL: off */
+
+    char *log_level;           /* "error" | "warn" | "info" (default) | "debug" */
+} stele_config;
+
+/* Reads and validates the config file. On error err->msg is
+ * "FILE:LINE: reason". */
+int stele_config_load(const char *path, stele_config **out, stele_err *err);
+
+void stele_config_free(stele_config *cfg);
+
+#endif

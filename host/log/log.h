@@ -1,0 +1,220 @@
+/*
+ * log.h — the event-log interface. It speaks Kafka's model so that Kafka
+ * fits behind it unchanged and the embedded backends emulate it:
+ *
+ *  - named topics with a fixed number of partitions; compacted topics keep
+ *    the latest record per key;
+ *  - records with key, headers, value, timestamp and a per-partition offset
+ *    (offsets start at 0 and grow by one per record in a partition; a
+ *    compacted topic's read returns the latest record of each key, in offset
+ *    order, so offsets there may have gaps);
+ *  - consumer groups own partitions: a consumer joins a group, is assigned
+ *    partitions (and may later lose them), and reads them from the group's
+ *    committed offsets unless it seeks elsewhere;
+ *  - transactions write records to many partitions together with consumer
+ *    offsets, all or nothing.
+ *
+ * This part owns the interface (log.c dispatches to a backend's ops) and the
+ * backends (log_sqlite.c; Kafka and PostgreSQL later).
+ */
+#ifndef STELE_LOG_H
+#define STELE_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <stele/stele.h>
+
+typedef struct stele_log stele_log;
+typedef struct stele_log_txn stele_log_txn;
+typedef struct stele_log_consumer stele_log_consumer;
+
+typedef struct stele_log_header {
+    const char *name;  /* NUL-terminated */
+    const void *value; /* may be NULL when len == 0 */
+    size_t len;
+} stele_log_header;
+
+/* A record. When produced, topic/partition/offset are ignored (pass them
+ * to produce); when read, every pointer is owned by the batch it came in. */
+typedef struct stele_log_record {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms;
+    const void *key;
+    size_t key_len;
+    const void *value; /* NULL with value_len 0: a tombstone */
+    size_t value_len;
+    const stele_log_header *headers;
+    size_t n_headers;
+} stele_log_record;
+
+/* Records returned by a read; free with stele_log_batch_free. */
+typedef struct stele_log_batch {
+    stele_log_record *records;
+    size_t n;
+} stele_log_batch;
+
+typedef struct stele_topic_spec {
+    const char *name;
+    int32_t partitions;
+    bool compacted;
+    /* Backend-specific topic configs as "key=value" pairs (Kafka topic
+     * configs); the embedded backend ignores them. */
+    const char *const *configs;
+    size_t n_configs;
+} stele_topic_spec;
+
+typedef struct stele_topic_partition {
+    const char *topic;
+    int32_t partition;
+} stele_topic_partition;
+
+/* ------------------------------------------------------------------ */
+/* Opening                                                              */
+
+/*
+ * Opens (creating if absent) the embedded SQLite log at path, in WAL mode.
+ * Several processes may open the same file; writes are serialized by SQLite
+ * and group membership by file locks beside it (path + ".<group>.lock").
+ */
+int stele_log_open_sqlite(const char *path, stele_log **out, stele_err *err);
+
+void stele_log_close(stele_log *log);
+
+/* "sqlite", "kafka", ... */
+const char *stele_log_backend_name(const stele_log *log);
+
+/* ------------------------------------------------------------------ */
+/* Topics                                                               */
+
+/* Creates the topic if absent. An existing topic with another partition
+ * count or compaction is an error (STELE_ECONFLICT) naming both. */
+int stele_log_topic_ensure(stele_log *log, const stele_topic_spec *spec,
+                           stele_err *err);
+
+/* The partition count of a topic; STELE_ENOTFOUND if absent. */
+int stele_log_topic_partitions(stele_log *log, const char *topic, int32_t *n,
+                               stele_err *err);
+
+/* ------------------------------------------------------------------ */
+/* Writing                                                              */
+
+/* Starts a transaction. One transaction at a time per stele_log. */
+int stele_log_txn_begin(stele_log *log, stele_log_txn **out, stele_err *err);
+
+/*
+ * Adds a record to the transaction. partition < 0 chooses the partition
+ * from the key (stele_partition_for_key, Kafka's default partitioner).
+ * *offset_out (if not NULL) receives the record's offset; backends that
+ * only know it at commit (Kafka) set -1.
+ */
+int stele_log_txn_produce(stele_log_txn *txn, const char *topic,
+                          int32_t partition, const stele_log_record *rec,
+                          int64_t *offset_out, stele_err *err);
+
+/* Adds the consumer's group offset for a partition (the next offset to
+ * read) to the transaction, as Kafka's send_offsets_to_transaction. */
+int stele_log_txn_send_offset(stele_log_txn *txn, stele_log_consumer *c,
+                              const char *topic, int32_t partition,
+                              int64_t next_offset, stele_err *err);
+
+/*
+ * Commits the transaction and frees it. On failure nothing was written and
+ * the transaction is freed too; err->code says the class: STELE_ERETRY
+ * (try the work again), STELE_ECONFLICT (ownership lost: rewind to the
+ * committed offsets), STELE_EFATAL (stop writing).
+ */
+int stele_log_txn_commit(stele_log_txn *txn, stele_err *err);
+
+/* Discards the transaction and frees it. */
+void stele_log_txn_abort(stele_log_txn *txn);
+
+/* Convenience: one record in its own transaction. */
+int stele_log_produce(stele_log *log, const char *topic, int32_t partition,
+                      const stele_log_record *rec, int64_t *offset_out,
+                      stele_err *err);
+
+/* ------------------------------------------------------------------ */
+/* Reading (no group)                                                   */
+
+/* Reads up to max records of one partition from offset `from` on. An
+ * empty batch (n == 0) means nothing at or after `from`. */
+int stele_log_read(stele_log *log, const char *topic, int32_t partition,
+                   int64_t from, size_t max, stele_log_batch **out,
+                   stele_err *err);
+
+/* The offset the next record of the partition will get (the high
+ * watermark of committed records). */
+int stele_log_end_offset(stele_log *log, const char *topic, int32_t partition,
+                         int64_t *end, stele_err *err);
+
+/* The latest record for key in a compacted topic's partition
+ * (STELE_ENOTFOUND when absent or deleted by a tombstone). */
+int stele_log_get_latest(stele_log *log, const char *topic, int32_t partition,
+                         const void *key, size_t key_len,
+                         stele_log_batch **out, stele_err *err);
+
+/* The group's committed next offset for a partition; 0 when none. */
+int stele_log_committed(stele_log *log, const char *group, const char *topic,
+                        int32_t partition, int64_t *next, stele_err *err);
+
+void stele_log_batch_free(stele_log_batch *b);
+
+/* ------------------------------------------------------------------ */
+/* Consumer groups                                                      */
+
+typedef struct stele_log_rebalance_cb {
+    /* Partitions now owned by this consumer. Called from poll. */
+    void (*assigned)(void *opaque, stele_log_consumer *c,
+                     const stele_topic_partition *tps, size_t n);
+    /* Partitions taken away. lost == true: they already belong to someone
+     * else, so nothing may be committed for them. Called from poll. */
+    void (*revoked)(void *opaque, stele_log_consumer *c,
+                    const stele_topic_partition *tps, size_t n, bool lost);
+    void *opaque;
+} stele_log_rebalance_cb;
+
+/*
+ * Joins group and subscribes to topics (copied). Partitions are assigned
+ * during poll. On the embedded log, one process at a time owns a group's
+ * partitions: a second consumer of the same group gets none until the
+ * first closes (or its process dies).
+ */
+int stele_log_consumer_new(stele_log *log, const char *group,
+                           const char *const *topics, size_t n_topics,
+                           const stele_log_rebalance_cb *cb,
+                           stele_log_consumer **out, stele_err *err);
+
+/*
+ * Returns up to max records from the assigned partitions, each partition's
+ * records in offset order, starting at the group's committed offsets (or
+ * where seek put it). Waits up to timeout_ms for at least one record; an
+ * empty batch after the timeout is not an error. Rebalance callbacks run
+ * inside this call.
+ */
+int stele_log_consumer_poll(stele_log_consumer *c, int timeout_ms,
+                            size_t max, stele_log_batch **out,
+                            stele_err *err);
+
+/* Sets the next offset poll returns for an assigned partition. */
+int stele_log_consumer_seek(stele_log_consumer *c, const char *topic,
+                            int32_t partition, int64_t offset,
+                            stele_err *err);
+
+/* Rewinds every assigned partition to the group's committed offset (after
+ * an aborted transaction). */
+int stele_log_consumer_rewind(stele_log_consumer *c, stele_err *err);
+
+/* The partitions currently assigned (borrowed until the next poll). */
+size_t stele_log_consumer_assignment(stele_log_consumer *c,
+                                     const stele_topic_partition **tps);
+
+const char *stele_log_consumer_group(const stele_log_consumer *c);
+
+/* Leaves the group (revoking its partitions) and frees the consumer. */
+void stele_log_consumer_close(stele_log_consumer *c);
+
+#endif
