@@ -26,7 +26,17 @@ int stele_err_prefix(stele_err *err, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    /* Truncation is fine: the message stays a bounded, readable line. */
+    size_t n = strnlen(prefix, sizeof prefix - 1);
+    memcpy(err->msg, prefix, n);
+    if (n + 2 < sizeof err->msg) {
+        memcpy(err->msg + n, ": ", 2);
+        n += 2;
+    }
+    size_t rest = sizeof err->msg - 1 - n;
+    size_t olen = strnlen(old, rest);
+    memcpy(err->msg + n, old, olen);
+    err->msg[n + olen] = '\0';
     return err->code;
 }
 
