@@ -1,0 +1,624 @@
+/*
+ * The command processor. A batch of commands is one log transaction: each
+ * command's events, its aggregate's new state and its result are written,
+ * with the consumer offsets of the commands, all or nothing. States change
+ * in the cache only after the commit, so an aborted batch leaves no trace.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/value.h"
+#include "common/err.h"
+#include "common/util.h"
+#include "internal.h"
+
+typedef struct next_offset {
+    const char *topic;
+    int32_t partition;
+    int64_t next;
+} next_offset;
+
+typedef struct batch {
+    stele_engine *e;
+    stele_log_txn *txn;
+    stele_map *dirty; /* "<agg index>/<aggregate id>" -> stele_state_entry* */
+    stele_map *seen;  /* "<agg index>/<command id>" -> (void*)1 */
+    next_offset *offsets;
+    size_t n_offsets;
+    stele_engine_stats stats; /* counted here, added on commit */
+} batch;
+
+/* A command being handled: its envelope, all strings NUL-terminated. */
+typedef struct envelope {
+    const stele_log_record *rec;
+    aggregate *agg;
+    size_t agg_index;
+    char command_id[MAX_ID_LEN + 1];
+    char aggregate_id[MAX_ID_LEN + 1];
+    char correlation_id[MAX_ID_LEN + 1];
+    char user[MAX_ID_LEN + 1];
+    bool has_expected;
+    int64_t expected_version;
+} envelope;
+
+static size_t scoped_key(char *out, size_t size, size_t agg_index,
+                         const char *id)
+{
+    int n = snprintf(out, size, "%zu/%s", agg_index, id);
+    return n < 0 ? 0 : ((size_t)n < size ? (size_t)n : size - 1);
+}
+
+/* Appends s to out as a JSON string body (without quotes). */
+static void json_escape(char *out, size_t size, size_t *at, const char *s)
+{
+    for (; *s && *at + 7 < size; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            out[(*at)++] = '\\';
+            out[(*at)++] = (char)c;
+        } else if (c < 0x20) {
+            *at += (size_t)snprintf(out + *at, size - *at, "\\u%04x", c);
+        } else {
+            out[(*at)++] = (char)c;
+        }
+    }
+    out[*at] = '\0';
+}
+
+static void json_field(char *out, size_t size, size_t *at, const char *name,
+                       const char *value, bool comma)
+{
+    *at += (size_t)snprintf(out + *at, size - *at, "%s\"%s\":\"",
+                            comma ? "," : "", name);
+    if (*at >= size) {
+        *at = size - 1;
+        return;
+    }
+    json_escape(out, size, at, value);
+    if (*at + 1 < size)
+        out[(*at)++] = '"';
+    out[*at] = '\0';
+}
+
+static int write_result(batch *b, const envelope *env, const char *json,
+                        size_t len, stele_err *err)
+{
+    stele_log_record r = {.timestamp_ms = stele_now_ms(),
+                          .key = env->command_id,
+                          .key_len = strlen(env->command_id),
+                          .value = json,
+                          .value_len = len};
+    return stele_log_txn_produce(b->txn, env->agg->t_results,
+                                 env->rec->partition, &r, NULL, err);
+}
+
+static int reject(batch *b, const envelope *env, const char *code,
+                  const char *message, int64_t version, stele_err *err)
+{
+    char out[2048];
+    size_t at = 0;
+    out[at++] = '{';
+    json_field(out, sizeof out, &at, "status", "rejected", false);
+    json_field(out, sizeof out, &at, "command_id", env->command_id, true);
+    json_field(out, sizeof out, &at, "aggregate_type", env->agg->def->type,
+               true);
+    json_field(out, sizeof out, &at, "aggregate_id", env->aggregate_id, true);
+    json_field(out, sizeof out, &at, "code", code, true);
+    json_field(out, sizeof out, &at, "message", message, true);
+    at += (size_t)snprintf(out + at, sizeof out - at, ",\"version\":%" PRId64 "}",
+                           version);
+    if (at >= sizeof out)
+        at = sizeof out - 1;
+    b->stats.rejected++;
+    return write_result(b, env, out, at, err);
+}
+
+static int dead_letter(batch *b, const stele_log_record *rec,
+                       const char *reason, stele_err *err)
+{
+    char partition[16], offset[24];
+    snprintf(partition, sizeof partition, "%d", (int)rec->partition);
+    snprintf(offset, sizeof offset, "%" PRId64, rec->offset);
+    stele_log_header h[] = {
+        {"dlq.topic", rec->topic, strlen(rec->topic)},
+        {"dlq.partition", partition, strlen(partition)},
+        {"dlq.offset", offset, strlen(offset)},
+        {"dlq.stage", "command", 7},
+        {"dlq.reason", reason, strlen(reason)},
+    };
+    stele_log_record r = {.timestamp_ms = stele_now_ms(),
+                          .key = rec->key,
+                          .key_len = rec->key_len,
+                          .value = rec->value,
+                          .value_len = rec->value_len,
+                          .headers = h,
+                          .n_headers = sizeof h / sizeof h[0]};
+    engine_logf(b->e, STELE_LOG_WARN, "%s[%d]@%" PRId64 ": dead-lettered: %s",
+                rec->topic, (int)rec->partition, rec->offset, reason);
+    b->stats.dead_letters++;
+    return stele_log_txn_produce(b->txn, b->e->t_deadletter, 0, &r, NULL, err);
+}
+
+/* The state this batch sees for an aggregate: its own uncommitted one,
+ * else the cached one, else none (a new aggregate). */
+static const stele_state_entry *current_state(batch *b, const envelope *env)
+{
+    char key[MAX_ID_LEN + 32];
+    size_t kl = scoped_key(key, sizeof key, env->agg_index, env->aggregate_id);
+    const stele_state_entry *s = stele_map_get(b->dirty, key, kl);
+    if (!s)
+        s = stele_state_get(env->agg->cache, env->aggregate_id,
+                            strlen(env->aggregate_id));
+    return s;
+}
+
+static int stage_state(batch *b, const envelope *env, int64_t version,
+                       const stele_buf *bytes, stele_err *err)
+{
+    char key[MAX_ID_LEN + 32];
+    size_t kl = scoped_key(key, sizeof key, env->agg_index, env->aggregate_id);
+    stele_state_entry *s = malloc(sizeof *s + bytes->len);
+    if (!s)
+        return stele_err_set(err, STELE_ENOMEM, "out of memory");
+    s->version = version;
+    s->partition = env->rec->partition;
+    s->len = (uint32_t)bytes->len;
+    memcpy(s->data, bytes->data, bytes->len);
+    void *old;
+    if (stele_map_put(b->dirty, key, kl, s, &old) != 0) {
+        free(s);
+        return stele_err_set(err, STELE_ENOMEM, "out of memory");
+    }
+    free(old);
+
+    char v[24], sv[16];
+    snprintf(v, sizeof v, "%" PRId64, version);
+    snprintf(sv, sizeof sv, "%d", env->agg->def->state_version);
+    stele_log_header h[] = {{STELE_H_VERSION, v, strlen(v)},
+                            {STELE_H_STATE_VERSION, sv, strlen(sv)}};
+    stele_log_record r = {.timestamp_ms = stele_now_ms(),
+                          .key = env->aggregate_id,
+                          .key_len = strlen(env->aggregate_id),
+                          .value = bytes->data,
+                          .value_len = bytes->len,
+                          .headers = h,
+                          .n_headers = 2};
+    return stele_log_txn_produce(b->txn, env->agg->t_state,
+                                 env->rec->partition, &r, NULL, err);
+}
+
+static int write_event(batch *b, const envelope *env, typed_values *tv,
+                       avro_value_t *value, const stele_event_meta *m,
+                       stele_err *err)
+{
+    stele_engine *e = b->e;
+    int rc = stele_codec_encode(e->codec, tv->schema, value, &e->buf, err);
+    if (rc != 0)
+        return rc;
+    char v[24];
+    snprintf(v, sizeof v, "%" PRId64, m->version);
+    stele_log_header h[] = {
+        {H_EVENT_ID, m->event_id, strlen(m->event_id)},
+        {H_EVENT_TYPE, tv->name, strlen(tv->name)},
+        {H_AGGREGATE_TYPE, m->aggregate_type, strlen(m->aggregate_type)},
+        {H_AGGREGATE_ID, m->aggregate_id, strlen(m->aggregate_id)},
+        {H_VERSION, v, strlen(v)},
+        {H_CAUSATION_ID, m->causation_id, strlen(m->causation_id)},
+        {H_CORRELATION_ID, m->correlation_id, strlen(m->correlation_id)},
+        {H_USER, env->user, strlen(env->user)},
+    };
+    stele_log_record r = {.timestamp_ms = m->timestamp_ms,
+                          .key = env->aggregate_id,
+                          .key_len = strlen(env->aggregate_id),
+                          .value = e->buf.data,
+                          .value_len = e->buf.len,
+                          .headers = h,
+                          .n_headers = sizeof h / sizeof h[0]};
+    b->stats.events_written++;
+    return stele_log_txn_produce(b->txn, env->agg->t_events,
+                                 env->rec->partition, &r, NULL, err);
+}
+
+/* Decides and, when accepted, writes events, state and result. */
+static int decide_and_write(batch *b, envelope *env, typed_values *cmd_tv,
+                            avro_value_t *cmd_value, stele_err *err)
+{
+    stele_engine *e = b->e;
+    aggregate *a = env->agg;
+    const stele_state_entry *cur = current_state(b, env);
+    int64_t version = cur ? cur->version : 0;
+    int rc;
+
+    if (env->has_expected && env->expected_version != version) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "expected version %" PRId64
+                 ", current version %" PRId64, env->expected_version, version);
+        return reject(b, env, "CONFLICT", msg, version, err);
+    }
+    stele_err derr = {0};
+    rc = cur ? stele_codec_decode(e->codec, cur->data, cur->len,
+                                  a->state_schema, &a->state, &derr)
+             : stele_codec_value_reset(a->state_schema, &a->state, &derr);
+    if (rc != 0)
+        return stele_err_set(err, STELE_EFATAL, "%s %s: stored state: %s",
+                             a->def->type, env->aggregate_id, derr.msg);
+
+    int64_t now = stele_now_ms();
+    stele_value cv = stele_value_wrap(cmd_value);
+    stele_value sv = stele_value_wrap(&a->state);
+    stele_command cmd = {.type = cmd_tv->name,
+                         .command_id = env->command_id,
+                         .aggregate_type = a->def->type,
+                         .aggregate_id = env->aggregate_id,
+                         .correlation_id = env->correlation_id,
+                         .user = env->user,
+                         .timestamp_ms = now,
+                         .value = &cv};
+    stele_decision d = {.e = e, .agg = a};
+    for (size_t i = 0; i < a->def->n_events; i++)
+        typed_values_release_all(&a->events[i]);
+    rc = a->def->decide(a->plugin->ctx, &cmd, &sv, &d);
+    if (d.fault || rc != 0) {
+        char msg[sizeof d.fault_msg + 32];
+        snprintf(msg, sizeof msg, "decide failed: %s",
+                 d.fault ? d.fault_msg : stele_strstatus(rc));
+        return reject(b, env, "PLUGIN_ERROR", msg, version, err);
+    }
+    if (d.rejected)
+        return reject(b, env, d.code, d.message, version, err);
+
+    /* Apply every event to the state before writing anything: an evolve
+     * failure rejects the whole command. */
+    char ids[MAX_EMITTED][STELE_ULID_LEN + 1];
+    stele_event_meta metas[MAX_EMITTED];
+    for (size_t i = 0; i < d.n; i++) {
+        stele_ulid(ids[i]);
+        metas[i] = (stele_event_meta){.event_id = ids[i],
+                                      .aggregate_type = a->def->type,
+                                      .aggregate_id = env->aggregate_id,
+                                      .version = version + (int64_t)i + 1,
+                                      .causation_id = env->command_id,
+                                      .correlation_id = env->correlation_id,
+                                      .timestamp_ms = now,
+                                      .topic = a->t_events,
+                                      .partition = env->rec->partition,
+                                      .offset = -1};
+        stele_value ev = stele_value_wrap(d.ev[i].value);
+        stele_event event = {.type = d.ev[i].tv->name,
+                             .schema_version = d.ev[i].tv->schema->version,
+                             .value = &ev,
+                             .meta = &metas[i]};
+        rc = a->def->evolve(a->plugin->ctx, &sv, &event);
+        if (rc != 0) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "evolve failed on %s: %s", event.type,
+                     stele_strstatus(rc));
+            return reject(b, env, "PLUGIN_ERROR", msg, version, err);
+        }
+    }
+    for (size_t i = 0; i < d.n; i++)
+        if ((rc = write_event(b, env, d.ev[i].tv, d.ev[i].value, &metas[i],
+                              err)))
+            return rc;
+    int64_t new_version = version + (int64_t)d.n;
+    if (d.n > 0) {
+        if ((rc = stele_codec_encode(e->codec, a->state_schema, &a->state,
+                                     &e->buf, err)) ||
+            (rc = stage_state(b, env, new_version, &e->buf, err)))
+            return rc;
+    }
+
+    char out[4096 + MAX_EMITTED * 32];
+    size_t at = 0;
+    out[at++] = '{';
+    json_field(out, sizeof out, &at, "status", "accepted", false);
+    json_field(out, sizeof out, &at, "command_id", env->command_id, true);
+    json_field(out, sizeof out, &at, "aggregate_type", a->def->type, true);
+    json_field(out, sizeof out, &at, "aggregate_id", env->aggregate_id, true);
+    at += (size_t)snprintf(out + at, sizeof out - at,
+                           ",\"version\":%" PRId64 ",\"event_ids\":[",
+                           new_version);
+    for (size_t i = 0; i < d.n && at < sizeof out; i++)
+        at += (size_t)snprintf(out + at, sizeof out - at, "%s\"%s\"",
+                               i ? "," : "", ids[i]);
+    at += (size_t)snprintf(out + at, sizeof out - at, "]}");
+    if (at >= sizeof out)
+        at = sizeof out - 1;
+    b->stats.accepted++;
+    return write_result(b, env, out, at, err);
+}
+
+static bool id_ok(const char *v, size_t len)
+{
+    if (len == 0 || len > MAX_ID_LEN)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+            return false;
+    return true;
+}
+
+static int handle_record(batch *b, const stele_log_record *rec,
+                         stele_err *err)
+{
+    stele_engine *e = b->e;
+    envelope env = {.rec = rec};
+    for (size_t i = 0; i < e->n_aggs; i++)
+        if (strcmp(e->aggs[i].t_commands, rec->topic) == 0) {
+            env.agg = &e->aggs[i];
+            env.agg_index = i;
+        }
+    if (!env.agg)
+        return dead_letter(b, rec, "no aggregate for this topic", err);
+    aggregate *a = env.agg;
+
+    size_t len;
+    const char *v = header_get(rec, H_COMMAND_ID, &len);
+    if (!v || !id_ok(v, len))
+        return dead_letter(b, rec,
+                           "missing or malformed command_id header: no "
+                           "result can be addressed",
+                           err);
+    memcpy(env.command_id, v, len);
+    env.command_id[len] = '\0';
+    if (id_ok(rec->key, rec->key_len)) {
+        memcpy(env.aggregate_id, rec->key, rec->key_len);
+        env.aggregate_id[rec->key_len] = '\0';
+    }
+    header_str(rec, H_CORRELATION_ID, env.correlation_id,
+               sizeof env.correlation_id);
+    if (!env.correlation_id[0])
+        memcpy(env.correlation_id, env.command_id, len + 1);
+    header_str(rec, H_USER, env.user, sizeof env.user);
+
+    /* Idempotency: a command id already answered is not processed again;
+     * its stored result stays the answer. */
+    char key[MAX_ID_LEN + 32];
+    size_t kl = scoped_key(key, sizeof key, env.agg_index, env.command_id);
+    if (stele_map_get(b->seen, key, kl)) {
+        b->stats.duplicates++;
+        return 0;
+    }
+    stele_log_batch *prior = NULL;
+    int rc = stele_log_get_latest(e->log, a->t_results, rec->partition,
+                                  env.command_id, len, &prior, err);
+    if (rc == 0) {
+        stele_log_batch_free(prior);
+        b->stats.duplicates++;
+        return 0;
+    }
+    if (rc != STELE_ENOTFOUND)
+        return rc;
+    if (stele_map_put(b->seen, key, kl, (void *)1, NULL) != 0)
+        return stele_err_set(err, STELE_ENOMEM, "out of memory");
+    b->stats.commands++;
+
+    if (!env.aggregate_id[0])
+        return reject(b, &env, "BAD_COMMAND",
+                      "the record key (aggregate id) is missing or malformed",
+                      0, err);
+    v = header_get(rec, H_EXPECTED_VERSION, &len);
+    if (v && len > 0) {
+        char buf[24], *end;
+        if (len >= sizeof buf)
+            return reject(b, &env, "BAD_COMMAND", "bad expected_version", 0,
+                          err);
+        memcpy(buf, v, len);
+        buf[len] = '\0';
+        env.expected_version = strtoll(buf, &end, 10);
+        if (*end || env.expected_version < 0)
+            return reject(b, &env, "BAD_COMMAND", "bad expected_version", 0,
+                          err);
+        env.has_expected = true;
+    }
+    if (rec->value_len > (size_t)e->cfg->max_value_bytes) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "value of %zu bytes exceeds the limit of "
+                 "%lld", rec->value_len, (long long)e->cfg->max_value_bytes);
+        return reject(b, &env, "TOO_LARGE", msg, 0, err);
+    }
+
+    stele_err cerr = {0};
+    int32_t id;
+    const stele_schema *writer;
+    if (stele_codec_wire_id(rec->value, rec->value_len, &id, &cerr) != 0 ||
+        stele_codec_schema_by_id(e->codec, id, &writer, &cerr) != 0)
+        return reject(b, &env, "BAD_COMMAND", cerr.msg, 0, err);
+    typed_values *tv = NULL;
+    for (size_t i = 0; i < a->def->n_commands; i++)
+        if (strcmp(a->commands[i].name, writer->name) == 0)
+            tv = &a->commands[i];
+    if (!tv) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "aggregate %s has no command %s",
+                 a->def->type, writer->name);
+        return reject(b, &env, "UNKNOWN_COMMAND", msg, 0, err);
+    }
+    avro_value_t *cmd_value;
+    typed_values_release_all(tv);
+    if ((rc = typed_values_take(tv, &cmd_value, err)))
+        return rc;
+    if (stele_codec_decode(e->codec, rec->value, rec->value_len, tv->schema,
+                           cmd_value, &cerr) != 0)
+        return reject(b, &env, "BAD_COMMAND", cerr.msg, 0, err);
+    return decide_and_write(b, &env, tv, cmd_value, err);
+}
+
+static void note_offset(batch *b, const stele_log_record *rec)
+{
+    for (size_t i = 0; i < b->n_offsets; i++)
+        if (b->offsets[i].partition == rec->partition &&
+            strcmp(b->offsets[i].topic, rec->topic) == 0) {
+            b->offsets[i].next = rec->offset + 1;
+            return;
+        }
+    b->offsets[b->n_offsets++] =
+        (next_offset){rec->topic, rec->partition, rec->offset + 1};
+}
+
+typedef struct apply_ctx {
+    stele_engine *e;
+} apply_ctx;
+
+static int apply_dirty(void *opaque, const void *key, size_t len, void *value)
+{
+    stele_engine *e = opaque;
+    const char *k = key, *slash = memchr(k, '/', len);
+    size_t idx = (size_t)strtoul(k, NULL, 10);
+    const stele_state_entry *s = value;
+    stele_state_put(e->aggs[idx].cache, slash + 1,
+                    len - (size_t)(slash + 1 - k), s->partition, s->version,
+                    s->data, s->len);
+    return 0;
+}
+
+static void stats_add(stele_engine_stats *to, const stele_engine_stats *from)
+{
+    to->commands += from->commands;
+    to->accepted += from->accepted;
+    to->rejected += from->rejected;
+    to->duplicates += from->duplicates;
+    to->events_written += from->events_written;
+    to->dead_letters += from->dead_letters;
+    to->transactions++;
+}
+
+static int ensure_consumer(stele_engine *e, stele_err *err)
+{
+    if (e->cmd_consumer || e->n_aggs == 0)
+        return 0;
+    const char *topics[64];
+    size_t n = e->n_aggs < 64 ? e->n_aggs : 64;
+    for (size_t i = 0; i < n; i++)
+        topics[i] = e->aggs[i].t_commands;
+    stele_log_rebalance_cb cb = {commands_on_assigned, commands_on_revoked, e};
+    return stele_log_consumer_new(e->log, e->cmd_group, topics, n, &cb,
+                                  &e->cmd_consumer, err);
+}
+
+int commands_process(stele_engine *e, int timeout_ms, size_t *did,
+                     stele_err *err)
+{
+    *did = 0;
+    if (e->cmd_failed)
+        return stele_err_set(err, STELE_EFATAL,
+                             "command processing stopped after a fatal "
+                             "error");
+    int rc = ensure_consumer(e, err);
+    if (rc != 0 || !e->cmd_consumer)
+        return rc;
+    stele_log_batch *in = NULL;
+    if ((rc = stele_log_consumer_poll(e->cmd_consumer, timeout_ms,
+                                      (size_t)e->cfg->command_batch, &in,
+                                      err)))
+        return rc;
+    if (e->cmd_failed) {
+        stele_log_batch_free(in);
+        return stele_err_set(err, STELE_EFATAL,
+                             "restoring states of assigned partitions failed");
+    }
+    if (in->n == 0) {
+        stele_log_batch_free(in);
+        return 0;
+    }
+    batch b = {.e = e,
+               .dirty = stele_map_new(),
+               .seen = stele_map_new(),
+               .offsets = calloc(in->n, sizeof *b.offsets)};
+    if (!b.dirty || !b.seen || !b.offsets) {
+        rc = stele_err_set(err, STELE_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = stele_log_txn_begin(e->log, &b.txn, err)))
+        goto out;
+    for (size_t i = 0; i < in->n && rc == 0; i++) {
+        rc = handle_record(&b, &in->records[i], err);
+        note_offset(&b, &in->records[i]);
+    }
+    for (size_t i = 0; i < b.n_offsets && rc == 0; i++)
+        rc = stele_log_txn_send_offset(b.txn, e->cmd_consumer,
+                                       b.offsets[i].topic,
+                                       b.offsets[i].partition,
+                                       b.offsets[i].next, err);
+    if (rc != 0) {
+        stele_log_txn_abort(b.txn);
+    } else {
+        rc = stele_log_txn_commit(b.txn, err);
+    }
+    if (rc == 0) {
+        stele_map_each(b.dirty, apply_dirty, e);
+        stats_add(&e->stats, &b.stats);
+        *did = in->n;
+    } else {
+        /* Nothing of the batch was written: read it again from the
+         * committed offsets. */
+        stele_err rerr;
+        if (rc == STELE_EFATAL) {
+            e->cmd_failed = true;
+        } else if (stele_log_consumer_rewind(e->cmd_consumer, &rerr) != 0) {
+            engine_logf(e, STELE_LOG_ERROR, "rewind failed: %s", rerr.msg);
+        }
+    }
+out:
+    stele_map_free(b.dirty, free);
+    stele_map_free(b.seen, NULL);
+    free(b.offsets);
+    stele_log_batch_free(in);
+    return rc;
+}
+
+void commands_on_assigned(void *opaque, stele_log_consumer *c,
+                          const stele_topic_partition *tps, size_t n)
+{
+    (void)c;
+    stele_engine *e = opaque;
+    for (size_t i = 0; i < n; i++) {
+        aggregate *a = NULL;
+        for (size_t j = 0; j < e->n_aggs; j++)
+            if (strcmp(e->aggs[j].t_commands, tps[i].topic) == 0)
+                a = &e->aggs[j];
+        if (!a)
+            continue;
+        size_t loaded, stale;
+        stele_err err;
+        int rc = stele_state_restore(a->cache, e->log, a->t_state,
+                                     tps[i].partition,
+                                     a->def->state_version, &loaded, &stale,
+                                     &err);
+        e->stats.states_restored += loaded;
+        if (rc == 0 && stale > 0) {
+            /* The aggregate's state_version changed: its stored states
+             * mean something else now, so rebuild them from events. */
+            size_t events, states;
+            engine_logf(e, STELE_LOG_INFO,
+                        "%s[%d]: %zu states of another state version: "
+                        "rebuilding from events",
+                        a->t_state, (int)tps[i].partition, stale);
+            stele_state_drop_partition(a->cache, tps[i].partition);
+            rc = replay_partition(e, a, tps[i].partition, &events, &states,
+                                  &err);
+            e->stats.events_replayed += events;
+        }
+        if (rc != 0) {
+            engine_logf(e, STELE_LOG_ERROR, "restoring %s[%d]: %s",
+                        a->t_state, (int)tps[i].partition, err.msg);
+            e->cmd_failed = true;
+        }
+    }
+}
+
+void commands_on_revoked(void *opaque, stele_log_consumer *c,
+                         const stele_topic_partition *tps, size_t n,
+                         bool lost)
+{
+    (void)c;
+    (void)lost;
+    stele_engine *e = opaque;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < e->n_aggs; j++)
+            if (strcmp(e->aggs[j].t_commands, tps[i].topic) == 0)
+                stele_state_drop_partition(e->aggs[j].cache,
+                                           tps[i].partition);
+}

@@ -1,0 +1,385 @@
+/* Opening the engine: log, registry, codec, store, plugins, topics. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/err.h"
+#include "common/util.h"
+#include "internal.h"
+
+static stele_log_level level_from_name(const char *name)
+{
+    if (!name || strcmp(name, "info") == 0)
+        return STELE_LOG_INFO;
+    if (strcmp(name, "error") == 0)
+        return STELE_LOG_ERROR;
+    if (strcmp(name, "warn") == 0)
+        return STELE_LOG_WARN;
+    return STELE_LOG_DEBUG;
+}
+
+void engine_logf(stele_engine *e, stele_log_level level, const char *fmt, ...)
+{
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    if (level > level_from_name(e->cfg->log_level))
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "stele %s: %s\n", names[level], line);
+}
+
+int typed_values_take(typed_values *tv, avro_value_t **out, stele_err *err)
+{
+    if (tv->used == tv->cap) {
+        size_t ncap = tv->cap ? tv->cap * 2 : 8;
+        avro_value_t *nv = realloc(tv->values, ncap * sizeof *nv);
+        if (!nv)
+            return stele_err_set(err, STELE_ENOMEM, "out of memory");
+        tv->values = nv;
+        for (size_t i = tv->cap; i < ncap; i++) {
+            int rc = stele_codec_value_new(tv->schema, &tv->values[i], err);
+            if (rc != 0) {
+                tv->cap = i;
+                return rc;
+            }
+        }
+        tv->cap = ncap;
+    }
+    *out = &tv->values[tv->used++];
+    return 0;
+}
+
+void typed_values_release_all(typed_values *tv) { tv->used = 0; }
+
+void typed_values_free(typed_values *tv)
+{
+    for (size_t i = 0; i < tv->cap; i++)
+        avro_value_decref(&tv->values[i]);
+    free(tv->values);
+    tv->values = NULL;
+    tv->cap = tv->used = 0;
+}
+
+const char *header_get(const stele_log_record *r, const char *name,
+                       size_t *len)
+{
+    for (size_t i = 0; i < r->n_headers; i++)
+        if (strcmp(r->headers[i].name, name) == 0) {
+            *len = r->headers[i].len;
+            return r->headers[i].value ? r->headers[i].value : "";
+        }
+    return NULL;
+}
+
+const char *header_str(const stele_log_record *r, const char *name, char *buf,
+                       size_t size)
+{
+    size_t len;
+    const char *v = header_get(r, name, &len);
+    if (!v)
+        len = 0;
+    if (len >= size)
+        len = size - 1;
+    if (len)
+        memcpy(buf, v, len);
+    buf[len] = '\0';
+    return buf;
+}
+
+aggregate *aggregate_by_type(stele_engine *e, const char *type)
+{
+    for (size_t i = 0; i < e->n_aggs; i++)
+        if (strcmp(e->aggs[i].def->type, type) == 0)
+            return &e->aggs[i];
+    return NULL;
+}
+
+static char *topic_name(const char *app, const char *type, const char *suffix)
+{
+    size_t n = strlen(app) + strlen(type) + strlen(suffix) + 3;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s.%s%s%s", app, type, *suffix ? "." : "", suffix);
+    return s;
+}
+
+static int ensure_topic(stele_engine *e, const char *name, int32_t partitions,
+                        bool compacted, stele_err *err)
+{
+    stele_topic_spec spec = {.name = name,
+                             .partitions = partitions,
+                             .compacted = compacted};
+    return stele_log_topic_ensure(e->log, &spec, err);
+}
+
+static int schema_ref(stele_engine *e, const stele_record_ref *ref,
+                      const char *who, const stele_schema **out,
+                      stele_err *err)
+{
+    int rc = stele_codec_schema(e->codec, ref->name, ref->version, out, err);
+    if (rc != 0)
+        stele_err_prefix(err, "%s", who);
+    return rc;
+}
+
+static int aggregate_setup(stele_engine *e, aggregate *a, stele_plugin *p,
+                           stele_err *err)
+{
+    const stele_aggregate_def *d = p->desc->def.aggregate;
+    const char *app = e->cfg->app;
+    int rc;
+    a->plugin = p;
+    a->def = d;
+    a->partitions = e->cfg->partitions;
+    a->t_commands = topic_name(app, d->type, "commands");
+    a->t_events = topic_name(app, d->type, "events");
+    a->t_state = topic_name(app, d->type, "state");
+    a->t_results = topic_name(app, d->type, "results");
+    a->cache = stele_state_cache_new();
+    a->commands = calloc(d->n_commands, sizeof *a->commands);
+    a->events = calloc(d->n_events, sizeof *a->events);
+    if (!a->t_commands || !a->t_events || !a->t_state || !a->t_results ||
+        !a->cache || (!a->commands && d->n_commands) ||
+        (!a->events && d->n_events))
+        return stele_err_set(err, STELE_ENOMEM, "out of memory");
+
+    if ((rc = schema_ref(e, &d->state, p->path, &a->state_schema, err)) ||
+        (rc = stele_codec_value_new(a->state_schema, &a->state, err)))
+        return rc;
+    for (size_t i = 0; i < d->n_commands; i++) {
+        a->commands[i].name = d->commands[i].name;
+        if ((rc = schema_ref(e, &d->commands[i], p->path,
+                             &a->commands[i].schema, err)))
+            return rc;
+        void *old;
+        stele_map_put(e->cmd_index, d->commands[i].name,
+                      strlen(d->commands[i].name), a, &old);
+        if (old)
+            return stele_err_set(err, STELE_EINVAL,
+                                 "%s: command %s is already handled by "
+                                 "aggregate %s",
+                                 p->path, d->commands[i].name,
+                                 ((aggregate *)old)->def->type);
+    }
+    for (size_t i = 0; i < d->n_events; i++) {
+        a->events[i].name = d->events[i].name;
+        if ((rc = schema_ref(e, &d->events[i], p->path, &a->events[i].schema,
+                             err)))
+            return rc;
+        stele_map_put(e->event_index, d->events[i].name,
+                      strlen(d->events[i].name), a, NULL);
+    }
+    if ((rc = ensure_topic(e, a->t_commands, a->partitions, false, err)) ||
+        (rc = ensure_topic(e, a->t_events, a->partitions, false, err)) ||
+        (rc = ensure_topic(e, a->t_state, a->partitions, true, err)) ||
+        (rc = ensure_topic(e, a->t_results, a->partitions, true, err)))
+        return rc;
+    return 0;
+}
+
+static void aggregate_free(aggregate *a)
+{
+    if (a->commands)
+        for (size_t i = 0; i < a->def->n_commands; i++)
+            typed_values_free(&a->commands[i]);
+    if (a->events)
+        for (size_t i = 0; i < a->def->n_events; i++)
+            typed_values_free(&a->events[i]);
+    free(a->commands);
+    free(a->events);
+    if (a->state_schema)
+        avro_value_decref(&a->state);
+    stele_state_cache_free(a->cache);
+    free(a->t_commands);
+    free(a->t_events);
+    free(a->t_state);
+    free(a->t_results);
+}
+
+static int classify_plugins(stele_engine *e, stele_err *err)
+{
+    size_t na = 0, np = 0, nq = 0;
+    for (size_t i = 0; i < e->n_plugins; i++) {
+        switch (e->plugins[i]->desc->kind) {
+        case STELE_PLUGIN_AGGREGATE: na++; break;
+        case STELE_PLUGIN_PROJECTOR: np++; break;
+        case STELE_PLUGIN_QUERY: nq++; break;
+        default: break; /* upcasters: schema evolution */
+        }
+    }
+    e->aggs = calloc(na ? na : 1, sizeof *e->aggs);
+    e->projs = calloc(np ? np : 1, sizeof *e->projs);
+    e->queries = calloc(nq ? nq : 1, sizeof *e->queries);
+    if (!e->aggs || !e->projs || !e->queries)
+        return stele_err_set(err, STELE_ENOMEM, "out of memory");
+    int rc;
+    for (size_t i = 0; i < e->n_plugins; i++) {
+        stele_plugin *p = e->plugins[i];
+        switch (p->desc->kind) {
+        case STELE_PLUGIN_AGGREGATE:
+            if ((rc = aggregate_setup(e, &e->aggs[e->n_aggs++], p, err)))
+                return rc;
+            break;
+        case STELE_PLUGIN_PROJECTOR:
+            e->projs[e->n_projs].plugin = p;
+            e->projs[e->n_projs++].def = p->desc->def.projector;
+            break;
+        case STELE_PLUGIN_QUERY: {
+            query *q = &e->queries[e->n_queries++];
+            q->plugin = p;
+            q->def = p->desc->def.query;
+            if ((rc = schema_ref(e, &q->def->params, p->path, &q->params,
+                                 err)))
+                return rc;
+            break;
+        }
+        default: break;
+        }
+    }
+    return 0;
+}
+
+int stele_engine_open(const stele_config *cfg, stele_engine **out,
+                      stele_err *err)
+{
+    stele_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return stele_err_set(err, STELE_ENOMEM, "out of memory");
+    e->cfg = cfg;
+    e->cmd_index = stele_map_new();
+    e->event_index = stele_map_new();
+    e->t_deadletter = topic_name(cfg->app, "deadletter", "");
+    e->cmd_group = topic_name(cfg->app, "engine", "");
+    int rc = STELE_ENOMEM;
+    if (!e->cmd_index || !e->event_index || !e->t_deadletter || !e->cmd_group) {
+        stele_err_set(err, rc, "out of memory");
+        goto fail;
+    }
+    if (strcmp(cfg->log_backend, "sqlite") != 0) {
+        rc = stele_err_set(err, STELE_EINVAL,
+                           "%s: log backend '%s' is not available in this "
+                           "build",
+                           cfg->path, cfg->log_backend);
+        goto fail;
+    }
+    if (strcmp(cfg->store_backend, "sqlite") != 0) {
+        rc = stele_err_set(err, STELE_EINVAL,
+                           "%s: store backend '%s' is not available in this "
+                           "build",
+                           cfg->path, cfg->store_backend);
+        goto fail;
+    }
+    if (stele_mkdir_parent(cfg->log_path) != 0 ||
+        stele_mkdir_parent(cfg->store_path) != 0) {
+        rc = stele_err_set(err, STELE_EIO, "cannot create the directory of "
+                           "%s or %s", cfg->log_path, cfg->store_path);
+        goto fail;
+    }
+    if ((rc = stele_log_open_sqlite(cfg->log_path, &e->log, err)) ||
+        (rc = stele_registry_open_embedded(e->log, &e->reg, err)) ||
+        (rc = stele_codec_new(cfg->schemas_dir, e->reg, &e->codec, err)) ||
+        (rc = stele_store_open_sqlite(cfg->store_path, &e->store, err)))
+        goto fail;
+    engine_api_init(e);
+    if ((rc = stele_plugins_load_all(cfg->plugins, cfg->n_plugins, &e->api,
+                                     &e->plugins, err)))
+        goto fail;
+    e->n_plugins = cfg->n_plugins;
+    if ((rc = ensure_topic(e, e->t_deadletter, 1, false, err)) ||
+        (rc = classify_plugins(e, err)) || (rc = projections_open(e, err)))
+        goto fail;
+    *out = e;
+    return 0;
+fail:
+    stele_engine_close(e);
+    return rc;
+}
+
+void stele_engine_close(stele_engine *e)
+{
+    if (!e)
+        return;
+    if (e->cmd_consumer)
+        stele_log_consumer_close(e->cmd_consumer);
+    projections_close(e);
+    for (size_t i = 0; i < e->n_aggs; i++)
+        aggregate_free(&e->aggs[i]);
+    free(e->aggs);
+    free(e->projs);
+    free(e->queries);
+    if (e->plugins)
+        stele_plugins_unload_all(e->plugins, e->n_plugins);
+    stele_store_close(e->store);
+    stele_codec_free(e->codec);
+    stele_registry_close(e->reg);
+    stele_log_close(e->log);
+    stele_map_free(e->cmd_index, NULL);
+    stele_map_free(e->event_index, NULL);
+    stele_buf_free(&e->buf);
+    free(e->t_deadletter);
+    free(e->cmd_group);
+    free(e);
+}
+
+void stele_engine_stats_get(const stele_engine *e, stele_engine_stats *s)
+{
+    *s = e->stats;
+}
+
+int stele_engine_drain(stele_engine *e, size_t *did, stele_err *err)
+{
+    *did = 0;
+    for (;;) {
+        size_t n1 = 0, n2 = 0;
+        int rc = commands_process(e, 0, &n1, err);
+        if (rc == 0)
+            rc = projections_step(e, 0, &n2, err);
+        if (rc != 0)
+            return rc;
+        *did += n1 + n2;
+        if (n1 + n2 == 0)
+            return 0;
+    }
+}
+
+int stele_engine_run(stele_engine *e, volatile sig_atomic_t *stop,
+                     stele_err *err)
+{
+    engine_logf(e, STELE_LOG_INFO,
+                "running app %s: %zu aggregates, %zu projectors, %zu queries",
+                e->cfg->app, e->n_aggs, e->n_projs, e->n_queries);
+    int idle_ms = 1;
+    while (!*stop) {
+        size_t n1 = 0, n2 = 0;
+        stele_err local = {0};
+        int rc = commands_process(e, 0, &n1, &local);
+        if (rc == 0)
+            rc = projections_step(e, 0, &n2, &local);
+        if (rc == STELE_EFATAL) {
+            *err = local;
+            return rc;
+        }
+        if (rc != 0)
+            engine_logf(e, STELE_LOG_ERROR, "%s (retrying)", local.msg);
+        if (n1 + n2 > 0 && rc == 0) {
+            idle_ms = 1;
+            continue;
+        }
+        /* Nothing to do (or a transient error): back off a little so an
+         * idle host costs nothing, but reacts within tens of ms. */
+        struct timespec ts = {0, (long)idle_ms * 1000000L};
+        nanosleep(&ts, NULL);
+        idle_ms = idle_ms < 50 ? idle_ms * 2 : 50;
+        if (rc != 0 && idle_ms < 50)
+            idle_ms = 50;
+    }
+    engine_logf(e, STELE_LOG_INFO, "stopped: %llu commands, %llu events",
+                (unsigned long long)e->stats.commands,
+                (unsigned long long)e->stats.events_written);
+    return 0;
+}

@@ -1,0 +1,129 @@
+/*
+ * engine.h — the command processor and the projection runner, and the
+ * operations the CLI and the HTTP API call (submit, wait for a result,
+ * queries, events, states, replay).
+ *
+ * The engine talks only to the interfaces of log/, state/, store/ and
+ * codec/, never to a backend directly.
+ *
+ * Topics (app "bank", aggregate "Account"):
+ *   bank.Account.commands   commands, key = aggregate id
+ *   bank.Account.events     events, kept forever
+ *   bank.Account.state      compacted: latest state per aggregate
+ *   bank.Account.results    compacted: result per command id, in the
+ *                           command's partition (idempotency + replies)
+ *   bank.deadletter         records that could not even be rejected
+ */
+#ifndef STELE_ENGINE_H
+#define STELE_ENGINE_H
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <stele/stele.h>
+
+#include "config/config.h"
+#include "store/store.h"
+
+typedef struct stele_engine stele_engine;
+
+/* Opens the log, registry, codec, read-model store and plugins, and
+ * creates the topics the aggregates need. Nothing is processed yet. */
+int stele_engine_open(const stele_config *cfg, stele_engine **out,
+                      stele_err *err);
+void stele_engine_close(stele_engine *e);
+
+/*
+ * Runs until *stop becomes non-zero: processes commands and runs the
+ * projectors; on stop finishes the batch in hand, commits, and returns.
+ */
+int stele_engine_run(stele_engine *e, volatile sig_atomic_t *stop,
+                     stele_err *err);
+
+/*
+ * Does whatever work this process can own right now until there is none
+ * left: pending commands (when no other host owns them) and projector
+ * catch-up. The CLI calls it so that it works with or without `stele run`.
+ * *did receives the number of commands + events handled.
+ */
+int stele_engine_drain(stele_engine *e, size_t *did, stele_err *err);
+
+/* Commands processed, commands per second etc. since open. */
+typedef struct stele_engine_stats {
+    uint64_t commands, accepted, rejected, duplicates, events_written;
+    uint64_t events_projected, transactions, dead_letters;
+    /* start-up: states loaded from the state changelog, and events
+     * replayed to rebuild states (after a state_version bump or replay) */
+    uint64_t states_restored, events_replayed;
+} stele_engine_stats;
+void stele_engine_stats_get(const stele_engine *e, stele_engine_stats *s);
+
+/* ------------------------------------------------------------------ */
+/* Commands                                                             */
+
+typedef struct stele_submitted {
+    char command_id[128];
+    char aggregate_type[128];
+    int32_t partition;
+} stele_submitted;
+
+/*
+ * Validates a command given as JSON and appends it to its aggregate's
+ * commands topic:
+ *   {"type": "bank.Deposit", "aggregate_id": "acc-1", "data": {...},
+ *    "command_id": "...",        optional, a ULID when absent
+ *    "expected_version": 3,      optional
+ *    "correlation_id": "...",    optional, the command id when absent
+ *    "user": "..."}              optional
+ * A malformed envelope or data that does not fit the command's schema is
+ * an error (STELE_EINVAL) with the reason; nothing is written.
+ */
+int stele_engine_submit_json(stele_engine *e, const json_t *cmd,
+                             stele_submitted *out, stele_err *err);
+
+/*
+ * Waits up to timeout_ms for a submitted command's result (processing it
+ * here when no other host owns the commands) and returns it as JSON:
+ *   {"status": "accepted", "command_id", "aggregate_type", "aggregate_id",
+ *    "version", "event_ids": [...]}
+ *   {"status": "rejected", "command_id", "aggregate_type", "aggregate_id",
+ *    "code", "message", "version"}
+ */
+int stele_engine_wait_result(stele_engine *e, const stele_submitted *s,
+                             int timeout_ms, json_t **result, stele_err *err);
+
+/* ------------------------------------------------------------------ */
+/* Reading                                                              */
+
+/* Runs a query plugin with JSON parameters. *out is {"items": [...]} for
+ * a list query, the row for a single one (STELE_ENOTFOUND when none). */
+int stele_engine_query(stele_engine *e, const char *name, const json_t *params,
+                       json_t **out, stele_err *err);
+
+/* The generic list query over a projector's table. */
+int stele_engine_list(stele_engine *e, const char *table,
+                      const stele_list_request *req, json_t **out,
+                      stele_err *err);
+
+/* Calls cb with each stored event as JSON (metadata + decoded data), in
+ * log order per partition; aggregate_type and aggregate_id filter when
+ * not NULL. limit 0: no limit. */
+int stele_engine_events(stele_engine *e, const char *aggregate_type,
+                        const char *aggregate_id, size_t limit,
+                        void (*cb)(void *opaque, json_t *event), void *opaque,
+                        stele_err *err);
+
+/* An aggregate's current state as JSON {"aggregate_type", "aggregate_id",
+ * "version", "state"}; STELE_ENOTFOUND when it has no events. */
+int stele_engine_state(stele_engine *e, const char *aggregate_type,
+                       const char *aggregate_id, json_t **out,
+                       stele_err *err);
+
+/* Rebuilds the stored states of one aggregate type (NULL: all) from their
+ * events. Refused while another host owns the commands. */
+int stele_engine_replay(stele_engine *e, const char *aggregate_type,
+                        size_t *events, size_t *states, stele_err *err);
+
+#endif

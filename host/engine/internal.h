@@ -1,0 +1,174 @@
+/* internal.h — the engine's private structures, shared by its files. */
+#ifndef STELE_ENGINE_INTERNAL_H
+#define STELE_ENGINE_INTERNAL_H
+
+#include <avro.h>
+#include <stdbool.h>
+
+#include "codec/codec.h"
+#include "common/map.h"
+#include "engine.h"
+#include "log/log.h"
+#include "plugin/loader.h"
+#include "state/state.h"
+#include "store/store.h"
+
+/* Header names on command and event records. */
+#define H_COMMAND_ID "command_id"
+#define H_EXPECTED_VERSION "expected_version"
+#define H_CORRELATION_ID "correlation_id"
+#define H_USER "user"
+#define H_EVENT_ID "event_id"
+#define H_EVENT_TYPE "event_type"
+#define H_AGGREGATE_TYPE "aggregate_type"
+#define H_AGGREGATE_ID "aggregate_id"
+#define H_VERSION "version"
+#define H_CAUSATION_ID "causation_id"
+
+#define MAX_EMITTED 256 /* events one command may produce */
+#define MAX_ID_LEN 255  /* aggregate and command ids */
+
+/* A record type an engine component reads or writes, with a pool of
+ * values so a batch reuses them. */
+typedef struct typed_values {
+    const char *name;
+    const stele_schema *schema;
+    avro_value_t *values;
+    size_t used, cap;
+} typed_values;
+
+typedef struct aggregate {
+    stele_plugin *plugin;
+    const stele_aggregate_def *def;
+    char *t_commands, *t_events, *t_state, *t_results;
+    int32_t partitions;
+    const stele_schema *state_schema;
+    avro_value_t state; /* reused for every command */
+    typed_values *commands; /* one per def->commands */
+    typed_values *events;   /* one per def->events */
+    stele_state_cache *cache;
+} aggregate;
+
+/* One event type a projector subscribes to. */
+typedef struct subscription {
+    typed_values tv;
+} subscription;
+
+typedef struct projector {
+    stele_plugin *plugin;
+    const stele_projector_def *def;
+    char *group;
+    char **topics;
+    size_t n_topics;
+    subscription *subs;    /* one per def->events */
+    stele_map *sub_index;  /* event type -> subscription* */
+    stele_log_consumer *consumer;
+    bool prepared;         /* tables checked for this run */
+    stele_engine *engine;  /* for the rebalance callbacks */
+    int assign_rc;         /* what the last assignment callback hit */
+    stele_err assign_err;
+    /* per-batch buffers */
+    stele_event *evs;
+    stele_event_meta *metas;
+    stele_value *wrapped;
+    size_t cap;
+} projector;
+
+typedef struct query {
+    stele_plugin *plugin;
+    const stele_query_def *def;
+    const stele_schema *params;
+} query;
+
+struct stele_engine {
+    const stele_config *cfg;
+    stele_log *log;
+    stele_registry *reg;
+    stele_codec *codec;
+    stele_store *store;
+    stele_plugin **plugins;
+    size_t n_plugins;
+    stele_host_api api;
+
+    aggregate *aggs;
+    size_t n_aggs;
+    projector *projs;
+    size_t n_projs;
+    query *queries;
+    size_t n_queries;
+    stele_map *cmd_index;   /* command type -> aggregate* */
+    stele_map *event_index; /* event type -> aggregate* (its emitter) */
+
+    char *t_deadletter;
+    char *cmd_group;
+    stele_log_consumer *cmd_consumer;
+    bool cmd_failed; /* a fatal log error: stop processing commands */
+
+    stele_buf buf;  /* encoding scratch */
+    stele_engine_stats stats;
+};
+
+/* The decide() output handle. */
+struct stele_decision {
+    stele_engine *e;
+    aggregate *agg;
+    struct {
+        typed_values *tv;
+        avro_value_t *value;
+    } ev[MAX_EMITTED];
+    size_t n;
+    bool rejected;
+    char code[64];
+    char message[512];
+    int fault; /* emit on an undeclared type, too many events */
+    char fault_msg[800];
+};
+
+/* The query's output handle. */
+struct stele_query_ctx {
+    stele_engine *e;
+    json_t *rows;
+};
+
+/* engine.c */
+int typed_values_take(typed_values *tv, avro_value_t **out, stele_err *err);
+void typed_values_release_all(typed_values *tv);
+void typed_values_free(typed_values *tv);
+const char *header_get(const stele_log_record *r, const char *name,
+                       size_t *len);
+/* Copies a header into buf as a NUL-terminated string; "" when absent. */
+const char *header_str(const stele_log_record *r, const char *name, char *buf,
+                       size_t size);
+aggregate *aggregate_by_type(stele_engine *e, const char *type);
+void engine_logf(stele_engine *e, stele_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* hostapi.c */
+void engine_api_init(stele_engine *e);
+
+/* commands.c */
+int commands_process(stele_engine *e, int timeout_ms, size_t *did,
+                     stele_err *err);
+void commands_on_assigned(void *opaque, stele_log_consumer *c,
+                          const stele_topic_partition *tps, size_t n);
+void commands_on_revoked(void *opaque, stele_log_consumer *c,
+                         const stele_topic_partition *tps, size_t n,
+                         bool lost);
+
+/* projections.c */
+int projections_open(stele_engine *e, stele_err *err);
+int projections_step(stele_engine *e, int timeout_ms, size_t *did,
+                     stele_err *err);
+void projections_close(stele_engine *e);
+
+/* replay.c */
+int replay_partition(stele_engine *e, aggregate *a, int32_t partition,
+                     size_t *events, size_t *states, stele_err *err);
+/* Decodes an event record into a value of its emitter's schema and fills
+ * ev/meta; strings in meta point into strbuf (size >= 1024). */
+int decode_event(stele_engine *e, const stele_log_record *r,
+                 const stele_schema *reader, avro_value_t *value,
+                 stele_event *ev, stele_event_meta *meta, char *strbuf,
+                 size_t strbuf_size, stele_err *err);
+
+#endif

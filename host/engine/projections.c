@@ -1,0 +1,311 @@
+/*
+ * The projection runner. Each projector is its own consumer group on the
+ * events topics of the aggregates it listens to. Its position lives in the
+ * read-model store, not in the log's group offsets: a batch's writes and
+ * the projector's checkpoint commit in one store transaction, so the read
+ * model and its position never diverge. Bumping a projector's version
+ * drops its tables and rebuilds them from the start of the log.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/value.h"
+#include "common/err.h"
+#include "internal.h"
+
+static int add_topic(projector *p, const char *topic)
+{
+    for (size_t i = 0; i < p->n_topics; i++)
+        if (strcmp(p->topics[i], topic) == 0)
+            return 0;
+    char **nt = realloc(p->topics, (p->n_topics + 1) * sizeof *nt);
+    if (!nt)
+        return STELE_ENOMEM;
+    p->topics = nt;
+    if (!(p->topics[p->n_topics] = strdup(topic)))
+        return STELE_ENOMEM;
+    p->n_topics++;
+    return 0;
+}
+
+int projections_open(stele_engine *e, stele_err *err)
+{
+    for (size_t i = 0; i < e->n_projs; i++) {
+        projector *p = &e->projs[i];
+        const stele_projector_def *d = p->def;
+        size_t gl = strlen(e->cfg->app) + strlen(d->name) + 16;
+        p->group = malloc(gl);
+        p->subs = calloc(d->n_events ? d->n_events : 1, sizeof *p->subs);
+        p->sub_index = stele_map_new();
+        if (!p->group || !p->subs || !p->sub_index)
+            return stele_err_set(err, STELE_ENOMEM, "out of memory");
+        snprintf(p->group, gl, "%s.projector.%s", e->cfg->app, d->name);
+        for (size_t j = 0; j < d->n_events; j++) {
+            const stele_record_ref *ref = &d->events[j];
+            aggregate *a = stele_map_gets(e->event_index, ref->name);
+            if (!a)
+                return stele_err_set(err, STELE_EINVAL,
+                                     "%s: projector %s subscribes to %s, "
+                                     "which no loaded aggregate emits",
+                                     p->plugin->path, d->name, ref->name);
+            p->subs[j].tv.name = ref->name;
+            int rc = stele_codec_schema(e->codec, ref->name, ref->version,
+                                        &p->subs[j].tv.schema, err);
+            if (rc != 0)
+                return stele_err_prefix(err, "%s", p->plugin->path);
+            if (stele_map_put(p->sub_index, ref->name, strlen(ref->name),
+                              &p->subs[j], NULL) != 0 ||
+                add_topic(p, a->t_events) != 0)
+                return stele_err_set(err, STELE_ENOMEM, "out of memory");
+        }
+    }
+    return 0;
+}
+
+void projections_close(stele_engine *e)
+{
+    for (size_t i = 0; i < e->n_projs; i++) {
+        projector *p = &e->projs[i];
+        if (p->consumer)
+            stele_log_consumer_close(p->consumer);
+        if (p->subs)
+            for (size_t j = 0; j < p->def->n_events; j++)
+                typed_values_free(&p->subs[j].tv);
+        for (size_t j = 0; j < p->n_topics; j++)
+            free(p->topics[j]);
+        free(p->topics);
+        free(p->subs);
+        stele_map_free(p->sub_index, NULL);
+        free(p->group);
+        free(p->evs);
+        free(p->metas);
+        free(p->wrapped);
+    }
+}
+
+/* Creates the projector's tables, or drops and recreates them (and forgets
+ * its checkpoints) when its version changed. */
+static int prepare_read_model(stele_engine *e, projector *p, stele_err *err)
+{
+    const stele_projector_def *d = p->def;
+    int stored, rc;
+    if ((rc = stele_store_projector_version(e->store, d->name, &stored, err)))
+        return rc;
+    if ((rc = stele_store_begin(e->store, err)))
+        return rc;
+    if (stored != -1 && stored != d->version) {
+        engine_logf(e, STELE_LOG_INFO,
+                    "projector %s: version %d -> %d: rebuilding its read "
+                    "model from the start of the log",
+                    d->name, stored, d->version);
+        for (size_t i = 0; i < d->n_tables && rc == 0; i++)
+            rc = stele_store_table_drop(e->store, d->tables[i].name, err);
+        if (rc == 0)
+            rc = stele_store_checkpoints_clear(e->store, d->name, err);
+    }
+    for (size_t i = 0; i < d->n_tables && rc == 0; i++)
+        rc = stele_store_table_create(e->store, &d->tables[i], err);
+    if (rc == 0 && stored != d->version)
+        rc = stele_store_projector_set_version(e->store, d->name, d->version,
+                                               err);
+    if (rc != 0) {
+        stele_store_rollback(e->store);
+        return stele_err_prefix(err, "projector %s", d->name);
+    }
+    return stele_store_commit(e->store, err);
+}
+
+/* Puts every assigned partition at the projector's stored checkpoint. */
+static int seek_to_checkpoints(stele_engine *e, projector *p, stele_err *err)
+{
+    const stele_topic_partition *tps;
+    size_t n = stele_log_consumer_assignment(p->consumer, &tps);
+    for (size_t i = 0; i < n; i++) {
+        int64_t next;
+        int rc = stele_store_checkpoint_get(e->store, p->def->name,
+                                            tps[i].topic, tps[i].partition,
+                                            &next, err);
+        if (rc == 0)
+            rc = stele_log_consumer_seek(p->consumer, tps[i].topic,
+                                         tps[i].partition, next, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void on_assigned(void *opaque, stele_log_consumer *c,
+                        const stele_topic_partition *tps, size_t n)
+{
+    (void)tps;
+    (void)n;
+    projector *p = opaque;
+    p->consumer = c;
+    p->assign_rc = 0;
+    if (!p->prepared) {
+        p->assign_rc = prepare_read_model(p->engine, p, &p->assign_err);
+        p->prepared = p->assign_rc == 0;
+    }
+    if (p->assign_rc == 0)
+        p->assign_rc = seek_to_checkpoints(p->engine, p, &p->assign_err);
+}
+
+static void on_revoked(void *opaque, stele_log_consumer *c,
+                       const stele_topic_partition *tps, size_t n, bool lost)
+{
+    (void)opaque;
+    (void)c;
+    (void)tps;
+    (void)n;
+    (void)lost;
+    /* Nothing is held between batches: checkpoints are committed with
+     * each batch. */
+}
+
+static int grow_buffers(projector *p, size_t n)
+{
+    if (n <= p->cap)
+        return 0;
+    stele_event *evs = realloc(p->evs, n * sizeof *evs);
+    if (evs)
+        p->evs = evs;
+    stele_event_meta *metas = realloc(p->metas, n * sizeof *metas);
+    if (metas)
+        p->metas = metas;
+    stele_value *w = realloc(p->wrapped, n * sizeof *w);
+    if (w)
+        p->wrapped = w;
+    if (!evs || !metas || !w)
+        return STELE_ENOMEM;
+    p->cap = n;
+    return 0;
+}
+
+typedef struct position {
+    const char *topic;
+    int32_t partition;
+    int64_t next;
+} position;
+
+static int project_batch(stele_engine *e, projector *p,
+                         const stele_log_batch *in, stele_err *err)
+{
+    size_t strsize = 0;
+    for (size_t i = 0; i < in->n; i++)
+        for (size_t j = 0; j < in->records[i].n_headers; j++)
+            strsize += in->records[i].headers[j].len + 1;
+    /* meta strings of every event: each record's headers, NUL-terminated */
+    char *strs = malloc(strsize + 8 * in->n + 64);
+    position *pos = calloc(in->n, sizeof *pos);
+    size_t n_pos = 0, k = 0, at = 0;
+    int rc = 0;
+    if (!strs || !pos || grow_buffers(p, in->n) != 0) {
+        rc = stele_err_set(err, STELE_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t j = 0; j < p->def->n_events; j++)
+        typed_values_release_all(&p->subs[j].tv);
+    for (size_t i = 0; i < in->n; i++) {
+        const stele_log_record *r = &in->records[i];
+        size_t x;
+        for (x = 0; x < n_pos; x++)
+            if (pos[x].partition == r->partition &&
+                strcmp(pos[x].topic, r->topic) == 0)
+                break;
+        pos[x] = (position){r->topic, r->partition, r->offset + 1};
+        n_pos += x == n_pos;
+
+        char type[256];
+        header_str(r, H_EVENT_TYPE, type, sizeof type);
+        subscription *s = stele_map_gets(p->sub_index, type);
+        if (!s)
+            continue; /* not subscribed: only the checkpoint moves */
+        avro_value_t *v;
+        size_t need = 0;
+        for (size_t j = 0; j < r->n_headers; j++)
+            need += r->headers[j].len + 1;
+        if ((rc = typed_values_take(&s->tv, &v, err)) ||
+            (rc = decode_event(e, r, s->tv.schema, v, &p->evs[k],
+                               &p->metas[k], strs + at, need + 8, err)))
+            goto out;
+        at += need + 8;
+        p->wrapped[k] = stele_value_wrap(v);
+        p->evs[k].value = &p->wrapped[k];
+        k++;
+    }
+    if ((rc = stele_store_begin(e->store, err)))
+        goto out;
+    if (k > 0) {
+        stele_err perr = {0};
+        rc = p->def->project(p->plugin->ctx, p->evs, k,
+                             (stele_store_tx *)e->store, &perr);
+        if (rc != 0) {
+            rc = stele_err_set(err, STELE_EPLUGIN,
+                               "projector %s failed on a batch at %s[%d]: %s",
+                               p->def->name, p->evs[0].meta->topic,
+                               (int)p->evs[0].meta->partition,
+                               perr.msg[0] ? perr.msg : stele_strstatus(rc));
+        }
+    }
+    for (size_t x = 0; x < n_pos && rc == 0; x++)
+        rc = stele_store_checkpoint_set(e->store, p->def->name, pos[x].topic,
+                                        pos[x].partition, pos[x].next, err);
+    if (rc == 0)
+        rc = stele_store_commit(e->store, err);
+    else
+        stele_store_rollback(e->store);
+    if (rc == 0)
+        e->stats.events_projected += k;
+out:
+    free(strs);
+    free(pos);
+    return rc;
+}
+
+int projections_step(stele_engine *e, int timeout_ms, size_t *did,
+                     stele_err *err)
+{
+    *did = 0;
+    for (size_t i = 0; i < e->n_projs; i++) {
+        projector *p = &e->projs[i];
+        int rc;
+        if (!p->consumer) {
+            stele_log_rebalance_cb cb = {on_assigned, on_revoked, p};
+            p->engine = e;
+            if ((rc = stele_log_consumer_new(
+                     e->log, p->group, (const char *const *)p->topics,
+                     p->n_topics, &cb, &p->consumer, err)))
+                return rc;
+        }
+        stele_log_batch *in;
+        rc = stele_log_consumer_poll(p->consumer, timeout_ms,
+                                     (size_t)e->cfg->projection_batch, &in,
+                                     err);
+        if (rc == 0 && p->assign_rc != 0) {
+            /* Preparing the read model failed: retry on the next step. */
+            rc = p->assign_rc;
+            *err = p->assign_err;
+            p->assign_rc = 0;
+            stele_log_batch_free(in);
+            stele_log_consumer_close(p->consumer);
+            p->consumer = NULL;
+            return rc;
+        }
+        if (rc != 0)
+            return rc;
+        if (in->n > 0) {
+            rc = project_batch(e, p, in, err);
+            if (rc != 0) {
+                stele_err serr;
+                seek_to_checkpoints(e, p, &serr);
+                stele_log_batch_free(in);
+                return rc;
+            }
+            *did += in->n;
+        }
+        stele_log_batch_free(in);
+    }
+    return 0;
+}

@@ -1,0 +1,202 @@
+/* Reading: queries, list queries, stored events and states as JSON. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/value.h"
+#include "common/err.h"
+#include "common/util.h"
+#include "internal.h"
+
+int stele_engine_query(stele_engine *e, const char *name, const json_t *params,
+                       json_t **out, stele_err *err)
+{
+    query *q = NULL;
+    for (size_t i = 0; i < e->n_queries; i++)
+        if (strcmp(e->queries[i].def->name, name) == 0)
+            q = &e->queries[i];
+    if (!q)
+        return stele_err_set(err, STELE_ENOTFOUND, "no query named '%s'",
+                             name);
+    avro_value_t v;
+    int rc = stele_codec_value_new(q->params, &v, err);
+    if (rc != 0)
+        return rc;
+    json_t *empty = params ? NULL : json_object();
+    rc = stele_codec_from_json(q->params, params ? params : empty, &v, err);
+    json_decref(empty);
+    if (rc != 0) {
+        avro_value_decref(&v);
+        return stele_err_prefix(err, "query %s", name);
+    }
+    struct stele_query_ctx ctx = {e, json_array()};
+    stele_value sv = stele_value_wrap(&v);
+    stele_err qerr = {0};
+    rc = q->def->run(q->plugin->ctx, &sv, &ctx, &qerr);
+    avro_value_decref(&v);
+    if (rc != 0) {
+        json_decref(ctx.rows);
+        return stele_err_set(err, rc, "query %s: %s", name,
+                             qerr.msg[0] ? qerr.msg : stele_strstatus(rc));
+    }
+    if (q->def->single) {
+        if (json_array_size(ctx.rows) == 0) {
+            json_decref(ctx.rows);
+            return stele_err_set(err, STELE_ENOTFOUND, "query %s: not found",
+                                 name);
+        }
+        *out = json_incref(json_array_get(ctx.rows, 0));
+        json_decref(ctx.rows);
+    } else {
+        *out = json_pack("{s:o}", "items", ctx.rows);
+    }
+    return 0;
+}
+
+int stele_engine_list(stele_engine *e, const char *table,
+                      const stele_list_request *req, json_t **out,
+                      stele_err *err)
+{
+    for (size_t i = 0; i < e->n_projs; i++) {
+        const stele_projector_def *d = e->projs[i].def;
+        for (size_t j = 0; j < d->n_tables; j++)
+            if (strcmp(d->tables[j].name, table) == 0)
+                return stele_store_list(e->store, &d->tables[j], req, out,
+                                        err);
+    }
+    return stele_err_set(err, STELE_ENOTFOUND,
+                         "no projector declares a table '%s'", table);
+}
+
+static json_t *event_json(const stele_event *ev, const avro_value_t *v)
+{
+    const stele_event_meta *m = ev->meta;
+    return json_pack("{s:s, s:i, s:I, s:s, s:s, s:s, s:s, s:I, s:s, s:s, "
+                     "s:I, s:o}",
+                     "topic", m->topic, "partition", (int)m->partition,
+                     "offset", (json_int_t)m->offset, "event_id", m->event_id,
+                     "type", ev->type, "aggregate_type", m->aggregate_type,
+                     "aggregate_id", m->aggregate_id, "version",
+                     (json_int_t)m->version, "causation_id", m->causation_id,
+                     "correlation_id", m->correlation_id, "timestamp_ms",
+                     (json_int_t)m->timestamp_ms, "data",
+                     stele_codec_to_json(v));
+}
+
+static int events_of_partition(stele_engine *e, aggregate *a, int32_t p,
+                               const char *id, size_t limit, size_t *emitted,
+                               void (*cb)(void *, json_t *), void *opaque,
+                               stele_err *err)
+{
+    int64_t from = 0;
+    char strbuf[4096], type[256];
+    for (;;) {
+        stele_log_batch *b;
+        int rc = stele_log_read(e->log, a->t_events, p, from, 1024, &b, err);
+        if (rc != 0)
+            return rc;
+        if (b->n == 0) {
+            stele_log_batch_free(b);
+            return 0;
+        }
+        for (size_t i = 0; i < b->n; i++) {
+            const stele_log_record *r = &b->records[i];
+            from = r->offset + 1;
+            if (id && (r->key_len != strlen(id) ||
+                       memcmp(r->key, id, r->key_len) != 0))
+                continue;
+            header_str(r, H_EVENT_TYPE, type, sizeof type);
+            typed_values *tv = NULL;
+            for (size_t j = 0; j < a->def->n_events; j++)
+                if (strcmp(a->events[j].name, type) == 0)
+                    tv = &a->events[j];
+            avro_value_t *v;
+            stele_event ev;
+            stele_event_meta meta;
+            if (!tv) {
+                rc = stele_err_set(err, STELE_EINVAL,
+                                   "%s[%d]@%" PRId64 ": undeclared event "
+                                   "type '%s'",
+                                   r->topic, (int)p, r->offset, type);
+            } else {
+                typed_values_release_all(tv);
+                rc = typed_values_take(tv, &v, err);
+                if (rc == 0)
+                    rc = decode_event(e, r, tv->schema, v, &ev, &meta, strbuf,
+                                      sizeof strbuf, err);
+            }
+            if (rc != 0) {
+                stele_log_batch_free(b);
+                return rc;
+            }
+            cb(opaque, event_json(&ev, v));
+            if (limit && ++*emitted >= limit) {
+                stele_log_batch_free(b);
+                return 1;
+            }
+        }
+        stele_log_batch_free(b);
+    }
+}
+
+int stele_engine_events(stele_engine *e, const char *aggregate_type,
+                        const char *aggregate_id, size_t limit,
+                        void (*cb)(void *opaque, json_t *event), void *opaque,
+                        stele_err *err)
+{
+    if (aggregate_type && !aggregate_by_type(e, aggregate_type))
+        return stele_err_set(err, STELE_ENOTFOUND, "no aggregate type '%s'",
+                             aggregate_type);
+    size_t emitted = 0;
+    for (size_t i = 0; i < e->n_aggs; i++) {
+        aggregate *a = &e->aggs[i];
+        if (aggregate_type && strcmp(a->def->type, aggregate_type) != 0)
+            continue;
+        int32_t first = 0, last = a->partitions - 1;
+        if (aggregate_id)
+            first = last = stele_partition_for_key(
+                aggregate_id, strlen(aggregate_id), a->partitions);
+        for (int32_t p = first; p <= last; p++) {
+            int rc = events_of_partition(e, a, p, aggregate_id, limit,
+                                         &emitted, cb, opaque, err);
+            if (rc == 1)
+                return 0;
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int stele_engine_state(stele_engine *e, const char *aggregate_type,
+                       const char *aggregate_id, json_t **out,
+                       stele_err *err)
+{
+    aggregate *a = aggregate_by_type(e, aggregate_type);
+    if (!a)
+        return stele_err_set(err, STELE_ENOTFOUND, "no aggregate type '%s'",
+                             aggregate_type);
+    size_t len = strlen(aggregate_id);
+    int32_t p = stele_partition_for_key(aggregate_id, len, a->partitions);
+    stele_log_batch *b;
+    int rc = stele_log_get_latest(e->log, a->t_state, p, aggregate_id, len,
+                                  &b, err);
+    if (rc == STELE_ENOTFOUND)
+        return stele_err_set(err, rc, "%s %s has no events", aggregate_type,
+                             aggregate_id);
+    if (rc != 0)
+        return rc;
+    const stele_log_record *r = &b->records[0];
+    char version[24];
+    header_str(r, STELE_H_VERSION, version, sizeof version);
+    rc = stele_codec_decode(e->codec, r->value, r->value_len, a->state_schema,
+                            &a->state, err);
+    if (rc == 0)
+        *out = json_pack("{s:s, s:s, s:I, s:o}", "aggregate_type",
+                         aggregate_type, "aggregate_id", aggregate_id,
+                         "version", (json_int_t)strtoll(version, NULL, 10),
+                         "state", stele_codec_to_json(&a->state));
+    stele_log_batch_free(b);
+    return rc;
+}

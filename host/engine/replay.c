@@ -1,0 +1,259 @@
+/*
+ * Rebuilding aggregate states from their events: after a state_version
+ * bump (automatically, when a partition is assigned) and on demand
+ * (stele replay). Events of an aggregate live in the same partition number
+ * as its commands and states, so a partition rebuilds on its own.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/value.h"
+#include "common/err.h"
+#include "common/util.h"
+#include "internal.h"
+
+/* Copies a header into the string buffer; "" when absent or no room. */
+static const char *take_str(const stele_log_record *r, const char *name,
+                            char *buf, size_t size, size_t *at)
+{
+    size_t len;
+    const char *v = header_get(r, name, &len);
+    if (!v || *at + len + 1 > size)
+        len = 0;
+    char *out = buf + *at;
+    if (len)
+        memcpy(out, v, len);
+    out[len] = '\0';
+    *at += len + 1;
+    return out;
+}
+
+int decode_event(stele_engine *e, const stele_log_record *r,
+                 const stele_schema *reader, avro_value_t *value,
+                 stele_event *ev, stele_event_meta *meta, char *strbuf,
+                 size_t strbuf_size, stele_err *err)
+{
+    size_t at = 0;
+    char num[24];
+    meta->event_id = take_str(r, H_EVENT_ID, strbuf, strbuf_size, &at);
+    meta->aggregate_type =
+        take_str(r, H_AGGREGATE_TYPE, strbuf, strbuf_size, &at);
+    meta->aggregate_id = take_str(r, H_AGGREGATE_ID, strbuf, strbuf_size, &at);
+    meta->causation_id = take_str(r, H_CAUSATION_ID, strbuf, strbuf_size, &at);
+    meta->correlation_id =
+        take_str(r, H_CORRELATION_ID, strbuf, strbuf_size, &at);
+    header_str(r, H_VERSION, num, sizeof num);
+    meta->version = strtoll(num, NULL, 10);
+    meta->timestamp_ms = r->timestamp_ms;
+    meta->topic = r->topic;
+    meta->partition = r->partition;
+    meta->offset = r->offset;
+    int rc = stele_codec_decode(e->codec, r->value, r->value_len, reader,
+                                value, err);
+    if (rc != 0)
+        return stele_err_prefix(err, "%s[%d]@%" PRId64, r->topic,
+                                (int)r->partition, r->offset);
+    ev->type = reader->name;
+    ev->schema_version = reader->version;
+    ev->meta = meta;
+    return 0;
+}
+
+static int write_states(stele_engine *e, aggregate *a, int32_t partition,
+                        stele_map *states, stele_err *err);
+
+typedef struct collect_ctx {
+    const char **keys;
+    size_t *lens;
+    stele_state_entry **vals;
+    size_t n;
+} collect_ctx;
+
+static int collect(void *opaque, const void *key, size_t len, void *value)
+{
+    collect_ctx *c = opaque;
+    c->keys[c->n] = key;
+    c->lens[c->n] = len;
+    c->vals[c->n++] = value;
+    return 0;
+}
+
+int replay_partition(stele_engine *e, aggregate *a, int32_t partition,
+                     size_t *events, size_t *states, stele_err *err)
+{
+    *events = *states = 0;
+    stele_map *built = stele_map_new();
+    if (!built)
+        return stele_err_set(err, STELE_ENOMEM, "out of memory");
+    int rc = 0;
+    int64_t from = 0;
+    char strbuf[4 * 1024];
+    stele_value sv = stele_value_wrap(&a->state);
+    while (rc == 0) {
+        stele_log_batch *b;
+        if ((rc = stele_log_read(e->log, a->t_events, partition, from, 4096,
+                                 &b, err)))
+            break;
+        if (b->n == 0) {
+            stele_log_batch_free(b);
+            break;
+        }
+        for (size_t i = 0; i < b->n && rc == 0; i++) {
+            const stele_log_record *r = &b->records[i];
+            from = r->offset + 1;
+            char type[256];
+            header_str(r, H_EVENT_TYPE, type, sizeof type);
+            typed_values *tv = NULL;
+            for (size_t j = 0; j < a->def->n_events; j++)
+                if (strcmp(a->events[j].name, type) == 0)
+                    tv = &a->events[j];
+            if (!tv) {
+                rc = stele_err_set(err, STELE_EINVAL,
+                                   "%s[%d]@%" PRId64 ": event type '%s' is "
+                                   "not declared by aggregate %s",
+                                   r->topic, (int)partition, r->offset, type,
+                                   a->def->type);
+                break;
+            }
+            avro_value_t *value;
+            typed_values_release_all(tv);
+            stele_event ev;
+            stele_event_meta meta;
+            if ((rc = typed_values_take(tv, &value, err)) ||
+                (rc = decode_event(e, r, tv->schema, value, &ev, &meta,
+                                   strbuf, sizeof strbuf, err)))
+                break;
+            stele_value evv = stele_value_wrap(value);
+            ev.value = &evv;
+            stele_state_entry *cur =
+                stele_map_get(built, r->key, r->key_len);
+            rc = cur ? stele_codec_decode(e->codec, cur->data, cur->len,
+                                          a->state_schema, &a->state, err)
+                     : stele_codec_value_reset(a->state_schema, &a->state,
+                                               err);
+            if (rc == 0 && (rc = a->def->evolve(a->plugin->ctx, &sv, &ev)))
+                rc = stele_err_set(err, STELE_EPLUGIN,
+                                   "%s[%d]@%" PRId64 ": evolve failed on %s",
+                                   r->topic, (int)partition, r->offset, type);
+            if (rc == 0)
+                rc = stele_codec_encode(e->codec, a->state_schema, &a->state,
+                                        &e->buf, err);
+            if (rc != 0)
+                break;
+            stele_state_entry *s = malloc(sizeof *s + e->buf.len);
+            if (!s) {
+                rc = stele_err_set(err, STELE_ENOMEM, "out of memory");
+                break;
+            }
+            s->version = meta.version;
+            s->partition = partition;
+            s->len = (uint32_t)e->buf.len;
+            memcpy(s->data, e->buf.data, e->buf.len);
+            void *old;
+            stele_map_put(built, r->key, r->key_len, s, &old);
+            free(old);
+            (*events)++;
+        }
+        stele_log_batch_free(b);
+    }
+    if (rc == 0)
+        rc = write_states(e, a, partition, built, err);
+    if (rc == 0)
+        *states = stele_map_count(built);
+    stele_map_free(built, free);
+    return rc;
+}
+
+static int write_states(stele_engine *e, aggregate *a, int32_t partition,
+                        stele_map *states, stele_err *err)
+{
+    size_t n = stele_map_count(states);
+    collect_ctx c = {malloc((n + 1) * sizeof(char *)),
+                     malloc((n + 1) * sizeof(size_t)),
+                     malloc((n + 1) * sizeof(stele_state_entry *)), 0};
+    int rc = 0;
+    if (!c.keys || !c.lens || !c.vals) {
+        rc = stele_err_set(err, STELE_ENOMEM, "out of memory");
+        goto out;
+    }
+    stele_map_each(states, collect, &c);
+    char sv[16];
+    snprintf(sv, sizeof sv, "%d", a->def->state_version);
+    for (size_t i = 0; i < n && rc == 0;) {
+        stele_log_txn *txn;
+        if ((rc = stele_log_txn_begin(e->log, &txn, err)))
+            break;
+        size_t end = i + 1000 < n ? i + 1000 : n;
+        for (; i < end && rc == 0; i++) {
+            char v[24];
+            snprintf(v, sizeof v, "%" PRId64, c.vals[i]->version);
+            stele_log_header h[] = {{STELE_H_VERSION, v, strlen(v)},
+                                    {STELE_H_STATE_VERSION, sv, strlen(sv)}};
+            stele_log_record r = {.timestamp_ms = stele_now_ms(),
+                                  .key = c.keys[i],
+                                  .key_len = c.lens[i],
+                                  .value = c.vals[i]->data,
+                                  .value_len = c.vals[i]->len,
+                                  .headers = h,
+                                  .n_headers = 2};
+            rc = stele_log_txn_produce(txn, a->t_state, partition, &r, NULL,
+                                       err);
+        }
+        if (rc != 0) {
+            stele_log_txn_abort(txn);
+            break;
+        }
+        if ((rc = stele_log_txn_commit(txn, err)))
+            break;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = stele_state_put(a->cache, c.keys[i], c.lens[i], partition,
+                             c.vals[i]->version, c.vals[i]->data,
+                             c.vals[i]->len);
+out:
+    free(c.keys);
+    free(c.lens);
+    free(c.vals);
+    return rc;
+}
+
+int stele_engine_replay(stele_engine *e, const char *aggregate_type,
+                        size_t *events, size_t *states, stele_err *err)
+{
+    *events = *states = 0;
+    if (aggregate_type && !aggregate_by_type(e, aggregate_type))
+        return stele_err_set(err, STELE_ENOTFOUND, "no aggregate type '%s'",
+                             aggregate_type);
+    /* Only the owner of the commands may write states: take the group
+     * (which restores the current states) or refuse. */
+    size_t did;
+    int rc = commands_process(e, 0, &did, err);
+    if (rc != 0)
+        return rc;
+    const stele_topic_partition *tps = NULL;
+    size_t n = e->cmd_consumer
+                   ? stele_log_consumer_assignment(e->cmd_consumer, &tps)
+                   : 0;
+    if (n == 0)
+        return stele_err_set(err, STELE_ECONFLICT,
+                             "another host owns the commands of app %s; stop "
+                             "it before replaying",
+                             e->cfg->app);
+    for (size_t i = 0; i < e->n_aggs; i++) {
+        aggregate *a = &e->aggs[i];
+        if (aggregate_type && strcmp(a->def->type, aggregate_type) != 0)
+            continue;
+        for (int32_t p = 0; p < a->partitions; p++) {
+            size_t ev, st;
+            stele_state_drop_partition(a->cache, p);
+            if ((rc = replay_partition(e, a, p, &ev, &st, err)))
+                return rc;
+            *events += ev;
+            *states += st;
+            e->stats.events_replayed += ev;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,183 @@
+/* Submitting commands given as JSON and waiting for their results. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/err.h"
+#include "common/util.h"
+#include "internal.h"
+
+static int opt_string(const json_t *obj, const char *key, const char **out,
+                      stele_err *err)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return stele_err_set(err, STELE_EINVAL, "command: '%s' must be a "
+                             "string", key);
+    *out = json_string_value(v);
+    size_t len = json_string_length(v);
+    if (len == 0 || len > MAX_ID_LEN || strlen(*out) != len)
+        return stele_err_set(err, STELE_EINVAL,
+                             "command: '%s' must be 1 to %d characters",
+                             key, MAX_ID_LEN);
+    return 0;
+}
+
+int stele_engine_submit_json(stele_engine *e, const json_t *cmd,
+                             stele_submitted *out, stele_err *err)
+{
+    static const char *keys[] = {"type", "aggregate_id", "data",
+                                 "command_id", "expected_version",
+                                 "correlation_id", "user"};
+    if (!json_is_object(cmd))
+        return stele_err_set(err, STELE_EINVAL,
+                             "command: expected a JSON object");
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)cmd, key, val) {
+        bool known = false;
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+            known |= strcmp(keys[i], key) == 0;
+        if (!known)
+            return stele_err_set(err, STELE_EINVAL,
+                                 "command: unknown key '%s' (expected type, "
+                                 "aggregate_id, data, command_id, "
+                                 "expected_version, correlation_id, user)",
+                                 key);
+    }
+    const char *type, *agg_id, *command_id, *correlation, *user;
+    int rc;
+    if ((rc = opt_string(cmd, "type", &type, err)) ||
+        (rc = opt_string(cmd, "aggregate_id", &agg_id, err)) ||
+        (rc = opt_string(cmd, "command_id", &command_id, err)) ||
+        (rc = opt_string(cmd, "correlation_id", &correlation, err)) ||
+        (rc = opt_string(cmd, "user", &user, err)))
+        return rc;
+    if (!type || !agg_id)
+        return stele_err_set(err, STELE_EINVAL,
+                             "command: 'type' and 'aggregate_id' are "
+                             "required");
+    aggregate *a = stele_map_gets(e->cmd_index, type);
+    if (!a)
+        return stele_err_set(err, STELE_ENOTFOUND,
+                             "command: no loaded aggregate handles '%s'",
+                             type);
+    typed_values *tv = NULL;
+    for (size_t i = 0; i < a->def->n_commands; i++)
+        if (strcmp(a->commands[i].name, type) == 0)
+            tv = &a->commands[i];
+    json_t *ev = json_object_get(cmd, "expected_version");
+    char expected[24] = "";
+    if (ev && !json_is_null(ev)) {
+        if (!json_is_integer(ev) || json_integer_value(ev) < 0)
+            return stele_err_set(err, STELE_EINVAL,
+                                 "command: 'expected_version' must be an "
+                                 "integer >= 0");
+        snprintf(expected, sizeof expected, "%" PRId64,
+                 (int64_t)json_integer_value(ev));
+    }
+    json_t *data = json_object_get(cmd, "data");
+    json_t *empty = NULL;
+    if (!data)
+        data = empty = json_object();
+    avro_value_t *value;
+    typed_values_release_all(tv);
+    if ((rc = typed_values_take(tv, &value, err)) ||
+        (rc = stele_codec_from_json(tv->schema, data, value, err)) ||
+        (rc = stele_codec_encode(e->codec, tv->schema, value, &e->buf, err))) {
+        json_decref(empty);
+        return stele_err_prefix(err, "command %s", type);
+    }
+    json_decref(empty);
+    if (e->buf.len > (size_t)e->cfg->max_value_bytes)
+        return stele_err_set(err, STELE_EINVAL,
+                             "command %s: %zu bytes exceeds the limit of "
+                             "%lld",
+                             type, e->buf.len,
+                             (long long)e->cfg->max_value_bytes);
+
+    char ulid[STELE_ULID_LEN + 1];
+    if (!command_id) {
+        stele_ulid(ulid);
+        command_id = ulid;
+    }
+    stele_log_header h[4];
+    size_t nh = 0;
+    h[nh++] = (stele_log_header){H_COMMAND_ID, command_id, strlen(command_id)};
+    if (expected[0])
+        h[nh++] = (stele_log_header){H_EXPECTED_VERSION, expected,
+                                     strlen(expected)};
+    if (correlation)
+        h[nh++] = (stele_log_header){H_CORRELATION_ID, correlation,
+                                     strlen(correlation)};
+    if (user)
+        h[nh++] = (stele_log_header){H_USER, user, strlen(user)};
+    int32_t partition =
+        stele_partition_for_key(agg_id, strlen(agg_id), a->partitions);
+    stele_log_record r = {.timestamp_ms = stele_now_ms(),
+                          .key = agg_id,
+                          .key_len = strlen(agg_id),
+                          .value = e->buf.data,
+                          .value_len = e->buf.len,
+                          .headers = h,
+                          .n_headers = nh};
+    if ((rc = stele_log_produce(e->log, a->t_commands, partition, &r, NULL,
+                                err)))
+        return rc;
+    snprintf(out->command_id, sizeof out->command_id, "%s", command_id);
+    snprintf(out->aggregate_type, sizeof out->aggregate_type, "%s",
+             a->def->type);
+    out->partition = partition;
+    return 0;
+}
+
+int stele_engine_wait_result(stele_engine *e, const stele_submitted *s,
+                             int timeout_ms, json_t **result, stele_err *err)
+{
+    aggregate *a = aggregate_by_type(e, s->aggregate_type);
+    if (!a)
+        return stele_err_set(err, STELE_ENOTFOUND, "no aggregate type '%s'",
+                             s->aggregate_type);
+    int64_t deadline = stele_mono_ns() + (int64_t)timeout_ms * 1000000;
+    long sleep_us = 500;
+    for (;;) {
+        stele_log_batch *b;
+        int rc = stele_log_get_latest(e->log, a->t_results, s->partition,
+                                      s->command_id, strlen(s->command_id),
+                                      &b, err);
+        if (rc == 0) {
+            json_error_t jerr;
+            *result = json_loadb(b->records[0].value, b->records[0].value_len,
+                                 0, &jerr);
+            stele_log_batch_free(b);
+            if (!*result)
+                return stele_err_set(err, STELE_EINVAL,
+                                     "result of %s is not JSON: %s",
+                                     s->command_id, jerr.text);
+            return 0;
+        }
+        if (rc != STELE_ENOTFOUND)
+            return rc;
+        /* Not answered yet: process it here if no other host owns the
+         * commands, otherwise wait for the host that does. */
+        size_t did = 0;
+        if ((rc = commands_process(e, 0, &did, err)))
+            return rc;
+        if (did > 0)
+            continue;
+        if (stele_mono_ns() > deadline)
+            return stele_err_set(err, STELE_ETIMEDOUT,
+                                 "no result for command %s within %d ms (is "
+                                 "the host that owns it running?)",
+                                 s->command_id, timeout_ms);
+        struct timespec ts = {0, sleep_us * 1000};
+        nanosleep(&ts, NULL);
+        if (sleep_us < 20000)
+            sleep_us *= 2;
+    }
+}

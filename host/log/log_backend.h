@@ -1,0 +1,112 @@
+/*
+ * log_backend.h — private to host/log: what a log backend provides.
+ *
+ * A backend fills a stele_log_ops table and embeds the base structs below
+ * as the FIRST member of its own handle, transaction and consumer structs,
+ * so log.c can dispatch on log->ops and the backend can cast back:
+ *
+ *     typedef struct sqlite_log { struct stele_log base; ... } sqlite_log;
+ *
+ * log.c validates arguments that every backend checks the same way (NULL
+ * pointers, topic and group names, negative offsets) before dispatching,
+ * so backends may assume them. Batches are built with the helpers at the
+ * end of this file so stele_log_batch_free works whichever backend made
+ * the batch.
+ */
+#ifndef STELE_LOG_BACKEND_H
+#define STELE_LOG_BACKEND_H
+
+#include "log.h"
+
+typedef struct stele_log_ops stele_log_ops;
+
+struct stele_log {
+    const stele_log_ops *ops;
+};
+
+struct stele_log_txn {
+    stele_log *log;
+};
+
+struct stele_log_consumer {
+    stele_log *log;
+    char *group; /* owned by the backend's consumer; read by log.c */
+};
+
+struct stele_log_ops {
+    const char *name; /* "sqlite", "kafka", ... */
+
+    /* Frees the handle. Transactions and consumers are gone by then. */
+    void (*close)(stele_log *log);
+
+    int (*topic_ensure)(stele_log *log, const stele_topic_spec *spec,
+                        stele_err *err);
+    int (*topic_partitions)(stele_log *log, const char *topic, int32_t *n,
+                            stele_err *err);
+
+    int (*txn_begin)(stele_log *log, stele_log_txn **out, stele_err *err);
+    int (*txn_produce)(stele_log_txn *txn, const char *topic, int32_t partition,
+                       const stele_log_record *rec, int64_t *offset_out,
+                       stele_err *err);
+    /* c belongs to the same backend (log.c checks the ops match). */
+    int (*txn_send_offset)(stele_log_txn *txn, stele_log_consumer *c,
+                           const char *topic, int32_t partition,
+                           int64_t next_offset, stele_err *err);
+    /* Both free txn whatever the outcome. */
+    int (*txn_commit)(stele_log_txn *txn, stele_err *err);
+    void (*txn_abort)(stele_log_txn *txn);
+
+    int (*read)(stele_log *log, const char *topic, int32_t partition,
+                int64_t from, size_t max, stele_log_batch **out,
+                stele_err *err);
+    int (*end_offset)(stele_log *log, const char *topic, int32_t partition,
+                      int64_t *end, stele_err *err);
+    int (*get_latest)(stele_log *log, const char *topic, int32_t partition,
+                      const void *key, size_t key_len, stele_log_batch **out,
+                      stele_err *err);
+    int (*committed)(stele_log *log, const char *group, const char *topic,
+                     int32_t partition, int64_t *next, stele_err *err);
+
+    /* topics and the callbacks are the caller's: copy what is kept. */
+    int (*consumer_new)(stele_log *log, const char *group,
+                        const char *const *topics, size_t n_topics,
+                        const stele_log_rebalance_cb *cb,
+                        stele_log_consumer **out, stele_err *err);
+    int (*consumer_poll)(stele_log_consumer *c, int timeout_ms, size_t max,
+                         stele_log_batch **out, stele_err *err);
+    int (*consumer_seek)(stele_log_consumer *c, const char *topic,
+                         int32_t partition, int64_t offset, stele_err *err);
+    int (*consumer_rewind)(stele_log_consumer *c, stele_err *err);
+    size_t (*consumer_assignment)(stele_log_consumer *c,
+                                  const stele_topic_partition **tps);
+    void (*consumer_close)(stele_log_consumer *c);
+};
+
+/* ------------------------------------------------------------------ */
+/* Batches: a growable record array plus an arena holding every byte   */
+/* the records point to (topic names, keys, values, headers). Freed at */
+/* once by stele_log_batch_free.                                       */
+
+/* A new empty batch, or NULL when out of memory. */
+stele_log_batch *stele_log_batch_create(void);
+
+/* Appends a zeroed record and returns it; NULL when out of memory. The
+ * pointer is valid until the next add (the array may move). */
+stele_log_record *stele_log_batch_add(stele_log_batch *b);
+
+/* n bytes of batch-owned memory, aligned for any type; NULL when out of
+ * memory. Never moves. n == 0 returns a valid, unique pointer. */
+void *stele_log_batch_alloc(stele_log_batch *b, size_t n);
+
+/* A batch-owned copy of n bytes of src (src may be NULL when n == 0). */
+void *stele_log_batch_copy(stele_log_batch *b, const void *src, size_t n);
+
+/* A batch-owned copy of topic; consecutive calls with the same pointer
+ * return the same copy, so a batch of one topic holds its name once. */
+const char *stele_log_batch_topic(stele_log_batch *b, const char *topic);
+
+/* Drops the batch's last record (after a failure to fill it). Its arena
+ * bytes stay until the batch is freed. */
+void stele_log_batch_drop_last(stele_log_batch *b);
+
+#endif

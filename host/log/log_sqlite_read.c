@@ -1,0 +1,246 @@
+/*
+ * log_sqlite_read.c — reading the embedded log: partitions from an offset,
+ * the latest record of a key, end offsets and group offsets. Every byte a
+ * returned record points to is copied into its batch.
+ */
+#include "log_sqlite_int.h"
+
+#include <string.h>
+
+#include "common/err.h"
+#include "common/util.h"
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+/* Decodes a header blob into batch memory; false when malformed. */
+static bool headers_decode(stele_log_batch *b, const void *blob, size_t n,
+                           stele_log_record *rec, bool *oom)
+{
+    if (n < 4)
+        return false;
+    unsigned char *p = stele_log_batch_copy(b, blob, n);
+    if (!p)
+        return *oom = true, false;
+    uint32_t count = get_u32(p);
+    if (count > (n - 4) / 9) /* each header takes at least 9 bytes */
+        return false;
+    stele_log_header *hs = stele_log_batch_alloc(b, (size_t)count * sizeof *hs);
+    if (!hs)
+        return *oom = true, false;
+    size_t at = 4;
+    for (uint32_t i = 0; i < count; i++) {
+        if (n - at < 4)
+            return false;
+        size_t nl = get_u32(p + at);
+        at += 4;
+        if (n - at < nl + 1 || p[at + nl] != '\0')
+            return false;
+        hs[i].name = (const char *)p + at;
+        at += nl + 1;
+        if (n - at < 4)
+            return false;
+        size_t vl = get_u32(p + at);
+        at += 4;
+        if (n - at < vl)
+            return false;
+        hs[i].value = p + at;
+        hs[i].len = vl;
+        at += vl;
+    }
+    if (at != n)
+        return false;
+    rec->headers = hs;
+    rec->n_headers = count;
+    return true;
+}
+/* ------------------------------------------------------------------ */
+/* Reading                                                              */
+
+static int row_to_record(lsq_log *l, sqlite3_stmt *s, const lsq_topic *t,
+                         int32_t partition, stele_log_batch *b, stele_err *err)
+{
+    stele_log_record *rec = stele_log_batch_add(b);
+    if (!rec || !(rec->topic = stele_log_batch_topic(b, t->name)))
+        goto oom;
+    rec->partition = partition;
+    rec->offset = sqlite3_column_int64(s, 0);
+    rec->timestamp_ms = sqlite3_column_int64(s, 1);
+    if (sqlite3_column_type(s, 2) != SQLITE_NULL) {
+        const void *p = sqlite3_column_blob(s, 2);
+        rec->key_len = (size_t)sqlite3_column_bytes(s, 2);
+        if (!(rec->key = stele_log_batch_copy(b, p, rec->key_len)))
+            goto oom;
+    }
+    if (sqlite3_column_type(s, 3) != SQLITE_NULL) {
+        const void *p = sqlite3_column_blob(s, 3);
+        rec->value_len = (size_t)sqlite3_column_bytes(s, 3);
+        if (!(rec->value = stele_log_batch_copy(b, p, rec->value_len)))
+            goto oom;
+    }
+    if (sqlite3_column_type(s, 4) != SQLITE_NULL) {
+        const void *p = sqlite3_column_blob(s, 4);
+        size_t n = (size_t)sqlite3_column_bytes(s, 4);
+        bool oom = false;
+        if (!headers_decode(b, p, n, rec, &oom)) {
+            stele_log_batch_drop_last(b);
+            if (oom)
+                goto oom;
+            return stele_err_set(err, STELE_EFATAL,
+                                 "%s: %s[%d] offset %lld: headers are "
+                                 "corrupt",
+                                 l->path, t->name, partition,
+                                 (long long)sqlite3_column_int64(s, 0));
+        }
+    }
+    return 0;
+oom:
+    return stele_err_set(err, STELE_ENOMEM, "%s: reading %s[%d]", l->path,
+                         t->name, partition);
+}
+
+int lsq_read_into(lsq_log *l, const lsq_topic *t, int32_t partition,
+                  int64_t from, size_t max, stele_log_batch *b, size_t *got,
+                  stele_err *err)
+{
+    sqlite3_stmt *s = l->st[t->compacted ? ST_CMP_READ : ST_REC_READ];
+    sqlite3_bind_int64(s, 1, t->id);
+    sqlite3_bind_int(s, 2, partition);
+    sqlite3_bind_int64(s, 3, from);
+    sqlite3_bind_int64(s, 4, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+    size_t n = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int code = row_to_record(l, s, t, partition, b, err);
+        if (code) {
+            sqlite3_reset(s);
+            return code;
+        }
+        n++;
+    }
+    sqlite3_reset(s);
+    *got = n;
+    if (rc != SQLITE_DONE)
+        return lsq_fail(l, rc, err, "reading %s[%d] from offset %lld", t->name,
+                        partition, (long long)from);
+    return 0;
+}
+
+static int topic_partition(lsq_log *l, const char *topic, int32_t partition,
+                           const lsq_topic **t, stele_err *err)
+{
+    int rc = lsq_topic_get(l, topic, t, err);
+    return rc ? rc : lsq_check_partition(*t, partition, err);
+}
+
+int lsq_read(stele_log *log, const char *topic, int32_t partition, int64_t from,
+             size_t max, stele_log_batch **out, stele_err *err)
+{
+    lsq_log *l = (lsq_log *)log;
+    const lsq_topic *t;
+    int rc = topic_partition(l, topic, partition, &t, err);
+    if (rc)
+        return rc;
+    stele_log_batch *b = stele_log_batch_create();
+    if (!b)
+        return stele_err_set(err, STELE_ENOMEM, "reading %s[%d]", topic,
+                             partition);
+    size_t got;
+    if (max && (rc = lsq_read_into(l, t, partition, from, max, b, &got, err))) {
+        stele_log_batch_free(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+int lsq_end_offset(stele_log *log, const char *topic, int32_t partition,
+                   int64_t *end, stele_err *err)
+{
+    lsq_log *l = (lsq_log *)log;
+    const lsq_topic *t;
+    int rc = topic_partition(l, topic, partition, &t, err);
+    if (rc)
+        return rc;
+    sqlite3_stmt *s = l->st[ST_PART_GET];
+    sqlite3_bind_int64(s, 1, t->id);
+    sqlite3_bind_int(s, 2, partition);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *end = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW)
+        return lsq_fail(l, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc, err,
+                        "reading the end offset of %s[%d]", topic, partition);
+    return 0;
+}
+
+int lsq_get_latest(stele_log *log, const char *topic, int32_t partition,
+                   const void *key, size_t key_len, stele_log_batch **out,
+                   stele_err *err)
+{
+    lsq_log *l = (lsq_log *)log;
+    const lsq_topic *t;
+    int rc = lsq_topic_get(l, topic, &t, err);
+    if (rc)
+        return rc;
+    if (!t->compacted)
+        return stele_err_set(err, STELE_EINVAL,
+                             "get_latest: topic '%s' is not compacted", topic);
+    if (partition < 0)
+        partition = stele_partition_for_key(key, key_len, t->partitions);
+    else if ((rc = lsq_check_partition(t, partition, err)))
+        return rc;
+    stele_log_batch *b = stele_log_batch_create();
+    if (!b)
+        return stele_err_set(err, STELE_ENOMEM, "get_latest %s", topic);
+    sqlite3_stmt *s = l->st[ST_CMP_GET];
+    sqlite3_bind_int64(s, 1, t->id);
+    sqlite3_bind_int(s, 2, partition);
+    sqlite3_bind_blob64(s, 3, key ? key : (const void *)"", key_len,
+                        SQLITE_STATIC);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW && sqlite3_column_type(s, 3) != SQLITE_NULL)
+        rc = row_to_record(l, s, t, partition, b, err);
+    else if (step == SQLITE_ROW || step == SQLITE_DONE)
+        rc = stele_err_set(err, STELE_ENOTFOUND,
+                           "%s[%d]: no record for the key (%zu bytes)", topic,
+                           partition, key_len);
+    else
+        rc = lsq_fail(l, step, err, "get_latest %s[%d]", topic, partition);
+    sqlite3_reset(s);
+    if (rc) {
+        stele_log_batch_free(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+int lsq_committed_get(lsq_log *l, const char *group, const lsq_topic *t,
+                      int32_t partition, int64_t *next, stele_err *err)
+{
+    sqlite3_stmt *s = l->st[ST_GRP_GET];
+    sqlite3_bind_text(s, 1, group, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, t->id);
+    sqlite3_bind_int(s, 3, partition);
+    int rc = sqlite3_step(s);
+    *next = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return lsq_fail(l, rc, err, "group '%s': reading the offset of %s[%d]",
+                        group, t->name, partition);
+    return 0;
+}
+
+int lsq_committed(stele_log *log, const char *group, const char *topic,
+                  int32_t partition, int64_t *next, stele_err *err)
+{
+    lsq_log *l = (lsq_log *)log;
+    const lsq_topic *t;
+    int rc = topic_partition(l, topic, partition, &t, err);
+    return rc ? rc : lsq_committed_get(l, group, t, partition, next, err);
+}

@@ -1,0 +1,158 @@
+#include "state.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/map.h"
+
+struct stele_state_cache {
+    stele_map *map; /* aggregate id -> stele_state_entry* */
+};
+
+stele_state_cache *stele_state_cache_new(void)
+{
+    stele_state_cache *c = calloc(1, sizeof *c);
+    if (c && !(c->map = stele_map_new())) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void stele_state_cache_free(stele_state_cache *c)
+{
+    if (!c)
+        return;
+    stele_map_free(c->map, free);
+    free(c);
+}
+
+const stele_state_entry *stele_state_get(const stele_state_cache *c,
+                                         const char *id, size_t id_len)
+{
+    return stele_map_get(c->map, id, id_len);
+}
+
+int stele_state_put(stele_state_cache *c, const char *id, size_t id_len,
+                    int32_t partition, int64_t version, const void *data,
+                    size_t len)
+{
+    if (len > UINT32_MAX)
+        return STELE_ENOMEM;
+    stele_state_entry *e = malloc(sizeof *e + len);
+    if (!e)
+        return STELE_ENOMEM;
+    e->version = version;
+    e->partition = partition;
+    e->len = (uint32_t)len;
+    memcpy(e->data, data, len);
+    void *old;
+    if (stele_map_put(c->map, id, id_len, e, &old) != 0) {
+        free(e);
+        return STELE_ENOMEM;
+    }
+    free(old);
+    return 0;
+}
+
+typedef struct drop_ctx {
+    int32_t partition;
+    stele_map *victims;
+} drop_ctx;
+
+static int collect(void *opaque, const void *key, size_t len, void *value)
+{
+    drop_ctx *d = opaque;
+    const stele_state_entry *e = value;
+    if (e->partition == d->partition)
+        stele_map_put(d->victims, key, len, NULL, NULL);
+    return 0;
+}
+
+static int drop_one(void *opaque, const void *key, size_t len, void *value)
+{
+    (void)value;
+    free(stele_map_del(opaque, key, len));
+    return 0;
+}
+
+void stele_state_drop_partition(stele_state_cache *c, int32_t partition)
+{
+    drop_ctx d = {partition, stele_map_new()};
+    if (!d.victims)
+        return;
+    stele_map_each(c->map, collect, &d);
+    stele_map_each(d.victims, drop_one, c->map);
+    stele_map_free(d.victims, NULL);
+}
+
+size_t stele_state_count(const stele_state_cache *c)
+{
+    return stele_map_count(c->map);
+}
+
+static int header_int(const stele_log_record *r, const char *name,
+                      int64_t *out)
+{
+    for (size_t i = 0; i < r->n_headers; i++) {
+        if (strcmp(r->headers[i].name, name) != 0)
+            continue;
+        char buf[32];
+        size_t n = r->headers[i].len;
+        if (n == 0 || n >= sizeof buf)
+            return STELE_EINVAL;
+        memcpy(buf, r->headers[i].value, n);
+        buf[n] = '\0';
+        char *end;
+        *out = strtoll(buf, &end, 10);
+        return *end ? STELE_EINVAL : 0;
+    }
+    return STELE_ENOTFOUND;
+}
+
+int stele_state_restore(stele_state_cache *c, stele_log *log,
+                        const char *topic, int32_t partition,
+                        int state_version, size_t *loaded, size_t *stale,
+                        stele_err *err)
+{
+    int64_t from = 0;
+    *loaded = *stale = 0;
+    for (;;) {
+        stele_log_batch *b;
+        int rc = stele_log_read(log, topic, partition, from, 4096, &b, err);
+        if (rc != 0)
+            return rc;
+        if (b->n == 0) {
+            stele_log_batch_free(b);
+            return 0;
+        }
+        for (size_t i = 0; i < b->n; i++) {
+            const stele_log_record *r = &b->records[i];
+            int64_t version, sv;
+            from = r->offset + 1;
+            if (!r->value)
+                continue;
+            if (header_int(r, STELE_H_VERSION, &version) != 0 ||
+                header_int(r, STELE_H_STATE_VERSION, &sv) != 0) {
+                stele_log_batch_free(b);
+                return stele_err_set(err, STELE_EINVAL,
+                                     "%s[%d]@%lld: state record without "
+                                     "version headers",
+                                     topic, (int)partition,
+                                     (long long)r->offset);
+            }
+            if (sv != state_version) {
+                (*stale)++;
+                continue;
+            }
+            if (stele_state_put(c, r->key, r->key_len, partition, version,
+                                r->value, r->value_len) != 0) {
+                stele_log_batch_free(b);
+                return stele_err_set(err, STELE_ENOMEM, "out of memory");
+            }
+            (*loaded)++;
+        }
+        stele_log_batch_free(b);
+    }
+}

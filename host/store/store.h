@@ -1,0 +1,108 @@
+/*
+ * store.h — the read-model store: where projectors write their tables and
+ * where queries read them. The embedded backend is SQLite (WAL); PostgreSQL
+ * comes behind the same functions.
+ *
+ * A projector's batch runs inside one store transaction together with its
+ * checkpoint (the next log offset per topic partition), so a read model and
+ * its position never diverge. Statements are parameterized; prepared
+ * statements are cached per SQL text.
+ */
+#ifndef STELE_STORE_H
+#define STELE_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <stele/plugin.h>
+
+typedef struct stele_store stele_store;
+
+int stele_store_open_sqlite(const char *path, stele_store **out,
+                            stele_err *err);
+void stele_store_close(stele_store *s);
+
+/* One transaction at a time per store handle. */
+int stele_store_begin(stele_store *s, stele_err *err);
+int stele_store_commit(stele_store *s, stele_err *err);
+void stele_store_rollback(stele_store *s);
+
+int stele_store_exec(stele_store *s, const char *sql, const stele_param *p,
+                     size_t n, stele_err *err);
+
+typedef int (*stele_row_cb)(void *opaque, const stele_param *cols,
+                            const char *const *names, size_t n_cols);
+
+int stele_store_select(stele_store *s, const char *sql, const stele_param *p,
+                       size_t n, stele_row_cb cb, void *opaque,
+                       stele_err *err);
+
+/* Runs a SELECT and appends each row as a JSON object to rows (an array). */
+int stele_store_select_json(stele_store *s, const char *sql,
+                            const stele_param *p, size_t n, json_t *rows,
+                            stele_err *err);
+
+/* Projector bookkeeping (tables stele_projectors, stele_checkpoints). */
+/* The stored version of a projector's read model; -1 when never built. */
+int stele_store_projector_version(stele_store *s, const char *projector,
+                                  int *version, stele_err *err);
+int stele_store_projector_set_version(stele_store *s, const char *projector,
+                                      int version, stele_err *err);
+/* 0 when the projector has no checkpoint for the partition. */
+int stele_store_checkpoint_get(stele_store *s, const char *projector,
+                               const char *topic, int32_t partition,
+                               int64_t *next, stele_err *err);
+int stele_store_checkpoint_set(stele_store *s, const char *projector,
+                               const char *topic, int32_t partition,
+                               int64_t next, stele_err *err);
+int stele_store_checkpoints_clear(stele_store *s, const char *projector,
+                                  stele_err *err);
+
+/* CREATE TABLE IF NOT EXISTS from a projector's table definition. */
+int stele_store_table_create(stele_store *s, const stele_table_def *t,
+                             stele_err *err);
+int stele_store_table_drop(stele_store *s, const char *name, stele_err *err);
+
+/* ------------------------------------------------------------------ */
+/* The generic list query over a projector's table.                    */
+
+typedef enum stele_filter_op {
+    STELE_OP_EQ,
+    STELE_OP_NE,
+    STELE_OP_LT,
+    STELE_OP_LE,
+    STELE_OP_GT,
+    STELE_OP_GE,
+    STELE_OP_PREFIX
+} stele_filter_op;
+
+typedef struct stele_filter {
+    const char *column;
+    stele_filter_op op;
+    const char *value; /* converted to the column's type */
+} stele_filter;
+
+typedef struct stele_list_request {
+    const stele_filter *filters;
+    size_t n_filters;
+    const char *sort;  /* a SORT column, or NULL: the primary key */
+    bool descending;
+    int64_t page;      /* from 1 */
+    int64_t page_size; /* 1..1000 */
+} stele_list_request;
+
+/* Parses "col=v", "col!=v", "col<v", "col<=v", "col>v", "col>=v",
+ * "col^=prefix" into f (pointers into expr, which is modified). */
+int stele_filter_parse(char *expr, stele_filter *f, stele_err *err);
+
+/*
+ * Lists rows of table t: only columns flagged STELE_COL_FILTER may be
+ * filtered and STELE_COL_SORT sorted on; values are bound as parameters.
+ * *out is {"items": [...], "total": N, "page": P, "page_size": S}.
+ */
+int stele_store_list(stele_store *s, const stele_table_def *t,
+                     const stele_list_request *req, json_t **out,
+                     stele_err *err);
+
+#endif

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what stele builds and tests with, from Debian's packages.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+PKGS=(build-essential cmake ninja-build pkg-config
+      libavro-dev libjansson-dev libsqlite3-dev sqlite3 libyaml-dev
+      libcmocka-dev librdkafka-dev libpq-dev libcurl4-openssl-dev
+      libmicrohttpd-dev)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,33 @@
+/*
+ * log_conformance.h — the behaviour every log backend must show, written
+ * only against log.h. A backend's test program describes how to get a
+ * fresh log and calls log_conformance_run.
+ */
+#ifndef STELE_TEST_LOG_CONFORMANCE_H
+#define STELE_TEST_LOG_CONFORMANCE_H
+
+#include <stdbool.h>
+
+#include "log/log.h"
+
+typedef struct log_conformance_backend {
+    const char *name;
+    /* Prepares an empty log for one test; *fixture is passed back. */
+    int (*setup)(void **fixture);
+    /* Opens a new handle on the fixture's log; called one or more times
+     * per test (a second handle, a reopen after close). */
+    int (*open)(void *fixture, stele_log **out, stele_err *err);
+    /* Removes what setup made. */
+    void (*teardown)(void *fixture);
+    /* Offsets grow by exactly one per committed record (the embedded
+     * logs). Kafka's transaction markers take offsets, so there offsets
+     * only increase. */
+    bool dense_offsets;
+    /* How long a poll may wait for assignment or data, in ms. */
+    int poll_timeout_ms;
+} log_conformance_backend;
+
+/* Runs the suite as one cmocka group; returns the number of failures. */
+int log_conformance_run(const log_conformance_backend *backend);
+
+#endif
