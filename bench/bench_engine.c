@@ -74,6 +74,10 @@ static void submit(stele_config *cfg, long accounts, long commands)
     stele_registry *reg;
     stele_codec *codec;
     stele_err err = {0};
+    stele_engine *e; /* opening it creates the topics */
+    if (stele_engine_open(cfg, &e, &err))
+        die("engine", &err);
+    stele_engine_close(e);
     if (stele_log_open_sqlite(cfg->log_path, &log, &err) ||
         stele_registry_open_embedded(log, &reg, &err) ||
         stele_codec_new(cfg->schemas_dir, reg, &codec, &err))

@@ -230,14 +230,13 @@ static int add_file(stele_codec *c, const char *path, const char *base,
     name_key(name, version, key, sizeof key, &klen);
     codec_schema *dup = stele_map_get(c->by_name, key, klen);
     if (dup) {
-        rc = stele_err_set(err, STELE_EINVAL, "%s: %s v%d is also in %s",
-                           path, name, version, dup->path);
+        rc = stele_err_set(err, STELE_EINVAL, "%s: %s v%d is also in %s", path,
+                           name, version, dup->path);
         codec_schema_free(cs);
         return rc;
     }
     if (c->n_cat % 16 == 0) {
-        codec_schema **cat =
-            realloc(c->cat, (c->n_cat + 16) * sizeof *cat);
+        codec_schema **cat = realloc(c->cat, (c->n_cat + 16) * sizeof *cat);
         if (!cat) {
             codec_schema_free(cs);
             return stele_err_set(err, STELE_ENOMEM, "%s: no memory", path);
@@ -274,8 +273,7 @@ static int walk(stele_codec *c, const char *dir, int depth, stele_err *err)
         }
         struct stat st;
         if (stat(path, &st) != 0)
-            rc = stele_err_set(err, STELE_EIO, "%s: %s", path,
-                               strerror(errno));
+            rc = stele_err_set(err, STELE_EIO, "%s: %s", path, strerror(errno));
         else if (S_ISDIR(st.st_mode))
             rc = walk(c, path, depth + 1, err);
         else if (S_ISREG(st.st_mode) && strlen(e->d_name) > 5 &&
@@ -291,8 +289,9 @@ static int by_name_version(const void *a, const void *b)
     const codec_schema *x = *(codec_schema *const *)a;
     const codec_schema *y = *(codec_schema *const *)b;
     int r = strcmp(x->pub.name, y->pub.name);
-    return r ? r : (x->pub.version > y->pub.version) -
-                       (x->pub.version < y->pub.version);
+    return r ? r
+             : (x->pub.version > y->pub.version) -
+                   (x->pub.version < y->pub.version);
 }
 
 int stele_codec_new(const char *schemas_dir, stele_registry *reg,
@@ -312,8 +311,7 @@ int stele_codec_new(const char *schemas_dir, stele_registry *reg,
     c->writer = avro_writer_memory(NULL, 0);
     c->reader = avro_reader_memory(NULL, 0);
     int rc = 0;
-    if (!c->by_name || !c->by_id || !c->resolvers || !c->writer ||
-        !c->reader)
+    if (!c->by_name || !c->by_id || !c->resolvers || !c->writer || !c->reader)
         rc = stele_err_set(err, STELE_ENOMEM, "codec: no memory");
     else
         rc = walk(c, schemas_dir, 0, err);

@@ -66,9 +66,9 @@ typedef struct record_info {
 } record_info;
 
 typedef struct codec_schema {
-    stele_schema pub; /* first: a stele_schema * is a codec_schema * */
-    char *path;       /* the .avsc file; NULL for a schema fetched by id */
-    json_t *json;     /* the parsed text, which defaults point into */
+    stele_schema pub;   /* first: a stele_schema * is a codec_schema * */
+    char *path;         /* the .avsc file; NULL for a schema fetched by id */
+    json_t *json;       /* the parsed text, which defaults point into */
     stele_map *records; /* avro_schema_t (pointer bytes) -> record_info */
     wire_shape *shape;
     avro_value_t tmpl; /* a value holding every default */
@@ -167,11 +167,11 @@ int resolver_read(resolver *r, avro_reader_t rd, avro_value_t *out,
 
 struct stele_codec {
     stele_registry *reg;
-    codec_schema **cat; /* the catalogue, sorted by name then version */
+    codec_schema **cat;        /* the catalogue, sorted by name then version */
     const stele_schema **list; /* the same, for stele_codec_catalogue */
     size_t n_cat;
-    stele_map *by_name;   /* "name\0version" -> codec_schema */
-    stele_map *by_id;     /* int32_t id -> codec_schema */
+    stele_map *by_name;     /* "name\0version" -> codec_schema */
+    stele_map *by_id;       /* int32_t id -> codec_schema */
     codec_schema **fetched; /* writer schemas known only by id (owned) */
     size_t n_fetched, cap_fetched;
     stele_map *resolvers; /* {writer id, reader pointer} -> resolver */

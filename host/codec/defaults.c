@@ -69,8 +69,8 @@ static int collect(json_t *node, const char *ns, stele_map *defs, int depth)
     json_t *field;
     json_array_foreach(json_object_get(node, "fields"), i, field)
     {
-        int rc = collect(json_object_get(field, "type"), own_ns, defs,
-                         depth + 1);
+        int rc =
+            collect(json_object_get(field, "type"), own_ns, defs, depth + 1);
         if (rc)
             return rc;
     }
@@ -131,8 +131,8 @@ static int index_records(codec_schema *cs, stele_map *defs, avro_schema_t s,
     ri->schema = s;
     ri->n_fields = avro_schema_record_size(s);
     ri->full_name = strdup(name);
-    ri->defaults = calloc(ri->n_fields ? ri->n_fields : 1,
-                          sizeof *ri->defaults);
+    ri->defaults =
+        calloc(ri->n_fields ? ri->n_fields : 1, sizeof *ri->defaults);
     if (!ri->full_name || !ri->defaults ||
         stele_map_put(cs->records, &s, sizeof s, ri, NULL)) {
         record_info_free(ri);
@@ -143,9 +143,9 @@ static int index_records(codec_schema *cs, stele_map *defs, avro_schema_t s,
         if (def)
             ri->defaults[i] =
                 field_default(def, avro_schema_record_field_name(s, (int)i));
-        int rc = index_records(
-            cs, defs, avro_schema_record_field_get_by_index(s, (int)i),
-            depth + 1);
+        int rc = index_records(cs, defs,
+                               avro_schema_record_field_get_by_index(s, (int)i),
+                               depth + 1);
         if (rc)
             return rc;
     }
@@ -163,7 +163,8 @@ int defaults_zero_fill(const codec_schema *cs, avro_value_t *v, int depth,
     int rc = 0;
     switch (avro_value_get_type(v)) {
     case AVRO_RECORD: {
-        const record_info *ri = schema_record_info(cs, avro_value_get_schema(v));
+        const record_info *ri =
+            schema_record_info(cs, avro_value_get_schema(v));
         size_t n = 0;
         avro_value_get_size(v, &n);
         for (size_t i = 0; i < n && rc == 0; i++) {
@@ -201,9 +202,9 @@ int defaults_zero_fill(const codec_schema *cs, avro_value_t *v, int depth,
         return rc ? codec_avro_err(err, STELE_EINVAL, path) : 0;
     }
     case AVRO_ENUM:
-        return avro_value_set_enum(v, 0) ? codec_avro_err(err, STELE_EINVAL,
-                                                          path)
-                                         : 0;
+        return avro_value_set_enum(v, 0)
+                   ? codec_avro_err(err, STELE_EINVAL, path)
+                   : 0;
     default: return 0; /* a new or reset primitive is already zero */
     }
 }

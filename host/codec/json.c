@@ -141,6 +141,8 @@ static int union_from_json(const codec_schema *cs, const json_t *j,
     /* A bare value: the branches it fits, preferring exact kinds. */
     int fit = -1, n_fit = 0, n_tried = 0;
     stele_err trial = {0};
+    char why[STELE_ERR_MSG_SIZE] = ""; /* each candidate's failure */
+    size_t why_len = 0;
     for (int pass = 0; pass < 2 && n_fit == 0; pass++) {
         for (size_t i = 0; i < nb; i++) {
             avro_schema_t bs = avro_schema_union_branch(u, i);
@@ -150,8 +152,16 @@ static int union_from_json(const codec_schema *cs, const json_t *j,
             n_tried++;
             if (avro_value_set_branch(v, (int)i, &b))
                 return codec_avro_err(err, STELE_EINVAL, where(path));
-            if (json_to_value(cs, j, &b, mode, depth + 1, path, cap,
-                              &trial) == 0) {
+            if (json_to_value(cs, j, &b, mode, depth + 1, path, cap, &trial) !=
+                0) {
+                int k =
+                    snprintf(why + why_len, sizeof why - why_len, "; as %s: %s",
+                             avro_schema_type_name(bs), trial.msg);
+                if (k > 0)
+                    why_len += (size_t)k < sizeof why - why_len
+                                   ? (size_t)k
+                                   : sizeof why - why_len - 1;
+            } else {
                 if (n_fit++ == 0)
                     fit = (int)i;
                 else
@@ -171,8 +181,8 @@ static int union_from_json(const codec_schema *cs, const json_t *j,
             return trial.code;
         }
         return stele_err_set(err, STELE_EINVAL,
-                             "%s: no branch of the union fits the %s",
-                             where(path), json_kind(j));
+                             "%s: no branch of the union fits the %s%s",
+                             where(path), json_kind(j), why);
     }
     if (avro_value_set_branch(v, fit, &b))
         return codec_avro_err(err, STELE_EINVAL, where(path));
@@ -200,8 +210,8 @@ static int record_from_json(const codec_schema *cs, const json_t *j,
             matched++;
             rc = json_to_value(cs, jf, &f, mode, depth + 1, path, cap, err);
         } else if (ri && i < ri->n_fields && ri->defaults[i]) {
-            rc = json_to_value(cs, ri->defaults[i], &f, JSON_DEFAULT,
-                               depth + 1, path, cap, err);
+            rc = json_to_value(cs, ri->defaults[i], &f, JSON_DEFAULT, depth + 1,
+                               path, cap, err);
         } else if (mode == JSON_DEFAULT) {
             rc = defaults_zero_fill(cs, &f, depth + 1, path, cap, err);
         } else {
@@ -218,9 +228,8 @@ static int record_from_json(const codec_schema *cs, const json_t *j,
         {
             if (avro_schema_record_field_get_index(rs, key) < 0) {
                 size_t old = path_push_field(path, cap, key);
-                rc = stele_err_set(err, STELE_EINVAL,
-                                   "%s: unknown field of %s", path,
-                                   avro_schema_name(rs));
+                rc = stele_err_set(err, STELE_EINVAL, "%s: unknown field of %s",
+                                   path, avro_schema_name(rs));
                 path_pop(path, old);
                 break;
             }
@@ -233,8 +242,8 @@ static int bytes_from_json(const json_t *j, avro_value_t *v, bool fixed,
                            const char *path, stele_err *err)
 {
     if (!json_is_string(j))
-        return mismatch(err, path, fixed ? "fixed (a string)" : "bytes (a string)",
-                        j);
+        return mismatch(err, path,
+                        fixed ? "fixed (a string)" : "bytes (a string)", j);
     size_t len = json_string_length(j);
     unsigned char *b = malloc(len ? len : 1);
     if (!b)
@@ -313,10 +322,9 @@ static int to_value(const codec_schema *cs, const json_t *j, avro_value_t *v,
             return mismatch(err, path, "enum symbol (a string)", j);
         int sym = avro_schema_enum_get_by_name(es, json_string_value(j));
         if (sym < 0)
-            return stele_err_set(err, STELE_EINVAL,
-                                 "%s: \"%s\" is not a symbol of enum %s",
-                                 where(path), json_string_value(j),
-                                 avro_schema_name(es));
+            return stele_err_set(
+                err, STELE_EINVAL, "%s: \"%s\" is not a symbol of enum %s",
+                where(path), json_string_value(j), avro_schema_name(es));
         return avro_value_set_enum(v, sym);
     }
     case AVRO_ARRAY: {

@@ -20,8 +20,8 @@
 typedef struct embedded_registry {
     stele_registry base;
     stele_log *log;
-    int64_t next;   /* the next offset to read */
-    char **texts;   /* by offset: the schema text, NULL for a bad record */
+    int64_t next; /* the next offset to read */
+    char **texts; /* by offset: the schema text, NULL for a bad record */
     size_t cap;
     stele_map *ids; /* subject "\0" normalized text -> id */
 } embedded_registry;
@@ -84,8 +84,8 @@ static int remember(embedded_registry *r, int64_t offset, const char *subject,
     /* The first registration of a text keeps its id: two processes that
      * raced both end up using the lower one. */
     if (!stele_map_get(r->ids, key, klen))
-        rc = stele_map_put(r->ids, key, klen,
-                           (void *)(intptr_t)(offset + 1), NULL);
+        rc = stele_map_put(r->ids, key, klen, (void *)(intptr_t)(offset + 1),
+                           NULL);
     free(key);
     return rc;
 }
@@ -103,10 +103,11 @@ static int catch_up(embedded_registry *r, stele_err *err)
         size_t n = b->n;
         for (size_t i = 0; i < n && rc == 0; i++) {
             const stele_log_record *rec = &b->records[i];
-            json_t *j = rec->value ? json_loadb(rec->value, rec->value_len,
-                                                0, NULL)
-                                   : NULL;
-            const char *subject = json_string_value(json_object_get(j, "subject"));
+            json_t *j = rec->value
+                            ? json_loadb(rec->value, rec->value_len, 0, NULL)
+                            : NULL;
+            const char *subject =
+                json_string_value(json_object_get(j, "subject"));
             const char *text = json_string_value(json_object_get(j, "schema"));
             if (subject && text)
                 rc = remember(r, rec->offset, subject, text);
@@ -146,8 +147,7 @@ static int emb_register(stele_registry *reg, const char *subject,
     if (!found && (rc = catch_up(r, err)) == 0)
         found = find_id(r, key, klen);
     if (!found && rc == 0) {
-        json_t *j = json_pack("{s:s, s:s}", "subject", subject, "schema",
-                              text);
+        json_t *j = json_pack("{s:s, s:s}", "subject", subject, "schema", text);
         char *value = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
         if (!value) {
@@ -210,8 +210,7 @@ static void emb_close(stele_registry *reg)
     free(r);
 }
 
-static const registry_ops embedded_ops = {emb_register, emb_lookup,
-                                          emb_close};
+static const registry_ops embedded_ops = {emb_register, emb_lookup, emb_close};
 
 int stele_registry_open_embedded(stele_log *log, stele_registry **out,
                                  stele_err *err)

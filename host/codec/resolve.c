@@ -32,14 +32,17 @@ static bool missing_field(avro_schema_t w, avro_schema_t r, int depth,
         return false;
     for (size_t i = 0; i < avro_schema_record_size(r); i++) {
         const char *name = avro_schema_record_field_name(r, (int)i);
-        avro_schema_t wf = avro_schema_record_field_get(w, name);
+        /* avro_schema_record_field_get does not report a missing field:
+         * ask for the index. */
+        int wi = avro_schema_record_field_get_index(w, name);
         size_t old = path_push_field(path, cap, name);
-        if (!wf) {
+        if (wi < 0) {
             const record_info *ri = schema_record_info(reader, r);
             *has_default = ri && i < ri->n_fields && ri->defaults[i];
             return true;
         }
-        if (missing_field(wf, avro_schema_record_field_get_by_index(r, (int)i),
+        if (missing_field(avro_schema_record_field_get_by_index(w, wi),
+                          avro_schema_record_field_get_by_index(r, (int)i),
                           depth + 1, path, cap, has_default, reader))
             return true;
         path_pop(path, old);

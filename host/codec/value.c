@@ -210,8 +210,8 @@ static int get_enum(const stele_value *rec, const char *field,
         return rc;
     if (avro_value_get_type(&f) != AVRO_ENUM || avro_value_get_enum(&f, &i))
         return STELE_EINVAL;
-    const char *s = avro_schema_enum_get(
-        schema_deref(avro_value_get_schema(&f)), i);
+    const char *s =
+        avro_schema_enum_get(schema_deref(avro_value_get_schema(&f)), i);
     if (!s)
         return STELE_EINVAL;
     *symbol = s;
@@ -428,8 +428,8 @@ static int set_branch(stele_value *rec, const char *field, const char *branch,
         char buf[512];
         if (strcmp(branch, type_name(bs) ? type_name(bs) : "") != 0 &&
             !(name && strcmp(branch, name) == 0) &&
-            !(name && strcmp(branch, schema_full_name(bs, buf, sizeof buf)) ==
-                          0))
+            !(name &&
+              strcmp(branch, schema_full_name(bs, buf, sizeof buf)) == 0))
             continue;
         if ((rc = select_branch(&f, (int)i, &b)))
             return rc;
@@ -472,7 +472,8 @@ static int copy(stele_value *dst, const stele_value *src)
     avro_value_t d = stele_value_unwrap(dst), s = stele_value_unwrap(src);
     if (d.self == s.self)
         return 0;
-    avro_schema_t ds = avro_value_get_schema(&d), ss = avro_value_get_schema(&s);
+    avro_schema_t ds = avro_value_get_schema(&d),
+                  ss = avro_value_get_schema(&s);
     if (ds != ss && !avro_schema_equal(ds, ss))
         return STELE_EINVAL;
     return value_copy_into(&d, &s) ? STELE_EINVAL : 0;

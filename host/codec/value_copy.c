@@ -23,7 +23,8 @@ int value_copy_into(avro_value_t *dst, const avro_value_t *src)
     switch (avro_value_get_type(src)) {
     case AVRO_NULL: return avro_value_set_null(dst);
     case AVRO_BOOLEAN:
-        return avro_value_get_boolean(src, &i32) ?: avro_value_set_boolean(dst, i32);
+        return avro_value_get_boolean(src, &i32)
+                   ?: avro_value_set_boolean(dst, i32);
     case AVRO_INT32: {
         int32_t v;
         return avro_value_get_int(src, &v) ?: avro_value_set_int(dst, v);
@@ -112,7 +113,7 @@ int value_fill_unset_unions(avro_value_t *v, int depth)
         /* A new fixed holds no bytes; it must hold its size in zeros. */
         const void *p;
         size_t size, want = (size_t)avro_schema_fixed_size(
-                          schema_deref(avro_value_get_schema(v)));
+                         schema_deref(avro_value_get_schema(v)));
         if ((rc = avro_value_get_fixed(v, &p, &size)) || size == want)
             return rc;
         void *zeros = calloc(1, want ? want : 1);

@@ -165,6 +165,9 @@ int stele_codec_decode(stele_codec *c, const void *data, size_t len,
                              "decode %s v%d: the output value is of another "
                              "schema",
                              reader->name, reader->version);
+    /* From here on, any failure leaves out reset: never the previous
+     * value, never a partly decoded one. */
+    avro_value_reset(out);
     const stele_schema *writer = reader;
     if (id != reader->id &&
         (rc = stele_codec_schema_by_id(c, id, &writer, err)))
@@ -180,7 +183,6 @@ int stele_codec_decode(stele_codec *c, const void *data, size_t len,
     if (writer != reader && (rc = get_resolver(c, writer, reader, &r, err)))
         return rc;
 
-    avro_value_reset(out);
     avro_reader_memory_set_source(c->reader, payload, (int64_t)plen);
     if (r) {
         rc = resolver_read(r, c->reader, out, err);

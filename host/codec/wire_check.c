@@ -34,8 +34,8 @@ typedef enum shape_kind {
 
 typedef struct shape {
     shape_kind kind;
-    bool empty;      /* encodes to zero bytes (null, fixed 0, such records) */
-    size_t n;        /* fixed size, enum symbols, record fields, branches */
+    bool empty; /* encodes to zero bytes (null, fixed 0, such records) */
+    size_t n;   /* fixed size, enum symbols, record fields, branches */
     struct shape **kids;
 } shape;
 
@@ -113,9 +113,9 @@ static shape *build(wire_shape *ws, stele_map *named, avro_schema_t s)
         n->n = 1;
         if (!(n->kids = calloc(1, sizeof *n->kids)))
             return NULL;
-        n->kids[0] = build(ws, named,
-                           arr ? avro_schema_array_items(s)
-                               : avro_schema_map_values(s));
+        n->kids[0] =
+            build(ws, named,
+                  arr ? avro_schema_array_items(s) : avro_schema_map_values(s));
         return n->kids[0] ? n : NULL;
     }
     case AVRO_RECORD:
@@ -192,7 +192,8 @@ static int corrupt(cursor *c, const char *fmt, const char *what, int64_t v)
 {
     char msg[200];
     snprintf(msg, sizeof msg, fmt, what, (long long)v);
-    return stele_err_set(c->err, STELE_EINVAL, "corrupt Avro data at byte %zu: %s",
+    return stele_err_set(c->err, STELE_EINVAL,
+                         "corrupt Avro data at byte %zu: %s",
                          (size_t)(c->p - c->start), msg);
 }
 

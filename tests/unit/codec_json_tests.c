@@ -51,8 +51,10 @@ static void test_value_reset_restores_defaults(void **state)
     avro_value_t v = codec_new_value(s);
     json_t *in = codec_json(
         "{\"id\": \"z\", \"count\": 1, \"tags\": [], \"memo\": \"m\", "
-        "\"nick\": null, \"extra\": {\"name\": \"e\"}, \"pick\": null, "
-        "\"tally\": 5, \"hash\": \"abcd\", \"owners\": []}");
+        "\"nick\": null, \"extra\": {\"name\": \"e\", \"ref\": 3}, \"pick\": "
+        "null, "
+        "\"tally\": 5, \"hash\": \"abcd\", \"owners\": [], \"owner\": "
+        "{\"ref\": 1}, \"shade\": \"BLUE\"}");
     assert_int_equal(stele_codec_from_json(s, in, &v, &err), 0);
     json_decref(in);
     assert_int_equal(stele_codec_value_reset(s, &v, &err), 0);
@@ -137,16 +139,15 @@ static void test_json_union_picks_the_one_branch_that_fits(void **state)
         if (stele_codec_from_json(s, j, &v, &err))
             fail_msg("%s: %s", cases[i].json, err.msg);
         json_decref(j);
-        assert_int_equal(fx->api.get_branch(&sv, cases[i].field, &branch,
-                                            NULL),
+        assert_int_equal(fx->api.get_branch(&sv, cases[i].field, &branch, NULL),
                          0);
         assert_string_equal(branch, cases[i].branch);
     }
     avro_value_decref(&v);
 }
 
-static void expect_json_error(codec_fx *fx, const char *type,
-                              const char *json, const char *needle)
+static void expect_json_error(codec_fx *fx, const char *type, const char *json,
+                              const char *needle)
 {
     stele_err err = {0};
     const stele_schema *s = codec_schema(fx, type, 1);
@@ -160,6 +161,11 @@ static void expect_json_error(codec_fx *fx, const char *type,
     json_decref(j);
     avro_value_decref(&v);
 }
+
+/* Every field of test.Everything without a default. */
+#define EV_REQUIRED                                                            \
+    "\"id\": \"x\", \"tally\": 1, \"owner\": {\"ref\": null}, \"hash\": "      \
+    "\"abcd\", \"extra\": null, \"pick\": null, \"shade\": \"RED\""
 
 static void test_json_errors_name_the_field_path(void **state)
 {
@@ -190,18 +196,18 @@ static void test_json_errors_name_the_field_path(void **state)
                       "payment.bic: missing");
     expect_json_error(fx, o, "{\"id\": \"x\", \"digest\": \"\\u0100\"}",
                       "digest: bytes are written as characters");
-    expect_json_error(fx, e, "{\"id\": \"x\", \"tally\": 1, \"color\": "
-                             "\"PINK\"}",
+    expect_json_error(fx, e, "{" EV_REQUIRED ", \"color\": \"PINK\"}",
                       "color: \"PINK\" is not a symbol of enum Color");
-    expect_json_error(fx, e, "{\"id\": \"x\", \"tally\": 1, \"hash\": \"abc\"}",
+    expect_json_error(fx, e, "{" EV_REQUIRED ", \"hash\": \"abc\"}",
                       "hash: expected 4 bytes, got 3");
-    expect_json_error(fx, e, "{\"id\": \"x\", \"tally\": 1, \"flag\": 1}",
+    expect_json_error(fx, e, "{" EV_REQUIRED ", \"flag\": 1}",
                       "flag: expected boolean, got integer");
-    expect_json_error(fx, e, "{\"id\": \"x\", \"tally\": 1, \"owner\": "
-                             "{\"age\": \"old\"}}",
+    expect_json_error(fx, e, "{" EV_REQUIRED ", \"owner\": {\"age\": \"old\"}}",
                       "owner.age: expected int, got string");
-    expect_json_error(fx, c, "{\"c\": \"hi\"}",
-                      "c: the string fits union branches string and bytes");
+    expect_json_error(fx, e, "{" EV_REQUIRED ", \"owner\": {}}",
+                      "owner.ref: missing, and the field has no default");
+    expect_json_error(fx, e, "{" EV_REQUIRED ", \"extra\": {\"zzz\": 1}}",
+                      "extra.ref: missing");
     expect_json_error(fx, c, "{\"r\": {}}",
                       "r: the object fits union branches A and B");
 }
@@ -221,6 +227,12 @@ static void test_json_tagged_union_resolves_ambiguity(void **state)
     assert_string_equal(branch, "bytes");
     assert_int_equal(fx->api.get_branch(&sv, "r", &branch, NULL), 0);
     assert_string_equal(branch, "test.B");
+    json_decref(j);
+    /* a bare string prefers the string branch over bytes */
+    j = codec_json("{\"c\": \"hi\"}");
+    assert_int_equal(stele_codec_from_json(s, j, &v, &err), 0);
+    assert_int_equal(fx->api.get_branch(&sv, "c", &branch, NULL), 0);
+    assert_string_equal(branch, "string");
     json_decref(j);
     /* {"x": 1} only fits A: B has no field x */
     j = codec_json("{\"r\": {\"x\": 1}}");

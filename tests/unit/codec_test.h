@@ -41,10 +41,10 @@ avro_value_t codec_new_value(const stele_schema *s);
 json_t *codec_json(const char *text);
 
 /* Checks that err's message contains needle. */
-#define assert_err_has(err, needle)                                         \
-    do {                                                                    \
-        if (!strstr((err).msg, (needle)))                                   \
-            fail_msg("error \"%s\" lacks \"%s\"", (err).msg, (needle));     \
+#define assert_err_has(err, needle)                                            \
+    do {                                                                       \
+        if (!strstr((err).msg, (needle)))                                      \
+            fail_msg("error \"%s\" lacks \"%s\"", (err).msg, (needle));        \
     } while (0)
 
 extern const struct CMUnitTest codec_wire_tests[];

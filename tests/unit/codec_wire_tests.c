@@ -11,9 +11,8 @@ static void deposit(codec_fx *fx, avro_value_t *v, const char *account,
                     int64_t amount)
 {
     stele_value sv = stele_value_wrap(v);
-    assert_int_equal(fx->api.set_string(&sv, "account", account,
-                                        strlen(account)),
-                     0);
+    assert_int_equal(
+        fx->api.set_string(&sv, "account", account, strlen(account)), 0);
     assert_int_equal(fx->api.set_long(&sv, "amount", amount), 0);
 }
 
@@ -43,9 +42,8 @@ static void test_wire_round_trip_keeps_value_and_header(void **state)
     assert_int_equal(id, s->id);
     assert_int_equal(((int32_t)h[1] << 24) | (h[2] << 16) | (h[3] << 8) | h[4],
                      s->id);
-    assert_int_equal(stele_codec_decode(fx->codec, buf.data, buf.len, s, &out,
-                                        &err),
-                     0);
+    assert_int_equal(
+        stele_codec_decode(fx->codec, buf.data, buf.len, s, &out, &err), 0);
     assert_true(avro_value_equal(&v, &out));
     stele_buf_free(&buf);
     avro_value_decref(&v);
@@ -62,9 +60,8 @@ static void test_wire_round_trip_of_every_kind_and_defaults(void **state)
         avro_value_t v = codec_new_value(s), out = codec_new_value(s);
         stele_buf buf = {0};
         encode_ok(fx, s, &v, &buf); /* a new value is always encodable */
-        assert_int_equal(stele_codec_decode(fx->codec, buf.data, buf.len, s,
-                                            &out, &err),
-                         0);
+        assert_int_equal(
+            stele_codec_decode(fx->codec, buf.data, buf.len, s, &out, &err), 0);
         assert_true(avro_value_equal(&v, &out));
         stele_buf_free(&buf);
         avro_value_decref(&v);
@@ -86,9 +83,8 @@ static void test_encode_grows_the_buffer_for_large_values(void **state)
     stele_buf buf = {0};
     encode_ok(fx, s, &v, &buf);
     assert_true(buf.len > n);
-    assert_int_equal(stele_codec_decode(fx->codec, buf.data, buf.len, s, &out,
-                                        &err),
-                     0);
+    assert_int_equal(
+        stele_codec_decode(fx->codec, buf.data, buf.len, s, &out, &err), 0);
     const char *p;
     size_t len;
     stele_value so = stele_value_wrap(&out);
@@ -156,7 +152,10 @@ static void test_decode_rejects_bad_header_and_unknown_id(void **state)
     codec_fx *fx = *state;
     const stele_schema *s = codec_schema(fx, "test.Deposited", 1);
     char d[64];
-    size_t n = wire(s, "\x02" "a\x02\x00\x00", 5, d);
+    size_t n = wire(s,
+                    "\x02"
+                    "a\x02\x00\x00",
+                    5, d);
     d[0] = 1;
     expect_decode_fails(fx, s, d, n, STELE_EINVAL, "magic byte 0x01");
     expect_decode_fails(fx, s, "\0\0\0", 3, STELE_EINVAL, "header");
@@ -166,14 +165,18 @@ static void test_decode_rejects_bad_header_and_unknown_id(void **state)
     expect_decode_fails(fx, s, d, n, STELE_ENOTFOUND, "unknown schema id");
 }
 
-static void test_decode_rejects_truncated_trailing_and_hostile_lengths(
-    void **state)
+static void
+test_decode_rejects_truncated_trailing_and_hostile_lengths(void **state)
 {
     codec_fx *fx = *state;
     const stele_schema *s = codec_schema(fx, "test.Deposited", 1);
     char d[64];
     /* account "a", amount 1, memo null, kind CASH */
-    const char good[] = "\x02" "a" "\x02" "\x00" "\x00";
+    const char good[] = "\x02"
+                        "a"
+                        "\x02"
+                        "\x00"
+                        "\x00";
     size_t n = wire(s, good, 5, d);
     stele_err err = {0};
     avro_value_t out = codec_new_value(s);
@@ -190,27 +193,50 @@ static void test_decode_rejects_truncated_trailing_and_hostile_lengths(
     n = wire(s, "\xff\xff\xff\xff\x0f", 5, d);
     expect_decode_fails(fx, s, d, n, STELE_EINVAL, "negative length");
     /* string length 2^31-1 with 1 byte behind it */
-    n = wire(s, "\xfe\xff\xff\xff\x0f" "a", 6, d);
+    n = wire(s,
+             "\xfe\xff\xff\xff\x0f"
+             "a",
+             6, d);
     expect_decode_fails(fx, s, d, n, STELE_EINVAL, "over the limit");
     /* string length 1000 with 1 byte behind it */
-    n = wire(s, "\xd0\x0f" "a", 3, d);
+    n = wire(s,
+             "\xd0\x0f"
+             "a",
+             3, d);
     expect_decode_fails(fx, s, d, n, STELE_EINVAL, "truncated");
     /* an 11-byte varint */
-    n = wire(s, "\x02" "a" "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 13,
-             d);
+    n = wire(s,
+             "\x02"
+             "a"
+             "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+             13, d);
     expect_decode_fails(fx, s, d, n, STELE_EINVAL, "varint");
     /* union branch 5 of 2, enum symbol 9 of 2 */
-    n = wire(s, "\x02" "a\x02\x0a\x00", 5, d);
+    n = wire(s,
+             "\x02"
+             "a\x02\x0a\x00",
+             5, d);
     expect_decode_fails(fx, s, d, n, STELE_EINVAL, "union: branch 5");
-    n = wire(s, "\x02" "a\x02\x00\x12", 5, d);
+    n = wire(s,
+             "\x02"
+             "a\x02\x00\x12",
+             5, d);
     expect_decode_fails(fx, s, d, n, STELE_EINVAL, "enum: symbol index 9");
 
     /* an array claiming 2^62 items, and a negative block count with a
      * size larger than the input */
     const stele_schema *o = codec_schema(fx, "test.Order", 1);
-    n = wire(o, "\x02" "a" "\xfe\xff\xff\xff\xff\xff\xff\xff\x7f", 11, d);
+    n = wire(o,
+             "\x02"
+             "a"
+             "\xfe\xff\xff\xff\xff\xff\xff\xff\x7f",
+             11, d);
     expect_decode_fails(fx, o, d, n, STELE_EINVAL, "items cannot fit");
-    n = wire(o, "\x02" "a" "\x01\xfe\xff\xff\x0f", 7, d);
+    n = wire(o,
+             "\x02"
+             "a"
+             "\x01\xfe\xff\xff\x0f",
+             7, d);
     expect_decode_fails(fx, o, d, n, STELE_EINVAL, "block size");
 }
 
@@ -223,14 +249,13 @@ static void test_failed_decode_leaves_no_partial_value(void **state)
     deposit(fx, &v, "first", 5);
     stele_buf buf = {0};
     encode_ok(fx, s, &v, &buf);
-    assert_int_equal(stele_codec_decode(fx->codec, buf.data, buf.len, s, &out,
-                                        &err),
-                     0);
+    assert_int_equal(
+        stele_codec_decode(fx->codec, buf.data, buf.len, s, &out, &err), 0);
     /* the same bytes with the last one (the enum) corrupted */
     buf.data[buf.len - 1] = 0x7e;
-    assert_int_equal(stele_codec_decode(fx->codec, buf.data, buf.len, s, &out,
-                                        &err),
-                     STELE_EINVAL);
+    assert_int_equal(
+        stele_codec_decode(fx->codec, buf.data, buf.len, s, &out, &err),
+        STELE_EINVAL);
     const char *p;
     size_t len;
     int64_t amount;
@@ -306,7 +331,10 @@ static void test_decode_fuzz_mutations_never_crash(void **state)
     rnd_state = 0x5eed5eed12345678ull;
     fuzz_one(fx, codec_schema(fx, "test.Everything", 1),
              "{\"id\": \"x\", \"tally\": 3, \"memo\": \"m\", \"tags\": "
-             "[\"p\", \"q\", \"r\"], \"limits\": {\"a\": 1, \"b\": 2}, "
+             "[\"p\"], \"owner\": {\"ref\": 4}, \"hash\": \"abcd\", "
+             "\"pick\": null, \"shade\": \"BLUE\", \"owners\": [{\"ref\": "
+             "null}, {\"name\": \"n\", \"ref\": 2}], \"limits\": {\"a\": 1, "
+             "\"b\": 2}, "
              "\"extra\": {\"test.Owner\": {\"name\": \"o\", \"ref\": 9}}}",
              4000);
     fuzz_one(fx, codec_schema(fx, "test.Order", 1),
@@ -335,9 +363,8 @@ static void test_resolution_skips_writer_field_the_reader_lacks(void **state)
     stele_buf buf = {0};
     encode_ok(fx, v2, &w, &buf);
     for (int twice = 0; twice < 2; twice++) { /* the resolver is cached */
-        assert_int_equal(stele_codec_decode(fx->codec, buf.data, buf.len, v1,
-                                            &r, &err),
-                         0);
+        assert_int_equal(
+            stele_codec_decode(fx->codec, buf.data, buf.len, v1, &r, &err), 0);
         stele_value sr = stele_value_wrap(&r);
         int64_t amount;
         const char *kind;
@@ -354,8 +381,7 @@ static void test_resolution_skips_writer_field_the_reader_lacks(void **state)
     avro_value_decref(&r);
 }
 
-static void test_resolution_names_reader_field_missing_from_writer(
-    void **state)
+static void test_resolution_names_reader_field_missing_from_writer(void **state)
 {
     codec_fx *fx = *state;
     stele_err err = {0};
@@ -365,9 +391,9 @@ static void test_resolution_names_reader_field_missing_from_writer(
     deposit(fx, &w, "acc", 1);
     stele_buf buf = {0};
     encode_ok(fx, v1, &w, &buf);
-    assert_int_equal(stele_codec_decode(fx->codec, buf.data, buf.len, v2, &r,
-                                        &err),
-                     STELE_EINVAL);
+    assert_int_equal(
+        stele_codec_decode(fx->codec, buf.data, buf.len, v2, &r, &err),
+        STELE_EINVAL);
     assert_err_has(err, "test.Deposited v2");
     char id[32];
     snprintf(id, sizeof id, "schema id %d (test.Deposited)", v1->id);
@@ -394,12 +420,17 @@ static void test_decode_with_writer_schema_fetched_by_id(void **state)
         "{\"name\":\"kind\",\"type\":{\"type\":\"enum\",\"name\":\"Kind\","
         "\"symbols\":[\"CASH\",\"WIRE\"]}}]}";
     int32_t id;
-    assert_int_equal(stele_registry_register(fx->reg, "legacy", text, &id,
-                                             &err),
-                     0);
+    assert_int_equal(
+        stele_registry_register(fx->reg, "legacy", text, &id, &err), 0);
     char d[64];
     /* account "ab", amount int 21, extra "zz", memo null, kind WIRE */
-    const char payload[] = "\x04" "ab" "\x2a" "\x04" "zz" "\x00" "\x02";
+    const char payload[] = "\x04"
+                           "ab"
+                           "\x2a"
+                           "\x04"
+                           "zz"
+                           "\x00"
+                           "\x02";
     d[0] = 0;
     d[1] = (char)(id >> 24);
     d[2] = (char)(id >> 16);
@@ -407,9 +438,9 @@ static void test_decode_with_writer_schema_fetched_by_id(void **state)
     d[4] = (char)id;
     memcpy(d + 5, payload, sizeof payload - 1);
     avro_value_t r = codec_new_value(v1);
-    assert_int_equal(stele_codec_decode(fx->codec, d, 5 + sizeof payload - 1,
-                                        v1, &r, &err),
-                     0);
+    assert_int_equal(
+        stele_codec_decode(fx->codec, d, 5 + sizeof payload - 1, v1, &r, &err),
+        0);
     stele_value sr = stele_value_wrap(&r);
     int64_t amount;
     assert_int_equal(fx->api.get_long(&sr, "amount", &amount), 0);
@@ -426,9 +457,8 @@ const struct CMUnitTest codec_wire_tests[] = {
     cmocka_unit_test_setup_teardown(
         test_encode_grows_the_buffer_for_large_values, codec_fx_setup,
         codec_fx_teardown),
-    cmocka_unit_test_setup_teardown(
-        test_encode_refuses_value_of_another_schema, codec_fx_setup,
-        codec_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_encode_refuses_value_of_another_schema,
+                                    codec_fx_setup, codec_fx_teardown),
     cmocka_unit_test_setup_teardown(
         test_decode_rejects_bad_header_and_unknown_id, codec_fx_setup,
         codec_fx_teardown),

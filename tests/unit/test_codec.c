@@ -86,7 +86,7 @@ avro_value_t codec_new_value(const stele_schema *s)
 json_t *codec_json(const char *text)
 {
     json_error_t jerr;
-    json_t *j = json_loads(text, JSON_DECODE_ANY, &jerr);
+    json_t *j = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     if (!j)
         fail_msg("bad test JSON: %s: %s", text, jerr.text);
     return j;
@@ -130,9 +130,9 @@ static void test_schema_unknown_name_or_version_is_enotfound(void **state)
     codec_fx *fx = *state;
     const stele_schema *s;
     stele_err err = {0};
-    assert_int_equal(stele_codec_schema(fx->codec, "test.Deposited", 9, &s,
-                                        &err),
-                     STELE_ENOTFOUND);
+    assert_int_equal(
+        stele_codec_schema(fx->codec, "test.Deposited", 9, &s, &err),
+        STELE_ENOTFOUND);
     assert_err_has(err, "test.Deposited v9");
     assert_int_equal(stele_codec_schema(fx->codec, "nope.Nope", 1, &s, &err),
                      STELE_ENOTFOUND);
@@ -216,17 +216,17 @@ static void test_catalogue_missing_folder_is_enotfound(void **state)
     codec_fx *fx = *state;
     stele_codec *c = NULL;
     stele_err err = {0};
-    assert_int_equal(stele_codec_new("/nonexistent/stele/schemas", fx->reg,
-                                     &c, &err),
-                     STELE_ENOTFOUND);
+    assert_int_equal(
+        stele_codec_new("/nonexistent/stele/schemas", fx->reg, &c, &err),
+        STELE_ENOTFOUND);
     assert_err_has(err, "/nonexistent/stele/schemas");
 }
 
 /* ------------------------------------------------------------------ */
 /* Registry                                                             */
 
-static void test_registry_register_is_idempotent_per_normalized_text(
-    void **state)
+static void
+test_registry_register_is_idempotent_per_normalized_text(void **state)
 {
     codec_fx *fx = *state;
     stele_err err = {0};
@@ -244,9 +244,9 @@ static void test_registry_register_is_idempotent_per_normalized_text(
     const char *text;
     assert_int_equal(stele_registry_lookup(fx->reg, a, &text, &err), 0);
     assert_string_equal(text, t1); /* kept as written */
-    assert_int_equal(stele_registry_register(fx->reg, "r.A", "not json", &d,
-                                             &err),
-                     STELE_EINVAL);
+    assert_int_equal(
+        stele_registry_register(fx->reg, "r.A", "not json", &d, &err),
+        STELE_EINVAL);
 }
 
 static void test_registry_ids_stable_across_reopen(void **state)

@@ -1,0 +1,256 @@
+/*
+ * The stele binary driven as a user drives it: a config in a temporary
+ * directory, `stele run` in the background, `stele send/query/events/state
+ * /replay/plugin inspect` as separate processes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STELE STELE_BUILD_DIR "/stele"
+#define PLUGINS STELE_BUILD_DIR "/plugins/"
+
+static char dir[256], config[320];
+
+/* Runs a shell command line; returns its exit status and its stdout+stderr
+ * in out (caller frees). */
+static int run(char **out, const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char full[4200];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    assert_non_null(p);
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    size_t r;
+    while ((r = fread(buf + n, 1, cap - n - 1, p)) > 0) {
+        n += r;
+        if (n + 1 == cap)
+            buf = realloc(buf, cap *= 2);
+    }
+    buf[n] = '\0';
+    int status = pclose(p);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void write_config(const char *extra_plugin)
+{
+    FILE *f = fopen(config, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "app: bank\n"
+            "data_dir: data\n"
+            "schemas: %s/schemas\n"
+            "plugins:\n"
+            "  - %sbank_account.so\n"
+            "  - %sbank_balances.so\n"
+            "  - %sbank_daily_totals.so\n"
+            "  - %sbank_account_query.so\n"
+            "  - %sbank_richest_query.so\n",
+            STELE_SOURCE_DIR, PLUGINS, PLUGINS, PLUGINS, PLUGINS, PLUGINS);
+    if (extra_plugin)
+        fprintf(f, "  - %s\n", extra_plugin);
+    fprintf(f, "logging:\n  level: warn\n");
+    fclose(f);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/stele-e2e-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(config, sizeof config, "%s/stele.yaml", dir);
+    write_config(NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char *out;
+    run(&out, "rm -rf '%s'", dir);
+    free(out);
+    return 0;
+}
+
+static void send_ok(const char *json, const char *expect)
+{
+    char *out;
+    int rc = run(&out, "%s send -c %s '%s'", STELE, config, json);
+    if (rc != 0 || (expect && !strstr(out, expect)))
+        fail_msg("send %s: exit %d: %s", json, rc, out);
+    free(out);
+}
+
+static void test_send_and_query_without_a_running_host(void **state)
+{
+    (void)state;
+    send_ok("{\"type\":\"bank.OpenAccount\",\"aggregate_id\":\"acc-1\","
+            "\"data\":{\"owner\":\"Alice\",\"initial_deposit\":100}}",
+            "\"accepted\"");
+    char *out;
+    int rc = run(&out, "%s send -c %s '%s'", STELE, config,
+                 "{\"type\":\"bank.Withdraw\",\"aggregate_id\":\"acc-1\","
+                 "\"data\":{\"amount\":500}}");
+    assert_int_equal(rc, 3);
+    assert_non_null(strstr(out, "INSUFFICIENT_FUNDS"));
+    free(out);
+    rc = run(&out, "%s query -c %s account '{\"account_id\":\"acc-1\"}'",
+             STELE, config);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "\"balance\": 100"));
+    free(out);
+    rc = run(&out, "%s query -c %s --list balances --filter 'owner^=Al' "
+                   "--sort balance --desc",
+             STELE, config);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "\"total\": 1"));
+    free(out);
+    rc = run(&out, "%s events -c %s --aggregate Account --id acc-1", STELE,
+             config);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "\"type\":\"bank.AccountOpened\""));
+    free(out);
+    rc = run(&out, "%s state -c %s Account acc-1", STELE, config);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "\"version\": 1"));
+    free(out);
+    rc = run(&out, "%s replay -c %s", STELE, config);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "replayed 1 events into 1 states"));
+    free(out);
+}
+
+static pid_t start_host(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(STELE, STELE, "run", "-c", config, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void test_running_host_processes_and_stops_cleanly(void **state)
+{
+    (void)state;
+    /* Create the log first so the host and the senders agree on topics. */
+    send_ok("{\"type\":\"bank.OpenAccount\",\"aggregate_id\":\"h-0\","
+            "\"data\":{\"owner\":\"H\"}}",
+            "\"accepted\"");
+    pid_t host = start_host();
+    for (int i = 1; i <= 10; i++) {
+        char json[256];
+        snprintf(json, sizeof json,
+                 "{\"type\":\"bank.OpenAccount\",\"aggregate_id\":\"h-%d\","
+                 "\"data\":{\"owner\":\"H\",\"initial_deposit\":%d}}",
+                 i, i);
+        send_ok(json, "\"version\": 1");
+    }
+    send_ok("{\"type\":\"bank.Deposit\",\"aggregate_id\":\"h-3\","
+            "\"data\":{\"amount\":4},\"expected_version\":1}",
+            "\"version\": 2");
+    assert_int_equal(kill(host, SIGTERM), 0);
+    int status;
+    assert_int_equal(waitpid(host, &status, 0), host);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    char *out;
+    int rc = run(&out, "%s query -c %s --list balances --page-size 100",
+                 STELE, config);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "\"total\": 11"));
+    free(out);
+}
+
+static void test_bad_input_is_refused_with_a_reason(void **state)
+{
+    (void)state;
+    char *out;
+    int rc = run(&out, "%s send -c %s '{not json'", STELE, config);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "not valid JSON"));
+    free(out);
+    rc = run(&out, "%s send -c %s '{\"type\":\"bank.Nope\","
+                   "\"aggregate_id\":\"x\"}'",
+             STELE, config);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(out, "bank.Nope"));
+    free(out);
+    rc = run(&out, "%s frobnicate", STELE);
+    assert_int_equal(rc, 2);
+    free(out);
+}
+
+static void test_bad_config_names_file_and_line(void **state)
+{
+    (void)state;
+    FILE *f = fopen(config, "a");
+    fprintf(f, "bogus_key: 1\n");
+    fclose(f);
+    char *out;
+    int rc = run(&out, "%s query -c %s --list balances", STELE, config);
+    assert_int_equal(rc, 1);
+    char expect[400];
+    snprintf(expect, sizeof expect, "%s:", config);
+    assert_non_null(strstr(out, expect));
+    assert_non_null(strstr(out, "bogus_key"));
+    free(out);
+}
+
+static void test_bad_plugin_stops_the_host_from_starting(void **state)
+{
+    (void)state;
+    write_config(STELE_BUILD_DIR "/fixtures/not_a_plugin.so");
+    char *out;
+    int rc = run(&out, "%s run -c %s", STELE, config);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "not_a_plugin.so"));
+    /* one line */
+    assert_int_equal(strchr(out, '\n') - out + 1, (long)strlen(out));
+    free(out);
+}
+
+static void test_plugin_inspect_prints_the_descriptor(void **state)
+{
+    (void)state;
+    char *out;
+    int rc = run(&out, "%s plugin inspect %sbank_account.so", STELE, PLUGINS);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "bank.account"));
+    assert_non_null(strstr(out, "bank.Deposit"));
+    assert_non_null(strstr(out, "bank.AccountState"));
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        T(test_send_and_query_without_a_running_host),
+        T(test_running_host_processes_and_stops_cleanly),
+        T(test_bad_input_is_refused_with_a_reason),
+        T(test_bad_config_names_file_and_line),
+        T(test_bad_plugin_stops_the_host_from_starting),
+        T(test_plugin_inspect_prints_the_descriptor),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
