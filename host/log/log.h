@@ -5,9 +5,10 @@
  *  - named topics with a fixed number of partitions; compacted topics keep
  *    the latest record per key;
  *  - records with key, headers, value, timestamp and a per-partition offset
- *    (offsets start at 0 and grow by one per record in a partition; a
- *    compacted topic's read returns the latest record of each key, in offset
- *    order, so offsets there may have gaps);
+ *    (offsets start at 0 and only grow; the embedded log gives one offset
+ *    per record, but Kafka's transaction markers take offsets too, so a
+ *    reader must not assume they are dense. A compacted topic's read
+ *    returns the latest record of each key, in offset order, with gaps);
  *  - consumer groups own partitions: a consumer joins a group, is assigned
  *    partitions (and may later lose them), and reads them from the group's
  *    committed offsets unless it seeks elsewhere;
@@ -106,7 +107,8 @@ int stele_log_topic_partitions(stele_log *log, const char *topic, int32_t *n,
 int stele_log_txn_begin(stele_log *log, stele_log_txn **out, stele_err *err);
 
 /*
- * Adds a record to the transaction. partition < 0 chooses the partition
+ * Adds a record to the transaction (its memory is borrowed for the call
+ * only). partition < 0 chooses the partition
  * from the key (stele_partition_for_key, Kafka's default partitioner).
  * *offset_out (if not NULL) receives the record's offset; backends that
  * only know it at commit (Kafka) set -1.

@@ -191,7 +191,7 @@ static void test_log_and_store_paths_default_under_data_dir(void **state)
 static void test_paths_resolve_against_config_dir_not_cwd(void **state)
 {
     (void)state;
-    char sub[300], path[400], cwd[512];
+    char sub[300], path[512], cwd[512];
     snprintf(sub, sizeof sub, "%s/conf", tmpdir);
     assert_int_equal(mkdir(sub, 0755), 0);
     const char *p = write_config("conf/stele.yaml",
