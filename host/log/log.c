@@ -248,6 +248,21 @@ int stele_log_get_latest(stele_log *log, const char *topic, int32_t partition,
     return log->ops->get_latest(log, topic, partition, key, key_len, out, err);
 }
 
+int stele_log_compacted_sync(stele_log *log, const char *topic,
+                             int32_t partition, stele_err *err)
+{
+    if (!log)
+        return stele_err_set(err, STELE_EINVAL, "compacted_sync: NULL log");
+    int rc = check_topic(topic, err);
+    if (rc)
+        return rc;
+    /* Backends that look keys up in place have nothing to bring up to
+     * date. */
+    if (!log->ops->compacted_sync)
+        return 0;
+    return log->ops->compacted_sync(log, topic, partition, err);
+}
+
 int stele_log_committed(stele_log *log, const char *group, const char *topic,
                         int32_t partition, int64_t *next, stele_err *err)
 {

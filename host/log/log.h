@@ -62,6 +62,8 @@ typedef struct stele_topic_spec {
     const char *name;
     int32_t partitions;
     bool compacted;
+    /* Replicas of each partition (Kafka); 0: the backend's default. */
+    int16_t replication_factor;
     /* Backend-specific topic configs as "key=value" pairs (Kafka topic
      * configs); the embedded backend ignores them. */
     const char *const *configs;
@@ -82,6 +84,18 @@ typedef struct stele_topic_partition {
  * and group membership by file locks beside it (path + ".<group>.lock").
  */
 int stele_log_open_sqlite(const char *path, stele_log **out, stele_err *err);
+
+/*
+ * Connects to Apache Kafka through librdkafka. props are librdkafka
+ * configuration properties passed through verbatim (bootstrap.servers,
+ * security.protocol, sasl.*, ssl.*, ...); n pairs of keys[i] = values[i].
+ * The handle owns one transactional producer whose transactional.id is
+ * props' "transactional.id" or, when absent, "<instance_id>"; instance_id
+ * must be unique among running hosts.
+ */
+int stele_log_open_kafka(const char *const *keys, const char *const *values,
+                         size_t n, const char *instance_id, stele_log **out,
+                         stele_err *err);
 
 void stele_log_close(stele_log *log);
 
@@ -158,6 +172,18 @@ int stele_log_end_offset(stele_log *log, const char *topic, int32_t partition,
 int stele_log_get_latest(stele_log *log, const char *topic, int32_t partition,
                          const void *key, size_t key_len,
                          stele_log_batch **out, stele_err *err);
+
+/*
+ * Brings this handle's view of a compacted partition up to date with every
+ * record committed to it so far. Kafka has no lookup by key, so the Kafka
+ * backend keeps a materialized view (latest record per key) of the
+ * compacted partitions get_latest is asked about: call this when taking
+ * ownership of a partition, before relying on get_latest for it; records
+ * this handle commits afterwards are applied to the view at commit. The
+ * embedded backend reads its tables directly: nothing to do.
+ */
+int stele_log_compacted_sync(stele_log *log, const char *topic,
+                             int32_t partition, stele_err *err);
 
 /* The group's committed next offset for a partition; 0 when none. */
 int stele_log_committed(stele_log *log, const char *group, const char *topic,

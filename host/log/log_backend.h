@@ -64,6 +64,9 @@ struct stele_log_ops {
     int (*get_latest)(stele_log *log, const char *topic, int32_t partition,
                       const void *key, size_t key_len, stele_log_batch **out,
                       stele_err *err);
+    /* optional: NULL when get_latest reads the store directly */
+    int (*compacted_sync)(stele_log *log, const char *topic,
+                          int32_t partition, stele_err *err);
     int (*committed)(stele_log *log, const char *group, const char *topic,
                      int32_t partition, int64_t *next, stele_err *err);
 
