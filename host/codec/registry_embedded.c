@@ -220,7 +220,10 @@ int stele_registry_open_embedded(stele_log *log, stele_registry **out,
                              "schema registry: open needs a log");
     static const char *const configs[] = {"retention.ms=-1",
                                           "cleanup.policy=delete"};
-    stele_topic_spec spec = {SCHEMAS_TOPIC, 1, false, configs, 2};
+    stele_topic_spec spec = {.name = SCHEMAS_TOPIC,
+                             .partitions = 1,
+                             .configs = configs,
+                             .n_configs = 2};
     int rc = stele_log_topic_ensure(log, &spec, err);
     if (rc)
         return stele_err_prefix(err, "schema registry");
