@@ -28,8 +28,9 @@
 static const char *const root_keys[] = {
     "app",    "data_dir", "schemas", "plugins", "log",
     "store",  "engine",   "http",    "logging", NULL};
-static const char *const log_keys[] = {"backend", "path", "partitions",
-                                       "kafka", NULL};
+static const char *const log_keys[] = {
+    "backend", "path", "partitions", "replication_factor", "topic_prefix",
+    "kafka", NULL};
 static const char *const store_keys[] = {"backend", "path", "conninfo", NULL};
 static const char *const engine_keys[] = {
     "command_batch", "commit_interval_ms", "projection_batch",
@@ -158,6 +159,13 @@ static int load_log(cfg_loader *L, const fields *root)
         return rc;
     if ((rc = read_int32(L, field(&f, "partitions"), "log.partitions", 1,
                          10000, &c->partitions)))
+        return rc;
+    if ((rc = read_int32(L, field(&f, "replication_factor"),
+                         "log.replication_factor", 1, 1000,
+                         &c->replication_factor)))
+        return rc;
+    if ((n = field(&f, "topic_prefix")) &&
+        (rc = cfg_get_app(L, n, "log.topic_prefix", &c->topic_prefix)))
         return rc;
 
     n = field(&f, "kafka");
@@ -389,6 +397,8 @@ static int load_document(cfg_loader *L)
 
     if (!c->log_path && !(c->log_path = join_path(c->data_dir, "log.db")))
         return STELE_ENOMEM;
+    if (!c->topic_prefix && !(c->topic_prefix = strdup(c->app)))
+        return STELE_ENOMEM;
     if (!c->store_path &&
         !(c->store_path = join_path(c->data_dir, "readmodels.db")))
         return STELE_ENOMEM;
@@ -517,6 +527,7 @@ void stele_config_free(stele_config *cfg)
     free(cfg->app);
     free(cfg->log_backend);
     free(cfg->log_path);
+    free(cfg->topic_prefix);
     for (size_t i = 0; i < cfg->n_log_props; i++) {
         free(cfg->log_props[i].key);
         free(cfg->log_props[i].value);

@@ -27,6 +27,9 @@ typedef struct stele_config {
     char *log_backend;  /* "sqlite" (default) | "kafka" */
     char *log_path;     /* sqlite: the log file (default <data_dir>/log.db) */
     int32_t partitions; /* partitions of the topics the host creates (4) */
+    int32_t replication_factor; /* kafka: replicas per partition; 0: the
+                                   broker's default */
+    char *topic_prefix; /* first part of every topic name (default: app) */
     stele_kv *log_props; /* kafka: librdkafka properties, passed through */
     size_t n_log_props;
 

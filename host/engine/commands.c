@@ -14,6 +14,8 @@
 #include "common/util.h"
 #include "internal.h"
 
+#define MAX_POLLS 64 /* polls gathered into one batch */
+
 typedef struct next_offset {
     const char *topic;
     int32_t partition;
@@ -90,8 +92,11 @@ static int write_result(batch *b, const envelope *env, const char *json,
                           .key_len = strlen(env->command_id),
                           .value = json,
                           .value_len = len};
-    return stele_log_txn_produce(b->txn, env->agg->t_results,
-                                 env->rec->partition, &r, NULL, err);
+    int rc = stele_log_txn_produce(b->txn, env->agg->t_results,
+                                   env->rec->partition, &r, NULL, err);
+    if (rc == 0 && b->e->t_replies)
+        rc = stele_log_txn_produce(b->txn, b->e->t_replies, -1, &r, NULL, err);
+    return rc;
 }
 
 static int reject(batch *b, const envelope *env, const char *code,
@@ -385,9 +390,18 @@ static int handle_record(batch *b, const stele_log_record *rec,
     int rc = stele_log_get_latest(e->log, a->t_results, rec->partition,
                                   env.command_id, len, &prior, err);
     if (rc == 0) {
+        /* A client tailing the replies topic waits for an answer: send
+         * the stored one again (results themselves are not rewritten). */
+        if (e->t_replies) {
+            stele_log_record r = prior->records[0];
+            r.headers = NULL;
+            r.n_headers = 0;
+            rc = stele_log_txn_produce(b->txn, e->t_replies, -1, &r, NULL,
+                                       err);
+        }
         stele_log_batch_free(prior);
         b->stats.duplicates++;
-        return 0;
+        return rc;
     }
     if (rc != STELE_ENOTFOUND)
         return rc;
@@ -498,6 +512,55 @@ static int ensure_consumer(stele_engine *e, stele_err *err)
                                   &e->cmd_consumer, err);
 }
 
+/* Handles every gathered command in one transaction. */
+static int process_batch(stele_engine *e, stele_log_batch **ins, size_t nin,
+                         size_t total, stele_err *err)
+{
+    int rc = 0;
+    batch b = {.e = e,
+               .dirty = stele_map_new(),
+               .seen = stele_map_new(),
+               .offsets = calloc(total, sizeof *b.offsets)};
+    if (!b.dirty || !b.seen || !b.offsets) {
+        rc = stele_err_set(err, STELE_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = stele_log_txn_begin(e->log, &b.txn, err)))
+        goto out;
+    for (size_t k = 0; k < nin; k++)
+        for (size_t i = 0; i < ins[k]->n && rc == 0; i++) {
+            rc = handle_record(&b, &ins[k]->records[i], err);
+            note_offset(&b, &ins[k]->records[i]);
+        }
+    for (size_t i = 0; i < b.n_offsets && rc == 0; i++)
+        rc = stele_log_txn_send_offset(b.txn, e->cmd_consumer,
+                                       b.offsets[i].topic,
+                                       b.offsets[i].partition,
+                                       b.offsets[i].next, err);
+    if (rc != 0)
+        stele_log_txn_abort(b.txn);
+    else
+        rc = stele_log_txn_commit(b.txn, err);
+    if (rc == 0) {
+        stele_map_each(b.dirty, apply_dirty, e);
+        stats_add(&e->stats, &b.stats);
+    } else if (rc == STELE_EFATAL) {
+        /* Fenced or broken: this host must never write again. */
+        e->cmd_failed = true;
+    } else {
+        /* Nothing of the batch was written: read it again from the
+         * committed offsets. */
+        stele_err rerr;
+        if (stele_log_consumer_rewind(e->cmd_consumer, &rerr) != 0)
+            engine_logf(e, STELE_LOG_ERROR, "rewind failed: %s", rerr.msg);
+    }
+out:
+    stele_map_free(b.dirty, free);
+    stele_map_free(b.seen, NULL);
+    free(b.offsets);
+    return rc;
+}
+
 int commands_process(stele_engine *e, int timeout_ms, size_t *did,
                      stele_err *err)
 {
@@ -509,63 +572,50 @@ int commands_process(stele_engine *e, int timeout_ms, size_t *did,
     int rc = ensure_consumer(e, err);
     if (rc != 0 || !e->cmd_consumer)
         return rc;
-    stele_log_batch *in = NULL;
-    if ((rc = stele_log_consumer_poll(e->cmd_consumer, timeout_ms,
-                                      (size_t)e->cfg->command_batch, &in,
-                                      err)))
-        return rc;
-    if (e->cmd_failed) {
-        stele_log_batch_free(in);
-        return stele_err_set(err, STELE_EFATAL,
-                             "restoring states of assigned partitions failed");
-    }
-    if (in->n == 0) {
-        stele_log_batch_free(in);
-        return 0;
-    }
-    batch b = {.e = e,
-               .dirty = stele_map_new(),
-               .seen = stele_map_new(),
-               .offsets = calloc(in->n, sizeof *b.offsets)};
-    if (!b.dirty || !b.seen || !b.offsets) {
-        rc = stele_err_set(err, STELE_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((rc = stele_log_txn_begin(e->log, &b.txn, err)))
-        goto out;
-    for (size_t i = 0; i < in->n && rc == 0; i++) {
-        rc = handle_record(&b, &in->records[i], err);
-        note_offset(&b, &in->records[i]);
-    }
-    for (size_t i = 0; i < b.n_offsets && rc == 0; i++)
-        rc = stele_log_txn_send_offset(b.txn, e->cmd_consumer,
-                                       b.offsets[i].topic,
-                                       b.offsets[i].partition,
-                                       b.offsets[i].next, err);
-    if (rc != 0) {
-        stele_log_txn_abort(b.txn);
-    } else {
-        rc = stele_log_txn_commit(b.txn, err);
-    }
-    if (rc == 0) {
-        stele_map_each(b.dirty, apply_dirty, e);
-        stats_add(&e->stats, &b.stats);
-        *did = in->n;
-    } else {
-        /* Nothing of the batch was written: read it again from the
-         * committed offsets. */
-        stele_err rerr;
-        if (rc == STELE_EFATAL) {
-            e->cmd_failed = true;
-        } else if (stele_log_consumer_rewind(e->cmd_consumer, &rerr) != 0) {
-            engine_logf(e, STELE_LOG_ERROR, "rewind failed: %s", rerr.msg);
+    /* Gather a batch: whatever is there now, then more until the batch is
+     * full or commit_interval_ms has passed, so one transaction carries
+     * many commands under load and a lone command waits little. */
+    stele_log_batch *ins[MAX_POLLS];
+    size_t nin = 0, total = 0, max = (size_t)e->cfg->command_batch;
+    int64_t deadline = 0;
+    for (;;) {
+        stele_log_batch *in = NULL;
+        int wait = timeout_ms;
+        if (nin > 0) {
+            int64_t left = (deadline - stele_mono_ns()) / 1000000;
+            if (left <= 0 || total >= max || nin == MAX_POLLS)
+                break;
+            wait = (int)left;
         }
+        if ((rc = stele_log_consumer_poll(e->cmd_consumer, wait, max - total,
+                                          &in, err))) {
+            if (nin == 0)
+                return rc;
+            break; /* handle what was gathered; the error comes back */
+        }
+        if (in->n == 0) {
+            stele_log_batch_free(in);
+            break;
+        }
+        if (nin == 0)
+            deadline = stele_mono_ns() +
+                       (int64_t)e->cfg->commit_interval_ms * 1000000;
+        ins[nin++] = in;
+        total += in->n;
     }
-out:
-    stele_map_free(b.dirty, free);
-    stele_map_free(b.seen, NULL);
-    free(b.offsets);
-    stele_log_batch_free(in);
+    if (e->cmd_failed) {
+        rc = stele_err_set(err, STELE_EFATAL,
+                           "restoring states of assigned partitions failed");
+        goto free_input;
+    }
+    if (total == 0)
+        return 0;
+    rc = process_batch(e, ins, nin, total, err);
+    if (rc == 0)
+        *did = total;
+free_input:
+    for (size_t i = 0; i < nin; i++)
+        stele_log_batch_free(ins[i]);
     return rc;
 }
 
@@ -581,12 +631,16 @@ void commands_on_assigned(void *opaque, stele_log_consumer *c,
                 a = &e->aggs[j];
         if (!a)
             continue;
-        size_t loaded, stale;
+        size_t loaded = 0, stale = 0;
         stele_err err;
-        int rc = stele_state_restore(a->cache, e->log, a->t_state,
-                                     tps[i].partition,
-                                     a->def->state_version, &loaded, &stale,
-                                     &err);
+        /* Logs without lookup by key (Kafka) materialize the compacted
+         * partitions this host now owns: results answer duplicates. */
+        int rc = stele_log_compacted_sync(e->log, a->t_results,
+                                          tps[i].partition, &err);
+        if (rc == 0)
+            rc = stele_state_restore(a->cache, e->log, a->t_state,
+                                     tps[i].partition, a->def->state_version,
+                                     &loaded, &stale, &err);
         e->stats.states_restored += loaded;
         if (rc == 0 && stale > 0) {
             /* The aggregate's state_version changed: its stored states

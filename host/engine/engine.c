@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/err.h"
 #include "common/util.h"
@@ -108,12 +109,28 @@ static char *topic_name(const char *app, const char *type, const char *suffix)
     return s;
 }
 
+typedef enum topic_kind {
+    TOPIC_EVENTS,    /* kept forever */
+    TOPIC_TRANSIENT, /* commands, replies, dead letters: may expire */
+    TOPIC_COMPACTED  /* states, results: the latest record per key */
+} topic_kind;
+
 static int ensure_topic(stele_engine *e, const char *name, int32_t partitions,
-                        bool compacted, stele_err *err)
+                        topic_kind kind, stele_err *err)
 {
-    stele_topic_spec spec = {.name = name,
-                             .partitions = partitions,
-                             .compacted = compacted};
+    /* Events are the system of record: never deleted, never compacted. */
+    static const char *const events_cfg[] = {"retention.ms=-1",
+                                             "cleanup.policy=delete"};
+    static const char *const compacted_cfg[] = {"cleanup.policy=compact"};
+    stele_topic_spec spec = {
+        .name = name,
+        .partitions = partitions,
+        .compacted = kind == TOPIC_COMPACTED,
+        .replication_factor = (int16_t)e->cfg->replication_factor,
+        .configs = kind == TOPIC_EVENTS      ? events_cfg
+                   : kind == TOPIC_COMPACTED ? compacted_cfg
+                                             : NULL,
+        .n_configs = kind == TOPIC_EVENTS ? 2 : kind == TOPIC_COMPACTED};
     return stele_log_topic_ensure(e->log, &spec, err);
 }
 
@@ -131,7 +148,7 @@ static int aggregate_setup(stele_engine *e, aggregate *a, stele_plugin *p,
                            stele_err *err)
 {
     const stele_aggregate_def *d = p->desc->def.aggregate;
-    const char *app = e->cfg->app;
+    const char *app = e->cfg->topic_prefix;
     int rc;
     a->plugin = p;
     a->def = d;
@@ -174,10 +191,14 @@ static int aggregate_setup(stele_engine *e, aggregate *a, stele_plugin *p,
         stele_map_put(e->event_index, d->events[i].name,
                       strlen(d->events[i].name), a, NULL);
     }
-    if ((rc = ensure_topic(e, a->t_commands, a->partitions, false, err)) ||
-        (rc = ensure_topic(e, a->t_events, a->partitions, false, err)) ||
-        (rc = ensure_topic(e, a->t_state, a->partitions, true, err)) ||
-        (rc = ensure_topic(e, a->t_results, a->partitions, true, err)))
+    if ((rc = ensure_topic(e, a->t_commands, a->partitions, TOPIC_TRANSIENT,
+                           err)) ||
+        (rc = ensure_topic(e, a->t_events, a->partitions, TOPIC_EVENTS,
+                           err)) ||
+        (rc = ensure_topic(e, a->t_state, a->partitions, TOPIC_COMPACTED,
+                           err)) ||
+        (rc = ensure_topic(e, a->t_results, a->partitions, TOPIC_COMPACTED,
+                           err)))
         return rc;
     return 0;
 }
@@ -244,6 +265,36 @@ static int classify_plugins(stele_engine *e, stele_err *err)
     return 0;
 }
 
+static int open_log(stele_engine *e, stele_err *err)
+{
+    const stele_config *cfg = e->cfg;
+    if (e->embedded)
+        return stele_log_open_sqlite(cfg->log_path, &e->log, err);
+    const char **keys = calloc(cfg->n_log_props + 1, sizeof *keys);
+    const char **values = calloc(cfg->n_log_props + 1, sizeof *values);
+    int rc;
+    if (!keys || !values) {
+        rc = stele_err_set(err, STELE_ENOMEM, "out of memory");
+    } else {
+        for (size_t i = 0; i < cfg->n_log_props; i++) {
+            keys[i] = cfg->log_props[i].key;
+            values[i] = cfg->log_props[i].value;
+        }
+        /* Unique among running hosts; a restarted host gets a new one,
+         * and KIP-447 fencing (group metadata sent with the offsets)
+         * keeps a zombie from committing. */
+        char host[128] = "host", id[300];
+        gethostname(host, sizeof host - 1);
+        snprintf(id, sizeof id, "%s.%s.%ld.%lld", cfg->app, host,
+                 (long)getpid(), (long long)stele_now_ms());
+        rc = stele_log_open_kafka(keys, values, cfg->n_log_props, id, &e->log,
+                                  err);
+    }
+    free(keys);
+    free(values);
+    return rc;
+}
+
 int stele_engine_open(const stele_config *cfg, stele_engine **out,
                       stele_err *err)
 {
@@ -253,18 +304,16 @@ int stele_engine_open(const stele_config *cfg, stele_engine **out,
     e->cfg = cfg;
     e->cmd_index = stele_map_new();
     e->event_index = stele_map_new();
-    e->t_deadletter = topic_name(cfg->app, "deadletter", "");
+    e->t_deadletter = topic_name(cfg->topic_prefix, "deadletter", "");
+    e->embedded = strcmp(cfg->log_backend, "sqlite") == 0;
+    if (!e->embedded) {
+        e->t_replies = topic_name(cfg->topic_prefix, "replies", "");
+        e->replies_partitions = cfg->partitions;
+    }
     e->cmd_group = topic_name(cfg->app, "engine", "");
     int rc = STELE_ENOMEM;
     if (!e->cmd_index || !e->event_index || !e->t_deadletter || !e->cmd_group) {
         stele_err_set(err, rc, "out of memory");
-        goto fail;
-    }
-    if (strcmp(cfg->log_backend, "sqlite") != 0) {
-        rc = stele_err_set(err, STELE_EINVAL,
-                           "%s: log backend '%s' is not available in this "
-                           "build",
-                           cfg->path, cfg->log_backend);
         goto fail;
     }
     if (strcmp(cfg->store_backend, "sqlite") != 0) {
@@ -274,13 +323,13 @@ int stele_engine_open(const stele_config *cfg, stele_engine **out,
                            cfg->path, cfg->store_backend);
         goto fail;
     }
-    if (stele_mkdir_parent(cfg->log_path) != 0 ||
+    if ((e->embedded && stele_mkdir_parent(cfg->log_path) != 0) ||
         stele_mkdir_parent(cfg->store_path) != 0) {
         rc = stele_err_set(err, STELE_EIO, "cannot create the directory of "
                            "%s or %s", cfg->log_path, cfg->store_path);
         goto fail;
     }
-    if ((rc = stele_log_open_sqlite(cfg->log_path, &e->log, err)) ||
+    if ((rc = open_log(e, err)) ||
         (rc = stele_registry_open_embedded(e->log, &e->reg, err)) ||
         (rc = stele_codec_new(cfg->schemas_dir, e->reg, &e->codec, err)) ||
         (rc = stele_store_open_sqlite(cfg->store_path, &e->store, err)))
@@ -290,7 +339,10 @@ int stele_engine_open(const stele_config *cfg, stele_engine **out,
                                      &e->plugins, err)))
         goto fail;
     e->n_plugins = cfg->n_plugins;
-    if ((rc = ensure_topic(e, e->t_deadletter, 1, false, err)) ||
+    if ((rc = ensure_topic(e, e->t_deadletter, 1, TOPIC_TRANSIENT, err)) ||
+        (e->t_replies && (rc = ensure_topic(e, e->t_replies,
+                                            e->replies_partitions,
+                                            TOPIC_TRANSIENT, err))) ||
         (rc = classify_plugins(e, err)) || (rc = projections_open(e, err)))
         goto fail;
     *out = e;
@@ -322,6 +374,7 @@ void stele_engine_close(stele_engine *e)
     stele_map_free(e->event_index, NULL);
     stele_buf_free(&e->buf);
     free(e->t_deadletter);
+    free(e->t_replies);
     free(e->cmd_group);
     free(e);
 }
@@ -334,6 +387,8 @@ void stele_engine_stats_get(const stele_engine *e, stele_engine_stats *s)
 int stele_engine_drain(stele_engine *e, size_t *did, stele_err *err)
 {
     *did = 0;
+    if (!e->embedded)
+        return 0; /* joining the groups would take work from the hosts */
     for (;;) {
         size_t n1 = 0, n2 = 0;
         int rc = commands_process(e, 0, &n1, err);

@@ -64,9 +64,11 @@ void stele_engine_stats_get(const stele_engine *e, stele_engine_stats *s);
 /* Commands                                                             */
 
 typedef struct stele_submitted {
-    char command_id[128];
+    char command_id[256];
     char aggregate_type[128];
-    int32_t partition;
+    int32_t partition;       /* of the command (and of its result) */
+    int32_t reply_partition; /* replies topic, when the log has one */
+    int64_t reply_from;      /* its end before the command was sent */
 } stele_submitted;
 
 /*

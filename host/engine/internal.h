@@ -100,7 +100,13 @@ struct stele_engine {
     stele_map *event_index; /* event type -> aggregate* (its emitter) */
 
     char *t_deadletter;
+    char *t_replies;   /* NULL on the embedded log: results serve */
+    int32_t replies_partitions;
     char *cmd_group;
+    /* The embedded log: one process at a time owns a group, so the CLI
+     * may do the host's work itself when no host runs. On a shared log
+     * (Kafka) joining a group would take partitions from running hosts. */
+    bool embedded;
     stele_log_consumer *cmd_consumer;
     bool cmd_failed; /* a fatal log error: stop processing commands */
 

@@ -119,6 +119,16 @@ int stele_engine_submit_json(stele_engine *e, const json_t *cmd,
         h[nh++] = (stele_log_header){H_USER, user, strlen(user)};
     int32_t partition =
         stele_partition_for_key(agg_id, strlen(agg_id), a->partitions);
+    if (e->t_replies) {
+        /* Where to start looking for the answer: nothing before the
+         * command was sent can be it. */
+        out->reply_partition = stele_partition_for_key(
+            command_id, strlen(command_id), e->replies_partitions);
+        if ((rc = stele_log_end_offset(e->log, e->t_replies,
+                                       out->reply_partition,
+                                       &out->reply_from, err)))
+            return rc;
+    }
     stele_log_record r = {.timestamp_ms = stele_now_ms(),
                           .key = agg_id,
                           .key_len = strlen(agg_id),
@@ -136,9 +146,63 @@ int stele_engine_submit_json(stele_engine *e, const json_t *cmd,
     return 0;
 }
 
+static int parse_result(const stele_log_record *r, const char *command_id,
+                        json_t **result, stele_err *err)
+{
+    json_error_t jerr;
+    *result = json_loadb(r->value, r->value_len, 0, &jerr);
+    if (!*result)
+        return stele_err_set(err, STELE_EINVAL,
+                             "result of %s is not JSON: %s", command_id,
+                             jerr.text);
+    return 0;
+}
+
+/* A shared log: follow the replies topic from where it ended when the
+ * command was sent until the command's answer shows up. */
+static int wait_reply(stele_engine *e, const stele_submitted *s,
+                      int timeout_ms, json_t **result, stele_err *err)
+{
+    int64_t deadline = stele_mono_ns() + (int64_t)timeout_ms * 1000000;
+    int64_t from = s->reply_from;
+    size_t idlen = strlen(s->command_id);
+    long sleep_us = 1000;
+    for (;;) {
+        stele_log_batch *b;
+        int rc = stele_log_read(e->log, e->t_replies, s->reply_partition,
+                                from, 1000, &b, err);
+        if (rc != 0)
+            return rc;
+        for (size_t i = 0; i < b->n; i++) {
+            const stele_log_record *r = &b->records[i];
+            from = r->offset + 1;
+            if (r->key_len == idlen && memcmp(r->key, s->command_id, idlen) == 0) {
+                rc = parse_result(r, s->command_id, result, err);
+                stele_log_batch_free(b);
+                return rc;
+            }
+        }
+        size_t n = b->n;
+        stele_log_batch_free(b);
+        if (n > 0)
+            continue;
+        if (stele_mono_ns() > deadline)
+            return stele_err_set(err, STELE_ETIMEDOUT,
+                                 "no reply for command %s on %s within %d ms "
+                                 "(is a host running?)",
+                                 s->command_id, e->t_replies, timeout_ms);
+        struct timespec ts = {0, sleep_us * 1000};
+        nanosleep(&ts, NULL);
+        if (sleep_us < 20000)
+            sleep_us *= 2;
+    }
+}
+
 int stele_engine_wait_result(stele_engine *e, const stele_submitted *s,
                              int timeout_ms, json_t **result, stele_err *err)
 {
+    if (!e->embedded)
+        return wait_reply(e, s, timeout_ms, result, err);
     aggregate *a = aggregate_by_type(e, s->aggregate_type);
     if (!a)
         return stele_err_set(err, STELE_ENOTFOUND, "no aggregate type '%s'",
@@ -151,15 +215,9 @@ int stele_engine_wait_result(stele_engine *e, const stele_submitted *s,
                                       s->command_id, strlen(s->command_id),
                                       &b, err);
         if (rc == 0) {
-            json_error_t jerr;
-            *result = json_loadb(b->records[0].value, b->records[0].value_len,
-                                 0, &jerr);
+            rc = parse_result(&b->records[0], s->command_id, result, err);
             stele_log_batch_free(b);
-            if (!*result)
-                return stele_err_set(err, STELE_EINVAL,
-                                     "result of %s is not JSON: %s",
-                                     s->command_id, jerr.text);
-            return 0;
+            return rc;
         }
         if (rc != STELE_ENOTFOUND)
             return rc;

@@ -23,6 +23,9 @@ int stele_store_open_sqlite(const char *path, stele_store **out,
                             stele_err *err);
 void stele_store_close(stele_store *s);
 
+/* "sqlite", "postgres" */
+const char *stele_store_backend_name(const stele_store *s);
+
 /* One transaction at a time per store handle. */
 int stele_store_begin(stele_store *s, stele_err *err);
 int stele_store_commit(stele_store *s, stele_err *err);

@@ -7,14 +7,18 @@
 
 #include "common/err.h"
 #include "common/map.h"
+#include "store_backend.h"
 
-struct stele_store {
+typedef struct sq_store {
+    stele_store base;
     sqlite3 *db;
     stele_map *stmts; /* SQL text -> sqlite3_stmt*, prepared once */
-    bool in_tx;
-};
+} sq_store;
 
-static int db_error(stele_store *s, stele_err *err, int rc, const char *what)
+static const stele_store_ops sqlite_ops;
+static void sq_close(stele_store *base);
+
+static int db_error(sq_store *s, stele_err *err, int rc, const char *what)
 {
     int code = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? STELE_ERETRY
                                                            : STELE_EIO;
@@ -25,7 +29,7 @@ static int db_error(stele_store *s, stele_err *err, int rc, const char *what)
                          sqlite3_errmsg(s->db));
 }
 
-static int exec_plain(stele_store *s, const char *sql, stele_err *err)
+static int exec_plain(sq_store *s, const char *sql, stele_err *err)
 {
     char *msg = NULL;
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
@@ -42,9 +46,10 @@ static int exec_plain(stele_store *s, const char *sql, stele_err *err)
 int stele_store_open_sqlite(const char *path, stele_store **out,
                             stele_err *err)
 {
-    stele_store *s = calloc(1, sizeof *s);
+    sq_store *s = calloc(1, sizeof *s);
     if (!s)
         return stele_err_set(err, STELE_ENOMEM, "out of memory");
+    s->base.ops = &sqlite_ops;
     s->stmts = stele_map_new();
     int rc = sqlite3_open_v2(path, &s->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -53,7 +58,7 @@ int stele_store_open_sqlite(const char *path, stele_store **out,
     if (rc != SQLITE_OK || !s->stmts) {
         stele_err_set(err, STELE_EIO, "%s: cannot open read-model store: %s",
                       path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
-        stele_store_close(s);
+        sq_close(&s->base);
         return STELE_EIO;
     }
     sqlite3_busy_timeout(s->db, 5000);
@@ -63,61 +68,47 @@ int stele_store_open_sqlite(const char *path, stele_store **out,
                    "CREATE TABLE IF NOT EXISTS stele_projectors("
                    " name TEXT PRIMARY KEY, version INTEGER NOT NULL);"
                    "CREATE TABLE IF NOT EXISTS stele_checkpoints("
-                   " projector TEXT, topic TEXT, partition INTEGER,"
+                   " projector TEXT, topic TEXT, part INTEGER,"
                    " next_offset INTEGER NOT NULL,"
-                   " PRIMARY KEY(projector, topic, partition)) WITHOUT ROWID;",
+                   " PRIMARY KEY(projector, topic, part)) WITHOUT ROWID;",
                    err) != 0) {
         stele_err_prefix(err, "%s", path);
-        stele_store_close(s);
+        sq_close(&s->base);
         return err ? err->code : STELE_EIO;
     }
-    *out = s;
+    *out = &s->base;
     return 0;
 }
 
 static void finalize_stmt(void *p) { sqlite3_finalize(p); }
 
-void stele_store_close(stele_store *s)
+static void sq_close(stele_store *base)
 {
-    if (!s)
-        return;
-    if (s->in_tx)
-        stele_store_rollback(s);
+    sq_store *s = (sq_store *)base;
+    if (s->base.in_tx)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     stele_map_free(s->stmts, finalize_stmt);
     sqlite3_close(s->db);
     free(s);
 }
 
-int stele_store_begin(stele_store *s, stele_err *err)
+static int sq_begin(stele_store *base, stele_err *err)
 {
-    if (s->in_tx)
-        return stele_err_set(err, STELE_EINVAL,
-                             "read-model store: transaction already open");
-    int rc = exec_plain(s, "BEGIN IMMEDIATE", err);
-    if (rc == 0)
-        s->in_tx = true;
-    return rc;
+    return exec_plain((sq_store *)base, "BEGIN IMMEDIATE", err);
 }
 
-int stele_store_commit(stele_store *s, stele_err *err)
+static int sq_commit(stele_store *base, stele_err *err)
 {
-    int rc = exec_plain(s, "COMMIT", err);
-    if (rc != 0) {
-        stele_store_rollback(s);
-        return rc;
-    }
-    s->in_tx = false;
-    return 0;
+    return exec_plain((sq_store *)base, "COMMIT", err);
 }
 
-void stele_store_rollback(stele_store *s)
+static void sq_rollback(stele_store *base)
 {
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    s->in_tx = false;
+    sqlite3_exec(((sq_store *)base)->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 /* A cached prepared statement for sql, reset and bound to params. */
-static int prepare(stele_store *s, const char *sql, const stele_param *p,
+static int prepare(sq_store *s, const char *sql, const stele_param *p,
                    size_t n, sqlite3_stmt **out, stele_err *err)
 {
     size_t len = strlen(sql);
@@ -168,9 +159,10 @@ static int prepare(stele_store *s, const char *sql, const stele_param *p,
     return 0;
 }
 
-int stele_store_exec(stele_store *s, const char *sql, const stele_param *p,
-                     size_t n, stele_err *err)
+static int sq_exec(stele_store *base, const char *sql, const stele_param *p,
+                   size_t n, stele_err *err)
 {
+    sq_store *s = (sq_store *)base;
     sqlite3_stmt *st;
     int rc = prepare(s, sql, p, n, &st, err);
     if (rc != 0)
@@ -188,10 +180,11 @@ int stele_store_exec(stele_store *s, const char *sql, const stele_param *p,
 
 #define MAX_COLS 64
 
-int stele_store_select(stele_store *s, const char *sql, const stele_param *p,
-                       size_t n, stele_row_cb cb, void *opaque,
-                       stele_err *err)
+static int sq_select(stele_store *base, const char *sql,
+                     const stele_param *p, size_t n, stele_row_cb cb,
+                     void *opaque, stele_err *err)
 {
+    sq_store *s = (sq_store *)base;
     sqlite3_stmt *st;
     int rc = prepare(s, sql, p, n, &st, err);
     if (rc != 0)
@@ -243,101 +236,24 @@ int stele_store_select(stele_store *s, const char *sql, const stele_param *p,
     return 0;
 }
 
-static int row_to_json(void *opaque, const stele_param *cols,
-                       const char *const *names, size_t n)
+
+static const char *sq_column_type(stele_column_type t)
 {
-    json_t *row = json_object();
-    for (size_t i = 0; i < n; i++) {
-        json_t *v;
-        switch (cols[i].type) {
-        case STELE_PARAM_INT: v = json_integer(cols[i].v.i); break;
-        case STELE_PARAM_REAL: v = json_real(cols[i].v.d); break;
-        case STELE_PARAM_TEXT:
-        case STELE_PARAM_BLOB:
-            v = json_stringn(cols[i].v.s.ptr, cols[i].v.s.len);
-            break;
-        default: v = json_null();
-        }
-        json_object_set_new(row, names[i], v ? v : json_null());
+    switch (t) {
+    case STELE_COL_INT: return "INTEGER";
+    case STELE_COL_REAL: return "REAL";
+    case STELE_COL_TEXT: return "TEXT";
+    default: return "BLOB";
     }
-    json_array_append_new(opaque, row);
-    return 0;
 }
 
-int stele_store_select_json(stele_store *s, const char *sql,
-                            const stele_param *p, size_t n, json_t *rows,
-                            stele_err *err)
-{
-    return stele_store_select(s, sql, p, n, row_to_json, rows, err);
-}
-
-static int read_int64(void *opaque, const stele_param *cols,
-                      const char *const *names, size_t n)
-{
-    (void)names;
-    if (n > 0 && cols[0].type == STELE_PARAM_INT)
-        *(int64_t *)opaque = cols[0].v.i;
-    return 1;
-}
-
-int stele_store_projector_version(stele_store *s, const char *projector,
-                                  int *version, stele_err *err)
-{
-    int64_t v = -1;
-    stele_param p = STELE_P_TEXT(projector, strlen(projector));
-    int rc = stele_store_select(
-        s, "SELECT version FROM stele_projectors WHERE name = ?", &p, 1,
-        read_int64, &v, err);
-    *version = (int)v;
-    return rc;
-}
-
-int stele_store_projector_set_version(stele_store *s, const char *projector,
-                                      int version, stele_err *err)
-{
-    stele_param p[2] = {STELE_P_TEXT(projector, strlen(projector)),
-                        STELE_P_INT(version)};
-    return stele_store_exec(s,
-                            "INSERT INTO stele_projectors(name, version) "
-                            "VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET "
-                            "version = excluded.version",
-                            p, 2, err);
-}
-
-int stele_store_checkpoint_get(stele_store *s, const char *projector,
-                               const char *topic, int32_t partition,
-                               int64_t *next, stele_err *err)
-{
-    *next = 0;
-    stele_param p[3] = {STELE_P_TEXT(projector, strlen(projector)),
-                        STELE_P_TEXT(topic, strlen(topic)),
-                        STELE_P_INT(partition)};
-    return stele_store_select(s,
-                              "SELECT next_offset FROM stele_checkpoints "
-                              "WHERE projector = ? AND topic = ? AND "
-                              "partition = ?",
-                              p, 3, read_int64, next, err);
-}
-
-int stele_store_checkpoint_set(stele_store *s, const char *projector,
-                               const char *topic, int32_t partition,
-                               int64_t next, stele_err *err)
-{
-    stele_param p[4] = {STELE_P_TEXT(projector, strlen(projector)),
-                        STELE_P_TEXT(topic, strlen(topic)),
-                        STELE_P_INT(partition), STELE_P_INT(next)};
-    return stele_store_exec(
-        s,
-        "INSERT INTO stele_checkpoints(projector, topic, partition, "
-        "next_offset) VALUES(?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
-        "next_offset = excluded.next_offset",
-        p, 4, err);
-}
-
-int stele_store_checkpoints_clear(stele_store *s, const char *projector,
-                                  stele_err *err)
-{
-    stele_param p = STELE_P_TEXT(projector, strlen(projector));
-    return stele_store_exec(
-        s, "DELETE FROM stele_checkpoints WHERE projector = ?", &p, 1, err);
-}
+static const stele_store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .exec = sq_exec,
+    .select = sq_select,
+    .column_type = sq_column_type,
+};

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "store_backend.h"
 
 static bool ident_ok(const char *s)
 {
@@ -23,16 +24,6 @@ static bool ident_ok(const char *s)
             return false;
     }
     return true;
-}
-
-static const char *sql_type(stele_column_type t)
-{
-    switch (t) {
-    case STELE_COL_INT: return "INTEGER";
-    case STELE_COL_REAL: return "REAL";
-    case STELE_COL_TEXT: return "TEXT";
-    default: return "BLOB";
-    }
 }
 
 /* Appends to a fixed buffer, failing when it would overflow. */
@@ -70,7 +61,7 @@ int stele_store_table_create(stele_store *s, const stele_table_def *t,
             return stele_err_set(err, STELE_EINVAL,
                                  "table %s: bad column name '%s'", t->name,
                                  c->name ? c->name : "");
-        add(&b, "%s\"%s\" %s%s", i ? ", " : "", c->name, sql_type(c->type),
+        add(&b, "%s\"%s\" %s%s", i ? ", " : "", c->name, s->ops->column_type(c->type),
             (c->flags & (STELE_COL_NULLABLE | STELE_COL_KEY)) ==
                     STELE_COL_NULLABLE
                 ? ""

@@ -91,6 +91,8 @@ static void test_full_file_sets_every_key(void **state)
                               "  backend: kafka\n"
                               "  path: log/x.db\n"
                               "  partitions: 12\n"
+                              "  replication_factor: 3\n"
+                              "  topic_prefix: prod.bank\n"
                               "  kafka:\n"
                               "    bootstrap.servers: 127.0.0.1:9092\n"
                               "    security.protocol: SASL_SSL\n"
@@ -119,6 +121,8 @@ static void test_full_file_sets_every_key(void **state)
     assert_string_equal(c->log_backend, "kafka");
     assert_path(c->log_path, "log/x.db");
     assert_int_equal(c->partitions, 12);
+    assert_int_equal(c->replication_factor, 3);
+    assert_string_equal(c->topic_prefix, "prod.bank");
     assert_int_equal(c->n_log_props, 4);
     assert_string_equal(c->log_props[0].key, "bootstrap.servers");
     assert_string_equal(c->log_props[0].value, "127.0.0.1:9092");
@@ -152,6 +156,8 @@ static void test_only_app_gives_defaults(void **state)
     assert_string_equal(c->log_backend, "sqlite");
     assert_path(c->log_path, "data/log.db");
     assert_int_equal(c->partitions, 4);
+    assert_int_equal(c->replication_factor, 0);
+    assert_string_equal(c->topic_prefix, c->app);
     assert_int_equal(c->n_log_props, 0);
     assert_string_equal(c->store_backend, "sqlite");
     assert_path(c->store_path, "data/readmodels.db");
@@ -271,7 +277,8 @@ static void test_unknown_keys_are_errors(void **state)
     (void)state;
     load_fails("app: bank\nlog:\n  backend: sqlite\n\n  partitons: 4\n",
                "5: unknown key 'partitons' in 'log' (expected one of: "
-               "backend, path, partitions, kafka)");
+               "backend, path, partitions, replication_factor, "
+               "topic_prefix, kafka)");
     load_fails("app: bank\nplugin: [a.so]\n",
                "2: unknown key 'plugin' (expected one of: app, data_dir, "
                "schemas, plugins, log, store, engine, http, logging)");

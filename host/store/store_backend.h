@@ -1,0 +1,31 @@
+/* store_backend.h — what a read-model store backend implements. The
+ * generic part (store.c, store_table.c) builds projector bookkeeping,
+ * tables and list queries on exec/select with portable SQL: `?`
+ * placeholders (a backend translates them if it must), ON CONFLICT(...)
+ * DO UPDATE upserts, LIMIT/OFFSET. */
+#ifndef STELE_STORE_BACKEND_H
+#define STELE_STORE_BACKEND_H
+
+#include "store.h"
+
+typedef struct stele_store_ops {
+    const char *name;
+    void (*close)(stele_store *s);
+    int (*begin)(stele_store *s, stele_err *err);
+    int (*commit)(stele_store *s, stele_err *err);
+    void (*rollback)(stele_store *s);
+    int (*exec)(stele_store *s, const char *sql, const stele_param *p,
+                size_t n, stele_err *err);
+    int (*select)(stele_store *s, const char *sql, const stele_param *p,
+                  size_t n, stele_row_cb cb, void *opaque, stele_err *err);
+    /* The SQL type of a column type in CREATE TABLE. */
+    const char *(*column_type)(stele_column_type t);
+} stele_store_ops;
+
+/* Every backend's handle starts with this. */
+struct stele_store {
+    const stele_store_ops *ops;
+    bool in_tx;
+};
+
+#endif
