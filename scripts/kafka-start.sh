@@ -44,8 +44,9 @@ ensure_tools() {
   fi
   local major
   major="$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1)"
-  [ -n "$major" ] && [ "$major" -ge 17 ] ||
+  if [ -z "$major" ] || [ "$major" -lt 17 ]; then
     die "Kafka 4 needs Java 17 or newer; 'java' is $(java -version 2>&1 | head -n1)"
+  fi
 }
 
 # Nothing listening gives "connection refused" at once on the loopback.
@@ -60,7 +61,7 @@ broker_pid() {
   [ -f "$PIDFILE" ] || return 1
   pid="$(cat "$PIDFILE" 2>/dev/null)"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "-Dstele.kafka.dir=$DIR" || return 1
+  tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | grep -qxF -- "-Dstele.kafka.dir=$DIR" || return 1
   echo "$pid"
 }
 
@@ -71,7 +72,7 @@ resolve_classpath() {
   local cpfile="$DIR/classpath" sumfile="$DIR/classpath.pom-sha256" sum jar ok=1
   sum="$(sha256sum "$POM" | cut -d' ' -f1)"
   if [ -s "$cpfile" ] && [ "$(cat "$sumfile" 2>/dev/null)" = "$sum" ]; then
-    IFS=: read -r -a jars <"$cpfile"
+    IFS=: read -r -a jars <"$cpfile" || true  # no newline at the end
     for jar in "${jars[@]}"; do [ -f "$jar" ] || { ok=0; break; }; done
     if [ "$ok" = 1 ]; then CP="$(cat "$cpfile")"; return; fi
   fi
@@ -89,10 +90,12 @@ resolve_classpath() {
   CP="$(cat "$cpfile")"
 }
 
-# Runs a Kafka command-line class from the broker's classpath. Its logging
-# goes to tools.log so that the broker's log holds only the broker.
+# kafka_tool SECONDS CLASS ARGS...: runs a Kafka command-line class from the
+# broker's classpath, killed after SECONDS. Its logging goes to tools.log so
+# that the broker's log holds only the broker.
 kafka_tool() {
-  java -Xmx256m -XX:TieredStopAtLevel=1 -cp "$CP" \
+  local secs="$1"; shift
+  timeout "$secs" java -Xmx256m -XX:TieredStopAtLevel=1 -cp "$CP" \
     -Dlog4j2.configurationFile="$LOG4J" -Dstele.kafka.logfile="$DIR/tools.log" "$@"
 }
 
@@ -100,7 +103,7 @@ kafka_tool() {
 # port: the listener opens shortly before the broker serves requests.
 broker_answers() {
   port_open "$PORT" || return 1
-  timeout 30 kafka_tool org.apache.kafka.tools.TopicCommand \
+  kafka_tool 30 org.apache.kafka.tools.TopicCommand \
     --bootstrap-server "$BOOTSTRAP" --command-config "$DIR/tools.properties" --list \
     >/dev/null 2>&1
 }
@@ -140,6 +143,11 @@ auto.create.topics.enable=false
 delete.topic.enable=true
 group.initial.rebalance.delay.ms=0
 
+# After a crash (kill -9) the restarted broker cannot register until its
+# old registration expires: 9 s by default. Fault tests kill the broker.
+broker.heartbeat.interval.ms=1000
+broker.session.timeout.ms=3000
+
 # Sized for a 2-core machine and a 512 MB heap.
 num.network.threads=2
 num.io.threads=4
@@ -147,10 +155,13 @@ num.recovery.threads.per.data.dir=1
 log.cleaner.threads=1
 log.cleaner.dedupe.buffer.size=33554432
 EOF
-  if [ -f "$DIR/server.properties" ] && ! cmp -s "$want" "$DIR/server.properties" &&
-     [ -f "$DIR/data/meta.properties" ]; then
+  # Formatting recorded the controller's address in the metadata log; any
+  # other setting may change between starts.
+  local key="controller.quorum.bootstrap.servers"
+  if [ -f "$DIR/data/meta.properties" ] && [ -f "$DIR/server.properties" ] &&
+     [ "$(grep "^$key=" "$DIR/server.properties")" != "$(grep "^$key=" "$want")" ]; then
     rm -f "$want"
-    die "$DIR holds a broker formatted with other settings (ports or dir changed); run scripts/kafka-stop.sh --wipe or set STELE_KAFKA_DIR"
+    die "$DIR was formatted for another controller port ($(grep "^$key=" "$DIR/server.properties")); run scripts/kafka-stop.sh --wipe or set STELE_KAFKA_DIR"
   fi
   mv "$want" "$DIR/server.properties"
 }
@@ -158,8 +169,8 @@ EOF
 format_storage() {
   [ -f "$DIR/data/meta.properties" ] && return
   local id
-  id="$(kafka_tool kafka.tools.StorageTool random-uuid)"
-  kafka_tool kafka.tools.StorageTool format -t "$id" -c "$DIR/server.properties" \
+  id="$(kafka_tool 120 kafka.tools.StorageTool random-uuid)"
+  kafka_tool 120 kafka.tools.StorageTool format -t "$id" -c "$DIR/server.properties" \
     --standalone >"$DIR/format.log" 2>&1 ||
     { cat "$DIR/format.log" >&2; die "formatting the KRaft storage in $DIR/data failed"; }
 }
@@ -167,17 +178,22 @@ format_storage() {
 start_broker() {
   rm -f "$PIDFILE"
   echo "--- $(date -u +%FT%TZ) kafka-start.sh" >>"$DIR/broker.out"
-  # setsid: its own session, so the broker outlives the shell (and CI step)
-  # that started it. The pid is written by the shell that then becomes java.
-  setsid nohup bash -c 'echo $$ >"$1.tmp" && mv "$1.tmp" "$1"; shift; exec "$@"' _ "$PIDFILE" \
+  # setsid: its own session, so the broker outlives the shell, test or CI
+  # step that started it. The pid is written by the shell that then becomes
+  # java. That shell first closes every inherited descriptor but 0-2: the
+  # broker must not keep holding our lock (fd 9) or a caller's pipes, whose
+  # readers would then never see end-of-file.
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  setsid nohup bash -c '
+    for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+    echo $$ >"$1.tmp" && mv "$1.tmp" "$1"; shift; exec "$@"' _ "$PIDFILE" \
     java -Xms"$HEAP" -Xmx"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
     -Dstele.kafka.dir="$DIR" -Dkafka.logs.dir="$DIR" \
     -Dlog4j2.configurationFile="$LOG4J" -Dstele.kafka.logfile="$DIR/broker.log" \
     -cp "$CP" kafka.Kafka "$DIR/server.properties" \
     </dev/null >>"$DIR/broker.out" 2>&1 &
-  local i
-  for i in $(seq 50); do [ -f "$PIDFILE" ] && return; sleep 0.1; done
+  for _ in $(seq 50); do [ -f "$PIDFILE" ] && return; sleep 0.1; done
   die "the broker process did not start (see $DIR/broker.out)"
 }
 
@@ -189,9 +205,9 @@ show_logs() {
 }
 
 stop_failed_broker() {
-  local pid="$1" i
+  local pid="$1"
   kill -TERM "$pid" 2>/dev/null || return 0
-  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
 }
 
@@ -208,7 +224,9 @@ STOP_HINT="stop with $ROOT/scripts/kafka-stop.sh"
 # should fail the check quickly so that it is tried again.
 printf '%s\n' "request.timeout.ms=5000" "default.api.timeout.ms=10000" >"$DIR/tools.properties"
 if pid="$(broker_pid)"; then
-  : # ours and running (maybe still starting): wait for it below
+  # Ours and running, maybe still starting: wait for it below.
+  grep -qxF "advertised.listeners=PLAINTEXT://$BOOTSTRAP" "$DIR/server.properties" ||
+    die "the broker of $DIR (pid $pid) runs with $(grep '^advertised.listeners=' "$DIR/server.properties"), not on $BOOTSTRAP; stop it first or set STELE_KAFKA_DIR"
 elif port_open "$PORT"; then
   broker_answers || die "127.0.0.1:$PORT is in use, but not by a Kafka broker that answers"
   say "a Kafka broker already answers on $BOOTSTRAP, not started by this script; leaving it alone"
@@ -217,7 +235,6 @@ else
   port_open "$CONTROLLER_PORT" && die "controller port 127.0.0.1:$CONTROLLER_PORT is in use (set STELE_KAFKA_CONTROLLER_PORT)"
   write_config
   format_storage
-  started=$SECONDS
   start_broker
   pid="$(cat "$PIDFILE")"
   fresh=1
@@ -231,14 +248,17 @@ until broker_answers; do
   fi
   if [ "$SECONDS" -ge "$deadline" ]; then
     show_logs
-    stop_failed_broker "$pid"
-    die "the broker did not answer on $BOOTSTRAP within ${START_TIMEOUT}s; stopped it"
+    if [ -n "${fresh:-}" ]; then
+      stop_failed_broker "$pid"
+      die "the broker did not answer on $BOOTSTRAP within ${START_TIMEOUT}s; stopped it"
+    fi
+    die "the broker (pid $pid) did not answer on $BOOTSTRAP within ${START_TIMEOUT}s"
   fi
   sleep 0.5
 done
 
 if [ -n "${fresh:-}" ]; then
-  say "Kafka $VERSION ready on $BOOTSTRAP in $((SECONDS - started))s (pid $pid, log $DIR/broker.log); $STOP_HINT"
+  say "Kafka $VERSION ready on $BOOTSTRAP in ${SECONDS}s (pid $pid, log $DIR/broker.log); $STOP_HINT"
 else
   say "Kafka $VERSION already running on $BOOTSTRAP (pid $pid, log $DIR/broker.log); $STOP_HINT"
 fi

@@ -29,7 +29,7 @@ if [ ! -d "$DIR" ]; then
 fi
 # rm -rf on a path from the environment: only on a dir kafka-start.sh made.
 if [ "$wipe" = 1 ] && [ ! -f "$DIR/server.properties" ] && [ ! -f "$DIR/classpath" ] &&
-   [ -n "$(ls -A "$DIR" 2>/dev/null | grep -vxF .lock)" ]; then
+   find "$DIR" -mindepth 1 -maxdepth 1 ! -name .lock | grep -q .; then
   die "$DIR does not look like a kafka-start.sh state dir; not wiping it"
 fi
 
@@ -43,7 +43,7 @@ broker_pid() {
   [ -f "$PIDFILE" ] || return 1
   pid="$(cat "$PIDFILE" 2>/dev/null)"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "-Dstele.kafka.dir=$DIR" || return 1
+  tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | grep -qxF -- "-Dstele.kafka.dir=$DIR" || return 1
   echo "$pid"
 }
 
