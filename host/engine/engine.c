@@ -10,6 +10,9 @@
 #include "common/util.h"
 #include "internal.h"
 
+/* How long the host waits for its read-model database at start. */
+#define STORE_CONNECT_WAIT_S 60
+
 static stele_log_level level_from_name(const char *name)
 {
     if (!name || strcmp(name, "info") == 0)
@@ -295,6 +298,30 @@ static int open_log(stele_engine *e, stele_err *err)
     return rc;
 }
 
+/* PostgreSQL may not be up yet when the host starts (a service starting
+ * beside it): say so and retry with backoff, for a bounded time. */
+static int open_store(stele_engine *e, stele_err *err)
+{
+    const stele_config *cfg = e->cfg;
+    if (strcmp(cfg->store_backend, "sqlite") == 0)
+        return stele_store_open_sqlite(cfg->store_path, &e->store, err);
+    int64_t deadline = stele_mono_ns() + (int64_t)STORE_CONNECT_WAIT_S *
+                                             1000000000;
+    long delay_ms = 250;
+    for (;;) {
+        int rc = stele_store_open_postgres(
+            cfg->store_conninfo ? cfg->store_conninfo : "", &e->store, err);
+        if (rc != STELE_ERETRY || stele_mono_ns() > deadline)
+            return rc;
+        engine_logf(e, STELE_LOG_WARN, "%s (retrying in %ld ms)", err->msg,
+                    delay_ms);
+        struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        if (delay_ms < 4000)
+            delay_ms *= 2;
+    }
+}
+
 int stele_engine_open(const stele_config *cfg, stele_engine **out,
                       stele_err *err)
 {
@@ -316,13 +343,6 @@ int stele_engine_open(const stele_config *cfg, stele_engine **out,
         stele_err_set(err, rc, "out of memory");
         goto fail;
     }
-    if (strcmp(cfg->store_backend, "sqlite") != 0) {
-        rc = stele_err_set(err, STELE_EINVAL,
-                           "%s: store backend '%s' is not available in this "
-                           "build",
-                           cfg->path, cfg->store_backend);
-        goto fail;
-    }
     if ((e->embedded && stele_mkdir_parent(cfg->log_path) != 0) ||
         stele_mkdir_parent(cfg->store_path) != 0) {
         rc = stele_err_set(err, STELE_EIO, "cannot create the directory of "
@@ -332,7 +352,7 @@ int stele_engine_open(const stele_config *cfg, stele_engine **out,
     if ((rc = open_log(e, err)) ||
         (rc = stele_registry_open_embedded(e->log, &e->reg, err)) ||
         (rc = stele_codec_new(cfg->schemas_dir, e->reg, &e->codec, err)) ||
-        (rc = stele_store_open_sqlite(cfg->store_path, &e->store, err)))
+        (rc = open_store(e, err)))
         goto fail;
     engine_api_init(e);
     if ((rc = stele_plugins_load_all(cfg->plugins, cfg->n_plugins, &e->api,

@@ -21,6 +21,13 @@ typedef struct stele_store stele_store;
 
 int stele_store_open_sqlite(const char *path, stele_store **out,
                             stele_err *err);
+/* Connects to PostgreSQL with a libpq connection string ("host=... port=...
+ * dbname=...", or a postgresql:// URI; "" or NULL: the PG* environment
+ * variables) and creates the bookkeeping tables. STELE_ERETRY when the
+ * server cannot be reached (the message names host and port, never the
+ * password); STELE_EINVAL for a malformed connection string. */
+int stele_store_open_postgres(const char *conninfo, stele_store **out,
+                              stele_err *err);
 void stele_store_close(stele_store *s);
 
 /* "sqlite", "postgres" */

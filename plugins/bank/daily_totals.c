@@ -65,9 +65,12 @@ static int project(void *ctx, const stele_event *evs, size_t n,
             tx,
             "INSERT INTO daily_totals(day, deposited, withdrawn, opened, "
             "closed, events) VALUES(?1, ?2, ?3, ?4, ?5, 1) "
-            "ON CONFLICT(day) DO UPDATE SET deposited = deposited + ?2, "
-            "withdrawn = withdrawn + ?3, opened = opened + ?4, "
-            "closed = closed + ?5, events = events + 1",
+            "ON CONFLICT(day) DO UPDATE SET "
+            "deposited = daily_totals.deposited + ?2, "
+            "withdrawn = daily_totals.withdrawn + ?3, "
+            "opened = daily_totals.opened + ?4, "
+            "closed = daily_totals.closed + ?5, "
+            "events = daily_totals.events + 1",
             p, 5, err);
         if (rc != 0)
             return rc;

@@ -43,7 +43,7 @@ static int setup(void **state)
     const char *owners[] = {"alice", "bob", "carol"};
     assert_int_equal(stele_store_begin(f->s, &err), 0);
     for (int i = 0; i < 25; i++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof id, "a%02d", i);
         stele_param p[] = {STELE_P_TEXT(id, strlen(id)),
                            STELE_P_TEXT(owners[i % 3], strlen(owners[i % 3])),
