@@ -47,8 +47,12 @@ static int setup(void **state)
         fprintf(stderr, "open: %s\n", err.msg);
         return -1;
     }
-    snprintf(c->prefix, sizeof c->prefix, "conf-%d-%u-", (int)getpid(),
-             ++test_counter);
+    if (backend->name_prefix)
+        snprintf(c->prefix, sizeof c->prefix, "%s%u-", backend->name_prefix,
+                 ++test_counter);
+    else
+        snprintf(c->prefix, sizeof c->prefix, "conf-%d-%u-", (int)getpid(),
+                 ++test_counter);
     *state = c;
     return 0;
 }

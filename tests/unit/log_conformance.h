@@ -25,6 +25,10 @@ typedef struct log_conformance_backend {
     bool dense_offsets;
     /* How long a poll may wait for assignment or data, in ms. */
     int poll_timeout_ms;
+    /* Prefix of every topic and group name (NULL: "conf-<pid>-"). A
+     * shared broker keeps topics across runs, so its backend passes one
+     * unique to the run. */
+    const char *name_prefix;
 } log_conformance_backend;
 
 /* Runs the suite as one cmocka group; returns the number of failures. */
