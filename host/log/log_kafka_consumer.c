@@ -22,6 +22,11 @@ struct lk_consumer {
     stele_topic_partition *tps; /* the assignment; topics owned */
     size_t n_tps, cap_tps;
     bool rebalanced; /* during this poll */
+    /* While the assigned callback runs: the partitions about to be
+     * assigned. A seek then sets where each starts, as part of the
+     * assignment: librdkafka refuses to seek a partition whose fetcher has
+     * not started yet ("Erroneous state"). */
+    rd_kafka_topic_partition_list_t *assigning;
     /* An error met while returning records, reported by the next poll. */
     int pending_code;
     char pending_msg[256];
@@ -98,15 +103,19 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t why,
     rd_kafka_error_t *e = NULL;
     rd_kafka_resp_err_t re = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (why == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        /* The callback runs first, so the caller can restore what it needs
+         * and choose start offsets (seek) before any record is fetched. */
+        assignment_add(c, parts);
+        c->assigning = parts;
+        if (c->cb.assigned && tps && n)
+            c->cb.assigned(c->cb.opaque, &c->base, tps, n);
+        c->assigning = NULL;
         if (coop)
             e = rd_kafka_incremental_assign(rk, parts);
         else
             re = rd_kafka_assign(rk, parts);
-        if (!e && !re) {
-            assignment_add(c, parts);
-            if (c->cb.assigned && tps && n)
-                c->cb.assigned(c->cb.opaque, &c->base, tps, n);
-        }
+        if (e || re)
+            assignment_remove(c, parts);
     } else {
         bool lost = rd_kafka_assignment_lost(rk);
         if (c->cb.revoked && tps && n)
@@ -300,6 +309,14 @@ int lk_consumer_seek(stele_log_consumer *base, const char *topic,
                              "seek: group '%s': %s[%d] is not assigned to "
                              "this consumer",
                              base->group, topic, partition);
+    rd_kafka_topic_partition_t *pending =
+        c->assigning ? rd_kafka_topic_partition_list_find(c->assigning, topic,
+                                                          partition)
+                     : NULL;
+    if (pending) {
+        pending->offset = offset;
+        return 0;
+    }
     rd_kafka_topic_partition_list_t *list =
         rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(list, topic, partition)->offset = offset;

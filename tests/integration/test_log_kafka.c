@@ -393,6 +393,60 @@ static void test_group_rebalance_splits_and_returns_partitions(void **state)
     stele_log_close(b.log);
 }
 
+/* KIP-447 fencing: a member that stopped polling is thrown out of the
+ * group and its partitions go to another member; its transaction, sent
+ * with the old group metadata, must not commit. */
+static void test_member_that_lost_its_partitions_cannot_commit(void **state)
+{
+    ctx *c = *state;
+    const char *in = N(c, "in"), *out = N(c, "out"), *g = N(c, "g");
+    ensure(c->log, in, 2, false);
+    ensure(c->log, out, 1, false);
+    produce(c->log, in, 0, "k", "cmd");
+    member a = {0}, b = {0};
+    char id[96];
+    snprintf(id, sizeof id, "%szombie-%u", run_prefix, ++open_counter);
+    const char *keys[] = {"bootstrap.servers", "transactional.id",
+                          "session.timeout.ms", "heartbeat.interval.ms",
+                          "max.poll.interval.ms"};
+    const char *values[] = {bootstrap, id, "6000", "500", "7000"};
+    OK(stele_log_open_kafka(keys, values, 5, NULL, &a.log, E));
+    OK(open_log(NULL, &b.log, E));
+    stele_log_rebalance_cb cba = {on_assigned, on_revoked, &a};
+    stele_log_rebalance_cb cbb = {on_assigned, on_revoked, &b};
+    OK(stele_log_consumer_new(a.log, g, &in, 1, &cba, &a.cons, E));
+    settle(&a, NULL, 2, 0);
+
+    /* a is mid-transaction when it stops polling */
+    stele_log_txn *txn = NULL;
+    OK(stele_log_txn_begin(a.log, &txn, E));
+    stele_log_record r = kv("k", "from-the-zombie");
+    OK(stele_log_txn_produce(txn, out, 0, &r, NULL, E));
+    OK(stele_log_txn_send_offset(txn, a.cons, in, 0, 1, E));
+
+    OK(stele_log_consumer_new(b.log, g, &in, 1, &cbb, &b.cons, E));
+    int64_t deadline = stele_mono_ns() + 90 * 1000000000LL;
+    while (owned(&b) != 2) {
+        if (stele_mono_ns() > deadline)
+            fail_msg("the second member never got the partitions");
+        poll_once(&b, 200);
+    }
+
+    stele_err err = {0};
+    int rc = stele_log_txn_commit(txn, &err);
+    assert_int_not_equal(rc, 0);
+    assert_int_not_equal(rc, STELE_EINVAL);
+    assert_int_equal(count(c->log, out, 0), 0);
+    int64_t next = -1;
+    OK(stele_log_committed(c->log, g, in, 0, &next, E));
+    assert_int_equal(next, 0);
+
+    stele_log_consumer_close(b.cons);
+    stele_log_consumer_close(a.cons);
+    stele_log_close(a.log);
+    stele_log_close(b.log);
+}
+
 static void test_send_offset_commit_is_seen_by_other_handles(void **state)
 {
     ctx *c = *state;
@@ -575,6 +629,7 @@ int main(void)
         KT(test_aborted_txn_is_invisible_to_reads_and_get_latest),
         KT(test_zombie_with_same_txn_id_is_fenced_and_writes_nothing),
         KT(test_group_rebalance_splits_and_returns_partitions),
+        KT(test_member_that_lost_its_partitions_cannot_commit),
         KT(test_send_offset_commit_is_seen_by_other_handles),
         KT(test_views_follow_tombstones_and_sync),
         KT(test_refused_record_fails_commit_and_writes_nothing),
