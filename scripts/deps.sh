@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs what stele builds and tests with, from Debian's packages.
+# Installs what stele builds with, from Debian's packages; with --test also
+# what its integration tests run against: PostgreSQL, and Java with Maven
+# (which fetch the Kafka broker from Maven Central).
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -7,6 +9,10 @@ PKGS=(build-essential cmake ninja-build pkg-config
       libavro-dev libjansson-dev libsqlite3-dev sqlite3 libyaml-dev
       libcmocka-dev librdkafka-dev libpq-dev libcurl4-openssl-dev
       libmicrohttpd-dev)
+if [ "${1:-}" = "--test" ]; then
+  PKGS+=(postgresql                    # scripts/pg-start.sh
+         openjdk-17-jre-headless maven) # scripts/kafka-start.sh
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

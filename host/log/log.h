@@ -97,6 +97,18 @@ int stele_log_open_kafka(const char *const *keys, const char *const *values,
                          size_t n, const char *instance_id, stele_log **out,
                          stele_err *err);
 
+/*
+ * Opens the log kept in PostgreSQL tables (schema "stele_log", created if
+ * absent) on the database conninfo names: a libpq connection string, key=
+ * value pairs or a URI; what it leaves out comes from the PG* environment
+ * variables ("" takes everything from there). Several processes may open
+ * one database: each consumer group's partitions are spread over them by
+ * advisory locks. A server that cannot be reached is STELE_ERETRY; the
+ * password never appears in a message. docs/postgres-event-store.md.
+ */
+int stele_log_open_postgres(const char *conninfo, stele_log **out,
+                            stele_err *err);
+
 void stele_log_close(stele_log *log);
 
 /* "sqlite", "kafka", ... */

@@ -65,14 +65,22 @@ static const char *const stmt_sql[S_COUNT] = {
                 " AND k.objsubid = 2 AND k.pid = $4::int4 AND k.granted)"
                 " FROM stele_log.owners o"
                 " WHERE o.group_id = $1 AND o.puid = $2 FOR SHARE OF o",
-    [S_REC_INSERT] = "INSERT INTO stele_log.records(topic_id, part, off, ts,"
-                     " key, value, headers) VALUES ($1::int4, $2::int4,"
-                     " $3::int8, $4::int8, $5::bytea, $6::bytea, $7::bytea)",
+    /* Many records of one partition per statement: arrays of offsets,
+     * timestamps, keys, values and headers (binary), one row each. */
+    [S_REC_INSERT] =
+        "INSERT INTO stele_log.records(topic_id, part, off, ts, key, value,"
+        " headers) SELECT $1::int4, $2::int4, u.off, u.ts, u.key, u.value,"
+        " u.headers FROM unnest($3::int8[], $4::int8[], $5::bytea[],"
+        " $6::bytea[], $7::bytea[]) AS u(off, ts, key, value, headers)",
+    /* Keys are distinct within one statement (the transaction keeps the
+     * last record of each key: the others are compacted away at once). */
     [S_CMP_UPSERT] =
         "INSERT INTO stele_log.compacted(topic_id, part, off, ts, key, value,"
-        " headers) VALUES ($1::int4, $2::int4, $3::int8, $4::int8, $5::bytea,"
-        " $6::bytea, $7::bytea) ON CONFLICT (topic_id, part, key) DO UPDATE"
-        " SET off = excluded.off, ts = excluded.ts, value = excluded.value,"
+        " headers) SELECT $1::int4, $2::int4, u.off, u.ts, u.key, u.value,"
+        " u.headers FROM unnest($3::int8[], $4::int8[], $5::bytea[],"
+        " $6::bytea[], $7::bytea[]) AS u(off, ts, key, value, headers)"
+        " ON CONFLICT (topic_id, part, key) DO UPDATE SET off = excluded.off,"
+        " ts = excluded.ts, value = excluded.value,"
         " headers = excluded.headers",
     [S_GRP_SET] = "INSERT INTO stele_log.group_offsets(grp, topic_id, part,"
                   " next_offset) VALUES ($1::text, $2::int4, $3::int4,"
@@ -106,8 +114,7 @@ static const char *const stmt_sql[S_COUNT] = {
                      " WHERE locktype = 'advisory' AND database = " THIS_DB
                      " AND classid = $1::int4::oid AND objsubid = 2"
                      " AND granted",
-    [S_TRY_LOCK] =
-        "SELECT pg_catalog.pg_try_advisory_lock($1::int4, $2::int4)",
+    [S_TRY_LOCK] = "SELECT pg_catalog.pg_try_advisory_lock($1::int4, $2::int4)",
     [S_UNLOCK] = "SELECT pg_catalog.pg_advisory_unlock($1::int4, $2::int4)",
     [S_CLAIM] = "INSERT INTO stele_log.owners(group_id, puid, member, epoch,"
                 " since) VALUES ($1::int4, $2::int4, $3::int8, 1, now())"
@@ -291,16 +298,18 @@ static int vfail(lpg_log *l, PGconn *c, const PGresult *r, stele_err *err,
     const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     const char *primary =
         r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    tidy(primary                           ? primary
+    tidy(primary                         ? primary
          : r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r)
                                          : PQerrorMessage(c),
          msg, sizeof msg);
     int code = classify(c, r);
     stele_err e;
-    stele_err_set(&e, code, "PostgreSQL log at %s: %s: %s%s%s%s%s", l->where,
-                  what, lpg_lost(c, r) ? "connection lost: " : "",
-                  *msg ? msg : "no answer from the server",
-                  st ? " (SQLSTATE " : "", st ? st : "", st ? ")" : "");
+    stele_err_set(
+        &e, code, "PostgreSQL log at %s: %s: %s%s%s%s%s", l->where, what,
+        lpg_lost(c, r) && strncmp(what, "cannot ", 7) ? "connection lost: "
+                                                      : "",
+        *msg ? msg : "no answer from the server", st ? " (SQLSTATE " : "",
+        st ? st : "", st ? ")" : "");
     scrub(l, &e);
     if (err)
         *err = e;
@@ -330,6 +339,20 @@ int lpg_send(PGconn *c, enum lpg_stmt s, const lpg_params *p)
                : -1;
 }
 
+PGresult *lpg_next_result(PGconn *c)
+{
+    /* In pipeline mode a NULL ends each statement's results; a second
+     * one in a row means nothing more is due. */
+    for (int nulls = 0; nulls < 2; nulls++) {
+        PGresult *r = PQgetResult(c);
+        if (r)
+            return r;
+        if (PQstatus(c) != CONNECTION_OK)
+            break;
+    }
+    return NULL;
+}
+
 int lpg_simple(lpg_log *l, PGconn *c, const char *sql, stele_err *err)
 {
     PGresult *r = PQexec(c, sql);
@@ -341,9 +364,17 @@ int lpg_simple(lpg_log *l, PGconn *c, const char *sql, stele_err *err)
     return rc;
 }
 
-/* Session settings: no NOTICE chatter ("relation exists, skipping"). */
+static void quiet(void *arg, const char *message)
+{
+    (void)arg, (void)message;
+}
+
+/* Session settings: no NOTICE chatter ("relation exists, skipping"); and
+ * libpq does not print to stderr what the server says between statements
+ * (a FATAL before a session is cut): the call that finds it reports it. */
 static int session_settings(lpg_log *l, PGconn *c, stele_err *err)
 {
+    PQsetNoticeProcessor(c, quiet, NULL);
     return lpg_simple(l, c, "SET client_min_messages = warning", err);
 }
 

@@ -77,12 +77,12 @@ typedef struct lpg_txn lpg_txn;
 
 typedef struct lpg_log {
     struct stele_log base;
-    PGconn *conn;     /* reads, topics and transactions */
-    char *conninfo;   /* as given, for connecting again */
-    char where[160];  /* "127.0.0.1:5433" for messages */
-    char *secret;     /* the password, scrubbed from every message */
+    PGconn *conn;      /* reads, topics and transactions */
+    char *conninfo;    /* as given, for connecting again */
+    char where[160];   /* "127.0.0.1:5433" for messages */
+    char *secret;      /* the password, scrubbed from every message */
     stele_map *topics; /* name -> lpg_topic* */
-    lpg_txn *txn;     /* the one transaction a handle may have */
+    lpg_txn *txn;      /* the one transaction a handle may have */
 } lpg_log;
 
 /* --- log_pg.c --- */
@@ -111,6 +111,10 @@ int lpg_send(PGconn *c, enum lpg_stmt s, const lpg_params *p);
  * *out (PQclear it) has PGRES_TUPLES_OK or PGRES_COMMAND_OK. */
 int lpg_run(lpg_log *l, PGconn *c, enum lpg_stmt s, const lpg_params *p,
             PGresult **out, stele_err *err, const char *what);
+/* The next result of a pipeline (skipping the NULL that ends each
+ * statement's results); NULL when the connection is gone. Call it only
+ * for results known to be due. */
+PGresult *lpg_next_result(PGconn *c);
 /* Runs a simple command (no parameters, no rows wanted). */
 int lpg_simple(lpg_log *l, PGconn *c, const char *sql, stele_err *err);
 /* Values of binary result columns. */
@@ -146,8 +150,8 @@ int lpg_headers_encode(const char *topic, const stele_log_record *rec,
                        stele_err *err);
 
 /* --- log_pg_read.c --- */
-int lpg_read(stele_log *log, const char *topic, int32_t partition,
-             int64_t from, size_t max, stele_log_batch **out, stele_err *err);
+int lpg_read(stele_log *log, const char *topic, int32_t partition, int64_t from,
+             size_t max, stele_log_batch **out, stele_err *err);
 int lpg_end_offset(stele_log *log, const char *topic, int32_t partition,
                    int64_t *end, stele_err *err);
 int lpg_get_latest(stele_log *log, const char *topic, int32_t partition,

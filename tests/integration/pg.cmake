@@ -11,3 +11,7 @@ if(TEST test_store_pg)
     RESOURCE_LOCK stele-postgres
     TIMEOUT 300)
 endif()
+if(TEST test_log_pg)
+  set_tests_properties(test_log_pg PROPERTIES
+    LABELS "integration;postgres" RESOURCE_LOCK stele-postgres TIMEOUT 300)
+endif()

@@ -1,0 +1,264 @@
+/*
+ * log_pg_read.c — reading the PostgreSQL log: partitions from an offset,
+ * the latest record of a key (from the compacted table), end offsets and
+ * group offsets. Plain statements at READ COMMITTED: a partition's
+ * watermark and its records are written by one transaction, so whatever
+ * offset a reader sees below the watermark is committed. Results come in
+ * binary; every byte a returned record points to is copied into its
+ * batch.
+ */
+#include "log_pg_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/util.h"
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+/* Decodes a header blob into batch memory; false when malformed. */
+static bool headers_decode(stele_log_batch *b, const void *blob, size_t n,
+                           stele_log_record *rec, bool *oom)
+{
+    if (n < 4)
+        return false;
+    unsigned char *p = stele_log_batch_copy(b, blob, n);
+    if (!p)
+        return *oom = true, false;
+    uint32_t count = get_u32(p);
+    if (count > (n - 4) / 9) /* each header takes at least 9 bytes */
+        return false;
+    stele_log_header *hs = stele_log_batch_alloc(b, (size_t)count * sizeof *hs);
+    if (!hs)
+        return *oom = true, false;
+    size_t at = 4;
+    for (uint32_t i = 0; i < count; i++) {
+        if (n - at < 4)
+            return false;
+        size_t nl = get_u32(p + at);
+        at += 4;
+        if (n - at < nl + 1 || p[at + nl] != '\0')
+            return false;
+        hs[i].name = (const char *)p + at;
+        at += nl + 1;
+        if (n - at < 4)
+            return false;
+        size_t vl = get_u32(p + at);
+        at += 4;
+        if (n - at < vl)
+            return false;
+        hs[i].value = p + at;
+        hs[i].len = vl;
+        at += vl;
+    }
+    if (at != n)
+        return false;
+    rec->headers = hs;
+    rec->n_headers = count;
+    return true;
+}
+
+/* A bytea column copied into the batch; NULL stays NULL. */
+static bool column_copy(stele_log_batch *b, const PGresult *r, int row, int col,
+                        const void **out, size_t *len)
+{
+    if (PQgetisnull(r, row, col))
+        return true;
+    *len = (size_t)PQgetlength(r, row, col);
+    *out = stele_log_batch_copy(b, PQgetvalue(r, row, col), *len);
+    return *out != NULL;
+}
+
+int lpg_rows_into(lpg_log *l, const PGresult *r, const lpg_topic *t,
+                  int32_t partition, stele_log_batch *b, stele_err *err)
+{
+    int n = PQntuples(r);
+    for (int i = 0; i < n; i++) {
+        stele_log_record *rec = stele_log_batch_add(b);
+        if (!rec || !(rec->topic = stele_log_batch_topic(b, t->name)))
+            goto oom;
+        rec->partition = partition;
+        rec->offset = lpg_i64(r, i, 0);
+        rec->timestamp_ms = lpg_i64(r, i, 1);
+        if (!column_copy(b, r, i, 2, &rec->key, &rec->key_len) ||
+            !column_copy(b, r, i, 3, &rec->value, &rec->value_len))
+            goto oom;
+        if (!PQgetisnull(r, i, 4)) {
+            bool oom = false;
+            if (!headers_decode(b, PQgetvalue(r, i, 4),
+                                (size_t)PQgetlength(r, i, 4), rec, &oom)) {
+                stele_log_batch_drop_last(b);
+                if (oom)
+                    goto oom;
+                return stele_err_set(err, STELE_EFATAL,
+                                     "PostgreSQL log at %s: %s[%d] offset "
+                                     "%lld: headers are corrupt",
+                                     l->where, t->name, partition,
+                                     (long long)lpg_i64(r, i, 0));
+            }
+        }
+    }
+    return 0;
+oom:
+    return stele_err_set(err, STELE_ENOMEM, "PostgreSQL log: reading %s[%d]",
+                         t->name, partition);
+}
+
+int lpg_send_read(PGconn *c, const lpg_topic *t, int32_t partition,
+                  int64_t from, size_t max)
+{
+    lpg_params p = {0};
+    lpg_p_i32(&p, t->id);
+    lpg_p_i32(&p, partition);
+    lpg_p_i64(&p, from);
+    lpg_p_i64(&p, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+    return lpg_send(c, t->compacted ? S_CMP_READ : S_REC_READ, &p);
+}
+
+static int topic_partition(lpg_log *l, const char *topic, int32_t partition,
+                           const lpg_topic **t, stele_err *err)
+{
+    int rc = lpg_topic_get(l, topic, t, err);
+    return rc ? rc : lpg_check_partition(*t, partition, err);
+}
+
+int lpg_read(stele_log *log, const char *topic, int32_t partition, int64_t from,
+             size_t max, stele_log_batch **out, stele_err *err)
+{
+    lpg_log *l = (lpg_log *)log;
+    const lpg_topic *t;
+    int rc = topic_partition(l, topic, partition, &t, err);
+    if (rc)
+        return rc;
+    stele_log_batch *b = stele_log_batch_create();
+    if (!b)
+        return stele_err_set(err, STELE_ENOMEM, "reading %s[%d]", topic,
+                             partition);
+    if (max) {
+        lpg_params p = {0};
+        lpg_p_i32(&p, t->id);
+        lpg_p_i32(&p, partition);
+        lpg_p_i64(&p, from);
+        lpg_p_i64(&p, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+        char what[300];
+        snprintf(what, sizeof what, "reading %s[%d] from offset %lld", topic,
+                 partition, (long long)from);
+        PGresult *r;
+        rc = lpg_run(l, l->conn, t->compacted ? S_CMP_READ : S_REC_READ, &p, &r,
+                     err, what);
+        if (!rc)
+            rc = lpg_rows_into(l, r, t, partition, b, err);
+        PQclear(r);
+    }
+    if (rc) {
+        stele_log_batch_free(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+int lpg_end_offset(stele_log *log, const char *topic, int32_t partition,
+                   int64_t *end, stele_err *err)
+{
+    lpg_log *l = (lpg_log *)log;
+    const lpg_topic *t;
+    int rc = topic_partition(l, topic, partition, &t, err);
+    if (rc)
+        return rc;
+    lpg_params p = {0};
+    lpg_p_i32(&p, t->id);
+    lpg_p_i32(&p, partition);
+    char what[300];
+    snprintf(what, sizeof what, "reading the end offset of %s[%d]", topic,
+             partition);
+    PGresult *r;
+    if ((rc = lpg_run(l, l->conn, S_PART_END, &p, &r, err, what)))
+        return rc;
+    if (PQntuples(r) == 1)
+        *end = lpg_i64(r, 0, 0);
+    else
+        rc = stele_err_set(err, STELE_EFATAL,
+                           "PostgreSQL log at %s: %s[%d] has no partition row",
+                           l->where, topic, partition);
+    PQclear(r);
+    return rc;
+}
+
+int lpg_get_latest(stele_log *log, const char *topic, int32_t partition,
+                   const void *key, size_t key_len, stele_log_batch **out,
+                   stele_err *err)
+{
+    lpg_log *l = (lpg_log *)log;
+    const lpg_topic *t;
+    int rc = lpg_topic_get(l, topic, &t, err);
+    if (rc)
+        return rc;
+    if (!t->compacted)
+        return stele_err_set(err, STELE_EINVAL,
+                             "get_latest: topic '%s' is not compacted", topic);
+    if (partition < 0)
+        partition = stele_partition_for_key(key, key_len, t->partitions);
+    else if ((rc = lpg_check_partition(t, partition, err)))
+        return rc;
+    lpg_params p = {0};
+    lpg_p_i32(&p, t->id);
+    lpg_p_i32(&p, partition);
+    lpg_p_bytes(&p, key ? key : "", key_len);
+    char what[300];
+    snprintf(what, sizeof what, "get_latest %s[%d]", topic, partition);
+    PGresult *r;
+    if ((rc = lpg_run(l, l->conn, S_CMP_GET, &p, &r, err, what)))
+        return rc;
+    stele_log_batch *b = NULL;
+    if (PQntuples(r) != 1 || PQgetisnull(r, 0, 3)) /* absent, tombstone */
+        rc = stele_err_set(err, STELE_ENOTFOUND,
+                           "%s[%d]: no record for the key (%zu bytes)", topic,
+                           partition, key_len);
+    else if (!(b = stele_log_batch_create()))
+        rc = stele_err_set(err, STELE_ENOMEM, "get_latest %s", topic);
+    else
+        rc = lpg_rows_into(l, r, t, partition, b, err);
+    PQclear(r);
+    if (rc) {
+        stele_log_batch_free(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+int lpg_committed_on(lpg_log *l, PGconn *c, const char *group,
+                     const lpg_topic *t, int32_t partition, int64_t *next,
+                     stele_err *err)
+{
+    lpg_params p = {0};
+    lpg_p_text(&p, group);
+    lpg_p_i32(&p, t->id);
+    lpg_p_i32(&p, partition);
+    char what[600];
+    snprintf(what, sizeof what, "group '%s': reading the offset of %s[%d]",
+             group, t->name, partition);
+    PGresult *r;
+    int rc = lpg_run(l, c, S_GRP_GET, &p, &r, err, what);
+    if (rc)
+        return rc;
+    *next = PQntuples(r) == 1 ? lpg_i64(r, 0, 0) : 0;
+    PQclear(r);
+    return 0;
+}
+
+int lpg_committed(stele_log *log, const char *group, const char *topic,
+                  int32_t partition, int64_t *next, stele_err *err)
+{
+    lpg_log *l = (lpg_log *)log;
+    const lpg_topic *t;
+    int rc = topic_partition(l, topic, partition, &t, err);
+    return rc ? rc
+              : lpg_committed_on(l, l->conn, group, t, partition, next, err);
+}
