@@ -30,7 +30,7 @@ static const char *const root_keys[] = {
     "store",  "engine",   "http",    "logging", NULL};
 static const char *const log_keys[] = {
     "backend", "path", "partitions", "replication_factor", "topic_prefix",
-    "kafka", NULL};
+    "kafka", "conninfo", NULL};
 static const char *const store_keys[] = {"backend", "path", "conninfo", NULL};
 static const char *const engine_keys[] = {
     "command_batch", "commit_interval_ms", "projection_batch",
@@ -38,7 +38,8 @@ static const char *const engine_keys[] = {
 static const char *const http_keys[] = {"listen", NULL};
 static const char *const logging_keys[] = {"level", NULL};
 
-static const char *const log_backends[] = {"sqlite", "kafka", NULL};
+static const char *const log_backends[] = {"sqlite", "kafka", "postgres",
+                                           NULL};
 static const char *const store_backends[] = {"sqlite", "postgres", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug",
                                          NULL};
@@ -166,6 +167,9 @@ static int load_log(cfg_loader *L, const fields *root)
         return rc;
     if ((n = field(&f, "topic_prefix")) &&
         (rc = cfg_get_app(L, n, "log.topic_prefix", &c->topic_prefix)))
+        return rc;
+    if ((n = field(&f, "conninfo")) &&
+        (rc = cfg_get_string(L, n, "log.conninfo", true, &c->log_conninfo)))
         return rc;
 
     n = field(&f, "kafka");
@@ -528,6 +532,7 @@ void stele_config_free(stele_config *cfg)
     free(cfg->log_backend);
     free(cfg->log_path);
     free(cfg->topic_prefix);
+    free(cfg->log_conninfo);
     for (size_t i = 0; i < cfg->n_log_props; i++) {
         free(cfg->log_props[i].key);
         free(cfg->log_props[i].value);

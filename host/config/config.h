@@ -24,7 +24,9 @@ typedef struct stele_config {
     char *app;          /* app name, topic prefix: "bank" */
 
     /* log: */
-    char *log_backend;  /* "sqlite" (default) | "kafka" */
+    char *log_backend;  /* "sqlite" (default) | "kafka" | "postgres" */
+    char *log_conninfo; /* postgres: libpq connection string ("" or absent:
+                           the PG* environment variables) */
     char *log_path;     /* sqlite: the log file (default <data_dir>/log.db) */
     int32_t partitions; /* partitions of the topics the host creates (4) */
     int32_t replication_factor; /* kafka: replicas per partition; 0: the

@@ -10,8 +10,8 @@
 #include "common/util.h"
 #include "internal.h"
 
-/* How long the host waits for its read-model database at start. */
-#define STORE_CONNECT_WAIT_S 60
+/* How long the host waits at start for a database that is not up. */
+#define SERVER_CONNECT_WAIT_S 60
 
 static stele_log_level level_from_name(const char *name)
 {
@@ -268,11 +268,41 @@ static int classify_plugins(stele_engine *e, stele_err *err)
     return 0;
 }
 
+/* Calls open until it succeeds or fails for good: a server that is not up
+ * yet (ERETRY) is waited for, with backoff, for a bounded time. */
+static int open_with_retries(stele_engine *e, const char *what,
+                             int (*open)(stele_engine *, stele_err *),
+                             stele_err *err)
+{
+    int64_t deadline =
+        stele_mono_ns() + (int64_t)SERVER_CONNECT_WAIT_S * 1000000000;
+    long delay_ms = 250;
+    for (;;) {
+        int rc = open(e, err);
+        if (rc != STELE_ERETRY || stele_mono_ns() > deadline)
+            return rc;
+        engine_logf(e, STELE_LOG_WARN, "%s: %s (retrying in %ld ms)", what,
+                    err->msg, delay_ms);
+        struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        if (delay_ms < 4000)
+            delay_ms *= 2;
+    }
+}
+
+static int open_pg_log(stele_engine *e, stele_err *err)
+{
+    return stele_log_open_postgres(
+        e->cfg->log_conninfo ? e->cfg->log_conninfo : "", &e->log, err);
+}
+
 static int open_log(stele_engine *e, stele_err *err)
 {
     const stele_config *cfg = e->cfg;
     if (e->embedded)
         return stele_log_open_sqlite(cfg->log_path, &e->log, err);
+    if (strcmp(cfg->log_backend, "postgres") == 0)
+        return open_with_retries(e, "event store", open_pg_log, err);
     const char **keys = calloc(cfg->n_log_props + 1, sizeof *keys);
     const char **values = calloc(cfg->n_log_props + 1, sizeof *values);
     int rc;
@@ -298,28 +328,20 @@ static int open_log(stele_engine *e, stele_err *err)
     return rc;
 }
 
+static int open_pg_store(stele_engine *e, stele_err *err)
+{
+    return stele_store_open_postgres(
+        e->cfg->store_conninfo ? e->cfg->store_conninfo : "", &e->store, err);
+}
+
 /* PostgreSQL may not be up yet when the host starts (a service starting
- * beside it): say so and retry with backoff, for a bounded time. */
+ * beside it): say so and retry. */
 static int open_store(stele_engine *e, stele_err *err)
 {
     const stele_config *cfg = e->cfg;
     if (strcmp(cfg->store_backend, "sqlite") == 0)
         return stele_store_open_sqlite(cfg->store_path, &e->store, err);
-    int64_t deadline = stele_mono_ns() + (int64_t)STORE_CONNECT_WAIT_S *
-                                             1000000000;
-    long delay_ms = 250;
-    for (;;) {
-        int rc = stele_store_open_postgres(
-            cfg->store_conninfo ? cfg->store_conninfo : "", &e->store, err);
-        if (rc != STELE_ERETRY || stele_mono_ns() > deadline)
-            return rc;
-        engine_logf(e, STELE_LOG_WARN, "%s (retrying in %ld ms)", err->msg,
-                    delay_ms);
-        struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-        if (delay_ms < 4000)
-            delay_ms *= 2;
-    }
+    return open_with_retries(e, "read-model store", open_pg_store, err);
 }
 
 int stele_engine_open(const stele_config *cfg, stele_engine **out,

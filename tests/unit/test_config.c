@@ -278,7 +278,7 @@ static void test_unknown_keys_are_errors(void **state)
     load_fails("app: bank\nlog:\n  backend: sqlite\n\n  partitons: 4\n",
                "5: unknown key 'partitons' in 'log' (expected one of: "
                "backend, path, partitions, replication_factor, "
-               "topic_prefix, kafka)");
+               "topic_prefix, kafka, conninfo)");
     load_fails("app: bank\nplugin: [a.so]\n",
                "2: unknown key 'plugin' (expected one of: app, data_dir, "
                "schemas, plugins, log, store, engine, http, logging)");

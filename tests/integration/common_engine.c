@@ -1,0 +1,239 @@
+/* The engine integration tests' shared harness (see common_engine.h). */
+#include "common_engine.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/map.h"
+#include "common/util.h"
+
+#define STELE STELE_BUILD_DIR "/stele"
+
+void ce_init(ce_fixture *f, const char *dir_prefix)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/%s-XXXXXX", dir_prefix);
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->config, sizeof f->config, "%s/stele.yaml", f->dir);
+    uint32_t r;
+    assert_int_equal(getrandom(&r, sizeof r, 0), (ssize_t)sizeof r);
+    snprintf(f->app, sizeof f->app, "it%08x", r);
+    f->partitions = 6;
+}
+
+void ce_write_config(ce_fixture *f, const char *text)
+{
+    FILE *out = fopen(f->config, "w");
+    assert_non_null(out);
+    fputs(text, out);
+    fclose(out);
+}
+
+void ce_open(ce_fixture *f)
+{
+    stele_err err = {0};
+    if (stele_config_load(f->config, &f->cfg, &err) != 0)
+        fail_msg("config: %s", err.msg);
+    if (stele_engine_open(f->cfg, &f->e, &err) != 0)
+        fail_msg("open: %s", err.msg);
+}
+
+void ce_stop_host(ce_fixture *f, int i, int sig)
+{
+    if (f->hosts[i] <= 0)
+        return;
+    kill(f->hosts[i], sig);
+    int status;
+    waitpid(f->hosts[i], &status, 0);
+    f->hosts[i] = 0;
+}
+
+void ce_cleanup(ce_fixture *f)
+{
+    for (int i = 0; i < CE_MAX_HOSTS; i++)
+        ce_stop_host(f, i, SIGKILL);
+    stele_engine_close(f->e);
+    stele_config_free(f->cfg);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+void ce_start_host(ce_fixture *f, int i)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl(STELE, STELE, "run", "-c", f->config, (char *)NULL);
+        _exit(127);
+    }
+    f->hosts[i] = pid;
+}
+
+void ce_submit(ce_fixture *f, const char *type, const char *id,
+               const char *data, const char *command_id, stele_submitted *s)
+{
+    char text[512];
+    snprintf(text, sizeof text,
+             "{\"type\":\"%s\",\"aggregate_id\":\"%s\",\"data\":%s%s%s%s}",
+             type, id, data, command_id ? ",\"command_id\":\"" : "",
+             command_id ? command_id : "", command_id ? "\"" : "");
+    json_t *cmd = json_loads(text, 0, NULL);
+    assert_non_null(cmd);
+    stele_err err = {0};
+    int rc = stele_engine_submit_json(f->e, cmd, s, &err);
+    json_decref(cmd);
+    if (rc != 0)
+        fail_msg("submit: %s", err.msg);
+}
+
+json_t *ce_wait(ce_fixture *f, const stele_submitted *s)
+{
+    json_t *r = NULL;
+    stele_err err = {0};
+    if (stele_engine_wait_result(f->e, s, 60000, &r, &err) != 0)
+        fail_msg("wait %s: %s", s->command_id, err.msg);
+    return r;
+}
+
+const char *ce_str(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static void audit_event(void *opaque, json_t *ev)
+{
+    ce_audit_result *a = opaque;
+    const char *id = ce_str(ev, "aggregate_id");
+    intptr_t version = (intptr_t)json_integer_value(json_object_get(ev, "version"));
+    intptr_t last = (intptr_t)stele_map_gets(a->versions, id);
+    if (version != last + 1 && !a->broken) {
+        a->broken = true;
+        snprintf(a->why, sizeof a->why, "%s: version %ld after %ld", id,
+                 (long)version, (long)last);
+    }
+    stele_map_put(a->versions, id, strlen(id), (void *)version, NULL);
+    const char *cause = ce_str(ev, "causation_id");
+    intptr_t n = (intptr_t)stele_map_gets(a->causes, cause);
+    stele_map_put(a->causes, cause, strlen(cause), (void *)(n + 1), NULL);
+    if (n + 1 > 1 && !a->broken) {
+        a->broken = true;
+        snprintf(a->why, sizeof a->why, "command %s has events twice", cause);
+    }
+    a->events++;
+    if (strcmp(ce_str(ev, "type"), "bank.Deposited") == 0)
+        a->deposits++;
+    json_decref(ev);
+}
+
+void ce_audit(ce_fixture *f, ce_audit_result *a)
+{
+    *a = (ce_audit_result){.versions = stele_map_new(), .causes = stele_map_new()};
+    stele_err err = {0};
+    if (stele_engine_events(f->e, "Account", NULL, 0, audit_event, a, &err) !=
+        0)
+        fail_msg("events: %s", err.msg);
+}
+
+void ce_audit_free(ce_audit_result *a)
+{
+    stele_map_free(a->versions, NULL);
+    stele_map_free(a->causes, NULL);
+}
+
+/* Sends the load: opens, then deposits of 1 round-robin, with command ids
+ * the audit can check. Kills host `victim` halfway when victim >= 0, and
+ * runs `midway` (a shell command) halfway when not NULL. */
+void ce_load(ce_fixture *f, int victim, const char *midway)
+{
+    stele_submitted s;
+    for (int i = 0; i < CE_ACCOUNTS; i++) {
+        char id[16], cid[32];
+        snprintf(id, sizeof id, "acc-%d", i);
+        snprintf(cid, sizeof cid, "open-%d", i);
+        ce_submit(f, "bank.OpenAccount", id, "{\"owner\":\"X\"}", cid, &s);
+    }
+    for (int i = 0; i < CE_DEPOSITS; i++) {
+        char id[16], cid[32];
+        snprintf(id, sizeof id, "acc-%d", i % CE_ACCOUNTS);
+        snprintf(cid, sizeof cid, "dep-%d", i);
+        ce_submit(f, "bank.Deposit", id, "{\"amount\":1}", cid, &s);
+        if (i == CE_DEPOSITS / 2) {
+            if (victim >= 0)
+                ce_stop_host(f, victim, SIGKILL);
+            if (midway && system(midway) != 0)
+                fail_msg("%s failed", midway);
+        }
+        if (i % 100 == 0) {
+            struct timespec ts = {0, 20 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+/* Waits until every command has its result, then checks the events. */
+void ce_expect_exactly_once(ce_fixture *f)
+{
+    stele_log *log = NULL;
+    stele_err err = {0};
+    if (f->open_log(f, &log, &err) != 0)
+        fail_msg("open the log: %s", err.msg);
+    char results[64];
+    snprintf(results, sizeof results, "%s.Account.results", f->app);
+    /* every command id answered, within a bounded time */
+    int64_t deadline = stele_mono_ns() + 120LL * 1000000000;
+    for (int i = 0; i < CE_ACCOUNTS + CE_DEPOSITS; i++) {
+        char cid[32], id[16];
+        if (i < CE_ACCOUNTS) {
+            snprintf(cid, sizeof cid, "open-%d", i);
+            snprintf(id, sizeof id, "acc-%d", i);
+        } else {
+            snprintf(cid, sizeof cid, "dep-%d", i - CE_ACCOUNTS);
+            snprintf(id, sizeof id, "acc-%d", (i - CE_ACCOUNTS) % CE_ACCOUNTS);
+        }
+        int32_t p = stele_partition_for_key(id, strlen(id), f->partitions);
+        for (;;) {
+            stele_log_batch *b = NULL;
+            assert_int_equal(stele_log_compacted_sync(log, results, p, &err), 0);
+            int rc = stele_log_get_latest(log, results, p, cid, strlen(cid),
+                                          &b, &err);
+            if (rc == 0) {
+                json_t *r = json_loadb(b->records[0].value,
+                                       b->records[0].value_len, 0, NULL);
+                if (strcmp(ce_str(r, "status"), "accepted") != 0)
+                    fail_msg("%s: %s", cid, ce_str(r, "message"));
+                json_decref(r);
+                stele_log_batch_free(b);
+                break;
+            }
+            assert_int_equal(rc, STELE_ENOTFOUND);
+            if (stele_mono_ns() > deadline)
+                fail_msg("command %s has no result", cid);
+            sleep(1);
+        }
+    }
+    stele_log_close(log);
+    ce_audit_result a;
+    ce_audit(f, &a);
+    if (a.broken)
+        fail_msg("%s", a.why);
+    assert_int_equal(a.events, CE_ACCOUNTS + CE_DEPOSITS);
+    assert_int_equal(a.deposits, CE_DEPOSITS);
+    assert_int_equal(stele_map_count(a.versions), CE_ACCOUNTS);
+    ce_audit_free(&a);
+}
+
