@@ -10,6 +10,7 @@
  *   stele state   [-c CONFIG] TYPE ID
  *   stele replay  [-c CONFIG] [--aggregate TYPE]
  *   stele plugin inspect FILE.so
+ *   stele schema  check|register|list|diff [-c CONFIG] [--topic TOPIC]
  *
  * Exit status: 0 success, 1 error, 2 usage, 3 command rejected,
  * 4 not found.
@@ -24,6 +25,8 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "plugin/loader.h"
+
+int stele_cli_schema(int argc, char **argv); /* cli/schema.c */
 
 #define EXIT_USAGE 2
 #define EXIT_REJECTED 3
@@ -51,6 +54,8 @@ static void usage(FILE *f)
           "  stele state   [-c CONFIG] TYPE ID\n"
           "  stele replay  [-c CONFIG] [--aggregate TYPE]\n"
           "  stele plugin inspect FILE.so\n"
+          "  stele schema  check|register|list|diff [-c CONFIG] "
+          "[--topic TOPIC]\n"
           "CONFIG defaults to config/stele.yaml. A command is JSON:\n"
           "  {\"type\": \"bank.Deposit\", \"aggregate_id\": \"acc-1\", "
           "\"data\": {\"amount\": 100},\n"
@@ -354,6 +359,8 @@ int main(int argc, char **argv)
             return fail(&err);
         return 0;
     }
+    if (strcmp(cmd, "schema") == 0)
+        return stele_cli_schema(argc - 1, argv + 1);
     static const char *known[] = {"run", "send", "query", "events", "state",
                                   "replay"};
     bool ok = false;

@@ -308,10 +308,12 @@ int stele_codec_new(const char *schemas_dir, stele_registry *reg,
     c->by_name = stele_map_new();
     c->by_id = stele_map_new();
     c->resolvers = stele_map_new();
+    c->chains = stele_map_new();
     c->writer = avro_writer_memory(NULL, 0);
     c->reader = avro_reader_memory(NULL, 0);
     int rc = 0;
-    if (!c->by_name || !c->by_id || !c->resolvers || !c->writer || !c->reader)
+    if (!c->by_name || !c->by_id || !c->resolvers || !c->chains || !c->writer ||
+        !c->reader)
         rc = stele_err_set(err, STELE_ENOMEM, "codec: no memory");
     else
         rc = walk(c, schemas_dir, 0, err);
@@ -341,6 +343,8 @@ void stele_codec_free(stele_codec *c)
         return;
     /* Resolvers hold references into the schemas: free them first. */
     stele_map_free(c->resolvers, free_resolver);
+    stele_map_free(c->chains, upcast_chain_free);
+    stele_buf_free(&c->upcast_buf);
     for (size_t i = 0; i < c->n_cat; i++)
         codec_schema_free(c->cat[i]);
     for (size_t i = 0; i < c->n_fetched; i++)
@@ -383,6 +387,19 @@ int stele_codec_schema(stele_codec *c, const char *name, int version,
     return 0;
 }
 
+/* The version of the catalogue file whose schema is the same as a writer
+ * schema fetched by id (same JSON once parsed; key order and spacing
+ * aside), so upcasters know where a stored event starts; 0 when none is:
+ * such a writer is only resolved. */
+static int catalogue_version(const stele_codec *c, const codec_schema *cs)
+{
+    for (size_t i = 0; i < c->n_cat; i++)
+        if (strcmp(c->cat[i]->pub.name, cs->pub.name) == 0 &&
+            json_equal(c->cat[i]->json, cs->json))
+            return c->cat[i]->pub.version;
+    return 0;
+}
+
 int stele_codec_schema_by_id(stele_codec *c, int32_t id,
                              const stele_schema **out, stele_err *err)
 {
@@ -400,6 +417,7 @@ int stele_codec_schema_by_id(stele_codec *c, int32_t id,
     if ((rc = codec_schema_parse(text, strlen(text), where, &cs, err)))
         return rc;
     cs->pub.id = id;
+    cs->pub.version = catalogue_version(c, cs);
     if (c->n_fetched == c->cap_fetched) {
         size_t cap = c->cap_fetched ? c->cap_fetched * 2 : 8;
         codec_schema **f = realloc(c->fetched, cap * sizeof *f);

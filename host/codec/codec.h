@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <stele/plugin.h>
 #include <stele/stele.h>
 
 #include "../log/log.h"
@@ -63,11 +64,11 @@ int stele_registry_lookup(stele_registry *reg, int32_t id, const char **text,
 /* A record type at one version, parsed, with its registry id. Owned by the
  * codec; valid until stele_codec_free. */
 typedef struct stele_schema {
-    const char *name;  /* full name, "bank.Deposited" */
-    int version;       /* from the file name; 0 for a writer schema known
-                          only by its id */
-    int32_t id;        /* registry id */
-    const char *text;  /* the .avsc text as written */
+    const char *name; /* full name, "bank.Deposited" */
+    int version;      /* from the file name; 0 for a writer schema known
+                         only by its id */
+    int32_t id;       /* registry id */
+    const char *text; /* the .avsc text as written */
     avro_schema_t schema;
     avro_value_iface_t *iface; /* generic class for values of it */
 } stele_schema;
@@ -125,8 +126,7 @@ void stele_buf_free(stele_buf *b);
 /* Encodes v (a value of s) as Confluent wire format into buf (replacing
  * its contents; buf grows as needed and is reused across calls). */
 int stele_codec_encode(stele_codec *c, const stele_schema *s,
-                       const avro_value_t *v, stele_buf *buf,
-                       stele_err *err);
+                       const avro_value_t *v, stele_buf *buf, stele_err *err);
 
 /* The schema id in a wire-format value, checking the magic byte and
  * length. */
@@ -146,6 +146,82 @@ int stele_codec_decode(stele_codec *c, const void *data, size_t len,
                        stele_err *err);
 
 /* ------------------------------------------------------------------ */
+/* Upcasters and reading stored events                                  */
+
+/*
+ * Registers an upcaster: def->event_type at def->from_version becomes one
+ * or more events of def->to_version through def->upcast(ctx, ...). def and
+ * ctx are borrowed and must outlive the codec; where (the plugin's path,
+ * for messages) is copied. Refused with STELE_EINVAL: a step that is not
+ * from -> from + 1 (backwards or in place, it would loop; further, it
+ * skips versions), a second upcaster for the same type and from-version
+ * (the message names both). Call stele_codec_check_upcasters after the
+ * last one.
+ */
+int stele_codec_add_upcaster(stele_codec *c, const stele_upcaster_def *def,
+                             void *ctx, const char *where, stele_err *err);
+
+/* Checks every chain: each type's steps are contiguous (a gap, say v1->v2
+ * and v3->v4 without v2->v3, is an error naming the type, the versions and
+ * both upcasters) and each step's from-version is in the catalogue.
+ * STELE_EINVAL with the first problem. */
+int stele_codec_check_upcasters(stele_codec *c, stele_err *err);
+
+/* Whether an upcaster reads type: a stored event of that type may be read
+ * as events of other types (a renamed or split event). */
+bool stele_codec_has_upcasters(const stele_codec *c, const char *type);
+
+/* The host API's upcast_emit: appends an event of type at the running
+ * upcaster's to_version and returns its value, reset to its defaults. */
+int stele_codec_upcast_emit(stele_upcast_out *out, const char *event_type,
+                            stele_value *value);
+
+/* One event read from a stored one. */
+typedef struct stele_codec_event {
+    /* The reader's declared schema; when declared is false (the reader
+     * does not read this type), the schema the value is in. */
+    const stele_schema *schema;
+    avro_value_t value;
+    bool declared;
+} stele_codec_event;
+
+/* The events read, and pools of values they reuse: values stay valid until
+ * the next stele_codec_events_clear or free. One per reader (an aggregate
+ * replay, a projector); not thread-safe, like the codec. */
+typedef struct stele_codec_events stele_codec_events;
+
+int stele_codec_events_new(stele_codec *c, stele_codec_events **out,
+                           stele_err *err);
+void stele_codec_events_free(stele_codec_events *ev);
+/* Forgets every event read (values go back to the pools). */
+void stele_codec_events_clear(stele_codec_events *ev);
+/* The events read since the last clear, in order. */
+size_t stele_codec_events_list(const stele_codec_events *ev,
+                               const stele_codec_event **items);
+
+/* The schema a reader declares for type (its name and version), or NULL
+ * when it does not read type. */
+typedef const stele_schema *(*stele_codec_want_fn)(void *opaque,
+                                                   const char *type);
+
+/*
+ * Reads one stored wire-format event into the events a reader declares,
+ * appending them to ev. The writer's schema (by id) says the type and the
+ * version it was written at (0 for a schema no catalogue file matches:
+ * resolution only). While an upcaster reads the current type at a version
+ * below the one the reader declares (or the reader does not read the type
+ * at all, as for a renamed one), the value is decoded into exactly that
+ * version and upcast; each event it emits continues the same way. Then each
+ * is resolved into the reader's declared version (Avro rules, defaults).
+ * The fast path, a writer with the reader's own id, is a plain decode.
+ * Errors name the type, the versions and the reason (unknown id, corrupt
+ * payload, unresolvable value, upcaster failure); nothing is appended then.
+ */
+int stele_codec_read_event(stele_codec *c, const void *data, size_t len,
+                           stele_codec_want_fn want, void *opaque,
+                           stele_codec_events *ev, stele_err *err);
+
+/* ------------------------------------------------------------------ */
 /* JSON                                                                 */
 
 /*
@@ -162,5 +238,164 @@ int stele_codec_from_json(const stele_schema *s, const json_t *json,
 /* A new JSON value for v: records as objects, unions as their bare
  * value (null or the branch's value), enums as symbols. */
 json_t *stele_codec_to_json(const avro_value_t *v);
+
+/* ------------------------------------------------------------------ */
+/* Registries: REST client, subjects, versions, compatibility          */
+
+/* How a record type's subject is named (docs/schema-registry.md). */
+typedef enum stele_subject_strategy {
+    STELE_SUBJECT_RECORD = 0,  /* subject = record full name (default) */
+    STELE_SUBJECT_TOPIC_RECORD /* subject = <topic>-<record full name> */
+} stele_subject_strategy;
+
+/* Options of a Confluent Schema Registry REST client. Strings are copied;
+ * NULL or 0 takes the default. */
+typedef struct stele_registry_rest_opts {
+    const char *url;      /* "http://127.0.0.1:8081", or a base path such as
+                             ".../apis/ccompat/v7"; required */
+    const char *username; /* basic auth when set */
+    const char *password;
+    const char *ca_file;   /* TLS: CA bundle instead of the system's */
+    const char *cert_file; /* TLS client certificate (PEM) */
+    const char *key_file;  /* its key (PEM) */
+    bool insecure;         /* skip TLS verification (verify by default) */
+    int timeout_ms;        /* per request (default 10000) */
+    int retries;           /* extra attempts on a connection error or HTTP 5xx
+                              (default 4; -1: none) */
+    int backoff_ms; /* first wait between attempts, doubled each time up to
+                       5000 (default 100) */
+    stele_subject_strategy strategy;
+} stele_registry_rest_opts;
+
+/*
+ * A client of a Confluent-compatible registry. Opening does not contact
+ * the server. Fetched schemas are cached by id (ids are immutable), and
+ * registrations by subject and text. Connection errors and 5xx answers are
+ * retried with exponential backoff, a bounded number of times; errors then
+ * name the request, the subject/version/id, the HTTP status and the
+ * registry's error_code and message. Use from one thread at a time.
+ */
+int stele_registry_open_rest(const stele_registry_rest_opts *opts,
+                             stele_registry **out, stele_err *err);
+
+/* The strategy the registry was opened with (embedded: record). */
+stele_subject_strategy stele_registry_strategy(const stele_registry *reg);
+
+/* Writes the subject of record (a full name) for topic into buf: the
+ * record name, or "<topic>-<record>" under the topic-record strategy
+ * (topic NULL falls back to the record name). STELE_EINVAL if too long. */
+int stele_registry_subject(const stele_registry *reg, const char *topic,
+                           const char *record, char *buf, size_t size);
+
+/* One registered version of a subject. Free with
+ * stele_registry_schema_clear. */
+typedef struct stele_registry_schema {
+    char *subject;
+    int version;
+    int32_t id;
+    char *text;
+} stele_registry_schema;
+
+void stele_registry_schema_clear(stele_registry_schema *s);
+
+/* The version of subject holding schema text (POST /subjects/{s}).
+ * STELE_ENOTFOUND when the subject or the text is not registered. */
+int stele_registry_find(stele_registry *reg, const char *subject,
+                        const char *schema_text, stele_registry_schema *out,
+                        stele_err *err);
+
+/* Version `version` of subject; version -1 is the latest.
+ * STELE_ENOTFOUND names the subject and version. */
+int stele_registry_version(stele_registry *reg, const char *subject,
+                           int version, stele_registry_schema *out,
+                           stele_err *err);
+
+/* Every subject, sorted (*out is a malloc'd array of malloc'd strings;
+ * free with stele_registry_strings_free). */
+int stele_registry_subjects(stele_registry *reg, char ***out, size_t *n,
+                            stele_err *err);
+void stele_registry_strings_free(char **s, size_t n);
+
+/* The version numbers of subject, oldest first (*out malloc'd).
+ * STELE_ENOTFOUND for an unknown subject. */
+int stele_registry_versions(stele_registry *reg, const char *subject, int **out,
+                            size_t *n, stele_err *err);
+
+/* Compatibility modes (Avro schema resolution, see compat.c). */
+typedef enum stele_compat_mode {
+    STELE_COMPAT_NONE,
+    STELE_COMPAT_BACKWARD,
+    STELE_COMPAT_BACKWARD_TRANSITIVE,
+    STELE_COMPAT_FORWARD,
+    STELE_COMPAT_FORWARD_TRANSITIVE,
+    STELE_COMPAT_FULL,
+    STELE_COMPAT_FULL_TRANSITIVE
+} stele_compat_mode;
+
+/* "BACKWARD_TRANSITIVE" <-> STELE_COMPAT_BACKWARD_TRANSITIVE. parse
+ * returns STELE_EINVAL for an unknown name. */
+int stele_compat_mode_parse(const char *name, stele_compat_mode *out);
+const char *stele_compat_mode_name(stele_compat_mode mode);
+
+/* The subject's own compatibility setting (GET /config/{s}).
+ * STELE_ENOTFOUND when the subject has none (the registry's default
+ * applies). */
+int stele_registry_get_compat(stele_registry *reg, const char *subject,
+                              stele_compat_mode *out, stele_err *err);
+/* Sets it (PUT /config/{s}); the embedded registry stores it in its
+ * topic. */
+int stele_registry_set_compat(stele_registry *reg, const char *subject,
+                              stele_compat_mode mode, stele_err *err);
+
+/* Incompatibilities found by a check: one line each, "path: why". */
+typedef struct stele_compat_report {
+    char **msgs;
+    size_t n, cap;
+} stele_compat_report;
+
+void stele_compat_report_clear(stele_compat_report *r);
+
+/*
+ * Asks the registry whether schema_text may become the next version of
+ * subject (POST /compatibility/subjects/{s}/versions/latest?verbose=true;
+ * the embedded registry checks it in the host against the subject's
+ * versions with its mode, or `fallback` when it has none). *compatible
+ * is set and the reasons appended to rep. A subject with no versions is
+ * compatible.
+ */
+int stele_registry_test_compat(stele_registry *reg, const char *subject,
+                               const char *schema_text,
+                               stele_compat_mode fallback, bool *compatible,
+                               stele_compat_report *rep, stele_err *err);
+
+/*
+ * Avro schema resolution between two .avsc texts, checked on their JSON
+ * (avro-c drops defaults and aliases): can data written with writer_text
+ * be read with reader_text? Each incompatibility is appended to rep as
+ * "bank.Deposited.amount: writer type string cannot be read as long".
+ * Returns 0 when the check ran (compatible iff nothing was appended),
+ * STELE_EINVAL naming `what` when a text is not a valid schema.
+ */
+int stele_compat_check(const char *reader_text, const char *writer_text,
+                       stele_compat_report *rep, stele_err *err);
+
+/*
+ * Checks new_text against the previous versions of a subject (oldest
+ * first) per mode: BACKWARD (the new schema reads the latest previous
+ * version's data), FORWARD (the latest previous reads the new data), FULL
+ * (both), the _TRANSITIVE forms against every previous version, NONE.
+ * Messages say which version and direction failed.
+ */
+int stele_compat_check_mode(stele_compat_mode mode, const char *new_text,
+                            const char *const *previous,
+                            const int *previous_versions, size_t n_previous,
+                            stele_compat_report *rep, stele_err *err);
+
+/* The codec's schema name vN, registered under its subject for topic (the
+ * topic-record strategy needs it; under the record strategy this is
+ * stele_codec_schema). */
+int stele_codec_schema_for_topic(stele_codec *c, const char *topic,
+                                 const char *name, int version,
+                                 const stele_schema **out, stele_err *err);
 
 #endif

@@ -31,11 +31,30 @@ typedef struct registry_ops {
     int (*lookup)(stele_registry *reg, int32_t id, const char **text,
                   stele_err *err);
     void (*close)(stele_registry *reg);
+    /* The operations of the "subjects, versions, compatibility" section
+     * of codec.h; registry.c checks the arguments. */
+    int (*find)(stele_registry *reg, const char *subject, const char *text,
+                stele_registry_schema *out, stele_err *err);
+    int (*version)(stele_registry *reg, const char *subject, int version,
+                   stele_registry_schema *out, stele_err *err);
+    int (*subjects)(stele_registry *reg, char ***out, size_t *n,
+                    stele_err *err);
+    int (*versions)(stele_registry *reg, const char *subject, int **out,
+                    size_t *n, stele_err *err);
+    int (*get_compat)(stele_registry *reg, const char *subject,
+                      stele_compat_mode *out, stele_err *err);
+    int (*set_compat)(stele_registry *reg, const char *subject,
+                      stele_compat_mode mode, stele_err *err);
+    /* NULL: registry.c checks in the host against the versions. */
+    int (*test_compat)(stele_registry *reg, const char *subject,
+                       const char *text, bool *compatible,
+                       stele_compat_report *rep, stele_err *err);
 } registry_ops;
 
 /* Embedded first in each registry's own struct. */
 struct stele_registry {
     const registry_ops *ops;
+    stele_subject_strategy strategy;
 };
 
 /* ------------------------------------------------------------------ */
@@ -73,6 +92,9 @@ typedef struct codec_schema {
     wire_shape *shape;
     avro_value_t tmpl; /* a value holding every default */
     bool has_tmpl;
+    /* upcast.c: the chain of this type, looked up once chains are checked */
+    struct upcast_chain *chain;
+    bool chain_known;
 } codec_schema;
 
 static inline const codec_schema *codec_schema_of(const stele_schema *s)
@@ -152,15 +174,22 @@ int value_fill_unset_unions(avro_value_t *v, int depth);
 
 typedef struct resolver resolver;
 
-/* A reader of writer-schema binary into reader-schema values. Errors name
- * both schemas and the field avro-c cannot resolve. */
+/* A compiled reader of writer-schema binary into reader-schema values
+ * (Avro schema resolution, defaults and aliases included; resolve.c).
+ * Errors name both schemas and the field that does not resolve. */
 int resolver_new(const stele_schema *writer, const stele_schema *reader,
                  resolver **out, stele_err *err);
 void resolver_free(resolver *r);
-/* Reads one value from rd (already checked against the writer's shape)
+/* Reads the Avro binary data (already checked against the writer's shape)
  * into out, a value of the reader schema. */
-int resolver_read(resolver *r, avro_reader_t rd, avro_value_t *out,
+int resolver_read(resolver *r, const void *data, size_t len, avro_value_t *out,
                   stele_err *err);
+
+/* ------------------------------------------------------------------ */
+/* Upcasters (upcast.c)                                                 */
+
+typedef struct upcast_chain upcast_chain;
+void upcast_chain_free(void *chain);
 
 /* ------------------------------------------------------------------ */
 /* The codec                                                            */
@@ -175,6 +204,9 @@ struct stele_codec {
     codec_schema **fetched; /* writer schemas known only by id (owned) */
     size_t n_fetched, cap_fetched;
     stele_map *resolvers; /* {writer id, reader pointer} -> resolver */
+    stele_map *chains;    /* event type -> upcast_chain (upcast.c) */
+    bool chains_checked;
+    stele_buf upcast_buf; /* re-encoding between upcast steps */
     avro_writer_t writer;
     avro_reader_t reader;
 };

@@ -28,3 +28,191 @@ int stele_registry_lookup(stele_registry *reg, int32_t id, const char **text,
                              "registry: schema id %d is not a valid id", id);
     return reg->ops->lookup(reg, id, text, err);
 }
+
+/* ------------------------------------------------------------------ */
+/* Subjects, versions, compatibility                                    */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int unsupported(const char *what, stele_err *err)
+{
+    return stele_err_set(err, STELE_EINVAL,
+                         "schema registry: %s is not supported by this "
+                         "registry",
+                         what);
+}
+
+stele_subject_strategy stele_registry_strategy(const stele_registry *reg)
+{
+    return reg ? reg->strategy : STELE_SUBJECT_RECORD;
+}
+
+int stele_registry_subject(const stele_registry *reg, const char *topic,
+                           const char *record, char *buf, size_t size)
+{
+    int n;
+    if (stele_registry_strategy(reg) == STELE_SUBJECT_TOPIC_RECORD && topic &&
+        *topic)
+        n = snprintf(buf, size, "%s-%s", topic, record);
+    else
+        n = snprintf(buf, size, "%s", record);
+    return n < 0 || (size_t)n >= size ? STELE_EINVAL : 0;
+}
+
+void stele_registry_schema_clear(stele_registry_schema *s)
+{
+    if (!s)
+        return;
+    free(s->subject);
+    free(s->text);
+    memset(s, 0, sizeof *s);
+}
+
+void stele_registry_strings_free(char **s, size_t n)
+{
+    for (size_t i = 0; s && i < n; i++)
+        free(s[i]);
+    free(s);
+}
+
+int stele_registry_find(stele_registry *reg, const char *subject,
+                        const char *schema_text, stele_registry_schema *out,
+                        stele_err *err)
+{
+    if (!reg || !subject || !*subject || !schema_text || !out)
+        return stele_err_set(err, STELE_EINVAL,
+                             "registry: find needs a subject and text");
+    memset(out, 0, sizeof *out);
+    if (!reg->ops->find)
+        return unsupported("finding a schema under a subject", err);
+    return reg->ops->find(reg, subject, schema_text, out, err);
+}
+
+int stele_registry_version(stele_registry *reg, const char *subject,
+                           int version, stele_registry_schema *out,
+                           stele_err *err)
+{
+    if (!reg || !subject || !*subject || !out || version == 0 || version < -1)
+        return stele_err_set(err, STELE_EINVAL,
+                             "registry: version needs a subject and a "
+                             "version (>= 1, or -1 for the latest)");
+    memset(out, 0, sizeof *out);
+    if (!reg->ops->version)
+        return unsupported("fetching a subject's version", err);
+    return reg->ops->version(reg, subject, version, out, err);
+}
+
+int stele_registry_subjects(stele_registry *reg, char ***out, size_t *n,
+                            stele_err *err)
+{
+    if (!reg || !out || !n)
+        return stele_err_set(err, STELE_EINVAL,
+                             "registry: subjects needs a "
+                             "registry");
+    *out = NULL;
+    *n = 0;
+    if (!reg->ops->subjects)
+        return unsupported("listing subjects", err);
+    return reg->ops->subjects(reg, out, n, err);
+}
+
+int stele_registry_versions(stele_registry *reg, const char *subject, int **out,
+                            size_t *n, stele_err *err)
+{
+    if (!reg || !subject || !*subject || !out || !n)
+        return stele_err_set(err, STELE_EINVAL,
+                             "registry: versions needs a subject");
+    *out = NULL;
+    *n = 0;
+    if (!reg->ops->versions)
+        return unsupported("listing versions", err);
+    return reg->ops->versions(reg, subject, out, n, err);
+}
+
+int stele_registry_get_compat(stele_registry *reg, const char *subject,
+                              stele_compat_mode *out, stele_err *err)
+{
+    if (!reg || !subject || !*subject || !out)
+        return stele_err_set(err, STELE_EINVAL,
+                             "registry: get_compat needs a subject");
+    if (!reg->ops->get_compat)
+        return unsupported("compatibility settings", err);
+    return reg->ops->get_compat(reg, subject, out, err);
+}
+
+int stele_registry_set_compat(stele_registry *reg, const char *subject,
+                              stele_compat_mode mode, stele_err *err)
+{
+    if (!reg || !subject || !*subject ||
+        !strcmp(stele_compat_mode_name(mode), "?"))
+        return stele_err_set(err, STELE_EINVAL,
+                             "registry: set_compat needs a subject and a "
+                             "mode");
+    if (!reg->ops->set_compat)
+        return unsupported("compatibility settings", err);
+    return reg->ops->set_compat(reg, subject, mode, err);
+}
+
+/* The check in the host: the subject's versions, oldest first, against
+ * the text with the subject's mode. */
+static int test_compat_host(stele_registry *reg, const char *subject,
+                            const char *text, stele_compat_mode fallback,
+                            bool *compatible, stele_compat_report *rep,
+                            stele_err *err)
+{
+    stele_compat_mode mode;
+    int rc = stele_registry_get_compat(reg, subject, &mode, err);
+    if (rc == STELE_ENOTFOUND)
+        mode = fallback;
+    else if (rc)
+        return rc;
+    int *versions = NULL;
+    size_t n = 0;
+    rc = stele_registry_versions(reg, subject, &versions, &n, err);
+    if (rc == STELE_ENOTFOUND) {
+        *compatible = true;
+        return 0;
+    }
+    if (rc)
+        return rc;
+    stele_registry_schema *got = calloc(n ? n : 1, sizeof *got);
+    const char **texts = calloc(n ? n : 1, sizeof *texts);
+    if (!got || !texts)
+        rc = stele_err_set(err, STELE_ENOMEM, "registry: no memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = stele_registry_version(reg, subject, versions[i], &got[i], err);
+        texts[i] = got[i].text;
+    }
+    size_t before = rep->n;
+    if (rc == 0)
+        rc = stele_compat_check_mode(mode, text, texts, versions, n, rep, err);
+    if (rc)
+        stele_err_prefix(err, "%s", subject);
+    else
+        *compatible = rep->n == before;
+    for (size_t i = 0; got && i < n; i++)
+        stele_registry_schema_clear(&got[i]);
+    free(got);
+    free(texts);
+    free(versions);
+    return rc;
+}
+
+int stele_registry_test_compat(stele_registry *reg, const char *subject,
+                               const char *schema_text,
+                               stele_compat_mode fallback, bool *compatible,
+                               stele_compat_report *rep, stele_err *err)
+{
+    if (!reg || !subject || !*subject || !schema_text || !compatible || !rep)
+        return stele_err_set(err, STELE_EINVAL,
+                             "registry: test_compat needs a subject, text "
+                             "and report");
+    *compatible = false;
+    if (reg->ops->test_compat)
+        return reg->ops->test_compat(reg, subject, schema_text, compatible, rep,
+                                     err);
+    return test_compat_host(reg, subject, schema_text, fallback, compatible,
+                            rep, err);
+}

@@ -8,6 +8,9 @@
  * them. Opening reads the whole topic; a lookup of an id this process has
  * not seen yet, and every registration, first read what other processes
  * appended since.
+ *
+ * A record {"subject","compatibility"} sets the subject's compatibility
+ * mode; a subject's versions are its distinct texts in registration order.
  */
 #include "codec_private.h"
 
@@ -23,8 +26,57 @@ typedef struct embedded_registry {
     int64_t next; /* the next offset to read */
     char **texts; /* by offset: the schema text, NULL for a bad record */
     size_t cap;
-    stele_map *ids; /* subject "\0" normalized text -> id */
+    stele_map *ids;      /* subject "\0" normalized text -> id */
+    stele_map *subjects; /* subject -> subject_info */
 } embedded_registry;
+
+typedef struct subject_info {
+    int32_t *ids; /* by version - 1 */
+    size_t n, cap;
+    int compat; /* stele_compat_mode, or -1: none set */
+} subject_info;
+
+static void subject_info_free(void *p)
+{
+    subject_info *si = p;
+    if (si)
+        free(si->ids);
+    free(si);
+}
+
+static subject_info *subject_get(embedded_registry *r, const char *subject,
+                                 bool create)
+{
+    subject_info *si = stele_map_gets(r->subjects, subject);
+    if (si || !create)
+        return si;
+    if (!(si = calloc(1, sizeof *si)))
+        return NULL;
+    si->compat = -1;
+    if (stele_map_put(r->subjects, subject, strlen(subject), si, NULL)) {
+        free(si);
+        return NULL;
+    }
+    return si;
+}
+
+static int subject_add_version(embedded_registry *r, const char *subject,
+                               int32_t id)
+{
+    subject_info *si = subject_get(r, subject, true);
+    if (!si)
+        return STELE_ENOMEM;
+    if (si->n == si->cap) {
+        size_t cap = si->cap ? si->cap * 2 : 4;
+        int32_t *ids = realloc(si->ids, cap * sizeof *ids);
+        if (!ids)
+            return STELE_ENOMEM;
+        si->ids = ids;
+        si->cap = cap;
+    }
+    si->ids[si->n++] = id;
+    return 0;
+}
 
 /* The text parsed and printed with sorted keys, so whitespace and key
  * order do not make a second id. NULL if text is not JSON. */
@@ -83,9 +135,12 @@ static int remember(embedded_registry *r, int64_t offset, const char *subject,
     r->texts[offset] = copy;
     /* The first registration of a text keeps its id: two processes that
      * raced both end up using the lower one. */
-    if (!stele_map_get(r->ids, key, klen))
+    if (!stele_map_get(r->ids, key, klen)) {
         rc = stele_map_put(r->ids, key, klen, (void *)(intptr_t)(offset + 1),
                            NULL);
+        if (rc == 0)
+            rc = subject_add_version(r, subject, (int32_t)(offset + 1));
+    }
     free(key);
     return rc;
 }
@@ -109,8 +164,19 @@ static int catch_up(embedded_registry *r, stele_err *err)
             const char *subject =
                 json_string_value(json_object_get(j, "subject"));
             const char *text = json_string_value(json_object_get(j, "schema"));
-            if (subject && text)
+            const char *mode =
+                json_string_value(json_object_get(j, "compatibility"));
+            stele_compat_mode m;
+            if (subject && text) {
                 rc = remember(r, rec->offset, subject, text);
+            } else if (subject && mode &&
+                       stele_compat_mode_parse(mode, &m) == 0) {
+                subject_info *si = subject_get(r, subject, true);
+                if (si)
+                    si->compat = (int)m;
+                else
+                    rc = STELE_ENOMEM;
+            }
             json_decref(j);
             r->next = rec->offset + 1;
         }
@@ -207,10 +273,200 @@ static void emb_close(stele_registry *reg)
         free(r->texts[i]);
     free(r->texts);
     stele_map_free(r->ids, NULL);
+    stele_map_free(r->subjects, subject_info_free);
     free(r);
 }
 
-static const registry_ops embedded_ops = {emb_register, emb_lookup, emb_close};
+static int fill(embedded_registry *r, const char *subject, size_t index,
+                stele_registry_schema *out, stele_err *err)
+{
+    subject_info *si = subject_get(r, subject, false);
+    int32_t id = si->ids[index];
+    const char *text = r->texts[id - 1];
+    out->subject = strdup(subject);
+    out->text = strdup(text);
+    out->version = (int)index + 1;
+    out->id = id;
+    if (!out->subject || !out->text) {
+        stele_registry_schema_clear(out);
+        return stele_err_set(err, STELE_ENOMEM, "schema registry: no memory");
+    }
+    return 0;
+}
+
+static int emb_find(stele_registry *reg, const char *subject, const char *text,
+                    stele_registry_schema *out, stele_err *err)
+{
+    embedded_registry *r = (embedded_registry *)reg;
+    int rc = catch_up(r, err);
+    if (rc)
+        return rc;
+    char *norm = normalize(text, strlen(text));
+    if (!norm)
+        return stele_err_set(err, STELE_EINVAL,
+                             "schema registry: %s: schema text is not JSON",
+                             subject);
+    char *key;
+    size_t klen;
+    rc = id_key(subject, norm, &key, &klen);
+    free(norm);
+    if (rc)
+        return stele_err_set(err, rc, "schema registry: out of memory");
+    int id = find_id(r, key, klen);
+    free(key);
+    subject_info *si = subject_get(r, subject, false);
+    for (size_t i = 0; id && si && i < si->n; i++)
+        if (si->ids[i] == id)
+            return fill(r, subject, i, out, err);
+    if (!si || !si->n)
+        return stele_err_set(err, STELE_ENOTFOUND,
+                             "schema registry: subject %s not found", subject);
+    return stele_err_set(err, STELE_ENOTFOUND,
+                         "schema registry: schema not found under subject %s",
+                         subject);
+}
+
+static int emb_version(stele_registry *reg, const char *subject, int version,
+                       stele_registry_schema *out, stele_err *err)
+{
+    embedded_registry *r = (embedded_registry *)reg;
+    int rc = catch_up(r, err);
+    if (rc)
+        return rc;
+    subject_info *si = subject_get(r, subject, false);
+    if (!si || !si->n)
+        return stele_err_set(err, STELE_ENOTFOUND,
+                             "schema registry: subject %s not found", subject);
+    if (version == -1)
+        version = (int)si->n;
+    if (version < 1 || (size_t)version > si->n)
+        return stele_err_set(err, STELE_ENOTFOUND,
+                             "schema registry: subject %s has no version %d "
+                             "(latest %zu)",
+                             subject, version, si->n);
+    return fill(r, subject, (size_t)version - 1, out, err);
+}
+
+typedef struct names {
+    char **v;
+    size_t n, cap;
+} names;
+
+static int collect_subject(void *opaque, const void *key, size_t len,
+                           void *value)
+{
+    names *ns = opaque;
+    if (!((subject_info *)value)->n)
+        return 0; /* only a compatibility setting */
+    if (ns->n == ns->cap) {
+        size_t cap = ns->cap ? ns->cap * 2 : 16;
+        char **v = realloc(ns->v, cap * sizeof *v);
+        if (!v)
+            return STELE_ENOMEM;
+        ns->v = v;
+        ns->cap = cap;
+    }
+    if (!(ns->v[ns->n] = strndup(key, len)))
+        return STELE_ENOMEM;
+    ns->n++;
+    return 0;
+}
+
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int emb_subjects(stele_registry *reg, char ***out, size_t *n,
+                        stele_err *err)
+{
+    embedded_registry *r = (embedded_registry *)reg;
+    int rc = catch_up(r, err);
+    if (rc)
+        return rc;
+    names ns = {0};
+    if (stele_map_each(r->subjects, collect_subject, &ns)) {
+        stele_registry_strings_free(ns.v, ns.n);
+        return stele_err_set(err, STELE_ENOMEM, "schema registry: no memory");
+    }
+    if (ns.n)
+        qsort(ns.v, ns.n, sizeof *ns.v, by_string);
+    *out = ns.v;
+    *n = ns.n;
+    return 0;
+}
+
+static int emb_versions(stele_registry *reg, const char *subject, int **out,
+                        size_t *n, stele_err *err)
+{
+    embedded_registry *r = (embedded_registry *)reg;
+    int rc = catch_up(r, err);
+    if (rc)
+        return rc;
+    subject_info *si = subject_get(r, subject, false);
+    if (!si || !si->n)
+        return stele_err_set(err, STELE_ENOTFOUND,
+                             "schema registry: subject %s not found", subject);
+    if (!(*out = malloc(si->n * sizeof **out)))
+        return stele_err_set(err, STELE_ENOMEM, "schema registry: no memory");
+    for (size_t i = 0; i < si->n; i++)
+        (*out)[i] = (int)i + 1;
+    *n = si->n;
+    return 0;
+}
+
+static int emb_get_compat(stele_registry *reg, const char *subject,
+                          stele_compat_mode *out, stele_err *err)
+{
+    embedded_registry *r = (embedded_registry *)reg;
+    int rc = catch_up(r, err);
+    if (rc)
+        return rc;
+    subject_info *si = subject_get(r, subject, false);
+    if (!si || si->compat < 0)
+        return stele_err_set(err, STELE_ENOTFOUND,
+                             "schema registry: subject %s has no "
+                             "compatibility setting",
+                             subject);
+    *out = (stele_compat_mode)si->compat;
+    return 0;
+}
+
+static int emb_set_compat(stele_registry *reg, const char *subject,
+                          stele_compat_mode mode, stele_err *err)
+{
+    embedded_registry *r = (embedded_registry *)reg;
+    json_t *j = json_pack("{s:s, s:s}", "subject", subject, "compatibility",
+                          stele_compat_mode_name(mode));
+    char *value = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!value)
+        return stele_err_set(err, STELE_ENOMEM, "schema registry: no memory");
+    stele_log_record rec = {0};
+    rec.key = subject;
+    rec.key_len = strlen(subject);
+    rec.value = value;
+    rec.value_len = strlen(value);
+    int rc = stele_log_produce(r->log, SCHEMAS_TOPIC, 0, &rec, NULL, err);
+    free(value);
+    if (rc)
+        return stele_err_prefix(err,
+                                "schema registry: setting the compatibility "
+                                "of %s",
+                                subject);
+    return catch_up(r, err);
+}
+
+static const registry_ops embedded_ops = {.register_schema = emb_register,
+                                          .lookup = emb_lookup,
+                                          .close = emb_close,
+                                          .find = emb_find,
+                                          .version = emb_version,
+                                          .subjects = emb_subjects,
+                                          .versions = emb_versions,
+                                          .get_compat = emb_get_compat,
+                                          .set_compat = emb_set_compat,
+                                          .test_compat = NULL};
 
 int stele_registry_open_embedded(stele_log *log, stele_registry **out,
                                  stele_err *err)
@@ -228,7 +484,9 @@ int stele_registry_open_embedded(stele_log *log, stele_registry **out,
     if (rc)
         return stele_err_prefix(err, "schema registry");
     embedded_registry *r = calloc(1, sizeof *r);
-    if (!r || !(r->ids = stele_map_new())) {
+    if (!r || !(r->ids = stele_map_new()) || !(r->subjects = stele_map_new())) {
+        if (r)
+            stele_map_free(r->ids, NULL);
         free(r);
         return stele_err_set(err, STELE_ENOMEM, "schema registry: no memory");
     }

@@ -183,14 +183,16 @@ int stele_codec_decode(stele_codec *c, const void *data, size_t len,
     if (writer != reader && (rc = get_resolver(c, writer, reader, &r, err)))
         return rc;
 
-    avro_reader_memory_set_source(c->reader, payload, (int64_t)plen);
     if (r) {
-        rc = resolver_read(r, c->reader, out, err);
-    } else if (avro_value_read(c->reader, out)) {
-        char what[300];
-        snprintf(what, sizeof what, "decode %s v%d (schema id %d)",
-                 reader->name, reader->version, id);
-        rc = codec_avro_err(err, STELE_EINVAL, what);
+        rc = resolver_read(r, payload, plen, out, err);
+    } else {
+        avro_reader_memory_set_source(c->reader, payload, (int64_t)plen);
+        if (avro_value_read(c->reader, out)) {
+            char what[300];
+            snprintf(what, sizeof what, "decode %s v%d (schema id %d)",
+                     reader->name, reader->version, id);
+            rc = codec_avro_err(err, STELE_EINVAL, what);
+        }
     }
     if (rc)
         avro_value_reset(out);

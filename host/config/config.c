@@ -27,7 +27,7 @@
 
 static const char *const root_keys[] = {
     "app",    "data_dir", "schemas", "plugins", "log",
-    "store",  "engine",   "http",    "logging", NULL};
+    "store",  "engine",   "http",    "logging", "registry", NULL};
 static const char *const log_keys[] = {
     "backend", "path", "partitions", "replication_factor", "topic_prefix",
     "kafka", "conninfo", NULL};
@@ -37,6 +37,21 @@ static const char *const engine_keys[] = {
     "max_value_bytes", "reply_timeout_ms", NULL};
 static const char *const http_keys[] = {"listen", NULL};
 static const char *const logging_keys[] = {"level", NULL};
+static const char *const registry_keys[] = {
+    "backend",       "url",      "username",   "password", "ca_file",
+    "cert_file",     "key_file", "timeout_ms", "retries",  "subject_strategy",
+    "compatibility", NULL};
+static const char *const registry_backends[] = {"embedded", "rest", NULL};
+static const char *const subject_strategies[] = {"record", "topic_record",
+                                                 NULL};
+static const char *const compat_modes[] = {"NONE",
+                                           "BACKWARD",
+                                           "BACKWARD_TRANSITIVE",
+                                           "FORWARD",
+                                           "FORWARD_TRANSITIVE",
+                                           "FULL",
+                                           "FULL_TRANSITIVE",
+                                           NULL};
 
 static const char *const log_backends[] = {"sqlite", "kafka", "postgres",
                                            NULL};
@@ -292,6 +307,93 @@ static int load_http(cfg_loader *L, const fields *root)
     return 0;
 }
 
+/* Replaces a default string with the choice n holds. */
+static int replace_choice(cfg_loader *L, yaml_node_t *n, const char *what,
+                          const char *const *choices, char **out)
+{
+    char *old = *out;
+    *out = NULL;
+    int rc = cfg_get_choice(L, n, what, choices, out);
+    if (rc)
+        *out = old;
+    else
+        free(old);
+    return rc;
+}
+
+static int load_registry(cfg_loader *L, const fields *root)
+{
+    stele_config *c = L->cfg;
+    yaml_node_t *map, *n;
+    fields f = {.where = "registry", .names = registry_keys};
+    int rc = section(L, root, "registry", &map);
+    if (rc || !map)
+        return rc;
+    if ((rc = collect(L, map, &f)))
+        return rc;
+    if ((n = field(&f, "backend")) &&
+        (rc = replace_choice(L, n, "registry.backend", registry_backends,
+                             &c->registry_backend)))
+        return rc;
+    if ((n = field(&f, "url")) &&
+        (rc = cfg_get_string(L, n, "registry.url", false, &c->registry_url)))
+        return rc;
+    if (c->registry_url && strncmp(c->registry_url, "http://", 7) != 0 &&
+        strncmp(c->registry_url, "https://", 8) != 0)
+        return cfg_fail(L, n,
+                        "'registry.url' must start with http:// or "
+                        "https://, got '%s'",
+                        c->registry_url);
+    if (((n = field(&f, "username")) &&
+         (rc = cfg_get_string(L, n, "registry.username", false,
+                              &c->registry_username))) ||
+        ((n = field(&f, "password")) &&
+         (rc = cfg_get_string(L, n, "registry.password", true,
+                              &c->registry_password))) ||
+        ((n = field(&f, "ca_file")) &&
+         (rc = cfg_get_path(L, n, "registry.ca_file", &c->registry_ca_file))) ||
+        ((n = field(&f, "cert_file")) &&
+         (rc = cfg_get_path(L, n, "registry.cert_file",
+                            &c->registry_cert_file))) ||
+        ((n = field(&f, "key_file")) &&
+         (rc = cfg_get_path(L, n, "registry.key_file", &c->registry_key_file))))
+        return rc;
+    if ((rc = read_int32(L, field(&f, "timeout_ms"), "registry.timeout_ms", 1,
+                         600000, &c->registry_timeout_ms)) ||
+        (rc = read_int32(L, field(&f, "retries"), "registry.retries", 0, 100,
+                         &c->registry_retries)))
+        return rc;
+    if ((n = field(&f, "subject_strategy")) &&
+        (rc =
+             replace_choice(L, n, "registry.subject_strategy",
+                            subject_strategies, &c->registry_subject_strategy)))
+        return rc;
+    if ((n = field(&f, "compatibility")) &&
+        (rc = replace_choice(L, n, "registry.compatibility", compat_modes,
+                             &c->registry_compatibility)))
+        return rc;
+    bool rest = strcmp(c->registry_backend, "rest") == 0;
+    if (rest && !c->registry_url)
+        return cfg_fail(L, field(&f, "backend"),
+                        "'registry.backend' is rest but 'registry.url' is "
+                        "not set");
+    if (!rest && strcmp(c->registry_subject_strategy, "topic_record") == 0)
+        return cfg_fail(L, field(&f, "subject_strategy"),
+                        "'registry.subject_strategy' topic_record needs "
+                        "'registry.backend: rest' (the embedded registry "
+                        "gives each subject its own ids)");
+    if (c->registry_password && !c->registry_username)
+        return cfg_fail(L, field(&f, "password"),
+                        "'registry.password' is set but 'registry.username' "
+                        "is not");
+    if (!c->registry_cert_file != !c->registry_key_file)
+        return cfg_fail(
+            L, field(&f, c->registry_cert_file ? "cert_file" : "key_file"),
+            "'registry.cert_file' and 'registry.key_file' go "
+            "together");
+    return 0;
+}
+
 static int load_logging(cfg_loader *L, const fields *root)
 {
     yaml_node_t *map, *n;
@@ -356,7 +458,14 @@ static int set_defaults(stele_config *c)
     c->log_backend = strdup("sqlite");
     c->store_backend = strdup("sqlite");
     c->log_level = strdup("info");
-    if (!c->log_backend || !c->store_backend || !c->log_level)
+    c->registry_timeout_ms = 10000;
+    c->registry_retries = 4;
+    c->registry_backend = strdup("embedded");
+    c->registry_subject_strategy = strdup("record");
+    c->registry_compatibility = strdup("BACKWARD_TRANSITIVE");
+    if (!c->log_backend || !c->store_backend || !c->log_level ||
+        !c->registry_backend || !c->registry_subject_strategy ||
+        !c->registry_compatibility)
         return STELE_ENOMEM;
     return 0;
 }
@@ -396,7 +505,7 @@ static int load_document(cfg_loader *L)
     if (rc || (rc = load_plugins(L, field(&f, "plugins"))) ||
         (rc = load_log(L, &f)) || (rc = load_store(L, &f)) ||
         (rc = load_engine(L, &f)) || (rc = load_http(L, &f)) ||
-        (rc = load_logging(L, &f)))
+        (rc = load_logging(L, &f)) || (rc = load_registry(L, &f)))
         return rc;
 
     if (!c->log_path && !(c->log_path = join_path(c->data_dir, "log.db")))
@@ -548,5 +657,14 @@ void stele_config_free(stele_config *cfg)
     free(cfg->plugins);
     free(cfg->http_listen);
     free(cfg->log_level);
+    free(cfg->registry_backend);
+    free(cfg->registry_url);
+    free(cfg->registry_username);
+    free(cfg->registry_password);
+    free(cfg->registry_ca_file);
+    free(cfg->registry_cert_file);
+    free(cfg->registry_key_file);
+    free(cfg->registry_subject_strategy);
+    free(cfg->registry_compatibility);
     free(cfg);
 }

@@ -53,6 +53,20 @@ typedef struct stele_config {
     int64_t max_value_bytes;   /* largest command/event value (1 MiB) */
     int32_t reply_timeout_ms;  /* stele send's wait for a result (10000) */
 
+    /* registry: (docs/schema-registry.md) */
+    char *registry_backend;  /* "embedded" (default) | "rest" */
+    char *registry_url;      /* rest: base URL, required */
+    char *registry_username; /* rest: basic auth */
+    char *registry_password;
+    char *registry_ca_file;   /* rest: TLS CA bundle */
+    char *registry_cert_file; /* rest: TLS client certificate */
+    char *registry_key_file;  /* rest: its key */
+    int32_t registry_timeout_ms; /* per request (10000) */
+    int32_t registry_retries;    /* on connection errors and 5xx (4) */
+    char *registry_subject_strategy; /* "record" (default) | "topic_record" */
+    char *registry_compatibility; /* mode of subjects that have none
+                                     (default "BACKWARD_TRANSITIVE") */
+
     /* api: (the HTTP server; later issue) */
     char *http_listen;         /* "127.0.0.1:8080"; NULL: off */
 

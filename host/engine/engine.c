@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "codec/registry_config.h"
 #include "common/util.h"
 #include "internal.h"
 
@@ -262,10 +263,15 @@ static int classify_plugins(stele_engine *e, stele_err *err)
                 return rc;
             break;
         }
+        case STELE_PLUGIN_UPCASTER:
+            if ((rc = stele_codec_add_upcaster(e->codec, p->desc->def.upcaster,
+                                               p->ctx, p->path, err)))
+                return rc;
+            break;
         default: break;
         }
     }
-    return 0;
+    return stele_codec_check_upcasters(e->codec, err);
 }
 
 /* Calls open until it succeeds or fails for good: a server that is not up
@@ -372,7 +378,7 @@ int stele_engine_open(const stele_config *cfg, stele_engine **out,
         goto fail;
     }
     if ((rc = open_log(e, err)) ||
-        (rc = stele_registry_open_embedded(e->log, &e->reg, err)) ||
+        (rc = stele_registry_open_config(cfg, e->log, &e->reg, err)) ||
         (rc = stele_codec_new(cfg->schemas_dir, e->reg, &e->codec, err)) ||
         (rc = open_store(e, err)))
         goto fail;
@@ -401,6 +407,7 @@ void stele_engine_close(stele_engine *e)
     if (e->cmd_consumer)
         stele_log_consumer_close(e->cmd_consumer);
     projections_close(e);
+    stele_codec_events_free(e->reads);
     for (size_t i = 0; i < e->n_aggs; i++)
         aggregate_free(&e->aggs[i]);
     free(e->aggs);

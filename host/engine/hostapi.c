@@ -8,8 +8,7 @@
 #include "common/err.h"
 #include "internal.h"
 
-static int api_emit(stele_decision *d, const char *event_type,
-                    stele_value *out)
+static int api_emit(stele_decision *d, const char *event_type, stele_value *out)
 {
     aggregate *a = d->agg;
     typed_values *tv = NULL;
@@ -47,8 +46,7 @@ static int api_emit(stele_decision *d, const char *event_type,
     return 0;
 }
 
-static int api_reject(stele_decision *d, const char *code, const char *fmt,
-                      ...)
+static int api_reject(stele_decision *d, const char *code, const char *fmt, ...)
 {
     d->rejected = true;
     snprintf(d->code, sizeof d->code, "%s", code && *code ? code : "REJECTED");
@@ -71,25 +69,14 @@ static int api_select(stele_store_tx *tx, const char *sql,
                                     const char *const *, size_t),
                       void *opaque, stele_err *err)
 {
-    return stele_store_select((stele_store *)tx, sql, params, n, row_cb,
-                              opaque, err);
+    return stele_store_select((stele_store *)tx, sql, params, n, row_cb, opaque,
+                              err);
 }
 
 static int api_query_rows(stele_query_ctx *q, const char *sql,
                           const stele_param *params, size_t n, stele_err *err)
 {
     return stele_store_select_json(q->e->store, sql, params, n, q->rows, err);
-}
-
-static int api_upcast_emit(stele_upcast_out *out, const char *event_type,
-                           stele_value *value)
-{
-    /* Upcaster chains are built by the schema-evolution part; until an
-     * upcast is running there is no output to append to. */
-    (void)out;
-    (void)event_type;
-    (void)value;
-    return STELE_EINVAL;
 }
 
 void engine_api_init(stele_engine *e)
@@ -101,5 +88,5 @@ void engine_api_init(stele_engine *e)
     e->api.exec = api_exec;
     e->api.select = api_select;
     e->api.query_rows = api_query_rows;
-    e->api.upcast_emit = api_upcast_emit;
+    e->api.upcast_emit = stele_codec_upcast_emit;
 }

@@ -43,7 +43,7 @@ typedef struct aggregate {
     char *t_commands, *t_events, *t_state, *t_results;
     int32_t partitions;
     const stele_schema *state_schema;
-    avro_value_t state; /* reused for every command */
+    avro_value_t state;     /* reused for every command */
     typed_values *commands; /* one per def->commands */
     typed_values *events;   /* one per def->events */
     stele_state_cache *cache;
@@ -60,18 +60,20 @@ typedef struct projector {
     char *group;
     char **topics;
     size_t n_topics;
-    subscription *subs;    /* one per def->events */
-    stele_map *sub_index;  /* event type -> subscription* */
+    subscription *subs;   /* one per def->events */
+    stele_map *sub_index; /* event type -> subscription* */
     stele_log_consumer *consumer;
-    bool prepared;         /* tables checked for this run */
-    stele_engine *engine;  /* for the rebalance callbacks */
-    int assign_rc;         /* what the last assignment callback hit */
+    bool prepared;        /* tables checked for this run */
+    stele_engine *engine; /* for the rebalance callbacks */
+    int assign_rc;        /* what the last assignment callback hit */
     stele_err assign_err;
+    stele_codec_events *reads; /* the batch's events, upcast and resolved */
     /* per-batch buffers */
     stele_event *evs;
-    stele_event_meta *metas;
     stele_value *wrapped;
     size_t cap;
+    stele_event_meta *metas; /* one per record */
+    size_t cap_metas;
 } projector;
 
 typedef struct query {
@@ -100,7 +102,7 @@ struct stele_engine {
     stele_map *event_index; /* event type -> aggregate* (its emitter) */
 
     char *t_deadletter;
-    char *t_replies;   /* NULL on the embedded log: results serve */
+    char *t_replies; /* NULL on the embedded log: results serve */
     int32_t replies_partitions;
     char *cmd_group;
     /* The embedded log: one process at a time owns a group, so the CLI
@@ -110,7 +112,9 @@ struct stele_engine {
     stele_log_consumer *cmd_consumer;
     bool cmd_failed; /* a fatal log error: stop processing commands */
 
-    stele_buf buf;  /* encoding scratch */
+    stele_buf buf;             /* encoding scratch */
+    stele_codec_events *reads; /* replay and stele events: stored events
+                                  read into an aggregate's versions */
     stele_engine_stats stats;
 };
 
@@ -158,8 +162,7 @@ int commands_process(stele_engine *e, int timeout_ms, size_t *did,
 void commands_on_assigned(void *opaque, stele_log_consumer *c,
                           const stele_topic_partition *tps, size_t n);
 void commands_on_revoked(void *opaque, stele_log_consumer *c,
-                         const stele_topic_partition *tps, size_t n,
-                         bool lost);
+                         const stele_topic_partition *tps, size_t n, bool lost);
 
 /* projections.c */
 int projections_open(stele_engine *e, stele_err *err);
@@ -170,11 +173,19 @@ void projections_close(stele_engine *e);
 /* replay.c */
 int replay_partition(stele_engine *e, aggregate *a, int32_t partition,
                      size_t *events, size_t *states, stele_err *err);
-/* Decodes an event record into a value of its emitter's schema and fills
- * ev/meta; strings in meta point into strbuf (size >= 1024). */
-int decode_event(stele_engine *e, const stele_log_record *r,
-                 const stele_schema *reader, avro_value_t *value,
-                 stele_event *ev, stele_event_meta *meta, char *strbuf,
-                 size_t strbuf_size, stele_err *err);
+/* Fills meta from an event record's headers and position; its strings
+ * point into strbuf (about the size of the record's headers). */
+void event_meta_fill(const stele_log_record *r, stele_event_meta *meta,
+                     char *strbuf, size_t strbuf_size);
+/* Reads a stored event into the events a reader declares (want), through
+ * upcasters and resolution, appending them to ev; errors name the record's
+ * topic[partition]@offset. */
+int read_stored_event(stele_engine *e, const stele_log_record *r,
+                      stele_codec_want_fn want, void *opaque,
+                      stele_codec_events *ev, stele_err *err);
+/* The want function of an aggregate (opaque): the schemas of its events. */
+const stele_schema *aggregate_wants(void *opaque, const char *type);
+/* e->reads, created on first use and cleared. */
+int engine_reads(stele_engine *e, stele_codec_events **out, stele_err *err);
 
 #endif

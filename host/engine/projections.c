@@ -79,6 +79,7 @@ void projections_close(stele_engine *e)
         free(p->subs);
         stele_map_free(p->sub_index, NULL);
         free(p->group);
+        stele_codec_events_free(p->reads);
         free(p->evs);
         free(p->metas);
         free(p->wrapped);
@@ -124,9 +125,8 @@ static int seek_to_checkpoints(stele_engine *e, projector *p, stele_err *err)
     size_t n = stele_log_consumer_assignment(p->consumer, &tps);
     for (size_t i = 0; i < n; i++) {
         int64_t next;
-        int rc = stele_store_checkpoint_get(e->store, p->def->name,
-                                            tps[i].topic, tps[i].partition,
-                                            &next, err);
+        int rc = stele_store_checkpoint_get(
+            e->store, p->def->name, tps[i].topic, tps[i].partition, &next, err);
         if (rc == 0)
             rc = stele_log_consumer_seek(p->consumer, tps[i].topic,
                                          tps[i].partition, next, err);
@@ -164,23 +164,38 @@ static void on_revoked(void *opaque, stele_log_consumer *c,
      * each batch. */
 }
 
-static int grow_buffers(projector *p, size_t n)
+static int grow_metas(projector *p, size_t n)
+{
+    if (n <= p->cap_metas)
+        return 0;
+    stele_event_meta *metas = realloc(p->metas, n * sizeof *metas);
+    if (!metas)
+        return STELE_ENOMEM;
+    p->metas = metas;
+    p->cap_metas = n;
+    return 0;
+}
+
+static int grow_events(projector *p, size_t n)
 {
     if (n <= p->cap)
         return 0;
     stele_event *evs = realloc(p->evs, n * sizeof *evs);
     if (evs)
         p->evs = evs;
-    stele_event_meta *metas = realloc(p->metas, n * sizeof *metas);
-    if (metas)
-        p->metas = metas;
     stele_value *w = realloc(p->wrapped, n * sizeof *w);
     if (w)
         p->wrapped = w;
-    if (!evs || !metas || !w)
+    if (!evs || !w)
         return STELE_ENOMEM;
     p->cap = n;
     return 0;
+}
+
+static const stele_schema *projector_wants(void *opaque, const char *type)
+{
+    subscription *s = stele_map_gets(((projector *)opaque)->sub_index, type);
+    return s ? s->tv.schema : NULL;
 }
 
 typedef struct position {
@@ -188,6 +203,58 @@ typedef struct position {
     int32_t partition;
     int64_t next;
 } position;
+
+/* Reads a batch's records into the events the projector subscribes to:
+ * by their stored type, or through an upcaster that reads it (a renamed or
+ * split type). One record may give several events, all with its meta. */
+static int read_batch(stele_engine *e, projector *p, const stele_log_batch *in,
+                      char *strs, size_t *k, stele_err *err)
+{
+    size_t at = 0, *first = malloc((in->n + 1) * sizeof *first);
+    int rc = 0;
+    if (!first || grow_metas(p, in->n) != 0) {
+        free(first);
+        return stele_err_set(err, STELE_ENOMEM, "out of memory");
+    }
+    if (!p->reads && (rc = stele_codec_events_new(e->codec, &p->reads, err))) {
+        free(first);
+        return rc;
+    }
+    stele_codec_events_clear(p->reads);
+    const stele_codec_event *items;
+    for (size_t i = 0; i < in->n && rc == 0; i++) {
+        const stele_log_record *r = &in->records[i];
+        first[i] = stele_codec_events_list(p->reads, &items);
+        char type[256];
+        header_str(r, H_EVENT_TYPE, type, sizeof type);
+        if (!stele_map_gets(p->sub_index, type) &&
+            !stele_codec_has_upcasters(e->codec, type))
+            continue; /* not subscribed: only the checkpoint moves */
+        size_t need = 8;
+        for (size_t j = 0; j < r->n_headers; j++)
+            need += r->headers[j].len + 1;
+        event_meta_fill(r, &p->metas[i], strs + at, need);
+        at += need;
+        rc = read_stored_event(e, r, projector_wants, p, p->reads, err);
+    }
+    size_t n = stele_codec_events_list(p->reads, &items);
+    first[in->n] = n;
+    if (rc == 0 && grow_events(p, n) != 0)
+        rc = stele_err_set(err, STELE_ENOMEM, "out of memory");
+    *k = 0;
+    for (size_t i = 0; i < in->n && rc == 0; i++)
+        for (size_t j = first[i]; j < first[i + 1]; j++) {
+            if (!items[j].declared)
+                continue; /* an upcast event of a type it does not read */
+            p->wrapped[*k] = stele_value_wrap(&items[j].value);
+            p->evs[*k] =
+                (stele_event){items[j].schema->name, items[j].schema->version,
+                              &p->wrapped[*k], &p->metas[i]};
+            (*k)++;
+        }
+    free(first);
+    return rc;
+}
 
 static int project_batch(stele_engine *e, projector *p,
                          const stele_log_batch *in, stele_err *err)
@@ -199,14 +266,12 @@ static int project_batch(stele_engine *e, projector *p,
     /* meta strings of every event: each record's headers, NUL-terminated */
     char *strs = malloc(strsize + 8 * in->n + 64);
     position *pos = calloc(in->n, sizeof *pos);
-    size_t n_pos = 0, k = 0, at = 0;
+    size_t n_pos = 0, k = 0;
     int rc = 0;
-    if (!strs || !pos || grow_buffers(p, in->n) != 0) {
+    if (!strs || !pos) {
         rc = stele_err_set(err, STELE_ENOMEM, "out of memory");
         goto out;
     }
-    for (size_t j = 0; j < p->def->n_events; j++)
-        typed_values_release_all(&p->subs[j].tv);
     for (size_t i = 0; i < in->n; i++) {
         const stele_log_record *r = &in->records[i];
         size_t x;
@@ -216,25 +281,9 @@ static int project_batch(stele_engine *e, projector *p,
                 break;
         pos[x] = (position){r->topic, r->partition, r->offset + 1};
         n_pos += x == n_pos;
-
-        char type[256];
-        header_str(r, H_EVENT_TYPE, type, sizeof type);
-        subscription *s = stele_map_gets(p->sub_index, type);
-        if (!s)
-            continue; /* not subscribed: only the checkpoint moves */
-        avro_value_t *v;
-        size_t need = 0;
-        for (size_t j = 0; j < r->n_headers; j++)
-            need += r->headers[j].len + 1;
-        if ((rc = typed_values_take(&s->tv, &v, err)) ||
-            (rc = decode_event(e, r, s->tv.schema, v, &p->evs[k],
-                               &p->metas[k], strs + at, need + 8, err)))
-            goto out;
-        at += need + 8;
-        p->wrapped[k] = stele_value_wrap(v);
-        p->evs[k].value = &p->wrapped[k];
-        k++;
     }
+    if ((rc = read_batch(e, p, in, strs, &k, err)))
+        goto out;
     if ((rc = stele_store_begin(e->store, err)))
         goto out;
     if (k > 0) {
@@ -280,9 +329,9 @@ int projections_step(stele_engine *e, int timeout_ms, size_t *did,
                 return rc;
         }
         stele_log_batch *in;
-        rc = stele_log_consumer_poll(p->consumer, timeout_ms,
-                                     (size_t)e->cfg->projection_batch, &in,
-                                     err);
+        rc =
+            stele_log_consumer_poll(p->consumer, timeout_ms,
+                                    (size_t)e->cfg->projection_batch, &in, err);
         if (rc == 0 && p->assign_rc != 0) {
             /* Preparing the read model failed: retry on the next step. */
             rc = p->assign_rc;

@@ -17,8 +17,7 @@ int stele_engine_query(stele_engine *e, const char *name, const json_t *params,
         if (strcmp(e->queries[i].def->name, name) == 0)
             q = &e->queries[i];
     if (!q)
-        return stele_err_set(err, STELE_ENOTFOUND, "no query named '%s'",
-                             name);
+        return stele_err_set(err, STELE_ENOTFOUND, "no query named '%s'", name);
     avro_value_t v;
     int rc = stele_codec_value_new(q->params, &v, err);
     if (rc != 0)
@@ -62,8 +61,7 @@ int stele_engine_list(stele_engine *e, const char *table,
         const stele_projector_def *d = e->projs[i].def;
         for (size_t j = 0; j < d->n_tables; j++)
             if (strcmp(d->tables[j].name, table) == 0)
-                return stele_store_list(e->store, &d->tables[j], req, out,
-                                        err);
+                return stele_store_list(e->store, &d->tables[j], req, out, err);
     }
     return stele_err_set(err, STELE_ENOTFOUND,
                          "no projector declares a table '%s'", table);
@@ -72,16 +70,16 @@ int stele_engine_list(stele_engine *e, const char *table,
 static json_t *event_json(const stele_event *ev, const avro_value_t *v)
 {
     const stele_event_meta *m = ev->meta;
-    return json_pack("{s:s, s:i, s:I, s:s, s:s, s:s, s:s, s:I, s:s, s:s, "
-                     "s:I, s:o}",
-                     "topic", m->topic, "partition", (int)m->partition,
-                     "offset", (json_int_t)m->offset, "event_id", m->event_id,
-                     "type", ev->type, "aggregate_type", m->aggregate_type,
-                     "aggregate_id", m->aggregate_id, "version",
-                     (json_int_t)m->version, "causation_id", m->causation_id,
-                     "correlation_id", m->correlation_id, "timestamp_ms",
-                     (json_int_t)m->timestamp_ms, "data",
-                     stele_codec_to_json(v));
+    return json_pack(
+        "{s:s, s:i, s:I, s:s, s:s, s:i, s:s, s:s, s:I, s:s, "
+        "s:s, s:I, s:o}",
+        "topic", m->topic, "partition", (int)m->partition, "offset",
+        (json_int_t)m->offset, "event_id", m->event_id, "type", ev->type,
+        "schema_version", ev->schema_version, "aggregate_type",
+        m->aggregate_type, "aggregate_id", m->aggregate_id, "version",
+        (json_int_t)m->version, "causation_id", m->causation_id,
+        "correlation_id", m->correlation_id, "timestamp_ms",
+        (json_int_t)m->timestamp_ms, "data", stele_codec_to_json(v));
 }
 
 static int events_of_partition(stele_engine *e, aggregate *a, int32_t p,
@@ -90,7 +88,7 @@ static int events_of_partition(stele_engine *e, aggregate *a, int32_t p,
                                stele_err *err)
 {
     int64_t from = 0;
-    char strbuf[4096], type[256];
+    char strbuf[4096];
     for (;;) {
         stele_log_batch *b;
         int rc = stele_log_read(e->log, a->t_events, p, from, 1024, &b, err);
@@ -106,34 +104,34 @@ static int events_of_partition(stele_engine *e, aggregate *a, int32_t p,
             if (id && (r->key_len != strlen(id) ||
                        memcmp(r->key, id, r->key_len) != 0))
                 continue;
-            header_str(r, H_EVENT_TYPE, type, sizeof type);
-            typed_values *tv = NULL;
-            for (size_t j = 0; j < a->def->n_events; j++)
-                if (strcmp(a->events[j].name, type) == 0)
-                    tv = &a->events[j];
-            avro_value_t *v;
-            stele_event ev;
+            stele_codec_events *evs;
             stele_event_meta meta;
-            if (!tv) {
-                rc = stele_err_set(err, STELE_EINVAL,
-                                   "%s[%d]@%" PRId64 ": undeclared event "
-                                   "type '%s'",
-                                   r->topic, (int)p, r->offset, type);
-            } else {
-                typed_values_release_all(tv);
-                rc = typed_values_take(tv, &v, err);
-                if (rc == 0)
-                    rc = decode_event(e, r, tv->schema, v, &ev, &meta, strbuf,
-                                      sizeof strbuf, err);
-            }
+            event_meta_fill(r, &meta, strbuf, sizeof strbuf);
+            if ((rc = engine_reads(e, &evs, err)) == 0)
+                rc = read_stored_event(e, r, aggregate_wants, a, evs, err);
+            const stele_codec_event *items;
+            size_t n = rc ? 0 : stele_codec_events_list(evs, &items);
+            for (size_t j = 0; j < n && rc == 0; j++)
+                if (!items[j].declared)
+                    rc = stele_err_set(err, STELE_EINVAL,
+                                       "%s[%d]@%" PRId64 ": undeclared event "
+                                       "type '%s'",
+                                       r->topic, (int)p, r->offset,
+                                       items[j].schema->name);
             if (rc != 0) {
                 stele_log_batch_free(b);
                 return rc;
             }
-            cb(opaque, event_json(&ev, v));
-            if (limit && ++*emitted >= limit) {
-                stele_log_batch_free(b);
-                return 1;
+            /* one stored event may be read as several (an upcaster split
+             * it): each is listed, with the stored one's metadata */
+            for (size_t j = 0; j < n; j++) {
+                stele_event ev = {items[j].schema->name,
+                                  items[j].schema->version, NULL, &meta};
+                cb(opaque, event_json(&ev, &items[j].value));
+                if (limit && ++*emitted >= limit) {
+                    stele_log_batch_free(b);
+                    return 1;
+                }
             }
         }
         stele_log_batch_free(b);
@@ -158,8 +156,8 @@ int stele_engine_events(stele_engine *e, const char *aggregate_type,
             first = last = stele_partition_for_key(
                 aggregate_id, strlen(aggregate_id), a->partitions);
         for (int32_t p = first; p <= last; p++) {
-            int rc = events_of_partition(e, a, p, aggregate_id, limit,
-                                         &emitted, cb, opaque, err);
+            int rc = events_of_partition(e, a, p, aggregate_id, limit, &emitted,
+                                         cb, opaque, err);
             if (rc == 1)
                 return 0;
             if (rc != 0)
@@ -170,8 +168,7 @@ int stele_engine_events(stele_engine *e, const char *aggregate_type,
 }
 
 int stele_engine_state(stele_engine *e, const char *aggregate_type,
-                       const char *aggregate_id, json_t **out,
-                       stele_err *err)
+                       const char *aggregate_id, json_t **out, stele_err *err)
 {
     aggregate *a = aggregate_by_type(e, aggregate_type);
     if (!a)
@@ -180,8 +177,8 @@ int stele_engine_state(stele_engine *e, const char *aggregate_type,
     size_t len = strlen(aggregate_id);
     int32_t p = stele_partition_for_key(aggregate_id, len, a->partitions);
     stele_log_batch *b;
-    int rc = stele_log_get_latest(e->log, a->t_state, p, aggregate_id, len,
-                                  &b, err);
+    int rc =
+        stele_log_get_latest(e->log, a->t_state, p, aggregate_id, len, &b, err);
     if (rc == STELE_ENOTFOUND)
         return stele_err_set(err, rc, "%s %s has no events", aggregate_type,
                              aggregate_id);

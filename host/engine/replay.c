@@ -30,10 +30,8 @@ static const char *take_str(const stele_log_record *r, const char *name,
     return out;
 }
 
-int decode_event(stele_engine *e, const stele_log_record *r,
-                 const stele_schema *reader, avro_value_t *value,
-                 stele_event *ev, stele_event_meta *meta, char *strbuf,
-                 size_t strbuf_size, stele_err *err)
+void event_meta_fill(const stele_log_record *r, stele_event_meta *meta,
+                     char *strbuf, size_t strbuf_size)
 {
     size_t at = 0;
     char num[24];
@@ -50,14 +48,87 @@ int decode_event(stele_engine *e, const stele_log_record *r,
     meta->topic = r->topic;
     meta->partition = r->partition;
     meta->offset = r->offset;
-    int rc = stele_codec_decode(e->codec, r->value, r->value_len, reader,
-                                value, err);
+}
+
+int read_stored_event(stele_engine *e, const stele_log_record *r,
+                      stele_codec_want_fn want, void *opaque,
+                      stele_codec_events *ev, stele_err *err)
+{
+    int rc = stele_codec_read_event(e->codec, r->value, r->value_len, want,
+                                    opaque, ev, err);
     if (rc != 0)
         return stele_err_prefix(err, "%s[%d]@%" PRId64, r->topic,
                                 (int)r->partition, r->offset);
-    ev->type = reader->name;
-    ev->schema_version = reader->version;
-    ev->meta = meta;
+    return 0;
+}
+
+const stele_schema *aggregate_wants(void *opaque, const char *type)
+{
+    aggregate *a = opaque;
+    for (size_t i = 0; i < a->def->n_events; i++)
+        if (strcmp(a->events[i].name, type) == 0)
+            return a->events[i].schema;
+    return NULL;
+}
+
+int engine_reads(stele_engine *e, stele_codec_events **out, stele_err *err)
+{
+    if (!e->reads) {
+        int rc = stele_codec_events_new(e->codec, &e->reads, err);
+        if (rc != 0)
+            return rc;
+    }
+    stele_codec_events_clear(e->reads);
+    *out = e->reads;
+    return 0;
+}
+
+/* Evolves the state of r's aggregate by every event read from r. */
+static int evolve_record(stele_engine *e, aggregate *a,
+                         const stele_log_record *r, stele_map *built,
+                         stele_codec_events *evs, stele_event_meta *meta,
+                         stele_err *err)
+{
+    const stele_codec_event *items;
+    size_t n = stele_codec_events_list(evs, &items);
+    stele_value sv = stele_value_wrap(&a->state);
+    stele_state_entry *cur = stele_map_get(built, r->key, r->key_len);
+    int rc = cur ? stele_codec_decode(e->codec, cur->data, cur->len,
+                                      a->state_schema, &a->state, err)
+                 : stele_codec_value_reset(a->state_schema, &a->state, err);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const stele_codec_event *it = &items[i];
+        if (!it->declared)
+            return stele_err_set(err, STELE_EINVAL,
+                                 "%s[%d]@%" PRId64 ": event type '%s' is "
+                                 "not declared by aggregate %s",
+                                 r->topic, (int)r->partition, r->offset,
+                                 it->schema->name, a->def->type);
+        stele_value evv = stele_value_wrap(&it->value);
+        stele_event ev = {it->schema->name, it->schema->version, &evv, meta};
+        if (a->def->evolve(a->plugin->ctx, &sv, &ev))
+            return stele_err_set(
+                err, STELE_EPLUGIN, "%s[%d]@%" PRId64 ": evolve failed on %s",
+                r->topic, (int)r->partition, r->offset, ev.type);
+    }
+    if (rc == 0)
+        rc = stele_codec_encode(e->codec, a->state_schema, &a->state, &e->buf,
+                                err);
+    if (rc != 0)
+        return rc;
+    stele_state_entry *s = malloc(sizeof *s + e->buf.len);
+    if (!s)
+        return stele_err_set(err, STELE_ENOMEM, "out of memory");
+    s->version = meta->version;
+    s->partition = r->partition;
+    s->len = (uint32_t)e->buf.len;
+    memcpy(s->data, e->buf.data, e->buf.len);
+    void *old;
+    if (stele_map_put(built, r->key, r->key_len, s, &old) != 0) {
+        free(s);
+        return stele_err_set(err, STELE_ENOMEM, "out of memory");
+    }
+    free(old);
     return 0;
 }
 
@@ -90,11 +161,10 @@ int replay_partition(stele_engine *e, aggregate *a, int32_t partition,
     int rc = 0;
     int64_t from = 0;
     char strbuf[4 * 1024];
-    stele_value sv = stele_value_wrap(&a->state);
     while (rc == 0) {
         stele_log_batch *b;
-        if ((rc = stele_log_read(e->log, a->t_events, partition, from, 4096,
-                                 &b, err)))
+        if ((rc = stele_log_read(e->log, a->t_events, partition, from, 4096, &b,
+                                 err)))
             break;
         if (b->n == 0) {
             stele_log_batch_free(b);
@@ -103,57 +173,13 @@ int replay_partition(stele_engine *e, aggregate *a, int32_t partition,
         for (size_t i = 0; i < b->n && rc == 0; i++) {
             const stele_log_record *r = &b->records[i];
             from = r->offset + 1;
-            char type[256];
-            header_str(r, H_EVENT_TYPE, type, sizeof type);
-            typed_values *tv = NULL;
-            for (size_t j = 0; j < a->def->n_events; j++)
-                if (strcmp(a->events[j].name, type) == 0)
-                    tv = &a->events[j];
-            if (!tv) {
-                rc = stele_err_set(err, STELE_EINVAL,
-                                   "%s[%d]@%" PRId64 ": event type '%s' is "
-                                   "not declared by aggregate %s",
-                                   r->topic, (int)partition, r->offset, type,
-                                   a->def->type);
-                break;
-            }
-            avro_value_t *value;
-            typed_values_release_all(tv);
-            stele_event ev;
+            stele_codec_events *evs;
             stele_event_meta meta;
-            if ((rc = typed_values_take(tv, &value, err)) ||
-                (rc = decode_event(e, r, tv->schema, value, &ev, &meta,
-                                   strbuf, sizeof strbuf, err)))
+            event_meta_fill(r, &meta, strbuf, sizeof strbuf);
+            if ((rc = engine_reads(e, &evs, err)) ||
+                (rc = read_stored_event(e, r, aggregate_wants, a, evs, err)) ||
+                (rc = evolve_record(e, a, r, built, evs, &meta, err)))
                 break;
-            stele_value evv = stele_value_wrap(value);
-            ev.value = &evv;
-            stele_state_entry *cur =
-                stele_map_get(built, r->key, r->key_len);
-            rc = cur ? stele_codec_decode(e->codec, cur->data, cur->len,
-                                          a->state_schema, &a->state, err)
-                     : stele_codec_value_reset(a->state_schema, &a->state,
-                                               err);
-            if (rc == 0 && (rc = a->def->evolve(a->plugin->ctx, &sv, &ev)))
-                rc = stele_err_set(err, STELE_EPLUGIN,
-                                   "%s[%d]@%" PRId64 ": evolve failed on %s",
-                                   r->topic, (int)partition, r->offset, type);
-            if (rc == 0)
-                rc = stele_codec_encode(e->codec, a->state_schema, &a->state,
-                                        &e->buf, err);
-            if (rc != 0)
-                break;
-            stele_state_entry *s = malloc(sizeof *s + e->buf.len);
-            if (!s) {
-                rc = stele_err_set(err, STELE_ENOMEM, "out of memory");
-                break;
-            }
-            s->version = meta.version;
-            s->partition = partition;
-            s->len = (uint32_t)e->buf.len;
-            memcpy(s->data, e->buf.data, e->buf.len);
-            void *old;
-            stele_map_put(built, r->key, r->key_len, s, &old);
-            free(old);
             (*events)++;
         }
         stele_log_batch_free(b);

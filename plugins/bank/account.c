@@ -15,18 +15,32 @@
 #define ACCOUNT_STATE_VERSION 1
 #endif
 
+/* Tests build this file with BANK_DEPOSITED_V1 for the account as it was
+ * before bank.Deposited v2 (amount in cents, no currency, no channel), to
+ * write v1 events that the current plugins must read as v2. */
+#ifdef BANK_DEPOSITED_V1
+#define DEPOSIT_VERSION 1
+#define DEPOSITED_VERSION 1
+#else
+#define DEPOSIT_VERSION 2
+#define DEPOSITED_VERSION 2
+#endif
+
+/* The bank keeps its accounts in one currency. */
+#define CURRENCY "EUR"
+
 static const stele_host_api *host;
 
 static const stele_record_ref commands[] = {
     {"bank.OpenAccount", 1},
-    {"bank.Deposit", 1},
+    {"bank.Deposit", DEPOSIT_VERSION},
     {"bank.Withdraw", 1},
     {"bank.CloseAccount", 1},
 };
 
 static const stele_record_ref events[] = {
     {"bank.AccountOpened", 1},
-    {"bank.Deposited", 1},
+    {"bank.Deposited", DEPOSITED_VERSION},
     {"bank.Withdrawn", 1},
     {"bank.AccountClosed", 1},
 };
@@ -55,15 +69,44 @@ static int read_account(const stele_value *state, account *a)
     return 0;
 }
 
-static int emit_amount(stele_decision *d, const char *type, int64_t amount,
-                       int64_t balance)
+static int emit_withdrawn(stele_decision *d, int64_t amount, int64_t balance)
 {
     stele_value ev;
-    int rc = host->emit(d, type, &ev);
+    int rc = host->emit(d, "bank.Withdrawn", &ev);
     if (rc == 0)
         rc = host->set_long(&ev, "amount", amount);
     if (rc == 0)
         rc = host->set_long(&ev, "balance", balance);
+    return rc;
+}
+
+static int emit_deposited(stele_decision *d, const stele_command *cmd,
+                          int64_t amount, int64_t balance)
+{
+    stele_value ev;
+    int rc = host->emit(d, "bank.Deposited", &ev);
+    if (rc == 0)
+        rc = host->set_long(&ev, "balance", balance);
+#ifdef BANK_DEPOSITED_V1
+    (void)cmd;
+    if (rc == 0)
+        rc = host->set_long(&ev, "amount", amount);
+#else
+    stele_value money;
+    const char *channel;
+    size_t len;
+    if (rc == 0)
+        rc = host->get_record(&ev, "amount", &money);
+    if (rc == 0)
+        rc = host->set_long(&money, "minor", amount);
+    if (rc == 0)
+        rc =
+            host->set_string(&money, "currency", CURRENCY, sizeof CURRENCY - 1);
+    if (rc == 0)
+        rc = host->get_string(cmd->value, "channel", &channel, &len);
+    if (rc == 0)
+        rc = host->set_string(&ev, "channel", channel, len);
+#endif
     return rc;
 }
 
@@ -116,14 +159,13 @@ static int decide(void *ctx, const stele_command *cmd, const stele_value *state,
         if (t[5] == 'D') {
             if (a.balance > INT64_MAX - amount)
                 return host->reject(d, "INVALID", "balance would overflow");
-            return emit_amount(d, "bank.Deposited", amount,
-                               a.balance + amount);
+            return emit_deposited(d, cmd, amount, a.balance + amount);
         }
         if (amount > a.balance)
             return host->reject(d, "INSUFFICIENT_FUNDS",
                                 "balance %lld is less than %lld",
                                 (long long)a.balance, (long long)amount);
-        return emit_amount(d, "bank.Withdrawn", amount, a.balance - amount);
+        return emit_withdrawn(d, amount, a.balance - amount);
     }
 
     if (strcmp(t, "bank.CloseAccount") == 0) {
@@ -152,8 +194,8 @@ static int evolve(void *ctx, stele_value *state, const stele_event *ev)
         int64_t initial;
         if ((rc = host->get_string(ev->value, "owner", &owner, &len)) ||
             (rc = host->get_long(ev->value, "initial_deposit", &initial)) ||
-            (rc = host->set_branch(state, "account", "bank.OpenState",
-                                   &body)) ||
+            (rc =
+                 host->set_branch(state, "account", "bank.OpenState", &body)) ||
             (rc = host->set_string(&body, "owner", owner, len)))
             return rc;
         return host->set_long(&body, "balance", initial);
@@ -185,8 +227,7 @@ static int evolve(void *ctx, stele_value *state, const stele_event *ev)
             olen = sizeof owner_copy - 1;
         memcpy(owner_copy, owner, olen);
         if ((rc = host->get_string(ev->value, "reason", &reason, &rlen)) ||
-            (rc = host->get_long(ev->value, "final_balance",
-                                 &final_balance)) ||
+            (rc = host->get_long(ev->value, "final_balance", &final_balance)) ||
             (rc = host->set_branch(state, "account", "bank.ClosedState",
                                    &closed)) ||
             (rc = host->set_string(&closed, "owner", owner_copy, olen)) ||

@@ -15,7 +15,7 @@ static const stele_host_api *host;
 
 static const stele_record_ref events[] = {
     {"bank.AccountOpened", 1},
-    {"bank.Deposited", 1},
+    {"bank.Deposited", 2},
     {"bank.Withdrawn", 1},
     {"bank.AccountClosed", 1},
 };

@@ -12,7 +12,7 @@ static const stele_host_api *host;
 
 static const stele_record_ref events[] = {
     {"bank.AccountOpened", 1},
-    {"bank.Deposited", 1},
+    {"bank.Deposited", 2},
     {"bank.Withdrawn", 1},
     {"bank.AccountClosed", 1},
 };
@@ -43,7 +43,10 @@ static int project(void *ctx, const stele_event *evs, size_t n,
             opened = 1;
             rc = host->get_long(ev->value, "initial_deposit", &dep);
         } else if (strcmp(t, "bank.Deposited") == 0) {
-            rc = host->get_long(ev->value, "amount", &amount);
+            stele_value money; /* v2: {minor, currency} */
+            rc = host->get_record(ev->value, "amount", &money);
+            if (rc == 0)
+                rc = host->get_long(&money, "minor", &amount);
             dep = amount;
         } else if (strcmp(t, "bank.Withdrawn") == 0) {
             rc = host->get_long(ev->value, "amount", &amount);

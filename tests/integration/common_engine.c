@@ -94,7 +94,17 @@ void ce_submit(ce_fixture *f, const char *type, const char *id,
     json_t *cmd = json_loads(text, 0, NULL);
     assert_non_null(cmd);
     stele_err err = {0};
-    int rc = stele_engine_submit_json(f->e, cmd, s, &err);
+    int rc;
+    /* A server restarted under the test breaks the test's own connection
+     * too: the first call after it fails as retriable, the next
+     * reconnects. */
+    for (int tries = 0;; tries++) {
+        rc = stele_engine_submit_json(f->e, cmd, s, &err);
+        if ((rc != STELE_ERETRY && rc != STELE_EIO) || tries == 50)
+            break;
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     json_decref(cmd);
     if (rc != 0)
         fail_msg("submit: %s", err.msg);

@@ -15,3 +15,7 @@ if(TEST test_log_pg)
   set_tests_properties(test_log_pg PROPERTIES
     LABELS "integration;postgres" RESOURCE_LOCK stele-postgres TIMEOUT 300)
 endif()
+if(TEST test_engine_pg)
+  set_tests_properties(test_engine_pg PROPERTIES
+    LABELS "integration;postgres" RESOURCE_LOCK stele-postgres TIMEOUT 600)
+endif()

@@ -14,7 +14,7 @@ static const stele_host_api *host;
 
 static const stele_record_ref events[] = {
     {"bank.AccountOpened", 1},
-    {"bank.Deposited", 1},
+    {"bank.Deposited", 2},
 };
 
 static const stele_column_def columns[] = {
@@ -39,8 +39,10 @@ static int project(void *ctx, const stele_event *evs, size_t n,
         if (rc != 0)
             return rc;
         int64_t amount = 0;
-        if (strcmp(evs[i].type, "bank.Deposited") == 0)
-            host->get_long(evs[i].value, "amount", &amount);
+        stele_value money;
+        if (strcmp(evs[i].type, "bank.Deposited") == 0 &&
+            host->get_record(evs[i].value, "amount", &money) == 0)
+            host->get_long(&money, "minor", &amount);
         const char *healed = getenv("STELE_TEST_HEALED");
         if (amount == 666 && !(healed && access(healed, F_OK) == 0)) {
             snprintf(err->msg, sizeof err->msg, "poison deposit");
@@ -69,12 +71,8 @@ static const stele_projector_def def = {
 };
 
 static const stele_plugin_descriptor descriptor = {
-    STELE_DESCRIPTOR_HEADER,
-    .name = "test.flaky",
-    .version = "1",
-    .kind = STELE_PLUGIN_PROJECTOR,
-    .init = init,
-    .def.projector = &def,
+    STELE_DESCRIPTOR_HEADER,        .name = "test.flaky", .version = "1",
+    .kind = STELE_PLUGIN_PROJECTOR, .init = init,         .def.projector = &def,
 };
 
 STELE_EXPORT const stele_plugin_descriptor *stele_plugin_entry(void)

@@ -281,7 +281,8 @@ static void test_unknown_keys_are_errors(void **state)
                "topic_prefix, kafka, conninfo)");
     load_fails("app: bank\nplugin: [a.so]\n",
                "2: unknown key 'plugin' (expected one of: app, data_dir, "
-               "schemas, plugins, log, store, engine, http, logging)");
+               "schemas, plugins, log, store, engine, http, logging, "
+               "registry)");
     load_fails("app: bank\nengine:\n  batch: 3\n",
                "3: unknown key 'batch' in 'engine' (expected one of: "
                "command_batch, commit_interval_ms, projection_batch, "
@@ -332,9 +333,9 @@ static void test_bad_values_are_errors(void **state)
     load_fails("app: bank\nengine:\n  commit_interval_ms: -1\n",
                "3: 'engine.commit_interval_ms' must be an integer in "
                "0..60000, got '-1'");
-    load_fails("app: bank\nlog:\n  backend: postgres\n",
-               "3: 'log.backend' must be one of sqlite, kafka, got "
-               "'postgres'");
+    load_fails("app: bank\nlog:\n  backend: mysql\n",
+               "3: 'log.backend' must be one of sqlite, kafka, postgres, got "
+               "'mysql'");
     load_fails("app: bank\nlogging:\n  level: verbose\n",
                "3: 'logging.level' must be one of error, warn, info, debug, "
                "got 'verbose'");
@@ -423,6 +424,78 @@ static void test_file_errors(void **state)
     assert_string_equal(err.msg, want);
 }
 
+static void test_registry_defaults_to_embedded(void **state)
+{
+    (void)state;
+    stele_config *c = load_ok("app: bank\n");
+    assert_string_equal(c->registry_backend, "embedded");
+    assert_string_equal(c->registry_subject_strategy, "record");
+    assert_string_equal(c->registry_compatibility, "BACKWARD_TRANSITIVE");
+    assert_int_equal(c->registry_timeout_ms, 10000);
+    assert_int_equal(c->registry_retries, 4);
+    assert_null(c->registry_url);
+    stele_config_free(c);
+}
+
+static void test_registry_rest_sets_every_key(void **state)
+{
+    (void)state;
+    setenv("STELE_TEST_REG_PW", "s3cret", 1);
+    stele_config *c = load_ok("app: bank\n"
+                              "registry:\n"
+                              "  backend: rest\n"
+                              "  url: https://registry:8081/apis/ccompat/v7\n"
+                              "  username: stele\n"
+                              "  password: ${STELE_TEST_REG_PW}\n"
+                              "  ca_file: tls/ca.pem\n"
+                              "  cert_file: tls/client.pem\n"
+                              "  key_file: /etc/stele/client.key\n"
+                              "  timeout_ms: 2500\n"
+                              "  retries: 7\n"
+                              "  subject_strategy: topic_record\n"
+                              "  compatibility: FULL_TRANSITIVE\n");
+    assert_string_equal(c->registry_backend, "rest");
+    assert_string_equal(c->registry_url,
+                        "https://registry:8081/apis/ccompat/v7");
+    assert_string_equal(c->registry_username, "stele");
+    assert_string_equal(c->registry_password, "s3cret");
+    assert_path(c->registry_ca_file, "tls/ca.pem");
+    assert_path(c->registry_cert_file, "tls/client.pem");
+    assert_string_equal(c->registry_key_file, "/etc/stele/client.key");
+    assert_int_equal(c->registry_timeout_ms, 2500);
+    assert_int_equal(c->registry_retries, 7);
+    assert_string_equal(c->registry_subject_strategy, "topic_record");
+    assert_string_equal(c->registry_compatibility, "FULL_TRANSITIVE");
+    stele_config_free(c);
+}
+
+static void test_registry_errors_name_line(void **state)
+{
+    (void)state;
+    load_fails("app: bank\nregistry:\n  backend: rest\n",
+               "3: 'registry.backend' is rest but 'registry.url' is not set");
+    load_fails("app: bank\nregistry:\n  urll: http://x\n",
+               "3: unknown key 'urll' in 'registry' (expected one of: "
+               "backend, url, username, password, ca_file, cert_file, "
+               "key_file, timeout_ms, retries, subject_strategy, "
+               "compatibility)");
+    load_fails("app: bank\nregistry:\n  url: ftp://x\n",
+               "3: 'registry.url' must start with http:// or https://, got "
+               "'ftp://x'");
+    load_fails("app: bank\nregistry:\n  subject_strategy: topic_record\n",
+               "3: 'registry.subject_strategy' topic_record needs "
+               "'registry.backend: rest' (the embedded registry gives each "
+               "subject its own ids)");
+    load_fails("app: bank\nregistry:\n  backend: rest\n  url: http://x\n"
+               "  cert_file: a.pem\n",
+               "5: 'registry.cert_file' and 'registry.key_file' go together");
+    load_fails("app: bank\nregistry:\n  url: http://x\n  password: p\n",
+               "4: 'registry.password' is set but 'registry.username' is not");
+    load_fails("app: bank\nregistry:\n  retries: 1000\n",
+               "3: 'registry.retries' must be an integer in 0..100, got "
+               "'1000'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +514,9 @@ int main(void)
         cmocka_unit_test(test_missing_app_is_an_error),
         cmocka_unit_test(test_yaml_syntax_errors_report_libyaml_line),
         cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_registry_defaults_to_embedded),
+        cmocka_unit_test(test_registry_rest_sets_every_key),
+        cmocka_unit_test(test_registry_errors_name_line),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

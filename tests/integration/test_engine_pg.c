@@ -1,0 +1,261 @@
+/*
+ * The engine with PostgreSQL: read models in PostgreSQL under the embedded
+ * log, and PostgreSQL as the event store with several `stele run`
+ * processes on one database — a host killed with SIGKILL under load, the
+ * server restarted under load, and the server not up when a host starts.
+ *
+ * The server comes from scripts/pg-start.sh (127.0.0.1:5433), started here
+ * when it does not answer; every test has a database of its own.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "common_engine.h"
+
+#define PLUGINS STELE_BUILD_DIR "/plugins/"
+#define SCRIPTS STELE_SOURCE_DIR "/scripts/"
+#define SERVER "host=127.0.0.1 port=5433 user=postgres"
+
+typedef struct pg_fixture {
+    ce_fixture ce; /* first: the harness sees a ce_fixture */
+    char db[64];
+    char conninfo[160];
+} pg_fixture;
+
+static int admin(const char *sql)
+{
+    PGconn *c = PQconnectdb(SERVER " dbname=postgres connect_timeout=5");
+    int ok = PQstatus(c) == CONNECTION_OK;
+    if (ok) {
+        PGresult *r = PQexec(c, sql);
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
+             PQresultStatus(r) == PGRES_TUPLES_OK;
+        if (!ok)
+            fprintf(stderr, "%s: %s", sql, PQerrorMessage(c));
+        PQclear(r);
+    }
+    PQfinish(c);
+    return ok ? 0 : -1;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (admin("SELECT 1") != 0 && system(SCRIPTS "pg-start.sh >&2") != 0)
+        return -1;
+    return 0;
+}
+
+static int open_checker(ce_fixture *f, stele_log **out, stele_err *err)
+{
+    return stele_log_open_postgres(((pg_fixture *)f)->conninfo, out, err);
+}
+
+/* log: "postgres" or "sqlite" */
+static void setup_with(pg_fixture *f, const char *log)
+{
+    ce_init(&f->ce, "stele-pg-it");
+    f->ce.open_log = open_checker;
+    snprintf(f->db, sizeof f->db, "%s", f->ce.app);
+    snprintf(f->conninfo, sizeof f->conninfo, SERVER " dbname=%s", f->db);
+    char sql[128];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", f->db);
+    assert_int_equal(admin(sql), 0);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "app: %s\n"
+             "data_dir: %s/data\n"
+             "schemas: %s/schemas\n"
+             "plugins:\n"
+             "  - %sbank_account.so\n"
+             "  - %sbank_balances.so\n"
+             "  - %sbank_daily_totals.so\n"
+             "  - %sbank_account_query.so\n"
+             "  - %sbank_richest_query.so\n"
+             "log:\n"
+             "  backend: %s\n"
+             "  partitions: 6\n"
+             "  conninfo: \"%s\"\n"
+             "store:\n"
+             "  backend: postgres\n"
+             "  conninfo: \"%s\"\n"
+             "engine:\n"
+             "  command_batch: 500\n"
+             "  commit_interval_ms: 20\n"
+             "  reply_timeout_ms: 60000\n"
+             "logging:\n"
+             "  level: warn\n",
+             f->ce.app, f->ce.dir, STELE_SOURCE_DIR, PLUGINS, PLUGINS, PLUGINS,
+             PLUGINS, PLUGINS, log, f->conninfo, f->conninfo);
+    ce_write_config(&f->ce, text);
+    ce_open(&f->ce);
+}
+
+static int setup_pg_log(void **state)
+{
+    pg_fixture *f = calloc(1, sizeof *f);
+    setup_with(f, "postgres");
+    *state = f;
+    return 0;
+}
+
+static int setup_sqlite_log(void **state)
+{
+    pg_fixture *f = calloc(1, sizeof *f);
+    setup_with(f, "sqlite");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    pg_fixture *f = *state;
+    ce_cleanup(&f->ce);
+    if (admin("SELECT 1") != 0)
+        assert_int_equal(system(SCRIPTS "pg-start.sh >&2"), 0);
+    char sql[128];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)",
+             f->db);
+    admin(sql);
+    free(f);
+    return 0;
+}
+
+static json_t *list(ce_fixture *f, const char *table)
+{
+    stele_list_request req = {.page = 1, .page_size = 1000};
+    json_t *out = NULL;
+    stele_err err = {0};
+    for (int tries = 0;; tries++) {
+        int rc = stele_engine_list(f->e, table, &req, &out, &err);
+        if (rc == 0)
+            return out;
+        if (tries == 50)
+            fail_msg("list %s: %s", table, err.msg);
+        sleep(1); /* a restarted server: the next call reconnects */
+    }
+}
+
+/* Waits (bounded) until the balances read model holds every account with
+ * every deposit applied exactly once. */
+static void expect_read_model(ce_fixture *f)
+{
+    long long sum = -1, rows = -1;
+    for (int i = 0; i < 120; i++) {
+        json_t *page = list(f, "balances");
+        json_t *items = json_object_get(page, "items"), *row;
+        size_t k;
+        sum = 0;
+        rows = (long long)json_array_size(items);
+        json_array_foreach(items, k, row)
+            sum += json_integer_value(json_object_get(row, "balance"));
+        json_decref(page);
+        if (rows == CE_ACCOUNTS && sum == CE_DEPOSITS)
+            return;
+        assert_true(sum <= CE_DEPOSITS); /* never applied twice */
+        sleep(1);
+    }
+    fail_msg("balances: %lld rows, sum %lld; want %d rows, sum %d", rows, sum,
+             CE_ACCOUNTS, CE_DEPOSITS);
+}
+
+static void test_read_models_live_in_postgres(void **state)
+{
+    ce_fixture *f = *state;
+    stele_submitted s;
+    ce_submit(f, "bank.OpenAccount", "a1",
+              "{\"owner\":\"Alice\",\"initial_deposit\":100}", NULL, &s);
+    json_decref(ce_wait(f, &s));
+    ce_submit(f, "bank.OpenAccount", "a2", "{\"owner\":\"Bob\"}", NULL, &s);
+    json_decref(ce_wait(f, &s));
+    ce_submit(f, "bank.Deposit", "a2", "{\"amount\":40}", NULL, &s);
+    json_decref(ce_wait(f, &s));
+    size_t did;
+    stele_err err = {0};
+    assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
+
+    stele_filter flt;
+    char expr[] = "owner^=Al";
+    assert_int_equal(stele_filter_parse(expr, &flt, &err), 0);
+    stele_list_request req = {.filters = &flt, .n_filters = 1, .sort =
+                              "balance", .descending = true, .page = 1,
+                              .page_size = 10};
+    json_t *out = NULL;
+    assert_int_equal(stele_engine_list(f->e, "balances", &req, &out, &err), 0);
+    assert_int_equal(json_integer_value(json_object_get(out, "total")), 1);
+    json_decref(out);
+    json_t *params = json_pack("{s:s}", "account_id", "a2");
+    assert_int_equal(stele_engine_query(f->e, "account", params, &out, &err),
+                     0);
+    assert_int_equal(json_integer_value(json_object_get(out, "balance")), 40);
+    json_decref(out);
+    json_decref(params);
+    out = list(f, "daily_totals");
+    json_t *day = json_array_get(json_object_get(out, "items"), 0);
+    assert_int_equal(json_integer_value(json_object_get(day, "deposited")),
+                     140);
+    json_decref(out);
+}
+
+static void test_two_hosts_one_killed_on_the_postgres_event_store(void **state)
+{
+    ce_fixture *f = *state;
+    ce_start_host(f, 0);
+    ce_start_host(f, 1);
+    ce_load(f, 1, NULL);
+    ce_expect_exactly_once(f);
+    expect_read_model(f);
+}
+
+static void test_postgres_restart_under_load_loses_nothing(void **state)
+{
+    ce_fixture *f = *state;
+    ce_start_host(f, 0);
+    ce_start_host(f, 1);
+    ce_load(f, -1, SCRIPTS "pg-stop.sh >&2 && sleep 1 && " SCRIPTS
+                   "pg-start.sh >&2");
+    ce_expect_exactly_once(f);
+    expect_read_model(f);
+}
+
+static void test_host_waits_for_postgres_at_start(void **state)
+{
+    ce_fixture *f = *state;
+    assert_int_equal(system(SCRIPTS "pg-stop.sh >&2"), 0);
+    ce_start_host(f, 0);
+    sleep(2);
+    assert_int_equal(system(SCRIPTS "pg-start.sh >&2"), 0);
+    stele_submitted s;
+    ce_submit(f, "bank.OpenAccount", "late", "{\"owner\":\"L\"}", NULL, &s);
+    json_t *r = ce_wait(f, &s);
+    assert_string_equal(ce_str(r, "status"), "accepted");
+    json_decref(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_read_models_live_in_postgres,
+                                        setup_sqlite_log, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_two_hosts_one_killed_on_the_postgres_event_store,
+            setup_pg_log, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_postgres_restart_under_load_loses_nothing, setup_pg_log,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_host_waits_for_postgres_at_start,
+                                        setup_pg_log, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, NULL);
+}
