@@ -551,8 +551,10 @@ static int process_batch(stele_engine *e, stele_log_batch **ins, size_t nin,
         /* Nothing of the batch was written: read it again from the
          * committed offsets. */
         stele_err rerr;
-        if (stele_log_consumer_rewind(e->cmd_consumer, &rerr) != 0)
+        if (stele_log_consumer_rewind(e->cmd_consumer, &rerr) != 0) {
             engine_logf(e, STELE_LOG_ERROR, "rewind failed: %s", rerr.msg);
+            e->cmd_needs_rewind = true;
+        }
     }
 out:
     stele_map_free(b.dirty, free);
@@ -572,6 +574,11 @@ int commands_process(stele_engine *e, int timeout_ms, size_t *did,
     int rc = ensure_consumer(e, err);
     if (rc != 0 || !e->cmd_consumer)
         return rc;
+    if (e->cmd_needs_rewind) {
+        if ((rc = stele_log_consumer_rewind(e->cmd_consumer, err)))
+            return rc;
+        e->cmd_needs_rewind = false;
+    }
     /* Gather a batch: whatever is there now, then more until the batch is
      * full or commit_interval_ms has passed, so one transaction carries
      * many commands under load and a lone command waits little. */

@@ -64,6 +64,7 @@ typedef struct projector {
     stele_map *sub_index; /* event type -> subscription* */
     stele_log_consumer *consumer;
     bool prepared;        /* tables checked for this run */
+    bool needs_seek;      /* a batch failed: back to the checkpoints first */
     stele_engine *engine; /* for the rebalance callbacks */
     int assign_rc;        /* what the last assignment callback hit */
     stele_err assign_err;
@@ -111,6 +112,10 @@ struct stele_engine {
     bool embedded;
     stele_log_consumer *cmd_consumer;
     bool cmd_failed; /* a fatal log error: stop processing commands */
+    /* A batch failed and the consumer could not be rewound yet (the log
+     * was unreachable): rewind before reading on, or commands would be
+     * skipped. */
+    bool cmd_needs_rewind;
 
     stele_buf buf;             /* encoding scratch */
     stele_codec_events *reads; /* replay and stele events: stored events

@@ -92,10 +92,16 @@ static int prepare_read_model(stele_engine *e, projector *p, stele_err *err)
 {
     const stele_projector_def *d = p->def;
     int stored, rc;
-    if ((rc = stele_store_projector_version(e->store, d->name, &stored, err)))
-        return rc;
     if ((rc = stele_store_begin(e->store, err)))
         return rc;
+    /* Read the version under the lock: another host may be preparing the
+     * same read model right now. */
+    if ((rc = stele_store_lock_ddl(e->store, err)) ||
+        (rc = stele_store_projector_version(e->store, d->name, &stored,
+                                            err))) {
+        stele_store_rollback(e->store);
+        return rc;
+    }
     if (stored != -1 && stored != d->version) {
         engine_logf(e, STELE_LOG_INFO,
                     "projector %s: version %d -> %d: rebuilding its read "
@@ -328,6 +334,11 @@ int projections_step(stele_engine *e, int timeout_ms, size_t *did,
                      p->n_topics, &cb, &p->consumer, err)))
                 return rc;
         }
+        if (p->needs_seek) {
+            if ((rc = seek_to_checkpoints(e, p, err)))
+                return rc;
+            p->needs_seek = false;
+        }
         stele_log_batch *in;
         rc =
             stele_log_consumer_poll(p->consumer, timeout_ms,
@@ -347,8 +358,10 @@ int projections_step(stele_engine *e, int timeout_ms, size_t *did,
         if (in->n > 0) {
             rc = project_batch(e, p, in, err);
             if (rc != 0) {
+                /* Read the batch again from the checkpoints; if even that
+                 * fails (the store is down), do it before the next poll. */
                 stele_err serr;
-                seek_to_checkpoints(e, p, &serr);
+                p->needs_seek = seek_to_checkpoints(e, p, &serr) != 0;
                 stele_log_batch_free(in);
                 return rc;
             }

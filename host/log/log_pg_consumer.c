@@ -624,6 +624,11 @@ again:
     for (;;) {
         if ((rc = ensure_joined(c, err)))
             break;
+        /* Notifications that came in since the last call, without waiting:
+         * a caller polling with timeout 0 never reaches wait_notify. (A
+         * broken connection is reported by the fetch or the wait.) */
+        if (PQconsumeInput(c->conn))
+            take_notifies(c);
         int64_t now = stele_mono_ns();
         if (c->rebalance_now || now >= c->next_rebalance_ns) {
             c->rebalance_now = false;

@@ -52,6 +52,11 @@ int stele_store_select(stele_store *s, const char *sql, const stele_param *p,
     return s->ops->select(s, sql, p, n, cb, opaque, err);
 }
 
+int stele_store_lock_ddl(stele_store *s, stele_err *err)
+{
+    return s->ops->lock_ddl ? s->ops->lock_ddl(s, err) : 0;
+}
+
 const char *stele_store_backend_name(const stele_store *s)
 {
     return s->ops->name;

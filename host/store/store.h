@@ -38,6 +38,11 @@ int stele_store_begin(stele_store *s, stele_err *err);
 int stele_store_commit(stele_store *s, stele_err *err);
 void stele_store_rollback(stele_store *s);
 
+/* Inside a transaction: keeps other processes from creating or dropping
+ * read-model tables until it ends (a no-op where transactions already
+ * serialize that). */
+int stele_store_lock_ddl(stele_store *s, stele_err *err);
+
 int stele_store_exec(stele_store *s, const char *sql, const stele_param *p,
                      size_t n, stele_err *err);
 

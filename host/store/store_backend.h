@@ -18,6 +18,10 @@ typedef struct stele_store_ops {
                 size_t n, stele_err *err);
     int (*select)(stele_store *s, const char *sql, const stele_param *p,
                   size_t n, stele_row_cb cb, void *opaque, stele_err *err);
+    /* Optional: within a transaction, waits until no other process
+     * changes read-model tables (CREATE/DROP), until the transaction ends.
+     * NULL when transactions already serialize that (SQLite). */
+    int (*lock_ddl)(stele_store *s, stele_err *err);
     /* The SQL type of a column type in CREATE TABLE. */
     const char *(*column_type)(stele_column_type t);
 } stele_store_ops;

@@ -440,8 +440,18 @@ static const char *pg_column_type(stele_column_type t)
     }
 }
 
+/* Two hosts preparing the same projector's tables at once would race in
+ * CREATE TABLE IF NOT EXISTS (PostgreSQL checks the catalog before it
+ * locks it): one at a time, until the transaction ends. */
+static int pg_lock_ddl(stele_store *base, stele_err *err)
+{
+    return pg_exec(base, "SELECT pg_advisory_xact_lock(" DDL_LOCK_KEY ")",
+                   NULL, 0, err);
+}
+
 static const stele_store_ops pg_ops = {
     .name = "postgres",
+    .lock_ddl = pg_lock_ddl,
     .close = pg_close,
     .begin = pg_begin,
     .commit = pg_commit,

@@ -127,7 +127,11 @@ static int teardown(void **state)
     char sql[128];
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)",
              f->db);
-    admin(sql);
+    /* STELE_IT_KEEP=1 keeps a failed test's database to look into. */
+    if (!getenv("STELE_IT_KEEP"))
+        admin(sql);
+    else
+        fprintf(stderr, "kept database %s\n", f->db);
     free(f);
     return 0;
 }

@@ -434,6 +434,42 @@ static void test_poll_is_woken_by_a_commit_in_another_process(void **state)
     stele_log_close(l);
 }
 
+/* The engine polls with timeout 0 and sleeps on its own: notifications
+ * must be taken on such polls too, not only while a poll waits (a bug:
+ * records committed by another process were never read). */
+static void test_zero_timeout_polls_see_other_commits(void **state)
+{
+    (void)state;
+    char topic[64], g[64];
+    uniq(topic, sizeof topic, "zero");
+    uniq(g, sizeof g, "g");
+    stele_log *l = open_log();
+    ensure(l, topic, 1, false);
+    const char *t = topic;
+    stele_log_consumer *c;
+    OK(stele_log_consumer_new(l, g, &t, 1, NULL, &c, E));
+    poll_until_owns(c, 1);
+    stele_log_batch *b = NULL;
+    OK(stele_log_consumer_poll(c, 0, 10, &b, E)); /* drains the wake-ups */
+    stele_log_batch_free(b);
+    stele_log *w = open_log();
+    stele_log_record r = {
+        .key = "k", .key_len = 1, .value = "seen", .value_len = 4};
+    OK(stele_log_produce(w, topic, 0, &r, NULL, E));
+    stele_log_close(w);
+    size_t got = 0;
+    for (int i = 0; i < 200 && !got; i++) {
+        OK(stele_log_consumer_poll(c, 0, 10, &b, E));
+        got = b->n;
+        stele_log_batch_free(b);
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(got, 1);
+    stele_log_consumer_close(c);
+    stele_log_close(l);
+}
+
 /* Pseudo-random bytes: incompressible, so a long key stays long. */
 static void noise(unsigned char *buf, size_t n)
 {
@@ -620,6 +656,7 @@ int main(void)
         T(test_killed_member_partitions_are_taken_over),
         T(test_owner_that_lost_a_partition_cannot_commit_offsets),
         T(test_poll_is_woken_by_a_commit_in_another_process),
+        T(test_zero_timeout_polls_see_other_commits),
         T(test_big_transaction_is_all_or_nothing),
         T(test_errors_name_the_server_never_the_password),
         T(test_server_restart_fails_with_retry_then_recovers),
