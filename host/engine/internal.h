@@ -65,6 +65,14 @@ typedef struct projector {
     stele_log_consumer *consumer;
     bool prepared;        /* tables checked for this run */
     bool needs_seek;      /* a batch failed: back to the checkpoints first */
+    /* The read model of this version: its checkpoints' key, and its
+     * namespace where the store has them (PostgreSQL schema). */
+    char ckpt_key[160];
+    char ns[64];
+    /* Building this version beside the serving one (zero-downtime
+     * rebuild): switched over once caught up. */
+    bool building;
+    int64_t next_catchup_check_ns;
     stele_engine *engine; /* for the rebalance callbacks */
     int assign_rc;        /* what the last assignment callback hit */
     stele_err assign_err;
@@ -174,6 +182,13 @@ int projections_open(stele_engine *e, stele_err *err);
 int projections_step(stele_engine *e, int timeout_ms, size_t *did,
                      stele_err *err);
 void projections_close(stele_engine *e);
+
+/* The namespace of a projector's read model at a version. */
+void projector_namespace(const char *name, int version, char *out,
+                         size_t size);
+/* Makes unqualified table names resolve in every projector's serving read
+ * model (before a query). */
+int use_serving_namespaces(stele_engine *e, stele_err *err);
 
 /* replay.c */
 int replay_partition(stele_engine *e, aggregate *a, int32_t partition,

@@ -13,6 +13,7 @@
 
 #include "codec/value.h"
 #include "common/err.h"
+#include "common/util.h"
 #include "internal.h"
 
 static int add_topic(projector *p, const char *topic)
@@ -35,13 +36,19 @@ int projections_open(stele_engine *e, stele_err *err)
     for (size_t i = 0; i < e->n_projs; i++) {
         projector *p = &e->projs[i];
         const stele_projector_def *d = p->def;
-        size_t gl = strlen(e->cfg->app) + strlen(d->name) + 16;
+        size_t gl = strlen(e->cfg->app) + strlen(d->name) + 32;
         p->group = malloc(gl);
         p->subs = calloc(d->n_events ? d->n_events : 1, sizeof *p->subs);
         p->sub_index = stele_map_new();
         if (!p->group || !p->subs || !p->sub_index)
             return stele_err_set(err, STELE_ENOMEM, "out of memory");
-        snprintf(p->group, gl, "%s.projector.%s", e->cfg->app, d->name);
+        /* One group per version: hosts of the old version keep serving
+         * (and updating) theirs while new hosts build the new one. */
+        snprintf(p->group, gl, "%s.projector.%s.v%d", e->cfg->app, d->name,
+                 d->version);
+        snprintf(p->ckpt_key, sizeof p->ckpt_key, "%s@v%d", d->name,
+                 d->version);
+        projector_namespace(d->name, d->version, p->ns, sizeof p->ns);
         for (size_t j = 0; j < d->n_events; j++) {
             const stele_record_ref *ref = &d->events[j];
             aggregate *a = stele_map_gets(e->event_index, ref->name);
@@ -86,12 +93,54 @@ void projections_close(stele_engine *e)
     }
 }
 
-/* Creates the projector's tables, or drops and recreates them (and forgets
- * its checkpoints) when its version changed. */
+void projector_namespace(const char *name, int version, char *out,
+                         size_t size)
+{
+    /* rm_<name>_v<version>, lower case: a PostgreSQL schema name */
+    size_t at = (size_t)snprintf(out, size, "rm_");
+    for (const char *c = name; *c && at + 12 < size; c++) {
+        char ch = *c;
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch - 'A' + 'a');
+        out[at++] = ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
+                        ? ch
+                        : '_';
+    }
+    snprintf(out + at, size - at, "_v%d", version);
+}
+
+int use_serving_namespaces(stele_engine *e, stele_err *err)
+{
+    if (!stele_store_has_namespaces(e->store) || e->n_projs == 0)
+        return 0;
+    char names[64][64];
+    const char *ns[64];
+    size_t n = 0;
+    for (size_t i = 0; i < e->n_projs && n < 64; i++) {
+        int active;
+        int rc = stele_store_projector_version(e->store, e->projs[i].def->name,
+                                               &active, err);
+        if (rc != 0)
+            return rc;
+        if (active < 0)
+            continue;
+        projector_namespace(e->projs[i].def->name, active, names[n],
+                            sizeof names[n]);
+        ns[n] = names[n];
+        n++;
+    }
+    return stele_store_use_namespaces(e->store, ns, n, err);
+}
+
+/* Creates the projector's tables. When its version changed: with store
+ * namespaces (PostgreSQL) the new version is built beside the serving one,
+ * which keeps answering queries until the new one has caught up; without
+ * them (SQLite) the tables are dropped and rebuilt in place. */
 static int prepare_read_model(stele_engine *e, projector *p, stele_err *err)
 {
     const stele_projector_def *d = p->def;
     int stored, rc;
+    bool beside = stele_store_has_namespaces(e->store);
     if ((rc = stele_store_begin(e->store, err)))
         return rc;
     /* Read the version under the lock: another host may be preparing the
@@ -102,19 +151,33 @@ static int prepare_read_model(stele_engine *e, projector *p, stele_err *err)
         stele_store_rollback(e->store);
         return rc;
     }
+    p->building = false;
     if (stored != -1 && stored != d->version) {
         engine_logf(e, STELE_LOG_INFO,
-                    "projector %s: version %d -> %d: rebuilding its read "
-                    "model from the start of the log",
-                    d->name, stored, d->version);
-        for (size_t i = 0; i < d->n_tables && rc == 0; i++)
-            rc = stele_store_table_drop(e->store, d->tables[i].name, err);
-        if (rc == 0)
-            rc = stele_store_checkpoints_clear(e->store, d->name, err);
+                    "projector %s: version %d -> %d: %s", d->name, stored,
+                    d->version,
+                    beside ? "building the new read model beside the "
+                             "serving one"
+                           : "rebuilding its read model from the start of "
+                             "the log");
+        if (beside) {
+            p->building = true;
+        } else {
+            char old[160];
+            snprintf(old, sizeof old, "%s@v%d", d->name, stored);
+            for (size_t i = 0; i < d->n_tables && rc == 0; i++)
+                rc = stele_store_table_drop(e->store, d->tables[i].name, err);
+            if (rc == 0)
+                rc = stele_store_checkpoints_clear(e->store, old, err);
+        }
     }
+    const char *ns = p->ns;
+    if (rc == 0 && beside &&
+        ((rc = stele_store_namespace_create(e->store, p->ns, err)) == 0))
+        rc = stele_store_use_namespaces(e->store, &ns, 1, err);
     for (size_t i = 0; i < d->n_tables && rc == 0; i++)
         rc = stele_store_table_create(e->store, &d->tables[i], err);
-    if (rc == 0 && stored != d->version)
+    if (rc == 0 && stored != d->version && !p->building)
         rc = stele_store_projector_set_version(e->store, d->name, d->version,
                                                err);
     if (rc != 0) {
@@ -122,6 +185,62 @@ static int prepare_read_model(stele_engine *e, projector *p, stele_err *err)
         return stele_err_prefix(err, "projector %s", d->name);
     }
     return stele_store_commit(e->store, err);
+}
+
+/* While building a new version: once its checkpoints reach the end of
+ * every partition it reads, make it the serving one and drop the old. */
+static int switch_over_if_caught_up(stele_engine *e, projector *p,
+                                    stele_err *err)
+{
+    int64_t now = stele_mono_ns();
+    if (!p->building || now < p->next_catchup_check_ns)
+        return 0;
+    p->next_catchup_check_ns = now + 200 * 1000000LL;
+    for (size_t t = 0; t < p->n_topics; t++) {
+        int32_t parts;
+        int rc = stele_log_topic_partitions(e->log, p->topics[t], &parts, err);
+        for (int32_t i = 0; rc == 0 && i < parts; i++) {
+            int64_t end, next;
+            if ((rc = stele_log_end_offset(e->log, p->topics[t], i, &end,
+                                           err)) ||
+                (rc = stele_store_checkpoint_get(e->store, p->ckpt_key,
+                                                 p->topics[t], i, &next,
+                                                 err)))
+                break;
+            if (next < end)
+                return 0; /* not yet */
+        }
+        if (rc != 0)
+            return rc;
+    }
+    int stored, rc;
+    if ((rc = stele_store_begin(e->store, err)))
+        return rc;
+    if ((rc = stele_store_lock_ddl(e->store, err)) ||
+        (rc = stele_store_projector_version(e->store, p->def->name, &stored,
+                                            err)) ||
+        (rc = stele_store_projector_set_version(e->store, p->def->name,
+                                                p->def->version, err))) {
+        stele_store_rollback(e->store);
+        return rc;
+    }
+    if (stored >= 0 && stored != p->def->version) {
+        char old[64], key[160];
+        projector_namespace(p->def->name, stored, old, sizeof old);
+        snprintf(key, sizeof key, "%s@v%d", p->def->name, stored);
+        if ((rc = stele_store_namespace_drop(e->store, old, err)) ||
+            (rc = stele_store_checkpoints_clear(e->store, key, err))) {
+            stele_store_rollback(e->store);
+            return rc;
+        }
+    }
+    if ((rc = stele_store_commit(e->store, err)))
+        return rc;
+    p->building = false;
+    engine_logf(e, STELE_LOG_INFO,
+                "projector %s: version %d caught up and now serves queries",
+                p->def->name, p->def->version);
+    return 0;
 }
 
 /* Puts every assigned partition at the projector's stored checkpoint. */
@@ -132,7 +251,7 @@ static int seek_to_checkpoints(stele_engine *e, projector *p, stele_err *err)
     for (size_t i = 0; i < n; i++) {
         int64_t next;
         int rc = stele_store_checkpoint_get(
-            e->store, p->def->name, tps[i].topic, tps[i].partition, &next, err);
+            e->store, p->ckpt_key, tps[i].topic, tps[i].partition, &next, err);
         if (rc == 0)
             rc = stele_log_consumer_seek(p->consumer, tps[i].topic,
                                          tps[i].partition, next, err);
@@ -292,6 +411,12 @@ static int project_batch(stele_engine *e, projector *p,
         goto out;
     if ((rc = stele_store_begin(e->store, err)))
         goto out;
+    /* This version's tables (its own schema on PostgreSQL). */
+    const char *ns = p->ns;
+    if ((rc = stele_store_use_namespaces(e->store, &ns, 1, err))) {
+        stele_store_rollback(e->store);
+        goto out;
+    }
     if (k > 0) {
         stele_err perr = {0};
         rc = p->def->project(p->plugin->ctx, p->evs, k,
@@ -305,7 +430,7 @@ static int project_batch(stele_engine *e, projector *p,
         }
     }
     for (size_t x = 0; x < n_pos && rc == 0; x++)
-        rc = stele_store_checkpoint_set(e->store, p->def->name, pos[x].topic,
+        rc = stele_store_checkpoint_set(e->store, p->ckpt_key, pos[x].topic,
                                         pos[x].partition, pos[x].next, err);
     if (rc == 0)
         rc = stele_store_commit(e->store, err);
@@ -368,6 +493,8 @@ int projections_step(stele_engine *e, int timeout_ms, size_t *did,
             *did += in->n;
         }
         stele_log_batch_free(in);
+        if ((rc = switch_over_if_caught_up(e, p, err)))
+            return rc;
     }
     return 0;
 }

@@ -29,6 +29,10 @@ int stele_engine_query(stele_engine *e, const char *name, const json_t *params,
         avro_value_decref(&v);
         return stele_err_prefix(err, "query %s", name);
     }
+    if ((rc = use_serving_namespaces(e, err))) {
+        avro_value_decref(&v);
+        return rc;
+    }
     struct stele_query_ctx ctx = {e, json_array()};
     stele_value sv = stele_value_wrap(&v);
     stele_err qerr = {0};
@@ -60,8 +64,12 @@ int stele_engine_list(stele_engine *e, const char *table,
     for (size_t i = 0; i < e->n_projs; i++) {
         const stele_projector_def *d = e->projs[i].def;
         for (size_t j = 0; j < d->n_tables; j++)
-            if (strcmp(d->tables[j].name, table) == 0)
-                return stele_store_list(e->store, &d->tables[j], req, out, err);
+            if (strcmp(d->tables[j].name, table) == 0) {
+                int rc = use_serving_namespaces(e, err);
+                return rc ? rc
+                          : stele_store_list(e->store, &d->tables[j], req,
+                                             out, err);
+            }
     }
     return stele_err_set(err, STELE_ENOTFOUND,
                          "no projector declares a table '%s'", table);

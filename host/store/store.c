@@ -52,6 +52,30 @@ int stele_store_select(stele_store *s, const char *sql, const stele_param *p,
     return s->ops->select(s, sql, p, n, cb, opaque, err);
 }
 
+bool stele_store_has_namespaces(const stele_store *s)
+{
+    return s->ops->use_namespaces != NULL;
+}
+
+int stele_store_namespace_create(stele_store *s, const char *ns,
+                                 stele_err *err)
+{
+    return s->ops->create_namespace ? s->ops->create_namespace(s, ns, err)
+                                    : 0;
+}
+
+int stele_store_namespace_drop(stele_store *s, const char *ns,
+                               stele_err *err)
+{
+    return s->ops->drop_namespace ? s->ops->drop_namespace(s, ns, err) : 0;
+}
+
+int stele_store_use_namespaces(stele_store *s, const char *const *ns,
+                               size_t n, stele_err *err)
+{
+    return s->ops->use_namespaces ? s->ops->use_namespaces(s, ns, n, err) : 0;
+}
+
 int stele_store_lock_ddl(stele_store *s, stele_err *err)
 {
     return s->ops->lock_ddl ? s->ops->lock_ddl(s, err) : 0;

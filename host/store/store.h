@@ -38,6 +38,23 @@ int stele_store_begin(stele_store *s, stele_err *err);
 int stele_store_commit(stele_store *s, stele_err *err);
 void stele_store_rollback(stele_store *s);
 
+/* ------------------------------------------------------------------ */
+/* Namespaces: PostgreSQL keeps each projector version's tables in a
+ * schema of its own, so a rebuild happens beside the serving version. */
+
+/* true when the store has namespaces (PostgreSQL), false for SQLite. */
+bool stele_store_has_namespaces(const stele_store *s);
+/* CREATE SCHEMA IF NOT EXISTS / DROP SCHEMA ... CASCADE; no-ops without
+ * namespaces. ns must be an identifier. */
+int stele_store_namespace_create(stele_store *s, const char *ns,
+                                 stele_err *err);
+int stele_store_namespace_drop(stele_store *s, const char *ns,
+                               stele_err *err);
+/* Unqualified table names in the statements that follow resolve in ns
+ * (in order); a no-op without namespaces. */
+int stele_store_use_namespaces(stele_store *s, const char *const *ns,
+                               size_t n, stele_err *err);
+
 /* Inside a transaction: keeps other processes from creating or dropping
  * read-model tables until it ends (a no-op where transactions already
  * serialize that). */

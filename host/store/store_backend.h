@@ -22,6 +22,14 @@ typedef struct stele_store_ops {
      * changes read-model tables (CREATE/DROP), until the transaction ends.
      * NULL when transactions already serialize that (SQLite). */
     int (*lock_ddl)(stele_store *s, stele_err *err);
+    /* Optional (NULL: the store has one namespace, SQLite): read-model
+     * namespaces (PostgreSQL schemas), so a new version of a read model is
+     * built beside the old one. use_namespaces makes unqualified table
+     * names resolve in ns[0..n) for the statements that follow. */
+    int (*create_namespace)(stele_store *s, const char *ns, stele_err *err);
+    int (*drop_namespace)(stele_store *s, const char *ns, stele_err *err);
+    int (*use_namespaces)(stele_store *s, const char *const *ns, size_t n,
+                          stele_err *err);
     /* The SQL type of a column type in CREATE TABLE. */
     const char *(*column_type)(stele_column_type t);
 } stele_store_ops;

@@ -449,9 +449,68 @@ static int pg_lock_ddl(stele_store *base, stele_err *err)
                    NULL, 0, err);
 }
 
+static bool ns_ok(const char *ns)
+{
+    if (!ns || !*ns || strlen(ns) > 63)
+        return false;
+    for (const char *c = ns; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+              *c == '_'))
+            return false;
+    return true;
+}
+
+static int pg_ns_sql(stele_store *base, const char *fmt, const char *ns,
+                     stele_err *err)
+{
+    if (!ns_ok(ns))
+        return stele_err_set(err, STELE_EINVAL,
+                             "read-model store: bad namespace '%s'", ns);
+    char sql[160];
+    snprintf(sql, sizeof sql, fmt, ns);
+    return pg_exec(base, sql, NULL, 0, err);
+}
+
+static int pg_create_namespace(stele_store *base, const char *ns,
+                               stele_err *err)
+{
+    return pg_ns_sql(base, "CREATE SCHEMA IF NOT EXISTS \"%s\"", ns, err);
+}
+
+static int pg_drop_namespace(stele_store *base, const char *ns,
+                             stele_err *err)
+{
+    return pg_ns_sql(base, "DROP SCHEMA IF EXISTS \"%s\" CASCADE", ns, err);
+}
+
+/* search_path: PostgreSQL re-plans cached statements when it changes, so
+ * the prepared statements follow. The bookkeeping tables stay in public. */
+static int pg_use_namespaces(stele_store *base, const char *const *ns,
+                             size_t n, stele_err *err)
+{
+    char sql[2048] = "SET search_path TO ";
+    size_t at = strlen(sql);
+    for (size_t i = 0; i < n; i++) {
+        if (!ns_ok(ns[i]))
+            return stele_err_set(err, STELE_EINVAL,
+                                 "read-model store: bad namespace '%s'",
+                                 ns[i]);
+        int w = snprintf(sql + at, sizeof sql - at, "\"%s\", ", ns[i]);
+        if (w < 0 || (size_t)w >= sizeof sql - at)
+            return stele_err_set(err, STELE_EINVAL,
+                                 "read-model store: too many namespaces");
+        at += (size_t)w;
+    }
+    snprintf(sql + at, sizeof sql - at, "public");
+    return pg_exec(base, sql, NULL, 0, err);
+}
+
 static const stele_store_ops pg_ops = {
     .name = "postgres",
     .lock_ddl = pg_lock_ddl,
+    .create_namespace = pg_create_namespace,
+    .drop_namespace = pg_drop_namespace,
+    .use_namespaces = pg_use_namespaces,
     .close = pg_close,
     .begin = pg_begin,
     .commit = pg_commit,

@@ -196,7 +196,8 @@ static void test_read_models_live_in_postgres(void **state)
                               "balance", .descending = true, .page = 1,
                               .page_size = 10};
     json_t *out = NULL;
-    assert_int_equal(stele_engine_list(f->e, "balances", &req, &out, &err), 0);
+    if (stele_engine_list(f->e, "balances", &req, &out, &err) != 0)
+        fail_msg("list: %s", err.msg);
     assert_int_equal(json_integer_value(json_object_get(out, "total")), 1);
     json_decref(out);
     json_t *params = json_pack("{s:s}", "account_id", "a2");
@@ -210,6 +211,78 @@ static void test_read_models_live_in_postgres(void **state)
     assert_int_equal(json_integer_value(json_object_get(day, "deposited")),
                      140);
     json_decref(out);
+}
+
+static long long scalar(const char *conninfo, const char *sql)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    PGresult *r = PQexec(c, sql);
+    long long v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
+                      ? atoll(PQgetvalue(r, 0, 0))
+                      : -1;
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+static long long total(ce_fixture *f, const char *table)
+{
+    json_t *page = list(f, table);
+    long long n = json_integer_value(json_object_get(page, "total"));
+    json_decref(page);
+    return n;
+}
+
+/* A projector's new version is built in a schema of its own while the old
+ * one keeps answering queries; once caught up it serves, and the old one
+ * is dropped. */
+static void test_projector_rebuild_beside_the_serving_version(void **state)
+{
+    pg_fixture *pf = *state;
+    ce_fixture *f = &pf->ce;
+    stele_submitted s;
+    for (int i = 0; i < 30; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "z%d", i);
+        ce_submit(f, "bank.OpenAccount", id, "{\"owner\":\"Z\"}", NULL, &s);
+    }
+    json_decref(ce_wait(f, &s));
+    size_t did;
+    stele_err err = {0};
+    assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
+    assert_int_equal(total(f, "balances"), 30);
+    const char *v1 = "SELECT count(*) FROM information_schema.schemata "
+                     "WHERE schema_name = 'rm_balances_v1'";
+    const char *v2 = "SELECT count(*) FROM information_schema.schemata "
+                     "WHERE schema_name = 'rm_balances_v2'";
+    assert_int_equal(scalar(pf->conninfo, v1), 1);
+
+    /* deploy version 2 of the projector */
+    stele_engine_close(f->e);
+    stele_config_free(f->cfg);
+    f->e = NULL;
+    f->cfg = NULL;
+    FILE *in = fopen(f->config, "r");
+    char text[4096];
+    size_t n = fread(text, 1, sizeof text - 1, in);
+    fclose(in);
+    text[n] = '\0';
+    char *at = strstr(text, "bank_balances.so");
+    assert_non_null(at);
+    char patched[4200];
+    snprintf(patched, sizeof patched, "%.*s%s%s", (int)(at - text), text,
+             "../test-plugins/bank_balances_v2.so", at + strlen("bank_balances.so"));
+    ce_write_config(f, patched);
+    ce_open(f);
+    /* before the new version has caught up, queries read version 1 */
+    assert_int_equal(total(f, "balances"), 30);
+    assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
+    assert_int_equal(total(f, "balances"), 30);
+    assert_int_equal(scalar(pf->conninfo, v2), 1);
+    assert_int_equal(scalar(pf->conninfo, v1), 0);
+    assert_int_equal(scalar(pf->conninfo, "SELECT version FROM stele_projectors "
+                                          "WHERE name = 'balances'"),
+                     2);
 }
 
 static void test_two_hosts_one_killed_on_the_postgres_event_store(void **state)
@@ -252,6 +325,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_read_models_live_in_postgres,
                                         setup_sqlite_log, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_projector_rebuild_beside_the_serving_version,
+            setup_sqlite_log, teardown),
         cmocka_unit_test_setup_teardown(
             test_two_hosts_one_killed_on_the_postgres_event_store,
             setup_pg_log, teardown),
