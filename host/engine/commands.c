@@ -387,7 +387,12 @@ static int handle_record(batch *b, const stele_log_record *rec,
         return 0;
     }
     stele_log_batch *prior = NULL;
-    int rc = stele_log_get_latest(e->log, a->t_results, rec->partition,
+    const stele_set64 *answered =
+        rec->partition < a->partitions ? a->answered[rec->partition] : NULL;
+    int rc = STELE_ENOTFOUND;
+    if (!answered ||
+        stele_set64_has(answered, stele_hash64(env.command_id, len)))
+        rc = stele_log_get_latest(e->log, a->t_results, rec->partition,
                                   env.command_id, len, &prior, err);
     if (rc == 0) {
         /* A client tailing the replies topic waits for an answer: send
@@ -405,7 +410,8 @@ static int handle_record(batch *b, const stele_log_record *rec,
     }
     if (rc != STELE_ENOTFOUND)
         return rc;
-    if (stele_map_put(b->seen, key, kl, (void *)1, NULL) != 0)
+    if (stele_map_put(b->seen, key, kl,
+                      (void *)(intptr_t)(rec->partition + 1), NULL) != 0)
         return stele_err_set(err, STELE_ENOMEM, "out of memory");
     b->stats.commands++;
 
@@ -488,6 +494,20 @@ static int apply_dirty(void *opaque, const void *key, size_t len, void *value)
     return 0;
 }
 
+/* After a commit: the batch's command ids are answered now. */
+static int note_answered(void *opaque, const void *key, size_t len,
+                         void *value)
+{
+    stele_engine *e = opaque;
+    const char *k = key, *slash = memchr(k, '/', len);
+    aggregate *a = &e->aggs[strtoul(k, NULL, 10)];
+    int32_t p = (int32_t)((intptr_t)value - 1);
+    if (slash && p >= 0 && p < a->partitions && a->answered[p])
+        stele_set64_add(a->answered[p],
+                        stele_hash64(slash + 1, len - (size_t)(slash + 1 - k)));
+    return 0;
+}
+
 static void stats_add(stele_engine_stats *to, const stele_engine_stats *from)
 {
     to->commands += from->commands;
@@ -543,6 +563,7 @@ static int process_batch(stele_engine *e, stele_log_batch **ins, size_t nin,
         rc = stele_log_txn_commit(b.txn, err);
     if (rc == 0) {
         stele_map_each(b.dirty, apply_dirty, e);
+        stele_map_each(b.seen, note_answered, e);
         stats_add(&e->stats, &b.stats);
     } else if (rc == STELE_EFATAL) {
         /* Fenced or broken: this host must never write again. */
@@ -626,6 +647,44 @@ free_input:
     return rc;
 }
 
+/* The hashes of every command id answered in a partition, read from its
+ * results. (A failure leaves the set absent: every command is then checked
+ * in the results topic itself.) */
+static int load_answered(stele_engine *e, aggregate *a, int32_t p,
+                         stele_err *err)
+{
+    stele_set64_free(a->answered[p]);
+    a->answered[p] = NULL;
+    stele_set64 *set = stele_set64_new();
+    if (!set)
+        return stele_err_set(err, STELE_ENOMEM, "out of memory");
+    int64_t from = 0;
+    for (;;) {
+        stele_log_batch *b;
+        int rc = stele_log_read(e->log, a->t_results, p, from, 4096, &b, err);
+        if (rc != 0) {
+            stele_set64_free(set);
+            return rc;
+        }
+        size_t n = b->n;
+        for (size_t i = 0; i < n; i++) {
+            from = b->records[i].offset + 1;
+            if (b->records[i].value &&
+                stele_set64_add(set, stele_hash64(b->records[i].key,
+                                                  b->records[i].key_len))) {
+                stele_log_batch_free(b);
+                stele_set64_free(set);
+                return stele_err_set(err, STELE_ENOMEM, "out of memory");
+            }
+        }
+        stele_log_batch_free(b);
+        if (n == 0)
+            break;
+    }
+    a->answered[p] = set;
+    return 0;
+}
+
 void commands_on_assigned(void *opaque, stele_log_consumer *c,
                           const stele_topic_partition *tps, size_t n)
 {
@@ -644,6 +703,8 @@ void commands_on_assigned(void *opaque, stele_log_consumer *c,
          * partitions this host now owns: results answer duplicates. */
         int rc = stele_log_compacted_sync(e->log, a->t_results,
                                           tps[i].partition, &err);
+        if (rc == 0)
+            rc = load_answered(e, a, tps[i].partition, &err);
         if (rc == 0)
             rc = stele_state_restore(a->cache, e->log, a->t_state,
                                      tps[i].partition, a->def->state_version,
@@ -679,7 +740,12 @@ void commands_on_revoked(void *opaque, stele_log_consumer *c,
     stele_engine *e = opaque;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < e->n_aggs; j++)
-            if (strcmp(e->aggs[j].t_commands, tps[i].topic) == 0)
-                stele_state_drop_partition(e->aggs[j].cache,
-                                           tps[i].partition);
+            if (strcmp(e->aggs[j].t_commands, tps[i].topic) == 0) {
+                aggregate *a = &e->aggs[j];
+                stele_state_drop_partition(a->cache, tps[i].partition);
+                if (tps[i].partition < a->partitions) {
+                    stele_set64_free(a->answered[tps[i].partition]);
+                    a->answered[tps[i].partition] = NULL;
+                }
+            }
 }

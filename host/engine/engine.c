@@ -162,10 +162,11 @@ static int aggregate_setup(stele_engine *e, aggregate *a, stele_plugin *p,
     a->t_state = topic_name(app, d->type, "state");
     a->t_results = topic_name(app, d->type, "results");
     a->cache = stele_state_cache_new();
+    a->answered = calloc((size_t)a->partitions, sizeof *a->answered);
     a->commands = calloc(d->n_commands, sizeof *a->commands);
     a->events = calloc(d->n_events, sizeof *a->events);
     if (!a->t_commands || !a->t_events || !a->t_state || !a->t_results ||
-        !a->cache || (!a->commands && d->n_commands) ||
+        !a->cache || !a->answered || (!a->commands && d->n_commands) ||
         (!a->events && d->n_events))
         return stele_err_set(err, STELE_ENOMEM, "out of memory");
 
@@ -220,6 +221,9 @@ static void aggregate_free(aggregate *a)
     if (a->state_schema)
         avro_value_decref(&a->state);
     stele_state_cache_free(a->cache);
+    for (int32_t p = 0; a->answered && p < a->partitions; p++)
+        stele_set64_free(a->answered[p]);
+    free(a->answered);
     free(a->t_commands);
     free(a->t_events);
     free(a->t_state);

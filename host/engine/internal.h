@@ -7,6 +7,7 @@
 
 #include "codec/codec.h"
 #include "common/map.h"
+#include "common/set64.h"
 #include "engine.h"
 #include "log/log.h"
 #include "plugin/loader.h"
@@ -47,6 +48,9 @@ typedef struct aggregate {
     typed_values *commands; /* one per def->commands */
     typed_values *events;   /* one per def->events */
     stele_state_cache *cache;
+    /* Per owned partition: hashes of the command ids answered there, so
+     * only a hash hit costs a lookup in the results topic. */
+    stele_set64 **answered;
 } aggregate;
 
 /* One event type a projector subscribes to. */
