@@ -264,3 +264,22 @@ void stele_plugins_unload_all(stele_plugin **plugins, size_t n)
         stele_plugin_unload(plugins[--n]);
     free(plugins);
 }
+
+int stele_plugins_each_upcaster(char *const *paths, size_t n,
+                                int (*fn)(void *opaque,
+                                          const stele_upcaster_def *u),
+                                void *opaque, stele_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        stele_plugin *p;
+        int rc = stele_plugin_open(paths[i], &p, err);
+        if (rc)
+            return rc;
+        if (p->desc->kind == STELE_PLUGIN_UPCASTER)
+            rc = fn(opaque, p->desc->def.upcaster);
+        stele_plugin_close(p);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}

@@ -50,6 +50,14 @@ int stele_plugin_inspect(const char *path, FILE *out, stele_err *err);
 
 const char *stele_plugin_kind_name(stele_plugin_kind kind);
 
+/* Opens each path without calling init, and calls fn with every upcaster
+ * definition among them (other kinds are skipped). A path that cannot be
+ * opened is an error, as for loading. */
+int stele_plugins_each_upcaster(char *const *paths, size_t n,
+                                int (*fn)(void *opaque,
+                                          const stele_upcaster_def *u),
+                                void *opaque, stele_err *err);
+
 /* Fills the host API table's header fields and log function. */
 void stele_plugin_api_init(stele_host_api *api);
 

@@ -241,6 +241,41 @@ static void test_plugin_inspect_prints_the_descriptor(void **state)
     free(out);
 }
 
+static void test_schema_check_passes_on_the_bank_and_names_a_breaking_change(
+    void **state)
+{
+    (void)state;
+    write_config(STELE_BUILD_DIR "/upcasters/bank_deposited_v1_v2.so");
+    char *out;
+    int rc = run(&out, "%s schema check -c %s", STELE, config);
+    if (rc != 0)
+        fail_msg("schema check on the bank: exit %d: %s", rc, out);
+    free(out);
+    /* a v3 that changes a field's type with no upcaster behind it */
+    rc = run(&out, "mkdir -p %s/schemas && cp -r %s/schemas/bank %s/schemas/",
+             dir, STELE_SOURCE_DIR, dir);
+    assert_int_equal(rc, 0);
+    free(out);
+    char path[400];
+    snprintf(path, sizeof path, "%s/schemas/bank/bank.Withdrawn.v2.avsc", dir);
+    FILE *v2 = fopen(path, "w");
+    assert_non_null(v2);
+    fputs("{\"type\": \"record\", \"name\": \"Withdrawn\", \"namespace\": "
+          "\"bank\", \"fields\": [{\"name\": \"amount\", \"type\": "
+          "\"string\"}, {\"name\": \"balance\", \"type\": \"long\"}]}\n",
+          v2);
+    fclose(v2);
+    rc = run(&out, "sed -i 's#^schemas: .*#schemas: %s/schemas#' %s", dir,
+             config);
+    assert_int_equal(rc, 0);
+    free(out);
+    rc = run(&out, "%s schema check -c %s", STELE, config);
+    if (rc != 1 || !strstr(out, "bank.Withdrawn.amount"))
+        fail_msg("schema check with a breaking v2: exit %d: %s", rc, out);
+    assert_non_null(strstr(out, "INCOMPATIBLE"));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +286,7 @@ int main(void)
         T(test_bad_config_names_file_and_line),
         T(test_bad_plugin_stops_the_host_from_starting),
         T(test_plugin_inspect_prints_the_descriptor),
+        T(test_schema_check_passes_on_the_bank_and_names_a_breaking_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
