@@ -68,7 +68,7 @@ static stele_config *config(const char *name, const char *log,
             "app: %s\ndata_dir: %s/%s\nschemas: %s/schemas\n"
             "log:\n  backend: %s\n  partitions: 4\n  conninfo: \"%s\"\n"
             "store:\n  backend: postgres\n  conninfo: \"%s\"\n"
-            "engine:\n  command_batch: 1000\n  projection_batch: 1000\n"
+            "engine:\n  command_batch: 5000\n  projection_batch: 5000\n"
             "  commit_interval_ms: 20\n"
             "logging:\n  level: warn\nplugins:\n",
             db, dir, name, STELE_SOURCE_DIR, log, conninfo, conninfo);

@@ -365,7 +365,9 @@ int stele_engine_open(const stele_config *cfg, stele_engine **out,
     e->event_index = stele_map_new();
     e->t_deadletter = topic_name(cfg->topic_prefix, "deadletter", "");
     e->embedded = strcmp(cfg->log_backend, "sqlite") == 0;
-    if (!e->embedded) {
+    /* Kafka has no lookup by key for clients: replies go to a topic they
+     * follow. The other logs answer from the results topic itself. */
+    if (strcmp(cfg->log_backend, "kafka") == 0) {
         e->t_replies = topic_name(cfg->topic_prefix, "replies", "");
         e->replies_partitions = cfg->partitions;
     }

@@ -115,7 +115,7 @@ struct stele_engine {
     stele_map *event_index; /* event type -> aggregate* (its emitter) */
 
     char *t_deadletter;
-    char *t_replies; /* NULL on the embedded log: results serve */
+    char *t_replies; /* Kafka only; elsewhere the results topic serves */
     int32_t replies_partitions;
     char *cmd_group;
     /* The embedded log: one process at a time owns a group, so the CLI

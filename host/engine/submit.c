@@ -201,7 +201,7 @@ static int wait_reply(stele_engine *e, const stele_submitted *s,
 int stele_engine_wait_result(stele_engine *e, const stele_submitted *s,
                              int timeout_ms, json_t **result, stele_err *err)
 {
-    if (!e->embedded)
+    if (e->t_replies)
         return wait_reply(e, s, timeout_ms, result, err);
     aggregate *a = aggregate_by_type(e, s->aggregate_type);
     if (!a)
@@ -224,7 +224,7 @@ int stele_engine_wait_result(stele_engine *e, const stele_submitted *s,
         /* Not answered yet: process it here if no other host owns the
          * commands, otherwise wait for the host that does. */
         size_t did = 0;
-        if ((rc = commands_process(e, 0, &did, err)))
+        if (e->embedded && (rc = commands_process(e, 0, &did, err)))
             return rc;
         if (did > 0)
             continue;
