@@ -93,7 +93,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t why,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     lk_consumer *c = opaque;
-    bool coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    /* NULL when the consumer is not in a group any more (thrown out for
+     * not polling, then closed): the assignment is dropped eagerly. */
+    const char *protocol = rd_kafka_rebalance_protocol(rk);
+    bool coop = protocol && !strcmp(protocol, "COOPERATIVE");
     c->rebalanced = true;
     size_t n = (size_t)parts->cnt;
     stele_topic_partition *tps = malloc((n ? n : 1) * sizeof *tps);
