@@ -255,7 +255,7 @@ int main(int argc, char **argv)
     if (stele_engine_open(cfg, &e, &err))
         die("engine", err.msg);
     int64_t t0 = stele_mono_ns();
-    if (stele_engine_drain(e, &did, &err))
+    if (stele_engine_catch_up(e, &did, &err))
         die("project", err.msg);
     int64_t t1 = stele_mono_ns();
     stele_engine_stats st;

@@ -457,6 +457,20 @@ int stele_engine_drain(stele_engine *e, size_t *did, stele_err *err)
     }
 }
 
+int stele_engine_catch_up(stele_engine *e, size_t *did, stele_err *err)
+{
+    *did = 0;
+    for (;;) {
+        size_t n = 0;
+        int rc = projections_step(e, 0, &n, err);
+        if (rc != 0)
+            return rc;
+        *did += n;
+        if (n == 0)
+            return 0;
+    }
+}
+
 int stele_engine_run(stele_engine *e, volatile sig_atomic_t *stop,
                      stele_err *err)
 {

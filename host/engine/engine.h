@@ -50,6 +50,10 @@ int stele_engine_run(stele_engine *e, volatile sig_atomic_t *stop,
  */
 int stele_engine_drain(stele_engine *e, size_t *did, stele_err *err);
 
+/* Runs the projectors only, until they have caught up with the log (a
+ * projector-only catch-up: no command is processed, no state restored). */
+int stele_engine_catch_up(stele_engine *e, size_t *did, stele_err *err);
+
 /* Commands processed, commands per second etc. since open. */
 typedef struct stele_engine_stats {
     uint64_t commands, accepted, rejected, duplicates, events_written;
