@@ -701,7 +701,16 @@ void commands_on_assigned(void *opaque, stele_log_consumer *c,
         stele_err err;
         /* Logs without lookup by key (Kafka) materialize the compacted
          * partitions this host now owns: results answer duplicates. */
-        int rc = stele_log_compacted_sync(e->log, a->t_results,
+        /* The previous owner's last transaction may still be completing:
+         * a stable read of the committed offset waits for it (Kafka:
+         * KIP-447), so its states and results are visible before they are
+         * restored. Without this, a command after that transaction could
+         * be decided against a state that misses it. */
+        int64_t committed;
+        int rc = stele_log_committed(e->log, e->cmd_group, tps[i].topic,
+                                     tps[i].partition, &committed, &err);
+        if (rc == 0)
+            rc = stele_log_compacted_sync(e->log, a->t_results,
                                           tps[i].partition, &err);
         if (rc == 0)
             rc = load_answered(e, a, tps[i].partition, &err);
