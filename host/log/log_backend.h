@@ -65,8 +65,8 @@ struct stele_log_ops {
                       const void *key, size_t key_len, stele_log_batch **out,
                       stele_err *err);
     /* optional: NULL when get_latest reads the store directly */
-    int (*compacted_sync)(stele_log *log, const char *topic,
-                          int32_t partition, stele_err *err);
+    int (*compacted_sync)(stele_log *log, const char *topic, int32_t partition,
+                          stele_err *err);
     int (*committed)(stele_log *log, const char *group, const char *topic,
                      int32_t partition, int64_t *next, stele_err *err);
 
@@ -111,5 +111,16 @@ const char *stele_log_batch_topic(stele_log_batch *b, const char *topic);
 /* Drops the batch's last record (after a failure to fill it). Its arena
  * bytes stay until the batch is freed. */
 void stele_log_batch_drop_last(stele_log_batch *b);
+
+/* Headers as one blob, for backends that store them in a column
+ * (log_headers.c). Encoding grows *buf (capacity *cap) as needed; a
+ * header too large is STELE_EINVAL naming topic. Decoding copies the blob
+ * into the batch and points rec's headers into it; false when the blob is
+ * malformed, or (with *oom set) when out of memory. */
+int stele_log_headers_encode(const char *topic, const stele_log_record *rec,
+                             unsigned char **buf, size_t *cap, size_t *len,
+                             stele_err *err);
+bool stele_log_headers_decode(stele_log_batch *b, const void *blob, size_t n,
+                              stele_log_record *rec, bool *oom);
 
 #endif

@@ -145,9 +145,6 @@ void lpg_txn_free(lpg_txn *t);
  * value length, the value (integers little endian).
  */
 /* Encodes rec's headers into *buf (grown as needed); *len their size. */
-int lpg_headers_encode(const char *topic, const stele_log_record *rec,
-                       unsigned char **buf, size_t *cap, size_t *len,
-                       stele_err *err);
 
 /* --- log_pg_read.c --- */
 int lpg_read(stele_log *log, const char *topic, int32_t partition, int64_t from,

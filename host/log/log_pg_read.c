@@ -15,54 +15,6 @@
 #include "common/err.h"
 #include "common/util.h"
 
-static uint32_t get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-/* Decodes a header blob into batch memory; false when malformed. */
-static bool headers_decode(stele_log_batch *b, const void *blob, size_t n,
-                           stele_log_record *rec, bool *oom)
-{
-    if (n < 4)
-        return false;
-    unsigned char *p = stele_log_batch_copy(b, blob, n);
-    if (!p)
-        return *oom = true, false;
-    uint32_t count = get_u32(p);
-    if (count > (n - 4) / 9) /* each header takes at least 9 bytes */
-        return false;
-    stele_log_header *hs = stele_log_batch_alloc(b, (size_t)count * sizeof *hs);
-    if (!hs)
-        return *oom = true, false;
-    size_t at = 4;
-    for (uint32_t i = 0; i < count; i++) {
-        if (n - at < 4)
-            return false;
-        size_t nl = get_u32(p + at);
-        at += 4;
-        if (n - at < nl + 1 || p[at + nl] != '\0')
-            return false;
-        hs[i].name = (const char *)p + at;
-        at += nl + 1;
-        if (n - at < 4)
-            return false;
-        size_t vl = get_u32(p + at);
-        at += 4;
-        if (n - at < vl)
-            return false;
-        hs[i].value = p + at;
-        hs[i].len = vl;
-        at += vl;
-    }
-    if (at != n)
-        return false;
-    rec->headers = hs;
-    rec->n_headers = count;
-    return true;
-}
-
 /* A bytea column copied into the batch; NULL stays NULL. */
 static bool column_copy(stele_log_batch *b, const PGresult *r, int row, int col,
                         const void **out, size_t *len)
@@ -90,8 +42,9 @@ int lpg_rows_into(lpg_log *l, const PGresult *r, const lpg_topic *t,
             goto oom;
         if (!PQgetisnull(r, i, 4)) {
             bool oom = false;
-            if (!headers_decode(b, PQgetvalue(r, i, 4),
-                                (size_t)PQgetlength(r, i, 4), rec, &oom)) {
+            if (!stele_log_headers_decode(b, PQgetvalue(r, i, 4),
+                                          (size_t)PQgetlength(r, i, 4), rec,
+                                          &oom)) {
                 stele_log_batch_drop_last(b);
                 if (oom)
                     goto oom;

@@ -127,57 +127,6 @@ static int keep(lpg_txn *t, const void *src, size_t n, size_t *at)
     return 0;
 }
 
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
-
-int lpg_headers_encode(const char *topic, const stele_log_record *rec,
-                       unsigned char **buf, size_t *cap, size_t *len,
-                       stele_err *err)
-{
-    size_t n = 4;
-    for (size_t i = 0; i < rec->n_headers; i++) {
-        size_t nl = strlen(rec->headers[i].name), vl = rec->headers[i].len;
-        if (nl > UINT32_MAX || vl > UINT32_MAX || vl > SIZE_MAX / 2 ||
-            n > SIZE_MAX / 2 - nl - vl - 9)
-            return stele_err_set(err, STELE_EINVAL,
-                                 "%s: header '%.40s' is too large", topic,
-                                 rec->headers[i].name);
-        n += 9 + nl + vl;
-    }
-    if (n > *cap) {
-        size_t c = *cap ? *cap : 256;
-        while (c < n)
-            c *= 2;
-        unsigned char *b = realloc(*buf, c);
-        if (!b)
-            return stele_err_set(err, STELE_ENOMEM, "%s: %zu bytes of headers",
-                                 topic, n);
-        *buf = b;
-        *cap = c;
-    }
-    unsigned char *p = *buf;
-    put_u32(p, (uint32_t)rec->n_headers);
-    p += 4;
-    for (size_t i = 0; i < rec->n_headers; i++) {
-        const stele_log_header *h = &rec->headers[i];
-        size_t nl = strlen(h->name);
-        put_u32(p, (uint32_t)nl);
-        memcpy(p + 4, h->name, nl + 1);
-        p += 4 + nl + 1;
-        put_u32(p, (uint32_t)h->len);
-        if (h->len)
-            memcpy(p + 4, h->value, h->len);
-        p += 4 + h->len;
-    }
-    *len = n;
-    return 0;
-}
-
 /* ------------------------------------------------------------------ */
 
 static void txn_reset(lpg_txn *t)
@@ -303,8 +252,8 @@ int lpg_txn_produce(stele_log_txn *txn, const char *topic, int32_t partition,
                              "%s[%d]: a key or value over 2 GiB", topic,
                              partition);
     size_t hlen = 0;
-    if (rec->n_headers &&
-        (rc = lpg_headers_encode(topic, rec, &t->hdr, &t->hdr_cap, &hlen, err)))
+    if (rec->n_headers && (rc = stele_log_headers_encode(
+                               topic, rec, &t->hdr, &t->hdr_cap, &hlen, err)))
         return rc;
     if (hlen > INT32_MAX)
         return stele_err_set(err, STELE_EINVAL, "%s[%d]: headers over 2 GiB",

@@ -11,57 +11,6 @@
 #include "common/err.h"
 #include "common/util.h"
 
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
-
-static int headers_encode(lsq_log *l, const char *topic,
-                          const stele_log_record *rec, size_t *len,
-                          stele_err *err)
-{
-    size_t n = 4;
-    for (size_t i = 0; i < rec->n_headers; i++) {
-        size_t nl = strlen(rec->headers[i].name), vl = rec->headers[i].len;
-        if (nl > UINT32_MAX || vl > UINT32_MAX || vl > SIZE_MAX / 2 ||
-            n > SIZE_MAX / 2 - nl - vl - 9)
-            return stele_err_set(err, STELE_EINVAL,
-                                 "%s: header '%.40s' is too large", topic,
-                                 rec->headers[i].name);
-        n += 9 + nl + vl;
-    }
-    if (n > l->hdr_cap) {
-        size_t cap = l->hdr_cap ? l->hdr_cap : 256;
-        while (cap < n)
-            cap *= 2;
-        unsigned char *buf = realloc(l->hdr_buf, cap);
-        if (!buf)
-            return stele_err_set(err, STELE_ENOMEM, "%s: %zu bytes of headers",
-                                 topic, n);
-        l->hdr_buf = buf;
-        l->hdr_cap = cap;
-    }
-    unsigned char *p = l->hdr_buf;
-    put_u32(p, (uint32_t)rec->n_headers);
-    p += 4;
-    for (size_t i = 0; i < rec->n_headers; i++) {
-        const stele_log_header *h = &rec->headers[i];
-        size_t nl = strlen(h->name);
-        put_u32(p, (uint32_t)nl);
-        memcpy(p + 4, h->name, nl + 1);
-        p += 4 + nl + 1;
-        put_u32(p, (uint32_t)h->len);
-        if (h->len)
-            memcpy(p + 4, h->value, h->len);
-        p += 4 + h->len;
-    }
-    *len = n;
-    return 0;
-}
-
 /* ------------------------------------------------------------------ */
 /* Transactions                                                         */
 
@@ -184,7 +133,9 @@ int lsq_txn_produce(stele_log_txn *txn, const char *topic, int32_t partition,
                              "%s[%d]: a compacted topic's record needs a key",
                              topic, partition);
     size_t hlen = 0;
-    if (rec->n_headers && (rc = headers_encode(l, topic, rec, &hlen, err)))
+    if (rec->n_headers &&
+        (rc = stele_log_headers_encode(topic, rec, &l->hdr_buf, &l->hdr_cap,
+                                       &hlen, err)))
         return rc;
 
     bool fresh;
