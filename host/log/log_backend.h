@@ -112,6 +112,15 @@ const char *stele_log_batch_topic(stele_log_batch *b, const char *topic);
  * bytes stay until the batch is freed. */
 void stele_log_batch_drop_last(stele_log_batch *b);
 
+/* STELE_ENOTFOUND naming topic when partition is not one of its
+ * partitions (log_topic.c). */
+int stele_log_check_partition(const char *topic, int32_t partitions,
+                              int32_t partition, stele_err *err);
+/* STELE_ECONFLICT naming both when an existing topic differs from spec. */
+int stele_log_topic_matches(const char *topic, int32_t partitions,
+                            bool compacted, const stele_topic_spec *spec,
+                            stele_err *err);
+
 /* Headers as one blob, for backends that store them in a column
  * (log_headers.c). Encoding grows *buf (capacity *cap) as needed; a
  * header too large is STELE_EINVAL naming topic. Decoding copies the blob

@@ -96,11 +96,7 @@ int lk_topic_get(lk_log *l, const char *name, const lk_topic **out,
 
 int lk_check_partition(const lk_topic *t, int32_t partition, stele_err *err)
 {
-    if (partition < 0 || partition >= t->partitions)
-        return stele_err_set(err, STELE_ENOTFOUND,
-                             "topic '%s' has no partition %d (it has %d)",
-                             t->name, partition, t->partitions);
-    return 0;
+    return stele_log_check_partition(t->name, t->partitions, partition, err);
 }
 
 /* Waits for the admin result of type `type` on the handle's queue. */
@@ -189,13 +185,6 @@ int lk_topic_compacted(lk_log *l, const lk_topic *t, bool *compacted,
     return rc;
 }
 
-static void describe(char *buf, size_t size, int32_t partitions, bool compacted)
-{
-    snprintf(buf, size, "%d partition%s, %s", partitions,
-             partitions == 1 ? "" : "s",
-             compacted ? "compacted" : "not compacted");
-}
-
 static int topic_compare(lk_log *l, const lk_topic *t,
                          const stele_topic_spec *spec, stele_err *err)
 {
@@ -203,14 +192,8 @@ static int topic_compare(lk_log *l, const lk_topic *t,
     int rc = lk_topic_compacted(l, t, &compacted, err);
     if (rc)
         return rc;
-    if (t->partitions == spec->partitions && compacted == spec->compacted)
-        return 0;
-    char have[64], want[64];
-    describe(have, sizeof have, t->partitions, compacted);
-    describe(want, sizeof want, spec->partitions, spec->compacted);
-    return stele_err_set(err, STELE_ECONFLICT,
-                         "topic '%s' exists with %s; asked for %s", t->name,
-                         have, want);
+    return stele_log_topic_matches(t->name, t->partitions, compacted, spec,
+                                   err);
 }
 
 /* The spec as a NewTopic: its "k=v" configs, and cleanup.policy=compact

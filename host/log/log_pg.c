@@ -600,31 +600,14 @@ int lpg_topic_get(lpg_log *l, const char *name, const lpg_topic **out,
 
 int lpg_check_partition(const lpg_topic *t, int32_t partition, stele_err *err)
 {
-    if (partition < 0 || partition >= t->partitions)
-        return stele_err_set(err, STELE_ENOTFOUND,
-                             "topic '%s' has no partition %d (it has %d)",
-                             t->name, partition, t->partitions);
-    return 0;
-}
-
-static void describe(char *buf, size_t size, int32_t partitions, bool compacted)
-{
-    snprintf(buf, size, "%d partition%s, %s", partitions,
-             partitions == 1 ? "" : "s",
-             compacted ? "compacted" : "not compacted");
+    return stele_log_check_partition(t->name, t->partitions, partition, err);
 }
 
 static int topic_compare(const lpg_topic *t, const stele_topic_spec *spec,
                          stele_err *err)
 {
-    if (t->partitions == spec->partitions && t->compacted == spec->compacted)
-        return 0;
-    char have[64], want[64];
-    describe(have, sizeof have, t->partitions, t->compacted);
-    describe(want, sizeof want, spec->partitions, spec->compacted);
-    return stele_err_set(err, STELE_ECONFLICT,
-                         "topic '%s' exists with %s; asked for %s", t->name,
-                         have, want);
+    return stele_log_topic_matches(t->name, t->partitions, t->compacted, spec,
+                                   err);
 }
 
 /* Runs sql with text parameters; *out (may be NULL) gets the result. */
