@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/text.h"
 
 #define SCHEMA_VERSION 1
 /* pg_advisory_xact_lock key serializing the schema's creation between
@@ -234,35 +235,6 @@ bool lpg_bool(const PGresult *r, int row, int col)
 /* Errors                                                               */
 
 /* A message on one line: runs of whitespace become one space. */
-static void tidy(const char *in, char *out, size_t cap)
-{
-    size_t k = 0;
-    bool space = false;
-    for (; in && *in && k + 1 < cap; in++) {
-        if (*in == '\n' || *in == '\t' || *in == '\r' || *in == ' ') {
-            space = k > 0;
-            continue;
-        }
-        if (space && k + 2 < cap)
-            out[k++] = ' ';
-        space = false;
-        out[k++] = *in;
-    }
-    out[k] = '\0';
-}
-
-static void scrub(const lpg_log *l, stele_err *e)
-{
-    if (!e || !l->secret || strlen(l->secret) < 4)
-        return;
-    size_t sl = strlen(l->secret);
-    char *at;
-    while ((at = strstr(e->msg, l->secret)) != NULL) {
-        memcpy(at, "***", 3);
-        memmove(at + 3, at + sl, strlen(at + sl) + 1);
-    }
-}
-
 bool lpg_lost(PGconn *c, const PGresult *r)
 {
     if (PQstatus(c) != CONNECTION_OK)
@@ -298,10 +270,10 @@ static int vfail(lpg_log *l, PGconn *c, const PGresult *r, stele_err *err,
     const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     const char *primary =
         r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    tidy(primary                         ? primary
-         : r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r)
-                                         : PQerrorMessage(c),
-         msg, sizeof msg);
+    stele_text_tidy(primary                         ? primary
+                    : r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r)
+                                                    : PQerrorMessage(c),
+                    msg, sizeof msg);
     int code = classify(c, r);
     stele_err e;
     stele_err_set(
@@ -310,7 +282,7 @@ static int vfail(lpg_log *l, PGconn *c, const PGresult *r, stele_err *err,
                                                       : "",
         *msg ? msg : "no answer from the server", st ? " (SQLSTATE " : "",
         st ? st : "", st ? ")" : "");
-    scrub(l, &e);
+    stele_text_scrub(e.msg, l->secret);
     if (err)
         *err = e;
     return code;
@@ -726,24 +698,6 @@ static void pg_close(stele_log *log)
     free(l);
 }
 
-/* Removes what a libpq parse error quotes from the connection string. */
-static void redact_quoted(const char *in, char *out, size_t cap)
-{
-    size_t k = 0;
-    bool inside = false;
-    for (; *in && k + 6 < cap; in++) {
-        if (*in == '"') {
-            if (!inside)
-                memcpy(out + k, "\"...\"", 5), k += 5;
-            inside = !inside;
-        } else if (!inside) {
-            out[k++] = *in;
-        }
-    }
-    out[k] = '\0';
-    tidy(out, out, cap);
-}
-
 /* Creates the schema when this database has none yet; refuses a schema
  * newer than this code. */
 static int schema_ensure(lpg_log *l, stele_err *err)
@@ -798,7 +752,8 @@ int stele_log_open_postgres(const char *conninfo, stele_log **out,
         PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
         if (!opts) {
             char msg[320];
-            redact_quoted(perr ? perr : "out of memory", msg, sizeof msg);
+            stele_text_redact_quoted(perr ? perr : "out of memory", msg,
+                                     sizeof msg);
             PQfreemem(perr);
             pg_close(&l->base);
             return stele_err_set(err, STELE_EINVAL,

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/text.h"
 #include "store_pg_priv.h"
 
 static const stele_store_ops pg_ops;
@@ -32,53 +33,11 @@ static void pg_close(stele_store *base);
 /* Serializes bookkeeping DDL between processes ("STEL"). */
 #define DDL_LOCK_KEY "1398031692"
 
-/* Copies a libpq message on one line: runs of whitespace become one space. */
-void pg_tidy(const char *in, char *out, size_t cap)
-{
-    size_t k = 0;
-    bool space = false;
-    for (; in && *in && k + 1 < cap; in++) {
-        if (*in == '\n' || *in == '\t' || *in == '\r' || *in == ' ') {
-            space = k > 0;
-            continue;
-        }
-        if (space && k + 2 < cap)
-            out[k++] = ' ';
-        space = false;
-        out[k++] = *in;
-    }
-    out[k] = '\0';
-}
-
 /* Removes the password from a message, wherever it appears. */
 void pg_scrub(const pg_store *s, stele_err *e)
 {
-    if (!e || !s->secret || strlen(s->secret) < 4)
-        return;
-    size_t sl = strlen(s->secret);
-    char *at;
-    while ((at = strstr(e->msg, s->secret)) != NULL) {
-        memcpy(at, "***", 3);
-        memmove(at + 3, at + sl, strlen(at + sl) + 1);
-    }
-}
-
-/* Removes what a libpq parse error quotes from the connection string. */
-static void redact_quoted(const char *in, char *out, size_t cap)
-{
-    size_t k = 0;
-    bool inside = false;
-    for (; *in && k + 6 < cap; in++) {
-        if (*in == '"') {
-            if (!inside)
-                memcpy(out + k, "\"...\"", 5), k += 5;
-            inside = !inside;
-        } else if (!inside) {
-            out[k++] = *in;
-        }
-    }
-    out[k] = '\0';
-    pg_tidy(out, out, cap);
+    if (e)
+        stele_text_scrub(e->msg, s->secret);
 }
 
 int pg_ret(const stele_err *e, stele_err *err)
@@ -127,11 +86,12 @@ int pg_fail_stmt(pg_store *s, PGresult *res, const char *what, const char *sql,
     const char *detail =
         res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
     char msg[320], det[160];
-    pg_tidy(primary                             ? primary
-            : res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res)
-                                                : PQerrorMessage(s->conn),
-            msg, sizeof msg);
-    pg_tidy(detail, det, sizeof det);
+    stele_text_tidy(primary ? primary
+                    : res && *PQresultErrorMessage(res)
+                        ? PQresultErrorMessage(res)
+                        : PQerrorMessage(s->conn),
+                    msg, sizeof msg);
+    stele_text_tidy(detail, det, sizeof det);
     int code = classify(s, state, msg);
     bool lost = PQstatus(s->conn) != CONNECTION_OK;
     stele_err_set(e, code, "read-model store: %s%s%s%.200s%s: %s%s%s%s%s%s",
@@ -158,7 +118,7 @@ int pg_fail(pg_store *s, PGresult *res, const char *sql, stele_err *err)
 int pg_conn_error(pg_store *s, const char *what, stele_err *err)
 {
     char msg[320];
-    pg_tidy(PQerrorMessage(s->conn), msg, sizeof msg);
+    stele_text_tidy(PQerrorMessage(s->conn), msg, sizeof msg);
     stele_err e;
     stele_err_set(&e, STELE_ERETRY, "read-model store: %s PostgreSQL at %s: %s",
                   what, s->where, msg);
@@ -239,7 +199,8 @@ int stele_store_open_postgres(const char *conninfo, stele_store **out,
         PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
         if (!opts) {
             char msg[320];
-            redact_quoted(perr ? perr : "out of memory", msg, sizeof msg);
+            stele_text_redact_quoted(perr ? perr : "out of memory", msg,
+                                     sizeof msg);
             PQfreemem(perr);
             pg_close(&s->base);
             return stele_err_set(err, STELE_EINVAL,
@@ -445,8 +406,8 @@ static const char *pg_column_type(stele_column_type t)
  * locks it): one at a time, until the transaction ends. */
 static int pg_lock_ddl(stele_store *base, stele_err *err)
 {
-    return pg_exec(base, "SELECT pg_advisory_xact_lock(" DDL_LOCK_KEY ")",
-                   NULL, 0, err);
+    return pg_exec(base, "SELECT pg_advisory_xact_lock(" DDL_LOCK_KEY ")", NULL,
+                   0, err);
 }
 
 static bool ns_ok(const char *ns)
@@ -477,24 +438,22 @@ static int pg_create_namespace(stele_store *base, const char *ns,
     return pg_ns_sql(base, "CREATE SCHEMA IF NOT EXISTS \"%s\"", ns, err);
 }
 
-static int pg_drop_namespace(stele_store *base, const char *ns,
-                             stele_err *err)
+static int pg_drop_namespace(stele_store *base, const char *ns, stele_err *err)
 {
     return pg_ns_sql(base, "DROP SCHEMA IF EXISTS \"%s\" CASCADE", ns, err);
 }
 
 /* search_path: PostgreSQL re-plans cached statements when it changes, so
  * the prepared statements follow. The bookkeeping tables stay in public. */
-static int pg_use_namespaces(stele_store *base, const char *const *ns,
-                             size_t n, stele_err *err)
+static int pg_use_namespaces(stele_store *base, const char *const *ns, size_t n,
+                             stele_err *err)
 {
     char sql[2048] = "SET search_path TO ";
     size_t at = strlen(sql);
     for (size_t i = 0; i < n; i++) {
         if (!ns_ok(ns[i]))
             return stele_err_set(err, STELE_EINVAL,
-                                 "read-model store: bad namespace '%s'",
-                                 ns[i]);
+                                 "read-model store: bad namespace '%s'", ns[i]);
         int w = snprintf(sql + at, sizeof sql - at, "\"%s\", ", ns[i]);
         if (w < 0 || (size_t)w >= sizeof sql - at)
             return stele_err_set(err, STELE_EINVAL,

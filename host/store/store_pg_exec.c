@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/text.h"
 #include "store_pg_priv.h"
 
 /* Statements whose results are read, when available, after this many
@@ -134,7 +135,7 @@ int pg_send_failed(pg_store *s, const char *sql, stele_err *err)
         pg_conn_error(s, "connection lost to", &e);
     } else {
         char msg[320];
-        pg_tidy(PQerrorMessage(s->conn), msg, sizeof msg);
+        stele_text_tidy(PQerrorMessage(s->conn), msg, sizeof msg);
         stele_err_set(&e, STELE_EIO, "read-model store: %.200s: %s", sql, msg);
         pg_scrub(s, &e);
     }

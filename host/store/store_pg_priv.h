@@ -127,8 +127,6 @@ int pg_fail_stmt(pg_store *s, PGresult *res, const char *what, const char *sql,
 int pg_conn_error(pg_store *s, const char *what, stele_err *err);
 /* Copies e into err (when another buffer) and returns its code. */
 int pg_ret(const stele_err *e, stele_err *err);
-/* A message on one line; the password taken out of one. */
-void pg_tidy(const char *in, char *out, size_t cap);
 void pg_scrub(const pg_store *s, stele_err *e);
 /* A prepared statement the server no longer has or must plan again. */
 bool pg_stale_statement(const char *state);
