@@ -10,7 +10,8 @@
  *               the embedded log) into PostgreSQL, 1,000 events per store
  *               transaction with its checkpoint
  *   raw libpq   the same upserts sent by a plain libpq program in pipeline
- *               mode, 1,000 per transaction
+ *               mode, 1,000 per transaction, into a table made like the
+ *               read model's (its indexes and its fillfactor)
  *   append      the engine on the PostgreSQL event store: commands decided
  *               and appended as events with the per-aggregate version check
  *               (plus state, result and reply), 1,000 commands per
@@ -144,17 +145,36 @@ static void submit(stele_engine *e, stele_log *log, const char *schemas,
     stele_registry_close(reg);
 }
 
+static void must(PGconn *c, const char *sql, ExecStatusType want)
+{
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != want)
+        die(sql, PQerrorMessage(c));
+    PQclear(r);
+}
+
 /* The baseline: the balances projector's statements for the same events
  * (an insert per account, then an update per deposit), sent by plain
- * libpq in pipeline mode, 1,000 per transaction. */
+ * libpq in pipeline mode, 1,000 per transaction, into a table with the
+ * read model's columns, indexes and storage parameters. */
 static double raw_libpq(long accounts, long n)
 {
     PGconn *c = PQconnectdb(conninfo);
     if (PQstatus(c) != CONNECTION_OK)
         die("connect", PQerrorMessage(c));
-    PQclear(PQexec(c, "CREATE TABLE raw_balances(account_id TEXT COLLATE \"C\" "
-                      "PRIMARY KEY, owner TEXT, balance BIGINT, status TEXT, "
-                      "version BIGINT, updated_at BIGINT)"));
+    PGresult *r = PQexec(c, "SELECT coalesce(array_to_string(reloptions, ', '), "
+                            "'') FROM pg_class WHERE oid = "
+                            "'rm_balances_v1.balances'::regclass");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        die("the read model's storage parameters", PQerrorMessage(c));
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "CREATE TABLE raw_balances(LIKE rm_balances_v1.balances "
+             "INCLUDING ALL)%s%s%s",
+             *PQgetvalue(r, 0, 0) ? " WITH (" : "", PQgetvalue(r, 0, 0),
+             *PQgetvalue(r, 0, 0) ? ")" : "");
+    PQclear(r);
+    must(c, sql, PGRES_COMMAND_OK);
     PQclear(PQprepare(c, "ins",
                       "INSERT INTO raw_balances VALUES($1, $2, $3, 'open', "
                       "$4, $5)",
@@ -187,11 +207,11 @@ static double raw_libpq(long accounts, long n)
             PQpipelineSync(c);
             /* read every result of the transaction and its sync */
             for (;;) {
-                PGresult *r = PQgetResult(c);
-                if (!r)
+                PGresult *res = PQgetResult(c);
+                if (!res)
                     continue;
-                ExecStatusType st = PQresultStatus(r);
-                PQclear(r);
+                ExecStatusType st = PQresultStatus(res);
+                PQclear(res);
                 if (st == PGRES_PIPELINE_SYNC)
                     break;
                 if (st == PGRES_FATAL_ERROR)

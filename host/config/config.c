@@ -31,7 +31,8 @@ static const char *const root_keys[] = {
 static const char *const log_keys[] = {
     "backend", "path", "partitions", "replication_factor", "topic_prefix",
     "kafka", "conninfo", NULL};
-static const char *const store_keys[] = {"backend", "path", "conninfo", NULL};
+static const char *const store_keys[] = {"backend", "path", "conninfo",
+                                         "fillfactor", NULL};
 static const char *const engine_keys[] = {
     "command_batch", "commit_interval_ms", "projection_batch",
     "max_value_bytes", "reply_timeout_ms", NULL};
@@ -257,6 +258,9 @@ static int load_store(cfg_loader *L, const fields *root)
         (rc = cfg_get_string(L, n, "store.conninfo", true,
                              &c->store_conninfo)))
         return rc;
+    if ((rc = read_int32(L, field(&f, "fillfactor"), "store.fillfactor", 10,
+                         100, &c->store_fillfactor)))
+        return rc;
     if (strcmp(c->store_backend, "postgres") == 0 && !c->store_conninfo)
         return cfg_fail(L, field(&f, "backend"),
                         "'store.backend' is postgres but 'store.conninfo' is "
@@ -457,6 +461,7 @@ static int set_defaults(stele_config *c)
     c->reply_timeout_ms = 10000;
     c->log_backend = strdup("sqlite");
     c->store_backend = strdup("sqlite");
+    c->store_fillfactor = 90; /* STELE_STORE_PG_FILLFACTOR */
     c->log_level = strdup("info");
     c->registry_timeout_ms = 10000;
     c->registry_retries = 4;

@@ -40,6 +40,7 @@ typedef struct stele_config {
     char *store_path;    /* sqlite: the read-model file
                             (default <data_dir>/readmodels.db) */
     char *store_conninfo; /* postgres: libpq connection string */
+    int32_t store_fillfactor; /* postgres: of read-model tables (90) */
 
     char *data_dir;     /* default "data", beside the config file */
     char *schemas_dir;  /* default "schemas" */

@@ -340,8 +340,14 @@ static int open_log(stele_engine *e, stele_err *err)
 
 static int open_pg_store(stele_engine *e, stele_err *err)
 {
-    return stele_store_open_postgres(
+    int rc = stele_store_open_postgres(
         e->cfg->store_conninfo ? e->cfg->store_conninfo : "", &e->store, err);
+    if (rc == 0 && (rc = stele_store_postgres_fillfactor(
+                        e->store, e->cfg->store_fillfactor, err))) {
+        stele_store_close(e->store);
+        e->store = NULL;
+    }
+    return rc;
 }
 
 /* PostgreSQL may not be up yet when the host starts (a service starting

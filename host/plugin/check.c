@@ -20,7 +20,8 @@
 #define SQL_IDENT_MAX 63 /* PostgreSQL's NAMEDATALEN - 1 */
 
 #define COL_KNOWN_FLAGS                                                       \
-    (STELE_COL_KEY | STELE_COL_FILTER | STELE_COL_SORT | STELE_COL_NULLABLE)
+    (STELE_COL_KEY | STELE_COL_FILTER | STELE_COL_SORT | STELE_COL_NULLABLE | \
+     STELE_COL_INDEX)
 
 static int bad(stele_err *err, int code, const char *path, const char *fmt,
                ...) __attribute__((format(printf, 4, 5)));

@@ -28,6 +28,14 @@ int stele_store_open_sqlite(const char *path, stele_store **out,
  * password); STELE_EINVAL for a malformed connection string. */
 int stele_store_open_postgres(const char *conninfo, stele_store **out,
                               stele_err *err);
+/* Read-model tables of a PostgreSQL store are created with this
+ * fillfactor (10..100): the room left in each page lets an update that
+ * changes no indexed column stay in its page (a HOT update, with no index
+ * writes), which is most of a projector's writes. Applies to tables
+ * created afterwards; STELE_EINVAL on another backend. */
+#define STELE_STORE_PG_FILLFACTOR 90
+int stele_store_postgres_fillfactor(stele_store *s, int percent,
+                                    stele_err *err);
 void stele_store_close(stele_store *s);
 
 /* "sqlite", "postgres" */

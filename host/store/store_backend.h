@@ -30,6 +30,9 @@ typedef struct stele_store_ops {
     int (*drop_namespace)(stele_store *s, const char *ns, stele_err *err);
     int (*use_namespaces)(stele_store *s, const char *const *ns, size_t n,
                           stele_err *err);
+    /* Optional: what follows a read-model table's CREATE TABLE (...), such
+     * as PostgreSQL's storage parameters; "" or NULL for nothing. */
+    const char *(*table_options)(stele_store *s);
     /* The SQL type of a column type in CREATE TABLE. */
     const char *(*column_type)(stele_column_type t);
 } stele_store_ops;

@@ -194,6 +194,8 @@ int stele_store_open_postgres(const char *conninfo, stele_store **out,
     }
     s->base.ops = &pg_ops;
     s->gen = 1;
+    snprintf(s->table_options, sizeof s->table_options,
+             " WITH (fillfactor=%d)", STELE_STORE_PG_FILLFACTOR);
     if (*conninfo) {
         char *perr = NULL;
         PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
@@ -464,6 +466,29 @@ static int pg_use_namespaces(stele_store *base, const char *const *ns, size_t n,
     return pg_exec(base, sql, NULL, 0, err);
 }
 
+int stele_store_postgres_fillfactor(stele_store *base, int percent,
+                                    stele_err *err)
+{
+    if (base->ops != &pg_ops)
+        return stele_err_set(err, STELE_EINVAL,
+                             "read-model store: fillfactor is a PostgreSQL "
+                             "setting");
+    if (percent < 10 || percent > 100)
+        return stele_err_set(err, STELE_EINVAL,
+                             "read-model store: fillfactor %d is not within "
+                             "10..100",
+                             percent);
+    pg_store *s = (pg_store *)base;
+    snprintf(s->table_options, sizeof s->table_options,
+             " WITH (fillfactor=%d)", percent);
+    return 0;
+}
+
+static const char *pg_table_options(stele_store *base)
+{
+    return ((pg_store *)base)->table_options;
+}
+
 static const stele_store_ops pg_ops = {
     .name = "postgres",
     .lock_ddl = pg_lock_ddl,
@@ -476,5 +501,6 @@ static const stele_store_ops pg_ops = {
     .rollback = pg_rollback,
     .exec = pg_exec,
     .select = pg_select,
+    .table_options = pg_table_options,
     .column_type = pg_column_type,
 };

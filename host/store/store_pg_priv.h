@@ -82,6 +82,7 @@ typedef struct pg_store {
     stele_err tx_err;
     char *bytes; /* decoded bytea of a row */
     size_t bytes_cap;
+    char table_options[32]; /* " WITH (fillfactor=N)" */
 } pg_store;
 
 /* --- store_pg_sql.c --- */

@@ -75,13 +75,17 @@ int stele_store_table_create(stele_store *s, const stele_table_def *t,
     for (size_t i = 0, k = 0; i < t->n_columns; i++)
         if (t->columns[i].flags & STELE_COL_KEY)
             add(&b, "%s\"%s\"", k++ ? ", " : "", t->columns[i].name);
-    add(&b, "))");
+    add(&b, "))%s", s->ops->table_options ? s->ops->table_options(s) : "");
+    /* Indexes only where the projector asks (STELE_COL_INDEX): each one is
+     * paid on every write of its column. The primary key's first column
+     * needs none of its own. */
+    const stele_column_def *first_key = NULL;
+    for (size_t i = 0; i < t->n_columns && !first_key; i++)
+        if (t->columns[i].flags & STELE_COL_KEY)
+            first_key = &t->columns[i];
     for (size_t i = 0; i < t->n_columns; i++) {
         const stele_column_def *c = &t->columns[i];
-        /* Sorted and filtered columns get an index so list queries stay
-         * fast on large read models. */
-        if ((c->flags & (STELE_COL_SORT | STELE_COL_FILTER)) &&
-            !(c->flags & STELE_COL_KEY))
+        if ((c->flags & STELE_COL_INDEX) && c != first_key)
             add(&b, "; CREATE INDEX IF NOT EXISTS \"%s_%s\" ON \"%s\"(\"%s\")",
                 t->name, c->name, t->name, c->name);
     }

@@ -32,7 +32,7 @@ extern "C" {
 
 #define STELE_PLUGIN_MAGIC 0x5354454cu /* "STEL" */
 #define STELE_ABI_MAJOR 1
-#define STELE_ABI_MINOR 0
+#define STELE_ABI_MINOR 1
 
 #define STELE_PLUGIN_ENTRY_SYMBOL "stele_plugin_entry"
 
@@ -256,10 +256,17 @@ typedef enum stele_column_type {
     STELE_COL_BLOB = 4
 } stele_column_type;
 
+/* FILTER and SORT only say what the generic list query may use; INDEX
+ * (ABI 1.1) makes the store keep an index on the column. An index is paid
+ * on every write that changes the column: on PostgreSQL an update of an
+ * indexed column also cannot be a HOT update (in-page, no index writes),
+ * so index what queries look up, not what most events change. The primary
+ * key is always indexed. */
 #define STELE_COL_KEY 0x1u    /* part of the primary key */
 #define STELE_COL_FILTER 0x2u /* list queries may filter on it */
 #define STELE_COL_SORT 0x4u   /* list queries may sort on it */
 #define STELE_COL_NULLABLE 0x8u
+#define STELE_COL_INDEX 0x10u /* the store keeps an index on it */
 
 typedef struct stele_column_def {
     const char *name;

@@ -22,7 +22,7 @@ static const stele_record_ref events[] = {
 
 static const stele_column_def columns[] = {
     {"account_id", STELE_COL_TEXT, STELE_COL_KEY | STELE_COL_FILTER | STELE_COL_SORT},
-    {"owner", STELE_COL_TEXT, STELE_COL_FILTER | STELE_COL_SORT},
+    {"owner", STELE_COL_TEXT, STELE_COL_FILTER | STELE_COL_SORT | STELE_COL_INDEX},
     {"balance", STELE_COL_INT, STELE_COL_FILTER | STELE_COL_SORT},
     {"status", STELE_COL_TEXT, STELE_COL_FILTER},
     {"version", STELE_COL_INT, 0},

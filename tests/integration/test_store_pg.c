@@ -23,7 +23,7 @@
 
 static const stele_column_def cols[] = {
     {"id", STELE_COL_TEXT, STELE_COL_KEY | STELE_COL_FILTER | STELE_COL_SORT},
-    {"owner", STELE_COL_TEXT, STELE_COL_FILTER | STELE_COL_SORT},
+    {"owner", STELE_COL_TEXT, STELE_COL_FILTER | STELE_COL_SORT | STELE_COL_INDEX},
     {"balance", STELE_COL_INT, STELE_COL_FILTER | STELE_COL_SORT},
     {"rate", STELE_COL_REAL, STELE_COL_FILTER},
     {"secret", STELE_COL_TEXT, STELE_COL_NULLABLE},
@@ -284,6 +284,51 @@ static void test_projector_versions_and_drop(void **state)
     json_decref(p);
 }
 
+static const char *row_str(json_t *rows, size_t i, const char *col)
+{
+    return json_string_value(json_object_get(json_array_get(rows, i), col));
+}
+
+/* Indexes only on INDEX columns; tables get the fillfactor that leaves room
+ * for HOT updates (90 unless set), and a new setting applies to tables
+ * created after it. */
+static void test_indexes_and_fillfactor_of_read_model_tables(void **state)
+{
+    pgt_fixture *f = *state;
+    stele_err err = {0};
+    json_t *rows = json_array();
+    assert_int_equal(stele_store_select_json(
+                         f->s,
+                         "SELECT indexname FROM pg_indexes WHERE tablename = "
+                         "'accounts' ORDER BY indexname",
+                         NULL, 0, rows, &err),
+                     0);
+    assert_int_equal(json_array_size(rows), 2);
+    assert_string_equal(row_str(rows, 0, "indexname"), "accounts_owner");
+    assert_string_equal(row_str(rows, 1, "indexname"), "accounts_pkey");
+    json_array_clear(rows);
+
+    assert_int_equal(stele_store_postgres_fillfactor(f->s, 9, &err),
+                     STELE_EINVAL);
+    assert_int_equal(stele_store_postgres_fillfactor(f->s, 101, &err),
+                     STELE_EINVAL);
+    assert_int_equal(stele_store_postgres_fillfactor(f->s, 70, &err), 0);
+    stele_column_def c2[] = {{"k", STELE_COL_INT, STELE_COL_KEY}};
+    stele_table_def t2 = {"second", c2, 1};
+    assert_int_equal(stele_store_table_create(f->s, &t2, &err), 0);
+    assert_int_equal(stele_store_select_json(
+                         f->s,
+                         "SELECT relname, array_to_string(reloptions, ',') AS o "
+                         "FROM pg_class WHERE relname IN ('accounts', 'second') "
+                         "ORDER BY relname",
+                         NULL, 0, rows, &err),
+                     0);
+    assert_int_equal(json_array_size(rows), 2);
+    assert_string_equal(row_str(rows, 0, "o"), "fillfactor=90");
+    assert_string_equal(row_str(rows, 1, "o"), "fillfactor=70");
+    json_decref(rows);
+}
+
 static void test_bad_sql_is_an_error_not_a_crash(void **state)
 {
     pgt_fixture *f = *state;
@@ -463,6 +508,7 @@ int main(void)
         T(test_list_values_are_bound_not_spliced),
         T(test_rollback_discards_writes_and_checkpoint),
         T(test_projector_versions_and_drop),
+        T(test_indexes_and_fillfactor_of_read_model_tables),
         T(test_bad_sql_is_an_error_not_a_crash),
         cmocka_unit_test(test_placeholders_translate_like_sqlite),
         T(test_placeholders_reuse_and_literals_on_the_server),

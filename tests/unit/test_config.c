@@ -102,6 +102,7 @@ static void test_full_file_sets_every_key(void **state)
                               "  backend: postgres\n"
                               "  path: rm.db\n"
                               "  conninfo: \"host=127.0.0.1 dbname=stele\"\n"
+                              "  fillfactor: 75\n"
                               "engine:\n"
                               "  command_batch: 100000\n"
                               "  commit_interval_ms: 0\n"
@@ -133,6 +134,7 @@ static void test_full_file_sets_every_key(void **state)
     assert_string_equal(c->store_backend, "postgres");
     assert_path(c->store_path, "rm.db");
     assert_string_equal(c->store_conninfo, "host=127.0.0.1 dbname=stele");
+    assert_int_equal(c->store_fillfactor, 75);
     assert_int_equal(c->command_batch, 100000);
     assert_int_equal(c->commit_interval_ms, 0);
     assert_int_equal(c->projection_batch, 1);
@@ -162,6 +164,7 @@ static void test_only_app_gives_defaults(void **state)
     assert_string_equal(c->store_backend, "sqlite");
     assert_path(c->store_path, "data/readmodels.db");
     assert_null(c->store_conninfo);
+    assert_int_equal(c->store_fillfactor, 90);
     assert_int_equal(c->command_batch, 1000);
     assert_int_equal(c->commit_interval_ms, 5);
     assert_int_equal(c->projection_batch, 1000);
@@ -330,6 +333,8 @@ static void test_bad_values_are_errors(void **state)
     load_fails("app: bank\nengine:\n  max_value_bytes: 99999999999999999999\n",
                "3: 'engine.max_value_bytes' must be an integer in "
                "1024..16777216, got '99999999999999999999'");
+    load_fails("app: bank\nstore:\n  fillfactor: 5\n",
+               "3: 'store.fillfactor' must be an integer in 10..100, got '5'");
     load_fails("app: bank\nengine:\n  commit_interval_ms: -1\n",
                "3: 'engine.commit_interval_ms' must be an integer in "
                "0..60000, got '-1'");

@@ -17,7 +17,7 @@
 
 static const stele_column_def cols[] = {
     {"id", STELE_COL_TEXT, STELE_COL_KEY | STELE_COL_FILTER | STELE_COL_SORT},
-    {"owner", STELE_COL_TEXT, STELE_COL_FILTER | STELE_COL_SORT},
+    {"owner", STELE_COL_TEXT, STELE_COL_FILTER | STELE_COL_SORT | STELE_COL_INDEX},
     {"balance", STELE_COL_INT, STELE_COL_FILTER | STELE_COL_SORT},
     {"rate", STELE_COL_REAL, STELE_COL_FILTER},
     {"secret", STELE_COL_TEXT, STELE_COL_NULLABLE},
@@ -237,6 +237,29 @@ static void test_projector_versions_and_drop(void **state)
     assert_int_not_equal(stele_store_table_drop(f->s, "x; DROP", &err), 0);
 }
 
+/* Only columns marked INDEX get an index: FILTER and SORT alone do not. */
+static void test_indexes_only_where_asked(void **state)
+{
+    fixture *f = *state;
+    stele_err err = {0};
+    json_t *rows = json_array();
+    assert_int_equal(stele_store_select_json(
+                         f->s,
+                         "SELECT name FROM sqlite_master WHERE type = 'index' "
+                         "AND tbl_name = 'accounts' AND sql IS NOT NULL "
+                         "ORDER BY name",
+                         NULL, 0, rows, &err),
+                     0);
+    assert_int_equal(json_array_size(rows), 1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(rows, 0), "name")),
+        "accounts_owner");
+    json_decref(rows);
+    /* fillfactor is PostgreSQL's */
+    assert_int_equal(stele_store_postgres_fillfactor(f->s, 90, &err),
+                     STELE_EINVAL);
+}
+
 static void test_bad_sql_is_an_error_not_a_crash(void **state)
 {
     fixture *f = *state;
@@ -258,6 +281,7 @@ int main(void)
         T(test_list_operators),
         T(test_list_refuses_undeclared_columns_and_bad_values),
         T(test_list_values_are_bound_not_spliced),
+        T(test_indexes_only_where_asked),
         T(test_rollback_discards_writes_and_checkpoint),
         T(test_projector_versions_and_drop),
         T(test_bad_sql_is_an_error_not_a_crash),
