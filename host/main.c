@@ -248,8 +248,13 @@ static int cmd_query(const opts *o, stele_engine *e)
 {
     stele_err err = {0};
     size_t did;
-    if (stele_engine_drain(e, &did, &err) != 0)
-        return fail(&err);
+    /* A failing projector leaves its own read model behind, not the
+     * others: say so and answer. */
+    if (stele_engine_drain(e, &did, &err) != 0) {
+        fprintf(stderr, "stele: warning: %s (read models may be behind)\n",
+                err.msg);
+        err = (stele_err){0};
+    }
     json_t *out = NULL;
     int rc;
     if (o->list_table) {

@@ -445,36 +445,45 @@ void stele_engine_stats_get(const stele_engine *e, stele_engine_stats *s)
     *s = e->stats;
 }
 
+/* Steps until there is no work left. A failing projector does not stop
+ * the others from catching up: its first error is returned at the end. */
+static int until_idle(stele_engine *e, bool commands, size_t *did,
+                      stele_err *err)
+{
+    *did = 0;
+    int first = 0;
+    for (;;) {
+        size_t n1 = 0, n2 = 0;
+        stele_err perr = {0};
+        int rc = commands ? commands_process(e, 0, &n1, err) : 0;
+        if (rc != 0)
+            return rc;
+        rc = projections_step(e, 0, false, &n2, &perr);
+        if (rc == STELE_EFATAL) {
+            *err = perr;
+            return rc;
+        }
+        if (rc != 0 && !first) {
+            first = rc;
+            *err = perr;
+        }
+        *did += n1 + n2;
+        if (n1 + n2 == 0)
+            return first;
+    }
+}
+
 int stele_engine_drain(stele_engine *e, size_t *did, stele_err *err)
 {
     *did = 0;
     if (!e->embedded)
         return 0; /* joining the groups would take work from the hosts */
-    for (;;) {
-        size_t n1 = 0, n2 = 0;
-        int rc = commands_process(e, 0, &n1, err);
-        if (rc == 0)
-            rc = projections_step(e, 0, &n2, err);
-        if (rc != 0)
-            return rc;
-        *did += n1 + n2;
-        if (n1 + n2 == 0)
-            return 0;
-    }
+    return until_idle(e, true, did, err);
 }
 
 int stele_engine_catch_up(stele_engine *e, size_t *did, stele_err *err)
 {
-    *did = 0;
-    for (;;) {
-        size_t n = 0;
-        int rc = projections_step(e, 0, &n, err);
-        if (rc != 0)
-            return rc;
-        *did += n;
-        if (n == 0)
-            return 0;
-    }
+    return until_idle(e, false, did, err);
 }
 
 int stele_engine_run(stele_engine *e, volatile sig_atomic_t *stop,
@@ -489,7 +498,7 @@ int stele_engine_run(stele_engine *e, volatile sig_atomic_t *stop,
         stele_err local = {0};
         int rc = commands_process(e, 0, &n1, &local);
         if (rc == 0)
-            rc = projections_step(e, 0, &n2, &local);
+            rc = projections_step(e, 0, true, &n2, &local);
         if (rc == STELE_EFATAL) {
             *err = local;
             return rc;

@@ -46,7 +46,9 @@ int stele_engine_run(stele_engine *e, volatile sig_atomic_t *stop,
  * Does whatever work this process can own right now until there is none
  * left: pending commands (when no other host owns them) and projector
  * catch-up. The CLI calls it so that it works with or without `stele run`.
- * *did receives the number of commands + events handled.
+ * *did receives the number of commands + events handled. A failing
+ * projector does not stop the others: its first error is returned once
+ * they are done.
  */
 int stele_engine_drain(stele_engine *e, size_t *did, stele_err *err);
 
@@ -61,6 +63,9 @@ typedef struct stele_engine_stats {
     /* start-up: states loaded from the state changelog, and events
      * replayed to rebuild states (after a state_version bump or replay) */
     uint64_t states_restored, events_replayed;
+    /* projector steps that failed (a batch rolled back, a poll failed);
+     * each is retried from the projector's checkpoints */
+    uint64_t projector_failures;
 } stele_engine_stats;
 void stele_engine_stats_get(const stele_engine *e, stele_engine_stats *s);
 

@@ -78,6 +78,10 @@ typedef struct projector {
     bool building;
     int64_t next_catchup_check_ns;
     stele_engine *engine; /* for the rebalance callbacks */
+    /* Failed steps in a row, and when the host may try again (run mode:
+     * a failing projector backs off alone, see projections_step). */
+    int failures;
+    int64_t retry_at_ns;
     int assign_rc;        /* what the last assignment callback hit */
     stele_err assign_err;
     stele_codec_events *reads; /* the batch's events, upcast and resolved */
@@ -183,8 +187,17 @@ void commands_on_revoked(void *opaque, stele_log_consumer *c,
 
 /* projections.c */
 int projections_open(stele_engine *e, stele_err *err);
-int projections_step(stele_engine *e, int timeout_ms, size_t *did,
-                     stele_err *err);
+/* One step of every projector: a batch each, at most. A projector that
+ * fails does not hold up the others. With isolate (the host's run loop)
+ * its failure is logged and it backs off alone (projector_retry_ms), and
+ * only a fatal error is returned; without (drain, catch-up) the first
+ * failure is returned after the other projectors had their step. */
+int projections_step(stele_engine *e, int timeout_ms, bool isolate,
+                     size_t *did, stele_err *err);
+/* How long a projector waits after its n-th failure in a row (n >= 1):
+ * 100 ms, doubling, at most PROJECTOR_RETRY_MAX_MS. */
+#define PROJECTOR_RETRY_MAX_MS 10000
+int64_t projector_retry_ms(int failures);
 void projections_close(stele_engine *e);
 
 /* The namespace of a projector's read model at a version. */

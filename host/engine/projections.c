@@ -444,57 +444,110 @@ out:
     return rc;
 }
 
-int projections_step(stele_engine *e, int timeout_ms, size_t *did,
-                     stele_err *err)
+/* One step of one projector: joins its group when needed, polls a batch,
+ * projects it and commits it with the checkpoints. */
+static int projector_step(stele_engine *e, projector *p, int timeout_ms,
+                          size_t *did, stele_err *err)
 {
-    *did = 0;
-    for (size_t i = 0; i < e->n_projs; i++) {
-        projector *p = &e->projs[i];
-        int rc;
-        if (!p->consumer) {
-            stele_log_rebalance_cb cb = {on_assigned, on_revoked, p};
-            p->engine = e;
-            if ((rc = stele_log_consumer_new(
-                     e->log, p->group, (const char *const *)p->topics,
-                     p->n_topics, &cb, &p->consumer, err)))
-                return rc;
-        }
-        if (p->needs_seek) {
-            if ((rc = seek_to_checkpoints(e, p, err)))
-                return rc;
-            p->needs_seek = false;
-        }
-        stele_log_batch *in;
-        rc =
-            stele_log_consumer_poll(p->consumer, timeout_ms,
-                                    (size_t)e->cfg->projection_batch, &in, err);
-        if (rc == 0 && p->assign_rc != 0) {
-            /* Preparing the read model failed: retry on the next step. */
-            rc = p->assign_rc;
-            *err = p->assign_err;
-            p->assign_rc = 0;
-            stele_log_batch_free(in);
-            stele_log_consumer_close(p->consumer);
-            p->consumer = NULL;
-            return rc;
-        }
-        if (rc != 0)
-            return rc;
-        if (in->n > 0) {
-            rc = project_batch(e, p, in, err);
-            if (rc != 0) {
-                /* Read the batch again from the checkpoints; if even that
-                 * fails (the store is down), do it before the next poll. */
-                stele_err serr;
-                p->needs_seek = seek_to_checkpoints(e, p, &serr) != 0;
-                stele_log_batch_free(in);
-                return rc;
-            }
-            *did += in->n;
-        }
-        stele_log_batch_free(in);
-        if ((rc = switch_over_if_caught_up(e, p, err)))
+    int rc;
+    if (!p->consumer) {
+        stele_log_rebalance_cb cb = {on_assigned, on_revoked, p};
+        p->engine = e;
+        if ((rc = stele_log_consumer_new(e->log, p->group,
+                                         (const char *const *)p->topics,
+                                         p->n_topics, &cb, &p->consumer, err)))
             return rc;
     }
-    return 0;
+    if (p->needs_seek) {
+        if ((rc = seek_to_checkpoints(e, p, err)))
+            return rc;
+        p->needs_seek = false;
+    }
+    stele_log_batch *in;
+    rc = stele_log_consumer_poll(p->consumer, timeout_ms,
+                                 (size_t)e->cfg->projection_batch, &in, err);
+    if (rc == 0 && p->assign_rc != 0) {
+        /* Preparing the read model failed: retry on the next step. */
+        rc = p->assign_rc;
+        *err = p->assign_err;
+        p->assign_rc = 0;
+        stele_log_batch_free(in);
+        stele_log_consumer_close(p->consumer);
+        p->consumer = NULL;
+        return rc;
+    }
+    if (rc != 0)
+        return rc;
+    if (in->n > 0) {
+        rc = project_batch(e, p, in, err);
+        if (rc != 0) {
+            /* Read the batch again from the checkpoints; if even that
+             * fails (the store is down), do it before the next poll. */
+            stele_err serr;
+            p->needs_seek = seek_to_checkpoints(e, p, &serr) != 0;
+            stele_log_batch_free(in);
+            return rc;
+        }
+        *did += in->n;
+    }
+    stele_log_batch_free(in);
+    return switch_over_if_caught_up(e, p, err);
+}
+
+int64_t projector_retry_ms(int failures)
+{
+    int64_t ms = 100;
+    for (int i = 1; i < failures && ms < PROJECTOR_RETRY_MAX_MS; i++)
+        ms *= 2;
+    return ms < PROJECTOR_RETRY_MAX_MS ? ms : PROJECTOR_RETRY_MAX_MS;
+}
+
+int projections_step(stele_engine *e, int timeout_ms, bool isolate,
+                     size_t *did, stele_err *err)
+{
+    *did = 0;
+    int first = 0;
+    for (size_t i = 0; i < e->n_projs; i++) {
+        projector *p = &e->projs[i];
+        int64_t now = stele_mono_ns();
+        if (isolate && p->failures && now < p->retry_at_ns)
+            continue; /* backing off */
+        stele_err perr = {0};
+        int rc = projector_step(e, p, timeout_ms, did, &perr);
+        char who[160];
+        snprintf(who, sizeof who, "projector %s", p->def->name);
+        if (rc != 0 && strncmp(perr.msg, who, strlen(who)) != 0)
+            stele_err_prefix(&perr, "%s", who);
+        if (rc == 0) {
+            if (p->failures)
+                engine_logf(e, STELE_LOG_INFO,
+                            "projector %s: running again after %d failed "
+                            "attempt%s",
+                            p->def->name, p->failures,
+                            p->failures == 1 ? "" : "s");
+            p->failures = 0;
+            continue;
+        }
+        e->stats.projector_failures++;
+        if (rc == STELE_EFATAL) {
+            *err = perr;
+            return rc;
+        }
+        if (!isolate) {
+            /* the caller decides; the other projectors still go on */
+            if (!first) {
+                first = rc;
+                *err = perr;
+            }
+            continue;
+        }
+        p->failures++;
+        int64_t wait = projector_retry_ms(p->failures);
+        p->retry_at_ns = now + wait * 1000000;
+        engine_logf(e, STELE_LOG_ERROR,
+                    "%s (attempt %d; retrying in %.1f s, the other "
+                    "projectors go on)",
+                    perr.msg, p->failures, (double)wait / 1000);
+    }
+    return first;
 }

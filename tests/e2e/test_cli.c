@@ -229,6 +229,30 @@ static void test_bad_plugin_stops_the_host_from_starting(void **state)
     free(out);
 }
 
+/* A projector stuck on a poison event does not keep `query` from answering
+ * from the other read models: it warns on stderr and serves them. */
+static void test_query_answers_while_another_projector_fails(void **state)
+{
+    (void)state;
+    write_config(STELE_BUILD_DIR "/test-plugins/test_flaky.so");
+    setenv("STELE_TEST_HEALED", "/nonexistent/healed", 1);
+    send_ok("{\"type\":\"bank.OpenAccount\",\"aggregate_id\":\"p-1\","
+            "\"data\":{\"owner\":\"Pat\"}}",
+            "\"accepted\"");
+    send_ok("{\"type\":\"bank.Deposit\",\"aggregate_id\":\"p-1\","
+            "\"data\":{\"amount\":666}}",
+            "\"accepted\"");
+    char *out;
+    int rc = run(&out, "%s query -c %s --list balances", STELE, config);
+    unsetenv("STELE_TEST_HEALED");
+    if (rc != 0)
+        fail_msg("query: exit %d: %s", rc, out);
+    assert_non_null(strstr(out, "\"balance\": 666"));
+    assert_non_null(strstr(out, "warning: projector flaky failed"));
+    assert_non_null(strstr(out, "poison deposit"));
+    free(out);
+}
+
 static void test_plugin_inspect_prints_the_descriptor(void **state)
 {
     (void)state;
@@ -285,6 +309,7 @@ int main(void)
         T(test_bad_input_is_refused_with_a_reason),
         T(test_bad_config_names_file_and_line),
         T(test_bad_plugin_stops_the_host_from_starting),
+        T(test_query_answers_while_another_projector_fails),
         T(test_plugin_inspect_prints_the_descriptor),
         T(test_schema_check_passes_on_the_bank_and_names_a_breaking_change),
     };
