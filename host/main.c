@@ -9,6 +9,7 @@
  *   stele events  [-c CONFIG] [--aggregate TYPE] [--id ID] [--limit N]
  *   stele state   [-c CONFIG] TYPE ID
  *   stele replay  [-c CONFIG] [--aggregate TYPE]
+ *   stele status  [-c CONFIG]                  commands waiting, projector lag
  *   stele plugin inspect FILE.so
  *   stele schema  check|register|list|diff [-c CONFIG] [--topic TOPIC]
  *
@@ -53,6 +54,7 @@ static void usage(FILE *f)
           "[--limit N]\n"
           "  stele state   [-c CONFIG] TYPE ID\n"
           "  stele replay  [-c CONFIG] [--aggregate TYPE]\n"
+          "  stele status  [-c CONFIG]\n"
           "  stele plugin inspect FILE.so\n"
           "  stele schema  check|register|list|diff [-c CONFIG] "
           "[--topic TOPIC]\n"
@@ -337,6 +339,21 @@ static int cmd_replay(const opts *o, stele_engine *e)
     return 0;
 }
 
+static int cmd_status(const opts *o, stele_engine *e)
+{
+    if (o->argc != 0) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    stele_err err = {0};
+    json_t *out = NULL;
+    if (stele_engine_status(e, &out, &err) != 0)
+        return fail(&err);
+    print_json(out);
+    json_decref(out);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -366,8 +383,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "schema") == 0)
         return stele_cli_schema(argc - 1, argv + 1);
-    static const char *known[] = {"run", "send", "query", "events", "state",
-                                  "replay"};
+    static const char *known[] = {"run",   "send",   "query", "events",
+                                  "state", "replay", "status"};
     bool ok = false;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         ok |= strcmp(cmd, known[i]) == 0;
@@ -394,6 +411,8 @@ int main(int argc, char **argv)
         rc = cmd_events(&o, e);
     else if (strcmp(cmd, "state") == 0)
         rc = cmd_state(&o, e);
+    else if (strcmp(cmd, "status") == 0)
+        rc = cmd_status(&o, e);
     else
         rc = cmd_replay(&o, e);
     stele_engine_close(e);

@@ -56,6 +56,22 @@ int stele_engine_drain(stele_engine *e, size_t *did, stele_err *err);
  * projector-only catch-up: no command is processed, no state restored). */
 int stele_engine_catch_up(stele_engine *e, size_t *did, stele_err *err);
 
+/*
+ * Where the host stands, from the log and the store (any process with the
+ * config may ask):
+ *   {"app", "log", "store",
+ *    "commands": [{"aggregate", "topic", "lag",
+ *                  "partitions": [{"topic", "partition", "end",
+ *                                  "committed", "lag"}]}],
+ *    "projectors": [{"name", "version", "serving", "lag",
+ *                    "partitions": [{..., "checkpoint", "lag"}],
+ *                    "building"?: {"version", "lag", "partitions"}}]}
+ * "version" is this process's plugin's, "serving" the one queries read
+ * (null before the first build); "building" is there while a new version
+ * is built beside the serving one. Lags count records.
+ */
+int stele_engine_status(stele_engine *e, json_t **out, stele_err *err);
+
 /* Commands processed, commands per second etc. since open. */
 typedef struct stele_engine_stats {
     uint64_t commands, accepted, rejected, duplicates, events_written;

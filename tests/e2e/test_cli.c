@@ -137,6 +137,12 @@ static void test_send_and_query_without_a_running_host(void **state)
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "replayed 1 events into 1 states"));
     free(out);
+    rc = run(&out, "%s status -c %s", STELE, config);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "\"aggregate\": \"Account\""));
+    assert_non_null(strstr(out, "\"name\": \"balances\""));
+    assert_null(strstr(out, "\"lag\": 1"));
+    free(out);
 }
 
 static pid_t start_host(void)

@@ -724,6 +724,90 @@ static void test_run_isolates_and_recovers_a_failing_projector(void **state)
     unsetenv("STELE_TEST_HEALED");
 }
 
+static json_t *status_of(stele_engine *e)
+{
+    json_t *st = NULL;
+    stele_err err = {0};
+    if (stele_engine_status(e, &st, &err) != 0)
+        fail_msg("status: %s", err.msg);
+    return st;
+}
+
+/* "lag" of the entry of array key named name (under field). */
+static long long lag_of(json_t *st, const char *key, const char *field,
+                        const char *name)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(st, key), i, x)
+        if (strcmp(jstr(x, field), name) == 0)
+            return jint(x, "lag");
+    fail_msg("no %s %s in status", key, name);
+    return -1;
+}
+
+static void submit_only(fixture *f, const char *json)
+{
+    json_t *cmd = json_loads(json, 0, NULL);
+    stele_submitted s;
+    stele_err err = {0};
+    assert_int_equal(stele_engine_submit_json(f->e, cmd, &s, &err), 0);
+    json_decref(cmd);
+}
+
+/* status counts the commands waiting and each projector's lag, per
+ * partition, and shows a version being built beside the serving one. */
+static void test_status_shows_waiting_commands_and_projector_lag(void **state)
+{
+    fixture *f = *state;
+    submit_only(f, "{\"type\":\"bank.OpenAccount\",\"aggregate_id\":\"s1\","
+                   "\"data\":{\"owner\":\"o\"}}");
+    submit_only(f, "{\"type\":\"bank.OpenAccount\",\"aggregate_id\":\"s2\","
+                   "\"data\":{\"owner\":\"o\"}}");
+    json_t *st = status_of(f->e);
+    assert_string_equal(jstr(st, "log"), "sqlite");
+    assert_int_equal(lag_of(st, "commands", "aggregate", "Account"), 2);
+    assert_int_equal(lag_of(st, "projectors", "name", "balances"), 0);
+    json_t *parts = json_object_get(
+        json_array_get(json_object_get(st, "commands"), 0), "partitions");
+    assert_int_equal(json_array_size(parts), 3);
+    json_decref(st);
+
+    size_t did;
+    stele_err err = {0};
+    assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
+    st = status_of(f->e);
+    assert_int_equal(lag_of(st, "commands", "aggregate", "Account"), 0);
+    assert_int_equal(lag_of(st, "projectors", "name", "balances"), 0);
+    assert_int_equal(lag_of(st, "projectors", "name", "daily_totals"), 0);
+    json_t *bal = json_array_get(json_object_get(st, "projectors"), 0);
+    assert_int_equal(jint(bal, "serving"), 1);
+    assert_null(json_object_get(bal, "building"));
+    json_decref(st);
+
+    /* a new version: serving v1 until v2 is built */
+    close_engine(f);
+    const char *v2[] = {PLUGINS "bank_account.so",
+                        TEST_PLUGINS "bank_balances_v2.so", NULL};
+    open_with(f, v2);
+    st = status_of(f->e);
+    bal = json_array_get(json_object_get(st, "projectors"), 0);
+    assert_int_equal(jint(bal, "version"), 2);
+    assert_int_equal(jint(bal, "serving"), 1);
+    assert_int_equal(jint(bal, "lag"), 0);
+    json_t *b = json_object_get(bal, "building");
+    assert_int_equal(jint(b, "version"), 2);
+    assert_int_equal(jint(b, "lag"), 2);
+    json_decref(st);
+    assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
+    st = status_of(f->e);
+    bal = json_array_get(json_object_get(st, "projectors"), 0);
+    assert_int_equal(jint(bal, "serving"), 2);
+    assert_int_equal(jint(bal, "lag"), 0);
+    assert_null(json_object_get(bal, "building"));
+    json_decref(st);
+}
+
 static void test_projector_version_bump_rebuilds_read_model(void **state)
 {
     fixture *f = *state;
@@ -765,6 +849,7 @@ int main(void)
         cmocka_unit_test(test_projector_retry_backs_off_to_a_cap),
         T(test_run_isolates_and_recovers_a_failing_projector),
         T(test_projector_version_bump_rebuilds_read_model),
+        T(test_status_shows_waiting_commands_and_projector_lag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
