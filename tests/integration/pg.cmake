@@ -1,6 +1,7 @@
 # PostgreSQL integration tests. tests/integration/CMakeLists.txt builds
-# test_store_pg (with its store_pg_*.c helpers) like every test_*.c there;
-# this file adds what is particular to it. Include it after that loop:
+# test_store_pg (with its store_pg_*.c helpers, common_pg.c and the store
+# conformance suite) like every test_*.c there; this file adds what is
+# particular to it. Include it after that loop:
 #   include(${CMAKE_CURRENT_SOURCE_DIR}/pg.cmake)
 # test_store_pg stops and starts the server of scripts/pg-start.sh (its
 # connection-fault tests), so every test that uses that server must hold

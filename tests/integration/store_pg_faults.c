@@ -11,8 +11,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <libpq-fe.h>
+
+#include "common_pg.h"
 #include "store_pg_faults.h"
-#include "store_pg_server.h"
 
 static double now(void)
 {
@@ -41,17 +43,17 @@ static double upsert_batch(pgt_fixture *f, int rows, int64_t checkpoint)
 {
     stele_err err = {0};
     double t0 = now();
-    assert_int_equal(stele_store_begin(f->s, &err), 0);
+    assert_int_equal(stele_store_begin(f->sc.s, &err), 0);
     for (int i = 0; i < rows; i++) {
         char k[16];
         snprintf(k, sizeof k, "k%05d", i);
         stele_param p[] = {STELE_P_TEXT(k, strlen(k)), STELE_P_INT(i)};
-        if (stele_store_exec(f->s, UPSERT, p, 2, &err) != 0)
+        if (stele_store_exec(f->sc.s, UPSERT, p, 2, &err) != 0)
             fail_msg("row %d: %s", i, err.msg);
     }
     assert_int_equal(
-        stele_store_checkpoint_set(f->s, "kv", "t", 0, checkpoint, &err), 0);
-    if (stele_store_commit(f->s, &err) != 0)
+        stele_store_checkpoint_set(f->sc.s, "kv", "t", 0, checkpoint, &err), 0);
+    if (stele_store_commit(f->sc.s, &err) != 0)
         fail_msg("%s", err.msg);
     return now() - t0;
 }
@@ -100,7 +102,7 @@ void test_batch_of_10000_upserts_commits(void **state)
 {
     pgt_fixture *f = *state;
     stele_err err = {0};
-    assert_int_equal(stele_store_table_create(f->s, &kv, &err), 0);
+    assert_int_equal(stele_store_table_create(f->sc.s, &kv, &err), 0);
     double first = upsert_batch(f, 10000, 10000);
     assert_int_equal(count(f, "SELECT count(*) FROM kv"), 10000);
     double second = upsert_batch(f, 10000, 20000); /* all updates */
@@ -120,7 +122,7 @@ void test_error_mid_batch_fails_commit_and_writes_nothing(void **state)
 {
     pgt_fixture *f = *state;
     stele_err err = {0};
-    assert_int_equal(stele_store_begin(f->s, &err), 0);
+    assert_int_equal(stele_store_begin(f->sc.s, &err), 0);
     for (int i = 0; i < 600; i++) {
         char id[16];
         /* statement 301 repeats a key of the fixture: 23505 */
@@ -129,14 +131,14 @@ void test_error_mid_batch_fails_commit_and_writes_nothing(void **state)
                            STELE_P_TEXT("dave", 4), STELE_P_INT(i),
                            STELE_P_REAL(0)};
         /* The error may surface here already, or only at commit. */
-        stele_store_exec(f->s,
+        stele_store_exec(f->sc.s,
                          "INSERT INTO accounts(id, owner, balance, rate) "
                          "VALUES(?, ?, ?, ?)",
                          p, 4, &err);
     }
-    stele_store_checkpoint_set(f->s, "p", "t", 0, 600, &err);
+    stele_store_checkpoint_set(f->sc.s, "p", "t", 0, 600, &err);
     memset(&err, 0, sizeof err);
-    assert_int_equal(stele_store_commit(f->s, &err), STELE_EINVAL);
+    assert_int_equal(stele_store_commit(f->sc.s, &err), STELE_EINVAL);
     assert_non_null(strstr(err.msg, "statement 301 of the transaction"));
     assert_non_null(strstr(err.msg, "INSERT INTO accounts"));
     assert_non_null(strstr(err.msg, "23505"));
@@ -145,11 +147,12 @@ void test_error_mid_batch_fails_commit_and_writes_nothing(void **state)
     assert_int_equal(count(f, "SELECT count(*) FROM stele_checkpoints"), 0);
     /* the store goes on */
     int64_t next = -1;
-    assert_int_equal(stele_store_begin(f->s, &err), 0);
-    assert_int_equal(stele_store_checkpoint_set(f->s, "p", "t", 0, 1, &err), 0);
-    assert_int_equal(stele_store_commit(f->s, &err), 0);
-    assert_int_equal(stele_store_checkpoint_get(f->s, "p", "t", 0, &next, &err),
+    assert_int_equal(stele_store_begin(f->sc.s, &err), 0);
+    assert_int_equal(stele_store_checkpoint_set(f->sc.s, "p", "t", 0, 1, &err),
                      0);
+    assert_int_equal(stele_store_commit(f->sc.s, &err), 0);
+    assert_int_equal(
+        stele_store_checkpoint_get(f->sc.s, "p", "t", 0, &next, &err), 0);
     assert_int_equal(next, 1);
 }
 
@@ -160,27 +163,27 @@ void test_failed_prepare_in_a_batch_is_prepared_again(void **state)
     const char *fresh = "UPDATE accounts SET balance = ? WHERE id = ?";
     stele_param one = STELE_P_INT(1);
     stele_param p[] = {STELE_P_INT(-5), STELE_P_TEXT("a01", 3)};
-    assert_int_equal(stele_store_begin(f->s, &err), 0);
-    stele_store_exec(f->s, "INSERT INTO nope VALUES(?)", &one, 1, &err);
+    assert_int_equal(stele_store_begin(f->sc.s, &err), 0);
+    stele_store_exec(f->sc.s, "INSERT INTO nope VALUES(?)", &one, 1, &err);
     /* queued behind the failure: its prepare is skipped by the server */
-    stele_store_exec(f->s, fresh, p, 2, &err);
-    assert_int_equal(stele_store_commit(f->s, &err), STELE_EINVAL);
+    stele_store_exec(f->sc.s, fresh, p, 2, &err);
+    assert_int_equal(stele_store_commit(f->sc.s, &err), STELE_EINVAL);
     assert_non_null(strstr(err.msg, "statement 1 of the transaction"));
     assert_non_null(strstr(err.msg, "nope"));
-    assert_int_equal(stele_store_begin(f->s, &err), 0);
-    if (stele_store_exec(f->s, fresh, p, 2, &err) != 0 ||
-        stele_store_commit(f->s, &err) != 0)
+    assert_int_equal(stele_store_begin(f->sc.s, &err), 0);
+    if (stele_store_exec(f->sc.s, fresh, p, 2, &err) != 0 ||
+        stele_store_commit(f->sc.s, &err) != 0)
         fail_msg("%s", err.msg);
     assert_int_equal(count(f, "SELECT balance FROM accounts WHERE id = 'a01'"),
                      -5);
     /* a NULL whose type nothing gives, inside a batch */
     stele_param null = STELE_P_NULL();
-    assert_int_equal(stele_store_begin(f->s, &err), 0);
-    if (stele_store_exec(f->s,
+    assert_int_equal(stele_store_begin(f->sc.s, &err), 0);
+    if (stele_store_exec(f->sc.s,
                          "UPDATE accounts SET secret = coalesce(?, 'x') "
                          "WHERE ? IS NULL",
                          (stele_param[]){null, null}, 2, &err) != 0 ||
-        stele_store_commit(f->s, &err) != 0)
+        stele_store_commit(f->sc.s, &err) != 0)
         fail_msg("%s", err.msg);
     assert_int_equal(count(f, "SELECT count(*) FROM accounts WHERE secret "
                               "= 'x'"),
@@ -193,18 +196,21 @@ void test_table_changed_under_a_prepared_select(void **state)
     stele_err err = {0};
     json_t *rows = json_array();
     assert_int_equal(
-        stele_store_exec(f->s, "CREATE TABLE t2(a BIGINT)", NULL, 0, &err), 0);
-    assert_int_equal(
-        stele_store_select_json(f->s, "SELECT * FROM t2", NULL, 0, rows, &err),
+        stele_store_exec(f->sc.s, "CREATE TABLE t2(a BIGINT)", NULL, 0, &err),
         0);
-    assert_int_equal(stele_store_exec(f->s, "DROP TABLE t2", NULL, 0, &err), 0);
-    assert_int_equal(stele_store_exec(f->s, "CREATE TABLE t2(a TEXT, b BIGINT)",
+    assert_int_equal(stele_store_select_json(f->sc.s, "SELECT * FROM t2", NULL,
+                                             0, rows, &err),
+                     0);
+    assert_int_equal(stele_store_exec(f->sc.s, "DROP TABLE t2", NULL, 0, &err),
+                     0);
+    assert_int_equal(stele_store_exec(f->sc.s,
+                                      "CREATE TABLE t2(a TEXT, b BIGINT)", NULL,
+                                      0, &err),
+                     0);
+    assert_int_equal(stele_store_exec(f->sc.s, "INSERT INTO t2 VALUES('x', 2)",
                                       NULL, 0, &err),
                      0);
-    assert_int_equal(
-        stele_store_exec(f->s, "INSERT INTO t2 VALUES('x', 2)", NULL, 0, &err),
-        0);
-    if (stele_store_select_json(f->s, "SELECT * FROM t2", NULL, 0, rows,
+    if (stele_store_select_json(f->sc.s, "SELECT * FROM t2", NULL, 0, rows,
                                 &err) != 0)
         fail_msg("%s", err.msg);
     assert_int_equal(json_array_size(rows), 1);
@@ -244,6 +250,7 @@ void test_connect_errors_name_the_server_never_the_password(void **state)
     expect_open_fails("postgresql://u:hunter2secret@127.0.0.1:1/db?bogus=1",
                       STELE_EINVAL, "connection string");
     char *c = pgt_conninfo_for("stele_no_such_db");
+    assert_non_null(c);
     size_t l = strlen(c) + 64;
     char *withpw = malloc(l);
     snprintf(withpw, l, "%s password=hunter2secret", c);
@@ -311,11 +318,11 @@ void test_server_down_fails_with_retry_until_it_is_back(void **state)
     stele_err err = {0};
     json_t *rows = json_array();
     server("pg-stop.sh");
-    assert_int_equal(stele_store_begin(f->s, &err), STELE_ERETRY);
+    assert_int_equal(stele_store_begin(f->sc.s, &err), STELE_ERETRY);
     assert_non_null(strstr(err.msg, "127.0.0.1:"));
-    assert_int_equal(stele_store_begin(f->s, &err), STELE_ERETRY);
+    assert_int_equal(stele_store_begin(f->sc.s, &err), STELE_ERETRY);
     assert_int_equal(
-        stele_store_select_json(f->s, "SELECT 1", NULL, 0, rows, &err),
+        stele_store_select_json(f->sc.s, "SELECT 1", NULL, 0, rows, &err),
         STELE_ERETRY);
     stele_store *other = NULL;
     assert_int_equal(stele_store_open_postgres(f->conninfo, &other, &err),
@@ -323,7 +330,7 @@ void test_server_down_fails_with_retry_until_it_is_back(void **state)
     assert_non_null(strstr(err.msg, "cannot connect to PostgreSQL at "
                                     "127.0.0.1:"));
     server("pg-start.sh");
-    insert_one(f->s, "c01");
+    insert_one(f->sc.s, "c01");
     assert_int_equal(count(f, "SELECT count(*) FROM accounts"), 26);
     json_decref(rows);
 }
@@ -334,25 +341,25 @@ void test_server_stopped_mid_transaction_writes_nothing(void **state)
     if (!pgt_managed())
         skip();
     stele_err err = {0};
-    assert_int_equal(stele_store_begin(f->s, &err), 0);
+    assert_int_equal(stele_store_begin(f->sc.s, &err), 0);
     for (int i = 0; i < 10; i++) {
         char id[16];
         snprintf(id, sizeof id, "d%02d", i);
         stele_param p[] = {STELE_P_TEXT(id, strlen(id)), STELE_P_TEXT("eve", 3),
                            STELE_P_INT(i), STELE_P_REAL(0)};
-        assert_int_equal(stele_store_exec(f->s,
+        assert_int_equal(stele_store_exec(f->sc.s,
                                           "INSERT INTO accounts(id, owner, "
                                           "balance, rate) VALUES(?, ?, ?, ?)",
                                           p, 4, &err),
                          0);
     }
-    assert_int_equal(stele_store_checkpoint_set(f->s, "p", "t", 0, 10, &err),
+    assert_int_equal(stele_store_checkpoint_set(f->sc.s, "p", "t", 0, 10, &err),
                      0);
     server("pg-stop.sh");
-    stele_store_exec(f->s, "DELETE FROM accounts", NULL, 0, &err);
-    assert_int_equal(stele_store_commit(f->s, &err), STELE_ERETRY);
+    stele_store_exec(f->sc.s, "DELETE FROM accounts", NULL, 0, &err);
+    assert_int_equal(stele_store_commit(f->sc.s, &err), STELE_ERETRY);
     server("pg-start.sh");
-    insert_one(f->s, "c02");
+    insert_one(f->sc.s, "c02");
     assert_int_equal(count(f, "SELECT count(*) FROM accounts"), 26);
     assert_int_equal(count(f, "SELECT count(*) FROM stele_checkpoints"), 0);
 }
@@ -369,12 +376,12 @@ void test_server_restart_between_transactions(void **state)
     const char *q = "SELECT count(*) AS n FROM accounts";
     assert_int_equal(stele_store_select_json(reader, q, NULL, 0, rows, &err),
                      0);
-    insert_one(f->s, "c03");
+    insert_one(f->sc.s, "c03");
     server("pg-stop.sh");
     server("pg-start.sh");
     /* begin finds the dead session before anything is written and takes
      * a new one */
-    insert_one(f->s, "c04");
+    insert_one(f->sc.s, "c04");
     /* a call outside a transaction cannot know: it fails once, then the
      * next call reconnects */
     assert_int_equal(stele_store_select_json(reader, q, NULL, 0, rows, &err),

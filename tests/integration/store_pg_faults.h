@@ -4,11 +4,13 @@
 #define STELE_TEST_STORE_PG_FAULTS_H
 
 #include "store/store.h"
+#include "store_conformance.h"
 
 typedef struct pgt_fixture {
+    sc_fixture sc;  /* first: the suite sees it; sc.s is open on db, with
+                       table "accounts" of 25 rows (sc_fill) */
     char *db;       /* this test's database */
     char *conninfo; /* connects to it */
-    stele_store *s; /* open on it, with table "accounts" of 25 rows */
 } pgt_fixture;
 
 void test_batch_of_10000_upserts_commits(void **state);

@@ -5,14 +5,15 @@
  * server restarted under load, and the server not up when a host starts.
  *
  * The server comes from scripts/pg-start.sh (127.0.0.1:5433), started here
- * when it does not answer; every test has a database of its own.
+ * when it does not answer; every test has a database of its own. With
+ * STELE_PG_CONNINFO set the tests run on that server and skip the cases
+ * that stop it (common_pg.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <libpq-fe.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,39 +23,20 @@
 
 #include "common/util.h"
 #include "common_engine.h"
+#include "common_pg.h"
 
 #define PLUGINS STELE_BUILD_DIR "/plugins/"
 #define SCRIPTS STELE_SOURCE_DIR "/scripts/"
-#define SERVER "host=127.0.0.1 port=5433 user=postgres"
 
 typedef struct pg_fixture {
     ce_fixture ce; /* first: the harness sees a ce_fixture */
-    char db[64];
-    char conninfo[160];
+    char *conninfo;
 } pg_fixture;
-
-static int admin(const char *sql)
-{
-    PGconn *c = PQconnectdb(SERVER " dbname=postgres connect_timeout=5");
-    int ok = PQstatus(c) == CONNECTION_OK;
-    if (ok) {
-        PGresult *r = PQexec(c, sql);
-        ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
-             PQresultStatus(r) == PGRES_TUPLES_OK;
-        if (!ok)
-            fprintf(stderr, "%s: %s", sql, PQerrorMessage(c));
-        PQclear(r);
-    }
-    PQfinish(c);
-    return ok ? 0 : -1;
-}
 
 static int group_setup(void **state)
 {
     (void)state;
-    if (admin("SELECT 1") != 0 && system(SCRIPTS "pg-start.sh >&2") != 0)
-        return -1;
-    return 0;
+    return pgt_ensure_server() ? 0 : -1;
 }
 
 static int open_checker(ce_fixture *f, stele_log **out, stele_err *err)
@@ -67,11 +49,8 @@ static void setup_with(pg_fixture *f, const char *log)
 {
     ce_init(&f->ce, "stele-pg-it");
     f->ce.open_log = open_checker;
-    snprintf(f->db, sizeof f->db, "%s", f->ce.app);
-    snprintf(f->conninfo, sizeof f->conninfo, SERVER " dbname=%s", f->db);
-    char sql[128];
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", f->db);
-    assert_int_equal(admin(sql), 0);
+    /* the database is named after the app */
+    assert_true(pgt_create_db(f->ce.app, false, &f->conninfo));
     char text[2048];
     snprintf(text, sizeof text,
              "app: %s\n"
@@ -122,16 +101,13 @@ static int teardown(void **state)
 {
     pg_fixture *f = *state;
     ce_cleanup(&f->ce);
-    if (admin("SELECT 1") != 0)
-        assert_int_equal(system(SCRIPTS "pg-start.sh >&2"), 0);
-    char sql[128];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)",
-             f->db);
+    assert_int_equal(pgt_restart_if_stopped(), 0);
     /* STELE_IT_KEEP=1 keeps a failed test's database to look into. */
     if (!getenv("STELE_IT_KEEP"))
-        admin(sql);
+        pgt_drop_db(f->ce.app);
     else
-        fprintf(stderr, "kept database %s\n", f->db);
+        fprintf(stderr, "kept database %s\n", f->ce.app);
+    free(f->conninfo);
     free(f);
     return 0;
 }
@@ -213,18 +189,6 @@ static void test_read_models_live_in_postgres(void **state)
     json_decref(out);
 }
 
-static long long scalar(const char *conninfo, const char *sql)
-{
-    PGconn *c = PQconnectdb(conninfo);
-    PGresult *r = PQexec(c, sql);
-    long long v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
-                      ? atoll(PQgetvalue(r, 0, 0))
-                      : -1;
-    PQclear(r);
-    PQfinish(c);
-    return v;
-}
-
 static long long total(ce_fixture *f, const char *table)
 {
     json_t *page = list(f, table);
@@ -255,7 +219,7 @@ static void test_projector_rebuild_beside_the_serving_version(void **state)
                      "WHERE schema_name = 'rm_balances_v1'";
     const char *v2 = "SELECT count(*) FROM information_schema.schemata "
                      "WHERE schema_name = 'rm_balances_v2'";
-    assert_int_equal(scalar(pf->conninfo, v1), 1);
+    assert_int_equal(pgt_scalar(pf->conninfo, v1), 1);
 
     /* deploy version 2 of the projector */
     stele_engine_close(f->e);
@@ -274,14 +238,33 @@ static void test_projector_rebuild_beside_the_serving_version(void **state)
              "../test-plugins/bank_balances_v2.so", at + strlen("bank_balances.so"));
     ce_write_config(f, patched);
     ce_open(f);
-    /* before the new version has caught up, queries read version 1 */
+    /* before the new version has caught up, queries read version 1, and
+     * status shows version 2 being built with every event still to read */
     assert_int_equal(total(f, "balances"), 30);
+    json_t *st = NULL;
+    assert_int_equal(stele_engine_status(f->e, &st, &err), 0);
+    json_t *bal = json_array_get(json_object_get(st, "projectors"), 0);
+    assert_string_equal(json_string_value(json_object_get(bal, "name")),
+                        "balances");
+    assert_int_equal(json_integer_value(json_object_get(bal, "serving")), 1);
+    assert_int_equal(json_integer_value(json_object_get(bal, "lag")), 0);
+    json_t *b = json_object_get(bal, "building");
+    assert_int_equal(json_integer_value(json_object_get(b, "version")), 2);
+    assert_int_equal(json_integer_value(json_object_get(b, "lag")), 30);
+    json_decref(st);
     assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
     assert_int_equal(total(f, "balances"), 30);
-    assert_int_equal(scalar(pf->conninfo, v2), 1);
-    assert_int_equal(scalar(pf->conninfo, v1), 0);
-    assert_int_equal(scalar(pf->conninfo, "SELECT version FROM stele_projectors "
-                                          "WHERE name = 'balances'"),
+    assert_int_equal(stele_engine_status(f->e, &st, &err), 0);
+    bal = json_array_get(json_object_get(st, "projectors"), 0);
+    assert_int_equal(json_integer_value(json_object_get(bal, "serving")), 2);
+    assert_int_equal(json_integer_value(json_object_get(bal, "lag")), 0);
+    assert_null(json_object_get(bal, "building"));
+    json_decref(st);
+    assert_int_equal(pgt_scalar(pf->conninfo, v2), 1);
+    assert_int_equal(pgt_scalar(pf->conninfo, v1), 0);
+    assert_int_equal(pgt_scalar(pf->conninfo,
+                                "SELECT version FROM stele_projectors "
+                                "WHERE name = 'balances'"),
                      2);
 }
 
@@ -298,6 +281,8 @@ static void test_two_hosts_one_killed_on_the_postgres_event_store(void **state)
 static void test_postgres_restart_under_load_loses_nothing(void **state)
 {
     ce_fixture *f = *state;
+    if (!pgt_managed())
+        skip(); /* never stop a server the tests do not own */
     ce_start_host(f, 0);
     ce_start_host(f, 1);
     ce_load(f, -1, SCRIPTS "pg-stop.sh >&2 && sleep 1 && " SCRIPTS
@@ -309,10 +294,12 @@ static void test_postgres_restart_under_load_loses_nothing(void **state)
 static void test_host_waits_for_postgres_at_start(void **state)
 {
     ce_fixture *f = *state;
-    assert_int_equal(system(SCRIPTS "pg-stop.sh >&2"), 0);
+    if (!pgt_managed())
+        skip();
+    assert_int_equal(pgt_script("pg-stop.sh"), 0);
     ce_start_host(f, 0);
     sleep(2);
-    assert_int_equal(system(SCRIPTS "pg-start.sh >&2"), 0);
+    assert_int_equal(pgt_script("pg-start.sh"), 0);
     stele_submitted s;
     ce_submit(f, "bank.OpenAccount", "late", "{\"owner\":\"L\"}", NULL, &s);
     json_t *r = ce_wait(f, &s);

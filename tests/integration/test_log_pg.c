@@ -24,10 +24,10 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "common_pg.h"
 #include "log_conformance.h"
-#include "log_pg_server.h"
 
-static char *db_name, *db_conninfo;
+static char *db_conninfo;
 
 static int fx_setup(void **fixture)
 {
@@ -222,9 +222,9 @@ static void lock_holders(const char *group, long long *locks, long long *pids)
                     " AND k.database = (SELECT oid FROM pg_database"
                     " WHERE datname = current_database())";
     snprintf(sql, sizeof sql, q, "count(*)", group);
-    *locks = lpgt_scalar(db_conninfo, sql);
+    *locks = pgt_scalar(db_conninfo, sql);
     snprintf(sql, sizeof sql, q, "count(DISTINCT k.pid)", group);
-    *pids = lpgt_scalar(db_conninfo, sql);
+    *pids = pgt_scalar(db_conninfo, sql);
 }
 
 typedef struct split {
@@ -346,7 +346,7 @@ static void test_owner_that_lost_a_partition_cannot_commit_offsets(void **state)
              " WHERE k.locktype = 'advisory' AND k.objsubid = 2"
              " AND g.name = '%s'",
              g);
-    assert_int_equal(lpgt_scalar(db_conninfo, sql), 1);
+    assert_int_equal(pgt_scalar(db_conninfo, sql), 1);
     OK(stele_log_consumer_new(l2, g, &t, 1, NULL, &b, E));
     poll_until_owns(b, 1);
 
@@ -576,7 +576,7 @@ static void test_errors_name_the_server_never_the_password(void **state)
 static void test_server_restart_fails_with_retry_then_recovers(void **state)
 {
     (void)state;
-    if (!lpgt_managed())
+    if (!pgt_managed())
         skip(); /* never stop a server the tests do not own */
     char topic[64], g[64];
     uniq(topic, sizeof topic, "restart");
@@ -591,7 +591,7 @@ static void test_server_restart_fails_with_retry_then_recovers(void **state)
     poll_until_owns(c, 2);
     produce(l, topic, 0, "k", "before");
 
-    assert_int_equal(lpgt_script("pg-stop.sh"), 0);
+    assert_int_equal(pgt_script("pg-stop.sh"), 0);
     stele_err err = {0};
     stele_log_record r = {
         .key = "k", .key_len = 1, .value = "during", .value_len = 6};
@@ -606,7 +606,7 @@ static void test_server_restart_fails_with_retry_then_recovers(void **state)
     assert_int_equal(rl.lost_n, 2); /* its locks went with the session */
     assert_int_equal(owned(c), 0);
 
-    assert_int_equal(lpgt_script("pg-start.sh"), 0);
+    assert_int_equal(pgt_script("pg-start.sh"), 0);
     produce(l, topic, 0, "k", "after"); /* reconnects */
     /* The consumer takes its partitions again and reads from the
      * committed offsets (none: from the start). */
@@ -630,14 +630,15 @@ static void test_server_restart_fails_with_retry_then_recovers(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    if (lpgt_managed() && PQping(lpgt_base()) != PQPING_OK)
-        lpgt_script("pg-start.sh"); /* a failed test left it stopped */
+    pgt_restart_if_stopped(); /* a failed test left it stopped */
     return 0;
 }
 
 int main(void)
 {
-    if (!lpgt_ensure_server() || !lpgt_create_db(&db_name, &db_conninfo)) {
+    char name[64];
+    snprintf(name, sizeof name, "stele_logtest_%d", (int)getpid());
+    if (!pgt_ensure_server() || !pgt_create_db(name, false, &db_conninfo)) {
         fprintf(stderr, "test_log_pg: no PostgreSQL server\n");
         return 1;
     }
@@ -665,8 +666,7 @@ int main(void)
     failures +=
         cmocka_run_group_tests_name("log on PostgreSQL", tests, NULL, NULL);
     group_teardown(NULL);
-    lpgt_drop_db(db_name);
-    free(db_name);
+    pgt_drop_db(name);
     free(db_conninfo);
     return failures ? 1 : 0;
 }

@@ -1,15 +1,11 @@
-/* The PostgreSQL server and the per-test databases of test_store_pg. */
-#include "store_pg_server.h"
+/* common_pg.c — the PostgreSQL server of the integration tests and their
+ * databases. */
+#include "common_pg.h"
 
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #ifndef STELE_SOURCE_DIR
 #error "STELE_SOURCE_DIR must name the source tree (scripts/pg-start.sh)"
@@ -46,24 +42,41 @@ int pgt_script(const char *script)
     return system(cmd);
 }
 
-void pgt_ensure_server(void)
+bool pgt_ensure_server(void)
 {
     if (PQping(pgt_base()) == PQPING_OK)
-        return;
-    if (!pgt_managed())
-        fail_msg("PostgreSQL at STELE_PG_CONNINFO does not answer");
-    if (pgt_script("pg-start.sh") != 0)
-        fail_msg("scripts/pg-start.sh failed: see its output above");
-    if (PQping(pgt_base()) != PQPING_OK)
-        fail_msg("PostgreSQL still does not answer at %s", pgt_base());
+        return true;
+    if (!pgt_managed()) {
+        fprintf(stderr, "PostgreSQL at STELE_PG_CONNINFO does not answer\n");
+        return false;
+    }
+    if (pgt_script("pg-start.sh") != 0) {
+        fprintf(stderr, "scripts/pg-start.sh failed: see its output above\n");
+        return false;
+    }
+    if (PQping(pgt_base()) != PQPING_OK) {
+        fprintf(stderr, "PostgreSQL still does not answer at %s\n", pgt_base());
+        return false;
+    }
+    return true;
+}
+
+int pgt_restart_if_stopped(void)
+{
+    if (!pgt_managed() || PQping(pgt_base()) == PQPING_OK)
+        return 0;
+    return pgt_script("pg-start.sh");
 }
 
 char *pgt_conninfo_for(const char *dbname)
 {
     char *perr = NULL;
     PQconninfoOption *opts = PQconninfoParse(pgt_base(), &perr);
-    if (!opts)
-        fail_msg("bad STELE_PG_CONNINFO: %s", perr ? perr : "?");
+    if (!opts) {
+        fprintf(stderr, "bad STELE_PG_CONNINFO: %s\n", perr ? perr : "?");
+        PQfreemem(perr);
+        return NULL;
+    }
     size_t cap = 1024, n = 0;
     char *out = malloc(cap);
     out[0] = '\0';
@@ -88,53 +101,53 @@ char *pgt_conninfo_for(const char *dbname)
     return out;
 }
 
-static void admin_exec(const char *sql, bool must)
+static void quiet(void *arg, const char *message)
 {
-    PGconn *c = PQconnectdb(pgt_base());
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("cannot connect to %s: %s", pgt_base(), PQerrorMessage(c));
-    PGresult *r = PQexec(c, sql);
-    if (must && PQresultStatus(r) != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
+    (void)arg, (void)message; /* "does not exist, skipping" */
 }
 
-void pgt_create_db(char **name, char **conninfo)
+/* Runs one command on the maintenance database; report: say on stderr
+ * why it failed. */
+static bool admin_exec(const char *sql, bool report)
 {
-    static int serial;
-    char n[64], sql[256];
-    snprintf(n, sizeof n, "stele_test_%d_%d", (int)getpid(), ++serial);
-    /* A database whose default collation is not byte order (ICU en-US),
-     * so the tests prove the store does not depend on it; plain when
-     * the server has no ICU. */
     PGconn *c = PQconnectdb(pgt_base());
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("cannot connect to %s: %s", pgt_base(), PQerrorMessage(c));
+    bool ok = PQstatus(c) == CONNECTION_OK;
+    if (ok) {
+        PQsetNoticeProcessor(c, quiet, NULL);
+        PGresult *r = PQexec(c, sql);
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+    }
+    if (!ok && report)
+        fprintf(stderr, "%s: %s", sql, PQerrorMessage(c));
+    PQfinish(c);
+    return ok;
+}
+
+bool pgt_create_db(const char *name, bool icu, char **conninfo)
+{
+    char sql[256];
+    *conninfo = NULL;
+    pgt_drop_db(name);
     snprintf(sql, sizeof sql,
              "CREATE DATABASE \"%s\" TEMPLATE template0 ENCODING 'UTF8' "
              "LOCALE 'C.UTF-8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'",
-             n);
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        PQclear(r);
-        snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\"", n);
-        r = PQexec(c, sql);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            fail_msg("%s: %s", sql, PQerrorMessage(c));
+             name);
+    if (!icu || !admin_exec(sql, false)) {
+        snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\"", name);
+        if (!admin_exec(sql, true))
+            return false;
     }
-    PQclear(r);
-    PQfinish(c);
-    *name = strdup(n);
-    *conninfo = pgt_conninfo_for(n);
+    *conninfo = pgt_conninfo_for(name);
+    return *conninfo != NULL;
 }
 
-void pgt_drop_db(const char *name)
+bool pgt_drop_db(const char *name)
 {
     char sql[256];
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)",
              name);
-    admin_exec(sql, true);
+    return admin_exec(sql, true);
 }
 
 long long pgt_scalar(const char *conninfo, const char *sql)
