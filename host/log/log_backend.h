@@ -132,4 +132,65 @@ int stele_log_headers_encode(const char *topic, const stele_log_record *rec,
 bool stele_log_headers_decode(stele_log_batch *b, const void *blob, size_t n,
                               stele_log_record *rec, bool *oom);
 
+/* ------------------------------------------------------------------ */
+/* Consumer bookkeeping for backends that run groups themselves (SQLite, */
+/* PostgreSQL; log_assignment.c).                                       */
+
+/* The distinct topics a consumer subscribes to, in the order first given;
+ * the names are copies. */
+typedef struct stele_log_subscription {
+    char **topics;
+    size_t n;
+} stele_log_subscription;
+
+/* Copies the distinct names of topics[0..n); 0 or STELE_ENOMEM (then s
+ * holds nothing). */
+int stele_log_subscription_init(stele_log_subscription *s,
+                                const char *const *topics, size_t n);
+void stele_log_subscription_free(stele_log_subscription *s);
+
+/* A partition assigned to a consumer and where it reads next. */
+typedef struct stele_log_part {
+    const void *topic; /* the backend's topic, from its cache */
+    int32_t partition;
+    int64_t position; /* next offset poll returns */
+    int64_t end;      /* the partition's watermark at the last fetch */
+} stele_log_part;
+
+/* The partitions a consumer owns. tps is what consumer_assignment returns;
+ * its topic names are borrowed from the backend's topic cache. Lowering n
+ * drops the last entries. */
+typedef struct stele_log_assignment {
+    stele_log_part *parts;
+    stele_topic_partition *tps; /* parallel to parts */
+    size_t n, cap;
+} stele_log_assignment;
+
+/* Makes room for more partitions; 0 or STELE_ENOMEM. */
+int stele_log_assignment_reserve(stele_log_assignment *a, size_t more);
+/* Appends topic[partition] (topic's name is name) at position, in room
+ * reserved before; returns its entry, valid until the next reserve. */
+stele_log_part *stele_log_assignment_add(stele_log_assignment *a,
+                                         const void *topic, const char *name,
+                                         int32_t partition, int64_t position);
+/* The entry of topic[partition], or NULL when it is not assigned. */
+stele_log_part *stele_log_assignment_find(const stele_log_assignment *a,
+                                          const char *topic, int32_t partition);
+/* Moves topic[partition]'s position to offset; STELE_EINVAL naming group
+ * when it is not assigned. */
+int stele_log_assignment_seek(stele_log_assignment *a, const char *group,
+                              const char *topic, int32_t partition,
+                              int64_t offset, stele_err *err);
+/* Calls committed for every entry in turn, to set its position to the
+ * group's committed offset; stops at the first failure and returns it. */
+int stele_log_assignment_rewind(stele_log_assignment *a,
+                                int (*committed)(void *arg, stele_log_part *p,
+                                                 stele_err *err),
+                                void *arg, stele_err *err);
+/* How many partitions are assigned; *tps the array (NULL when none). */
+size_t stele_log_assignment_get(const stele_log_assignment *a,
+                                const stele_topic_partition **tps);
+/* Frees the arrays (not the topics: they are the cache's). */
+void stele_log_assignment_free(stele_log_assignment *a);
+
 #endif

@@ -1,8 +1,10 @@
 /*
  * log_pg_int.h — private to the PostgreSQL log backend: the handle, the
- * prepared statements and the helpers shared by log_pg.c (connections,
- * errors, schema, topics), log_pg_txn.c (transactions), log_pg_read.c
- * (reads) and log_pg_consumer.c (consumer groups).
+ * prepared statements, the transaction and consumer structs, and the
+ * helpers shared by log_pg.c (opening, schema, topics), log_pg_conn.c
+ * (statements, errors, connections), log_pg_txn.c and log_pg_commit.c
+ * (transactions), log_pg_read.c (reads), and log_pg_consumer.c,
+ * log_pg_rebalance.c and log_pg_poll.c (consumer groups).
  */
 #ifndef STELE_LOG_PG_INT_H
 #define STELE_LOG_PG_INT_H
@@ -85,11 +87,17 @@ typedef struct lpg_log {
     lpg_txn *txn;      /* the one transaction a handle may have */
 } lpg_log;
 
-/* --- log_pg.c --- */
+/* --- log_pg_conn.c --- */
 
 /* A new connection to the log's database, set up (session settings,
  * prepared statements); app names it in pg_stat_activity. */
 int lpg_connect(lpg_log *l, const char *app, PGconn **out, stele_err *err);
+/* The same with no statement prepared yet (opening creates the schema
+ * they refer to first); also sets l->where. */
+int lpg_connect_unprepared(lpg_log *l, const char *app, PGconn **out,
+                           stele_err *err);
+/* Prepares every statement on c, in one round trip. */
+int lpg_prepare_all(lpg_log *l, PGconn *c, stele_err *err);
 /* Replaces a lost connection's session (PQreset) and sets it up again. */
 int lpg_reconnect(lpg_log *l, PGconn *c, stele_err *err);
 /* Whether c's session is gone (or r failed because it went). */
@@ -122,12 +130,84 @@ int64_t lpg_i64(const PGresult *r, int row, int col);
 int32_t lpg_i32(const PGresult *r, int row, int col);
 bool lpg_bool(const PGresult *r, int row, int col);
 
+/* --- log_pg.c --- */
+
 /* The topic named name (cached); STELE_ENOTFOUND naming it when absent. */
 int lpg_topic_get(lpg_log *l, const char *name, const lpg_topic **out,
                   stele_err *err);
 int lpg_check_partition(const lpg_topic *t, int32_t partition, stele_err *err);
 
 /* --- log_pg_txn.c --- */
+
+/* What a transaction needs to fence a consumer's offset commit: the
+ * ownership it had when the offset was sent (lpg_consumer_fence). */
+typedef struct lpg_fence {
+    int32_t group_id, uid, lock_pid;
+    int64_t member;
+} lpg_fence;
+
+/* A record produced, its bytes in the transaction's buffer. */
+typedef struct lpg_txn_rec {
+    const lpg_topic *t;
+    int32_t partition;
+    uint32_t slot;
+    int64_t seq; /* its place among the transaction's records of the
+                  * partition: offset = the slot's base + seq */
+    int64_t ts;
+    size_t key_at, key_len, value_at, value_len, hdr_at, hdr_len;
+    bool has_key, has_value, has_hdr;
+} lpg_txn_rec;
+
+/* A partition written to: how many records, and (at commit) the offset
+ * of the first. */
+typedef struct lpg_txn_slot {
+    int32_t topic_id, partition;
+    int64_t count, base;
+} lpg_txn_slot;
+
+/* A group offset sent. */
+typedef struct lpg_txn_off {
+    const lpg_topic *t;
+    int32_t partition;
+    int64_t next;
+    size_t group_at; /* the group's name, NUL-terminated, in bytes */
+    lpg_fence fence;
+} lpg_txn_off;
+
+/* A statement writing records order[from..to) of one partition. */
+typedef struct lpg_txn_stmt {
+    size_t from, to;
+} lpg_txn_stmt;
+
+/* A binary array parameter being built. */
+typedef struct lpg_arr {
+    unsigned char *b;
+    size_t n, cap;
+} lpg_arr;
+
+struct lpg_txn {
+    struct stele_log_txn base;
+    bool active;
+    lpg_txn_rec *recs;
+    size_t n_recs, cap_recs;
+    lpg_txn_slot *slots;
+    size_t n_slots, cap_slots;
+    uint32_t *index; /* open addressing: slot number + 1, 0 empty */
+    size_t index_cap;
+    lpg_txn_off *offs;
+    size_t n_offs, cap_offs;
+    unsigned char *bytes; /* keys, values, headers, group names */
+    size_t n_bytes, cap_bytes;
+    unsigned char *hdr; /* scratch for encoding headers */
+    size_t hdr_cap;
+    /* Filled at commit (log_pg_commit.c): */
+    size_t *order; /* records by partition, duplicate keys dropped */
+    size_t n_order, cap_order;
+    lpg_txn_stmt *stmts;
+    size_t n_stmts, cap_stmts;
+    lpg_arr arrays[5]; /* offsets, timestamps, keys, values, headers */
+};
+
 int lpg_txn_begin(stele_log *log, stele_log_txn **out, stele_err *err);
 int lpg_txn_produce(stele_log_txn *txn, const char *topic, int32_t partition,
                     const stele_log_record *rec, int64_t *offset_out,
@@ -138,13 +218,24 @@ int lpg_txn_send_offset(stele_log_txn *txn, stele_log_consumer *c,
 int lpg_txn_commit(stele_log_txn *txn, stele_err *err);
 void lpg_txn_abort(stele_log_txn *txn);
 void lpg_txn_free(lpg_txn *t);
+/* Grows *p (*cap elements of size bytes) to hold need; -1 when out of
+ * memory or too large. */
+int lpg_grow(void **p, size_t *cap, size_t need, size_t size);
+/* Sorts the slots by (topic, partition), so writers lock partition rows in
+ * one order, and points the records at their slots' new numbers. */
+void lpg_txn_sort_slots(lpg_txn *t);
 
 /*
  * Record headers are stored as one bytea, as the SQLite log stores them:
  * u32 count, then per header u32 name length, the name and a NUL, u32
  * value length, the value (integers little endian).
  */
-/* Encodes rec's headers into *buf (grown as needed); *len their size. */
+
+/* --- log_pg_commit.c --- */
+
+/* Writes t as one PostgreSQL transaction; t is left as it was filled, for
+ * the caller to reset. */
+int lpg_txn_write(lpg_log *l, lpg_txn *t, stele_err *err);
 
 /* --- log_pg_read.c --- */
 int lpg_read(stele_log *log, const char *topic, int32_t partition, int64_t from,
@@ -169,19 +260,28 @@ int lpg_committed_on(lpg_log *l, PGconn *c, const char *group,
 
 /* --- log_pg_consumer.c --- */
 
-/* What a transaction needs to fence a consumer's offset commit: the
- * ownership it had when the offset was sent. */
-typedef struct lpg_fence {
-    int32_t group_id, uid, lock_pid;
+typedef struct lpg_consumer {
+    struct stele_log_consumer base;
+    lpg_log *log;
+    stele_log_rebalance_cb cb;
+    stele_log_subscription sub;
+    const lpg_topic **resolved; /* parallel to sub.topics; NULL: not yet */
+    PGconn *conn;
+    bool joined; /* conn holds the member lock and listens */
+    int32_t group_id, pid;
     int64_t member;
-} lpg_fence;
+    stele_log_assignment asg; /* a part's end: its watermark at the last
+                               * fetch */
+    bool dirty;               /* records may have arrived: fetch */
+    bool rebalance_now;       /* the group changed */
+    int64_t next_rebalance_ns;
+    size_t rr; /* where the next fetch's round-robin starts */
+} lpg_consumer;
 
 int lpg_consumer_new(stele_log *log, const char *group,
                      const char *const *topics, size_t n_topics,
                      const stele_log_rebalance_cb *cb, stele_log_consumer **out,
                      stele_err *err);
-int lpg_consumer_poll(stele_log_consumer *c, int timeout_ms, size_t max,
-                      stele_log_batch **out, stele_err *err);
 int lpg_consumer_seek(stele_log_consumer *c, const char *topic,
                       int32_t partition, int64_t offset, stele_err *err);
 int lpg_consumer_rewind(stele_log_consumer *c, stele_err *err);
@@ -194,5 +294,31 @@ int lpg_consumer_fence(stele_log_consumer *c, const lpg_topic *t,
                        int32_t partition, lpg_fence *out, stele_err *err);
 /* The log handle a consumer belongs to. */
 lpg_log *lpg_consumer_log(const stele_log_consumer *c);
+/* The session is gone and its locks with it: everything owned is lost
+ * (revoked with lost == true). */
+void lpg_consumer_lose(lpg_consumer *c);
+/* After a failed call on the consumer's connection: loses everything when
+ * the session went; returns rc. */
+int lpg_consumer_failed(lpg_consumer *c, int rc);
+/* lpg_run on the consumer's connection, the error naming the group. */
+int lpg_consumer_run(lpg_consumer *c, enum lpg_stmt s, const lpg_params *p,
+                     PGresult **r, stele_err *err, const char *what);
+/* LISTENs to t's channel. */
+int lpg_consumer_listen(lpg_consumer *c, const lpg_topic *t, stele_err *err);
+/* NOTIFYs the group's channel: the others re-check their share. */
+int lpg_consumer_notify(lpg_consumer *c, stele_err *err);
+/* Joins the group again (on a new session, when the old one went) unless
+ * c is a member now. */
+int lpg_consumer_ensure_joined(lpg_consumer *c, stele_err *err);
+
+/* --- log_pg_rebalance.c --- */
+
+/* Looks for subscribed topics created since, then gives back or takes
+ * partitions until c holds its share. */
+int lpg_rebalance(lpg_consumer *c, stele_err *err);
+
+/* --- log_pg_poll.c --- */
+int lpg_consumer_poll(stele_log_consumer *c, int timeout_ms, size_t max,
+                      stele_log_batch **out, stele_err *err);
 
 #endif

@@ -31,25 +31,18 @@
 #define BACKOFF_FIRST_MS 1
 #define BACKOFF_MAX_MS 20
 
-typedef struct cpart {
-    const lsq_topic *t; /* from the log's topic cache */
-    int32_t partition;
-    int64_t position; /* next offset poll returns */
-    int64_t end;      /* high watermark in the last snapshot */
-} cpart;
-
 typedef struct lsq_consumer {
     struct stele_log_consumer base;
     stele_log_rebalance_cb cb;
-    char **topics;
-    bool *topic_assigned;
-    size_t n_topics, n_missing;
+    stele_log_subscription sub;
+    bool *topic_assigned; /* parallel to sub.topics */
+    size_t n_missing;
     char *lock_path;
     int lock_fd;
     bool owner;
-    cpart *parts;               /* by topic, then partition */
-    stele_topic_partition *tps; /* parallel to parts */
-    size_t n_parts, cap_parts;
+    /* By topic, then partition; a part's end is the high watermark in the
+     * last snapshot. */
+    stele_log_assignment asg;
     size_t rr; /* where the next poll's round-robin starts */
 } lsq_consumer;
 
@@ -98,13 +91,10 @@ static void consumer_free(lsq_consumer *c)
 {
     if (c->lock_fd >= 0)
         close(c->lock_fd);
-    for (size_t i = 0; i < c->n_topics; i++)
-        free(c->topics[i]);
-    free(c->topics);
+    stele_log_subscription_free(&c->sub);
     free(c->topic_assigned);
     free(c->lock_path);
-    free(c->parts);
-    free(c->tps);
+    stele_log_assignment_free(&c->asg);
     free(c->base.group);
     free(c);
 }
@@ -123,21 +113,11 @@ int lsq_consumer_new(stele_log *log, const char *group,
     if (cb)
         c->cb = *cb;
     if (!(c->base.group = strdup(group)) ||
-        !(c->topics = calloc(n_topics, sizeof *c->topics)) ||
-        !(c->topic_assigned = calloc(n_topics, sizeof *c->topic_assigned)) ||
+        stele_log_subscription_init(&c->sub, topics, n_topics) ||
+        !(c->topic_assigned = calloc(c->sub.n, sizeof *c->topic_assigned)) ||
         !(c->lock_path = lock_path_for(l->realpath, group)))
         goto oom;
-    for (size_t i = 0; i < n_topics; i++) {
-        bool dup = false;
-        for (size_t j = 0; j < c->n_topics && !dup; j++)
-            dup = !strcmp(c->topics[j], topics[i]);
-        if (dup)
-            continue;
-        if (!(c->topics[c->n_topics] = strdup(topics[i])))
-            goto oom;
-        c->n_topics++;
-    }
-    c->n_missing = c->n_topics;
+    c->n_missing = c->sub.n;
     c->lock_fd = open(c->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (c->lock_fd < 0) {
         int e = errno;
@@ -153,39 +133,21 @@ oom:
     return stele_err_set(err, STELE_ENOMEM, "group '%s'", group);
 }
 
-static int parts_reserve(lsq_consumer *c, size_t more)
-{
-    if (c->n_parts + more <= c->cap_parts)
-        return 0;
-    size_t cap = c->cap_parts ? c->cap_parts : 16;
-    while (cap < c->n_parts + more)
-        cap *= 2;
-    cpart *parts = realloc(c->parts, cap * sizeof *parts);
-    if (!parts)
-        return STELE_ENOMEM;
-    c->parts = parts;
-    stele_topic_partition *tps = realloc(c->tps, cap * sizeof *tps);
-    if (!tps)
-        return STELE_ENOMEM;
-    c->tps = tps;
-    c->cap_parts = cap;
-    return 0;
-}
-
 /* Assigns the partitions of subscribed topics that exist now and were not
  * assigned yet, each at the group's committed offset, then tells the
  * caller. *changed says whether any were added. */
 static int assign_new_topics(lsq_consumer *c, bool *changed, stele_err *err)
 {
     lsq_log *l = log_of(c);
-    size_t first = c->n_parts;
+    stele_log_assignment *a = &c->asg;
+    size_t first = a->n;
     int rc = 0;
-    for (size_t i = 0; i < c->n_topics && !rc; i++) {
+    for (size_t i = 0; i < c->sub.n && !rc; i++) {
         if (c->topic_assigned[i])
             continue;
         const lsq_topic *t;
         stele_err lookup;
-        rc = lsq_topic_get(l, c->topics[i], &t, &lookup);
+        rc = lsq_topic_get(l, c->sub.topics[i], &t, &lookup);
         if (rc == STELE_ENOTFOUND) {
             rc = 0; /* not created yet: looked for again on later polls */
             continue;
@@ -195,33 +157,26 @@ static int assign_new_topics(lsq_consumer *c, bool *changed, stele_err *err)
                 *err = lookup;
             break;
         }
-        if (parts_reserve(c, (size_t)t->partitions)) {
+        if (stele_log_assignment_reserve(a, (size_t)t->partitions)) {
             rc = stele_err_set(err, STELE_ENOMEM, "group '%s': %s",
                                c->base.group, t->name);
             break;
         }
-        size_t topic_first = c->n_parts;
+        size_t topic_first = a->n;
         for (int32_t p = 0; p < t->partitions && !rc; p++) {
-            cpart *cp = &c->parts[c->n_parts];
-            cp->t = t;
-            cp->partition = p;
-            cp->end = 0;
+            stele_log_part *cp = stele_log_assignment_add(a, t, t->name, p, 0);
             rc = lsq_committed_get(l, c->base.group, t, p, &cp->position, err);
-            c->tps[c->n_parts].topic = t->name;
-            c->tps[c->n_parts].partition = p;
-            c->n_parts++;
         }
         if (rc) { /* keep the assignment all-or-nothing per topic */
-            c->n_parts = topic_first;
+            a->n = topic_first;
             break;
         }
         c->topic_assigned[i] = true;
         c->n_missing--;
     }
-    *changed = c->n_parts > first;
+    *changed = a->n > first;
     if (*changed && c->cb.assigned)
-        c->cb.assigned(c->cb.opaque, &c->base, &c->tps[first],
-                       c->n_parts - first);
+        c->cb.assigned(c->cb.opaque, &c->base, &a->tps[first], a->n - first);
     return rc;
 }
 
@@ -246,19 +201,20 @@ static int refresh_ends(lsq_consumer *c, stele_err *err)
 {
     lsq_log *l = log_of(c);
     sqlite3_stmt *s = l->st[ST_PART_ALL];
-    for (size_t i = 0; i < c->n_parts; i += (size_t)c->parts[i].t->partitions) {
-        const lsq_topic *t = c->parts[i].t;
+    for (size_t i = 0; i < c->asg.n;) {
+        const lsq_topic *t = c->asg.parts[i].topic;
         sqlite3_bind_int64(s, 1, t->id);
         int rc;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
             int32_t p = sqlite3_column_int(s, 0);
             if (p >= 0 && p < t->partitions)
-                c->parts[i + (size_t)p].end = sqlite3_column_int64(s, 1);
+                c->asg.parts[i + (size_t)p].end = sqlite3_column_int64(s, 1);
         }
         sqlite3_reset(s);
         if (rc != SQLITE_DONE)
             return lsq_fail(l, rc, err, "group '%s': end offsets of %s",
                             c->base.group, t->name);
+        i += (size_t)t->partitions;
     }
     return 0;
 }
@@ -270,22 +226,23 @@ static int fetch_rounds(lsq_consumer *c, size_t max, stele_log_batch *b,
                         stele_err *err)
 {
     lsq_log *l = log_of(c);
-    size_t remaining = max, n = c->n_parts;
+    stele_log_part *parts = c->asg.parts;
+    size_t remaining = max, n = c->asg.n;
     while (remaining) {
         size_t active = 0;
         for (size_t i = 0; i < n; i++)
-            active += c->parts[i].position < c->parts[i].end;
+            active += parts[i].position < parts[i].end;
         if (!active)
             break;
         size_t share = remaining / active ? remaining / active : 1;
         bool progressed = false;
         for (size_t k = 0; k < n && remaining; k++) {
-            cpart *p = &c->parts[(c->rr + k) % n];
+            stele_log_part *p = &parts[(c->rr + k) % n];
             if (p->position >= p->end)
                 continue;
             size_t want = share < remaining ? share : remaining, got;
-            int rc = lsq_read_into(l, p->t, p->partition, p->position, want, b,
-                                   &got, err);
+            int rc = lsq_read_into(l, p->topic, p->partition, p->position, want,
+                                   b, &got, err);
             if (rc)
                 return rc;
             if (got)
@@ -392,55 +349,39 @@ int lsq_consumer_poll(stele_log_consumer *base, int timeout_ms, size_t max,
     return 0;
 }
 
-static cpart *find_part(lsq_consumer *c, const char *topic, int32_t partition)
-{
-    for (size_t i = 0; i < c->n_parts; i++)
-        if (c->parts[i].partition == partition &&
-            !strcmp(c->parts[i].t->name, topic))
-            return &c->parts[i];
-    return NULL;
-}
-
 int lsq_consumer_seek(stele_log_consumer *base, const char *topic,
                       int32_t partition, int64_t offset, stele_err *err)
 {
     lsq_consumer *c = (lsq_consumer *)base;
-    cpart *p = find_part(c, topic, partition);
-    if (!p)
-        return stele_err_set(err, STELE_EINVAL,
-                             "seek: group '%s': %s[%d] is not assigned to "
-                             "this consumer",
-                             c->base.group, topic, partition);
-    p->position = offset;
-    return 0;
+    return stele_log_assignment_seek(&c->asg, c->base.group, topic, partition,
+                                     offset, err);
+}
+
+static int committed_of(void *arg, stele_log_part *p, stele_err *err)
+{
+    lsq_consumer *c = arg;
+    return lsq_committed_get(log_of(c), c->base.group, p->topic, p->partition,
+                             &p->position, err);
 }
 
 int lsq_consumer_rewind(stele_log_consumer *base, stele_err *err)
 {
     lsq_consumer *c = (lsq_consumer *)base;
-    for (size_t i = 0; i < c->n_parts; i++) {
-        cpart *p = &c->parts[i];
-        int rc = lsq_committed_get(log_of(c), c->base.group, p->t, p->partition,
-                                   &p->position, err);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    return stele_log_assignment_rewind(&c->asg, committed_of, c, err);
 }
 
 size_t lsq_consumer_assignment(stele_log_consumer *base,
                                const stele_topic_partition **tps)
 {
     lsq_consumer *c = (lsq_consumer *)base;
-    *tps = c->n_parts ? c->tps : NULL;
-    return c->n_parts;
+    return stele_log_assignment_get(&c->asg, tps);
 }
 
 int lsq_consumer_check_owner(stele_log_consumer *base, const lsq_topic *t,
                              int32_t partition, stele_err *err)
 {
     lsq_consumer *c = (lsq_consumer *)base;
-    if (c->owner && find_part(c, t->name, partition))
+    if (c->owner && stele_log_assignment_find(&c->asg, t->name, partition))
         return 0;
     return stele_err_set(err, STELE_ECONFLICT,
                          "group '%s' does not own %s[%d] in this consumer",
@@ -450,7 +391,7 @@ int lsq_consumer_check_owner(stele_log_consumer *base, const lsq_topic *t,
 void lsq_consumer_close(stele_log_consumer *base)
 {
     lsq_consumer *c = (lsq_consumer *)base;
-    if (c->owner && c->n_parts && c->cb.revoked)
-        c->cb.revoked(c->cb.opaque, &c->base, c->tps, c->n_parts, false);
+    if (c->owner && c->asg.n && c->cb.revoked)
+        c->cb.revoked(c->cb.opaque, &c->base, c->asg.tps, c->asg.n, false);
     consumer_free(c); /* closing the lock file releases the group */
 }
