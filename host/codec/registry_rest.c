@@ -1,234 +1,25 @@
 /*
  * registry_rest.c — a client of the Confluent Schema Registry REST API
- * over libcurl (Confluent, Karapace, Apicurio's ccompat API, Redpanda).
- *
- * One curl handle, reused so connections stay open. Every request is
- * retried on a connection error or a 5xx answer, with exponential backoff,
- * a bounded number of times: a registry that restarts does not fail a
- * decode, and one that stays down fails it with the reason, never with a
- * default value. 4xx answers are final and reported with the registry's
- * error_code and message.
+ * (Confluent, Karapace, Apicurio's ccompat API, Redpanda): the API's calls
+ * behind the registry ops, and what is cached of their answers. Schema
+ * texts by id and ids by subject and text never change once given, so
+ * each is asked for once. The HTTP transport, with its retries, is in
+ * registry_rest_http.c.
  */
-#define _GNU_SOURCE
-#include "codec_private.h"
+#include "registry_rest_http.h"
 
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#define CONTENT_TYPE "application/vnd.schemaregistry.v1+json"
-/* A schema is at most STELE_CODEC_MAX_VALUE; answers list a few more. */
-#define MAX_BODY (2u * STELE_CODEC_MAX_VALUE)
-#define MAX_BACKOFF_MS 5000
 
 typedef struct rest_registry {
     stele_registry base;
-    CURL *curl;
-    char *url; /* without a trailing slash */
-    char *username, *password, *ca_file, *cert_file, *key_file;
-    bool insecure;
-    long timeout_ms;
-    int retries, backoff_ms;
+    rest_http http;
     stele_map *by_id;      /* int32_t id -> text (owned) */
     stele_map *registered; /* subject "\0" text -> id */
     pthread_mutex_t lock;
 } rest_registry;
-
-typedef struct body {
-    char *data;
-    size_t len;
-    bool too_large;
-} body;
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    body *b = ud;
-    size_t n = size * nmemb;
-    if (b->len + n > MAX_BODY) {
-        b->too_large = true;
-        return 0;
-    }
-    char *d = realloc(b->data, b->len + n + 1);
-    if (!d)
-        return 0;
-    memcpy(d + b->len, ptr, n);
-    b->len += n;
-    d[b->len] = '\0';
-    b->data = d;
-    return n;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
-static bool transient(CURLcode cc)
-{
-    switch (cc) {
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_SSL_CONNECT_ERROR: return true;
-    default: return false;
-    }
-}
-
-/* "HTTP 404, error_code 40401: Subject 'x' not found." from an answer. */
-static void describe(long status, const body *b, char *buf, size_t size)
-{
-    json_t *j = b->data ? json_loadb(b->data, b->len, 0, NULL) : NULL;
-    json_t *code = json_object_get(j, "error_code");
-    const char *msg = json_string_value(json_object_get(j, "message"));
-    if (json_is_integer(code) && msg)
-        snprintf(buf, size, "HTTP %ld, error_code %lld: %s", status,
-                 (long long)json_integer_value(code), msg);
-    else
-        snprintf(buf, size, "HTTP %ld: %.200s", status,
-                 b->data ? b->data : "(empty answer)");
-    json_decref(j);
-}
-
-/*
- * One request. *status is the HTTP status of the last attempt and *out
- * the parsed answer of a 2xx. Returns 0 for a 2xx, STELE_ENOTFOUND for a
- * 404, STELE_EINVAL for another 4xx (err has the registry's error_code and
- * message), STELE_EIO when the retries are exhausted. `what` names the
- * request for messages.
- */
-static int request(rest_registry *r, const char *method, const char *path,
-                   const json_t *payload, long *status, json_t **out,
-                   int32_t *error_code, const char *what, stele_err *err)
-{
-    char *url = NULL, *data = NULL;
-    *out = NULL;
-    *status = 0;
-    if (error_code)
-        *error_code = 0;
-    if (asprintf(&url, "%s%s", r->url, path) < 0)
-        return stele_err_set(err, STELE_ENOMEM, "schema registry: no memory");
-    if (payload && !(data = json_dumps(payload, JSON_COMPACT))) {
-        free(url);
-        return stele_err_set(err, STELE_ENOMEM, "schema registry: no memory");
-    }
-    struct curl_slist *hdr = NULL;
-    hdr = curl_slist_append(hdr, "Accept: " CONTENT_TYPE ", application/json");
-    hdr = curl_slist_append(hdr, "Content-Type: " CONTENT_TYPE);
-    int rc = STELE_EIO;
-    long wait = r->backoff_ms;
-    for (int attempt = 0;; attempt++) {
-        body b = {0};
-        CURL *c = r->curl;
-        curl_easy_reset(c);
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, r->timeout_ms);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, r->timeout_ms);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-        if (data) {
-            curl_easy_setopt(c, CURLOPT_POSTFIELDS, data);
-            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(data));
-        }
-        if (r->username) {
-            curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-            curl_easy_setopt(c, CURLOPT_USERNAME, r->username);
-            curl_easy_setopt(c, CURLOPT_PASSWORD,
-                             r->password ? r->password : "");
-        }
-        if (r->ca_file)
-            curl_easy_setopt(c, CURLOPT_CAINFO, r->ca_file);
-        if (r->cert_file)
-            curl_easy_setopt(c, CURLOPT_SSLCERT, r->cert_file);
-        if (r->key_file)
-            curl_easy_setopt(c, CURLOPT_SSLKEY, r->key_file);
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, r->insecure ? 0L : 1L);
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, r->insecure ? 0L : 2L);
-
-        CURLcode cc = curl_easy_perform(c);
-        char why[600];
-        bool retry = false;
-        if (cc != CURLE_OK) {
-            snprintf(why, sizeof why, "%s",
-                     b.too_large ? "answer larger than the limit"
-                                 : curl_easy_strerror(cc));
-            retry = transient(cc);
-            rc = b.too_large ? STELE_ENOMEM : STELE_EIO;
-        } else {
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-            if (*status >= 500) {
-                describe(*status, &b, why, sizeof why);
-                retry = true;
-                rc = STELE_EIO;
-            } else {
-                rc = 0;
-                if (*status >= 200 && *status < 300) {
-                    json_error_t jerr;
-                    *out = json_loadb(b.data ? b.data : "", b.len,
-                                      JSON_DECODE_ANY, &jerr);
-                    if (!*out) {
-                        snprintf(why, sizeof why,
-                                 "HTTP %ld with an answer that is not JSON "
-                                 "(%s)",
-                                 *status, jerr.text);
-                        rc = STELE_EIO;
-                    }
-                } else {
-                    describe(*status, &b, why, sizeof why);
-                    json_t *j =
-                        b.data ? json_loadb(b.data, b.len, 0, NULL) : NULL;
-                    if (error_code)
-                        *error_code = (int32_t)json_integer_value(
-                            json_object_get(j, "error_code"));
-                    json_decref(j);
-                    rc = *status == 404 ? STELE_ENOTFOUND : STELE_EINVAL;
-                    stele_err_set(err, rc, "%s: %s %s: %s", what, method, path,
-                                  why);
-                    free(b.data);
-                    break;
-                }
-            }
-        }
-        free(b.data);
-        if (rc == 0)
-            break;
-        if (!retry || attempt >= r->retries) {
-            stele_err_set(err, rc, "%s: %s %s%s: %s (after %d attempt%s)", what,
-                          method, r->url, path, why, attempt + 1,
-                          attempt ? "s" : "");
-            break;
-        }
-        sleep_ms(wait);
-        wait = wait * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : wait * 2;
-    }
-    curl_slist_free_all(hdr);
-    free(url);
-    free(data);
-    return rc;
-}
-
-/* "/subjects/<escaped subject><rest>" */
-static char *subject_path(rest_registry *r, const char *prefix,
-                          const char *subject, const char *rest)
-{
-    char *esc = curl_easy_escape(r->curl, subject, 0);
-    char *p = NULL;
-    if (esc && asprintf(&p, "%s%s%s", prefix, esc, rest) < 0)
-        p = NULL;
-    curl_free(esc);
-    return p;
-}
 
 static int no_memory(stele_err *err)
 {
@@ -260,12 +51,14 @@ static int rest_register(stele_registry *reg, const char *subject,
     char what[300];
     snprintf(what, sizeof what, "schema registry: registering under %s",
              subject);
-    char *path = subject_path(r, "/subjects/", subject, "/versions");
+    char *path =
+        rest_http_subject_path(&r->http, "/subjects/", subject, "/versions");
     json_t *payload = schema_payload(text), *ans = NULL;
     long status = 0;
-    int rc = path && payload ? request(r, "POST", path, payload, &status, &ans,
-                                       NULL, what, err)
-                             : no_memory(err);
+    int rc = path && payload
+                 ? rest_http_request(&r->http, "POST", path, payload, &status,
+                                     &ans, NULL, what, err)
+                 : no_memory(err);
     if (rc == 0) {
         json_int_t got = json_integer_value(json_object_get(ans, "id"));
         if (got <= 0 || got > INT32_MAX)
@@ -306,7 +99,8 @@ static int rest_lookup(stele_registry *reg, int32_t id, const char **text,
         long status;
         int32_t code;
         json_t *ans;
-        rc = request(r, "GET", path, NULL, &status, &ans, &code, what, err);
+        rc = rest_http_request(&r->http, "GET", path, NULL, &status, &ans,
+                               &code, what, err);
         if (rc == STELE_ENOTFOUND)
             stele_err_set(err, rc,
                           "schema registry: unknown schema id %d "
@@ -358,7 +152,8 @@ static int fetch(rest_registry *r, const char *method, const char *path,
                  stele_err *err)
 {
     long status;
-    return request(r, method, path, payload, &status, ans, NULL, what, err);
+    return rest_http_request(&r->http, method, path, payload, &status, ans,
+                             NULL, what, err);
 }
 
 static int rest_find(stele_registry *reg, const char *subject, const char *text,
@@ -368,7 +163,7 @@ static int rest_find(stele_registry *reg, const char *subject, const char *text,
     char what[300];
     snprintf(what, sizeof what, "schema registry: looking up a schema under %s",
              subject);
-    char *path = subject_path(r, "/subjects/", subject, "");
+    char *path = rest_http_subject_path(&r->http, "/subjects/", subject, "");
     json_t *payload = schema_payload(text), *ans = NULL;
     int rc = path && payload ? fetch(r, "POST", path, payload, what, &ans, err)
                              : no_memory(err);
@@ -391,7 +186,7 @@ static int rest_version(stele_registry *reg, const char *subject, int version,
         snprintf(rest, sizeof rest, "/versions/%d", version);
     snprintf(what, sizeof what, "schema registry: %s version %s", subject,
              rest + 10);
-    char *path = subject_path(r, "/subjects/", subject, rest);
+    char *path = rest_http_subject_path(&r->http, "/subjects/", subject, rest);
     json_t *ans = NULL;
     int rc =
         path ? fetch(r, "GET", path, NULL, what, &ans, err) : no_memory(err);
@@ -437,7 +232,8 @@ static int rest_versions(stele_registry *reg, const char *subject, int **out,
     rest_registry *r = (rest_registry *)reg;
     char what[300];
     snprintf(what, sizeof what, "schema registry: versions of %s", subject);
-    char *path = subject_path(r, "/subjects/", subject, "/versions");
+    char *path =
+        rest_http_subject_path(&r->http, "/subjects/", subject, "/versions");
     json_t *ans = NULL;
     int rc =
         path ? fetch(r, "GET", path, NULL, what, &ans, err) : no_memory(err);
@@ -462,7 +258,7 @@ static int rest_get_compat(stele_registry *reg, const char *subject,
     char what[300];
     snprintf(what, sizeof what, "schema registry: compatibility of %s",
              subject);
-    char *path = subject_path(r, "/config/", subject, "");
+    char *path = rest_http_subject_path(&r->http, "/config/", subject, "");
     json_t *ans = NULL;
     int rc =
         path ? fetch(r, "GET", path, NULL, what, &ans, err) : no_memory(err);
@@ -488,7 +284,7 @@ static int rest_set_compat(stele_registry *reg, const char *subject,
              "schema registry: setting the compatibility "
              "of %s",
              subject);
-    char *path = subject_path(r, "/config/", subject, "");
+    char *path = rest_http_subject_path(&r->http, "/config/", subject, "");
     json_t *payload =
         json_pack("{s:s}", "compatibility", stele_compat_mode_name(mode));
     json_t *ans = NULL;
@@ -508,8 +304,9 @@ static int rest_test_compat(stele_registry *reg, const char *subject,
     char what[300];
     snprintf(what, sizeof what, "schema registry: compatibility test of %s",
              subject);
-    char *path = subject_path(r, "/compatibility/subjects/", subject,
-                              "/versions/latest?verbose=true");
+    char *path =
+        rest_http_subject_path(&r->http, "/compatibility/subjects/", subject,
+                               "/versions/latest?verbose=true");
     json_t *payload = schema_payload(text), *ans = NULL;
     int rc = path && payload ? fetch(r, "POST", path, payload, what, &ans, err)
                              : no_memory(err);
@@ -565,16 +362,9 @@ static int rest_test_compat(stele_registry *reg, const char *subject,
 static void rest_close(stele_registry *reg)
 {
     rest_registry *r = (rest_registry *)reg;
-    if (r->curl)
-        curl_easy_cleanup(r->curl);
+    rest_http_close(&r->http);
     stele_map_free(r->by_id, free_text);
     stele_map_free(r->registered, NULL);
-    free(r->url);
-    free(r->username);
-    free(r->password);
-    free(r->ca_file);
-    free(r->cert_file);
-    free(r->key_file);
     pthread_mutex_destroy(&r->lock);
     free(r);
 }
@@ -590,17 +380,6 @@ static const registry_ops rest_ops = {.register_schema = rest_register,
                                       .set_compat = rest_set_compat,
                                       .test_compat = rest_test_compat};
 
-static void global_init(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static bool dup_opt(const char *in, char **out)
-{
-    *out = in && *in ? strdup(in) : NULL;
-    return !in || !*in || *out;
-}
-
 int stele_registry_open_rest(const stele_registry_rest_opts *opts,
                              stele_registry **out, stele_err *err)
 {
@@ -613,34 +392,19 @@ int stele_registry_open_rest(const stele_registry_rest_opts *opts,
                              "schema registry: url '%s' is not http:// or "
                              "https://",
                              opts->url);
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, global_init);
     rest_registry *r = calloc(1, sizeof *r);
     if (!r)
         return no_memory(err);
     pthread_mutex_init(&r->lock, NULL);
     r->base.ops = &rest_ops;
     r->base.strategy = opts->strategy;
-    r->insecure = opts->insecure;
-    r->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 10000;
-    r->retries = opts->retries < 0 ? 0 : opts->retries ? opts->retries : 4;
-    r->backoff_ms = opts->backoff_ms > 0 ? opts->backoff_ms : 100;
-    bool ok = dup_opt(opts->url, &r->url) &&
-              dup_opt(opts->username, &r->username) &&
-              dup_opt(opts->password, &r->password) &&
-              dup_opt(opts->ca_file, &r->ca_file) &&
-              dup_opt(opts->cert_file, &r->cert_file) &&
-              dup_opt(opts->key_file, &r->key_file);
-    r->curl = curl_easy_init();
+    int rc = rest_http_open(&r->http, opts, err);
     r->by_id = stele_map_new();
     r->registered = stele_map_new();
-    if (!ok || !r->curl || !r->by_id || !r->registered) {
+    if (rc || !r->by_id || !r->registered) {
         rest_close(&r->base);
         return no_memory(err);
     }
-    size_t n = strlen(r->url);
-    while (n > 0 && r->url[n - 1] == '/')
-        r->url[--n] = '\0';
     *out = &r->base;
     return 0;
 }

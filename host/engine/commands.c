@@ -12,138 +12,15 @@
 #include "codec/value.h"
 #include "common/err.h"
 #include "common/util.h"
-#include "internal.h"
+#include "commands_private.h"
 
 #define MAX_POLLS 64 /* polls gathered into one batch */
-
-typedef struct next_offset {
-    const char *topic;
-    int32_t partition;
-    int64_t next;
-} next_offset;
-
-typedef struct batch {
-    stele_engine *e;
-    stele_log_txn *txn;
-    stele_map *dirty; /* "<agg index>/<aggregate id>" -> stele_state_entry* */
-    stele_map *seen;  /* "<agg index>/<command id>" -> (void*)1 */
-    next_offset *offsets;
-    size_t n_offsets;
-    stele_engine_stats stats; /* counted here, added on commit */
-} batch;
-
-/* A command being handled: its envelope, all strings NUL-terminated. */
-typedef struct envelope {
-    const stele_log_record *rec;
-    aggregate *agg;
-    size_t agg_index;
-    char command_id[MAX_ID_LEN + 1];
-    char aggregate_id[MAX_ID_LEN + 1];
-    char correlation_id[MAX_ID_LEN + 1];
-    char user[MAX_ID_LEN + 1];
-    bool has_expected;
-    int64_t expected_version;
-} envelope;
 
 static size_t scoped_key(char *out, size_t size, size_t agg_index,
                          const char *id)
 {
     int n = snprintf(out, size, "%zu/%s", agg_index, id);
     return n < 0 ? 0 : ((size_t)n < size ? (size_t)n : size - 1);
-}
-
-/* Appends s to out as a JSON string body (without quotes). */
-static void json_escape(char *out, size_t size, size_t *at, const char *s)
-{
-    for (; *s && *at + 7 < size; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            out[(*at)++] = '\\';
-            out[(*at)++] = (char)c;
-        } else if (c < 0x20) {
-            *at += (size_t)snprintf(out + *at, size - *at, "\\u%04x", c);
-        } else {
-            out[(*at)++] = (char)c;
-        }
-    }
-    out[*at] = '\0';
-}
-
-static void json_field(char *out, size_t size, size_t *at, const char *name,
-                       const char *value, bool comma)
-{
-    *at += (size_t)snprintf(out + *at, size - *at, "%s\"%s\":\"",
-                            comma ? "," : "", name);
-    if (*at >= size) {
-        *at = size - 1;
-        return;
-    }
-    json_escape(out, size, at, value);
-    if (*at + 1 < size)
-        out[(*at)++] = '"';
-    out[*at] = '\0';
-}
-
-static int write_result(batch *b, const envelope *env, const char *json,
-                        size_t len, stele_err *err)
-{
-    stele_log_record r = {.timestamp_ms = stele_now_ms(),
-                          .key = env->command_id,
-                          .key_len = strlen(env->command_id),
-                          .value = json,
-                          .value_len = len};
-    int rc = stele_log_txn_produce(b->txn, env->agg->t_results,
-                                   env->rec->partition, &r, NULL, err);
-    if (rc == 0 && b->e->t_replies)
-        rc = stele_log_txn_produce(b->txn, b->e->t_replies, -1, &r, NULL, err);
-    return rc;
-}
-
-static int reject(batch *b, const envelope *env, const char *code,
-                  const char *message, int64_t version, stele_err *err)
-{
-    char out[2048];
-    size_t at = 0;
-    out[at++] = '{';
-    json_field(out, sizeof out, &at, "status", "rejected", false);
-    json_field(out, sizeof out, &at, "command_id", env->command_id, true);
-    json_field(out, sizeof out, &at, "aggregate_type", env->agg->def->type,
-               true);
-    json_field(out, sizeof out, &at, "aggregate_id", env->aggregate_id, true);
-    json_field(out, sizeof out, &at, "code", code, true);
-    json_field(out, sizeof out, &at, "message", message, true);
-    at += (size_t)snprintf(out + at, sizeof out - at, ",\"version\":%" PRId64 "}",
-                           version);
-    if (at >= sizeof out)
-        at = sizeof out - 1;
-    b->stats.rejected++;
-    return write_result(b, env, out, at, err);
-}
-
-static int dead_letter(batch *b, const stele_log_record *rec,
-                       const char *reason, stele_err *err)
-{
-    char partition[16], offset[24];
-    snprintf(partition, sizeof partition, "%d", (int)rec->partition);
-    snprintf(offset, sizeof offset, "%" PRId64, rec->offset);
-    stele_log_header h[] = {
-        {"dlq.topic", rec->topic, strlen(rec->topic)},
-        {"dlq.partition", partition, strlen(partition)},
-        {"dlq.offset", offset, strlen(offset)},
-        {"dlq.stage", "command", 7},
-        {"dlq.reason", reason, strlen(reason)},
-    };
-    stele_log_record r = {.timestamp_ms = stele_now_ms(),
-                          .key = rec->key,
-                          .key_len = rec->key_len,
-                          .value = rec->value,
-                          .value_len = rec->value_len,
-                          .headers = h,
-                          .n_headers = sizeof h / sizeof h[0]};
-    engine_logf(b->e, STELE_LOG_WARN, "%s[%d]@%" PRId64 ": dead-lettered: %s",
-                rec->topic, (int)rec->partition, rec->offset, reason);
-    b->stats.dead_letters++;
-    return stele_log_txn_produce(b->txn, b->e->t_deadletter, 0, &r, NULL, err);
 }
 
 /* The state this batch sees for an aggregate: its own uncommitted one,
@@ -315,24 +192,7 @@ static int decide_and_write(batch *b, envelope *env, typed_values *cmd_tv,
             return rc;
     }
 
-    char out[4096 + MAX_EMITTED * 32];
-    size_t at = 0;
-    out[at++] = '{';
-    json_field(out, sizeof out, &at, "status", "accepted", false);
-    json_field(out, sizeof out, &at, "command_id", env->command_id, true);
-    json_field(out, sizeof out, &at, "aggregate_type", a->def->type, true);
-    json_field(out, sizeof out, &at, "aggregate_id", env->aggregate_id, true);
-    at += (size_t)snprintf(out + at, sizeof out - at,
-                           ",\"version\":%" PRId64 ",\"event_ids\":[",
-                           new_version);
-    for (size_t i = 0; i < d.n && at < sizeof out; i++)
-        at += (size_t)snprintf(out + at, sizeof out - at, "%s\"%s\"",
-                               i ? "," : "", ids[i]);
-    at += (size_t)snprintf(out + at, sizeof out - at, "]}");
-    if (at >= sizeof out)
-        at = sizeof out - 1;
-    b->stats.accepted++;
-    return write_result(b, env, out, at, err);
+    return write_accepted(b, env, new_version, ids, d.n, err);
 }
 
 static bool id_ok(const char *v, size_t len)
@@ -477,10 +337,6 @@ static void note_offset(batch *b, const stele_log_record *rec)
     b->offsets[b->n_offsets++] =
         (next_offset){rec->topic, rec->partition, rec->offset + 1};
 }
-
-typedef struct apply_ctx {
-    stele_engine *e;
-} apply_ctx;
 
 static int apply_dirty(void *opaque, const void *key, size_t len, void *value)
 {
@@ -645,116 +501,4 @@ free_input:
     for (size_t i = 0; i < nin; i++)
         stele_log_batch_free(ins[i]);
     return rc;
-}
-
-/* The hashes of every command id answered in a partition, read from its
- * results. (A failure leaves the set absent: every command is then checked
- * in the results topic itself.) */
-static int load_answered(stele_engine *e, aggregate *a, int32_t p,
-                         stele_err *err)
-{
-    stele_set64_free(a->answered[p]);
-    a->answered[p] = NULL;
-    stele_set64 *set = stele_set64_new();
-    if (!set)
-        return stele_err_set(err, STELE_ENOMEM, "out of memory");
-    int64_t from = 0;
-    for (;;) {
-        stele_log_batch *b;
-        int rc = stele_log_read(e->log, a->t_results, p, from, 4096, &b, err);
-        if (rc != 0) {
-            stele_set64_free(set);
-            return rc;
-        }
-        size_t n = b->n;
-        for (size_t i = 0; i < n; i++) {
-            from = b->records[i].offset + 1;
-            if (b->records[i].value &&
-                stele_set64_add(set, stele_hash64(b->records[i].key,
-                                                  b->records[i].key_len))) {
-                stele_log_batch_free(b);
-                stele_set64_free(set);
-                return stele_err_set(err, STELE_ENOMEM, "out of memory");
-            }
-        }
-        stele_log_batch_free(b);
-        if (n == 0)
-            break;
-    }
-    a->answered[p] = set;
-    return 0;
-}
-
-void commands_on_assigned(void *opaque, stele_log_consumer *c,
-                          const stele_topic_partition *tps, size_t n)
-{
-    (void)c;
-    stele_engine *e = opaque;
-    for (size_t i = 0; i < n; i++) {
-        aggregate *a = NULL;
-        for (size_t j = 0; j < e->n_aggs; j++)
-            if (strcmp(e->aggs[j].t_commands, tps[i].topic) == 0)
-                a = &e->aggs[j];
-        if (!a)
-            continue;
-        size_t loaded = 0, stale = 0;
-        stele_err err;
-        /* Logs without lookup by key (Kafka) materialize the compacted
-         * partitions this host now owns: results answer duplicates. */
-        /* The previous owner's last transaction may still be completing:
-         * a stable read of the committed offset waits for it (Kafka:
-         * KIP-447), so its states and results are visible before they are
-         * restored. Without this, a command after that transaction could
-         * be decided against a state that misses it. */
-        int64_t committed;
-        int rc = stele_log_committed(e->log, e->cmd_group, tps[i].topic,
-                                     tps[i].partition, &committed, &err);
-        if (rc == 0)
-            rc = stele_log_compacted_sync(e->log, a->t_results,
-                                          tps[i].partition, &err);
-        if (rc == 0)
-            rc = load_answered(e, a, tps[i].partition, &err);
-        if (rc == 0)
-            rc = stele_state_restore(a->cache, e->log, a->t_state,
-                                     tps[i].partition, a->def->state_version,
-                                     &loaded, &stale, &err);
-        e->stats.states_restored += loaded;
-        if (rc == 0 && stale > 0) {
-            /* The aggregate's state_version changed: its stored states
-             * mean something else now, so rebuild them from events. */
-            size_t events, states;
-            engine_logf(e, STELE_LOG_INFO,
-                        "%s[%d]: %zu states of another state version: "
-                        "rebuilding from events",
-                        a->t_state, (int)tps[i].partition, stale);
-            stele_state_drop_partition(a->cache, tps[i].partition);
-            rc = replay_partition(e, a, tps[i].partition, &events, &states,
-                                  &err);
-            e->stats.events_replayed += events;
-        }
-        if (rc != 0) {
-            engine_logf(e, STELE_LOG_ERROR, "restoring %s[%d]: %s",
-                        a->t_state, (int)tps[i].partition, err.msg);
-            e->cmd_failed = true;
-        }
-    }
-}
-
-void commands_on_revoked(void *opaque, stele_log_consumer *c,
-                         const stele_topic_partition *tps, size_t n,
-                         bool lost)
-{
-    (void)c;
-    (void)lost;
-    stele_engine *e = opaque;
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < e->n_aggs; j++)
-            if (strcmp(e->aggs[j].t_commands, tps[i].topic) == 0) {
-                aggregate *a = &e->aggs[j];
-                stele_state_drop_partition(a->cache, tps[i].partition);
-                if (tps[i].partition < a->partitions) {
-                    stele_set64_free(a->answered[tps[i].partition]);
-                    a->answered[tps[i].partition] = NULL;
-                }
-            }
 }

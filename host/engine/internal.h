@@ -180,6 +180,8 @@ void engine_api_init(stele_engine *e);
 /* commands.c */
 int commands_process(stele_engine *e, int timeout_ms, size_t *did,
                      stele_err *err);
+
+/* commands_assign.c: the command consumer's rebalance callbacks. */
 void commands_on_assigned(void *opaque, stele_log_consumer *c,
                           const stele_topic_partition *tps, size_t n);
 void commands_on_revoked(void *opaque, stele_log_consumer *c,

@@ -1,6 +1,6 @@
 /*
  * test_registry_rest.c — the REST registry client (host/codec/
- * registry_rest.c).
+ * registry_rest.c and registry_rest_http.c).
  *
  * Always run: a registry that is down (a closed port: retried with
  * backoff, then a clear error naming the request and id), and what goes
