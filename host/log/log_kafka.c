@@ -96,6 +96,26 @@ static void error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque)
              rd_kafka_err2name((rd_kafka_resp_err_t)e), reason);
 }
 
+/* librdkafka's own log lines, on stderr as before but named as ours. One
+ * property set serves every handle (producers, consumers), so a property
+ * that does not apply to one role is expected: librdkafka's warning that
+ * it will be ignored by that instance is dropped. */
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf)
+{
+    (void)rk;
+    if (!strcmp(fac, "CONFWARN") &&
+        (strstr(buf, "is a producer property and will be ignored by this "
+                     "consumer instance") ||
+         strstr(buf, "is a consumer property and will be ignored by this "
+                     "producer instance")))
+        return;
+    static const char *const names[] = {"emerg", "alert", "crit",  "error",
+                                        "warn",  "notice", "info", "debug"};
+    fprintf(stderr, "stele: kafka %s: %s: %s\n",
+            level >= 0 && level <= 7 ? names[level] : "log", fac, buf);
+}
+
 static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v,
                     const char *what, stele_err *err)
 {
@@ -127,6 +147,7 @@ int lk_conf_build(lk_log *l, const char *const *defaults,
     }
     rd_kafka_conf_set_opaque(conf, l);
     rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
     *out = conf;
     return 0;
 }

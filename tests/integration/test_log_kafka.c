@@ -578,6 +578,48 @@ static void test_refused_record_fails_commit_and_writes_nothing(void **state)
     assert_int_equal(count(c->log, t, 0), 1);
 }
 
+/* One property set serves producers and consumers: a producer property
+ * (linger.ms) reaching a consumer is expected, and librdkafka's warning
+ * about it is not shown; its other log lines are, named as stele's. */
+static void test_role_mismatch_warnings_are_not_shown(void **state)
+{
+    ctx *c = *state;
+    const char *in = N(c, "quiet");
+    ensure(c->log, in, 1, false);
+    char path[] = "/tmp/stele-kafka-stderr-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    const char *keys[] = {"bootstrap.servers", "linger.ms"};
+    const char *values[] = {bootstrap, "5"};
+    stele_log *log = NULL;
+    stele_log_consumer *cons = NULL;
+    stele_err err = {0};
+    int rc = stele_log_open_kafka(keys, values, 2, N(c, "quiet"), &log, &err);
+    if (rc == 0)
+        rc = stele_log_consumer_new(log, N(c, "quiet-g"), &in, 1, NULL, &cons,
+                                    &err);
+    stele_log_batch *b = NULL;
+    if (rc == 0 && (rc = stele_log_consumer_poll(cons, 500, 10, &b, &err)) == 0)
+        stele_log_batch_free(b);
+    stele_log_consumer_close(cons);
+    stele_log_close(log);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    char text[8192] = "";
+    ssize_t n = pread(fd, text, sizeof text - 1, 0);
+    close(fd);
+    unlink(path);
+    if (rc)
+        fail_msg("%s", err.msg);
+    text[n > 0 ? n : 0] = '\0';
+    if (strstr(text, "producer property"))
+        fail_msg("warning shown: %s", text);
+}
+
 static void test_open_without_broker_names_servers_and_reason(void **state)
 {
     (void)state;
@@ -633,6 +675,7 @@ int main(void)
         KT(test_send_offset_commit_is_seen_by_other_handles),
         KT(test_views_follow_tombstones_and_sync),
         KT(test_refused_record_fails_commit_and_writes_nothing),
+        KT(test_role_mismatch_warnings_are_not_shown),
         cmocka_unit_test(test_open_without_broker_names_servers_and_reason),
     };
 #undef KT
