@@ -8,7 +8,6 @@
  */
 #include "registry_rest_http.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +17,6 @@ typedef struct rest_registry {
     rest_http http;
     stele_map *by_id;      /* int32_t id -> text (owned) */
     stele_map *registered; /* subject "\0" text -> id */
-    pthread_mutex_t lock;
 } rest_registry;
 
 static int no_memory(stele_err *err)
@@ -89,7 +87,6 @@ static int rest_lookup(stele_registry *reg, int32_t id, const char **text,
                        stele_err *err)
 {
     rest_registry *r = (rest_registry *)reg;
-    pthread_mutex_lock(&r->lock);
     char *t = stele_map_get(r->by_id, &id, sizeof id);
     int rc = 0;
     if (!t) {
@@ -118,7 +115,6 @@ static int rest_lookup(stele_registry *reg, int32_t id, const char **text,
         }
         json_decref(ans);
     }
-    pthread_mutex_unlock(&r->lock);
     if (rc == 0)
         *text = t;
     return rc;
@@ -365,7 +361,6 @@ static void rest_close(stele_registry *reg)
     rest_http_close(&r->http);
     stele_map_free(r->by_id, free_text);
     stele_map_free(r->registered, NULL);
-    pthread_mutex_destroy(&r->lock);
     free(r);
 }
 
@@ -395,7 +390,6 @@ int stele_registry_open_rest(const stele_registry_rest_opts *opts,
     rest_registry *r = calloc(1, sizeof *r);
     if (!r)
         return no_memory(err);
-    pthread_mutex_init(&r->lock, NULL);
     r->base.ops = &rest_ops;
     r->base.strategy = opts->strategy;
     int rc = rest_http_open(&r->http, opts, err);
