@@ -514,10 +514,6 @@ int projections_step(stele_engine *e, int timeout_ms, bool isolate,
             continue; /* backing off */
         stele_err perr = {0};
         int rc = projector_step(e, p, timeout_ms, did, &perr);
-        char who[160];
-        snprintf(who, sizeof who, "projector %s", p->def->name);
-        if (rc != 0 && strncmp(perr.msg, who, strlen(who)) != 0)
-            stele_err_prefix(&perr, "%s", who);
         if (rc == 0) {
             if (p->failures)
                 engine_logf(e, STELE_LOG_INFO,
@@ -529,6 +525,10 @@ int projections_step(stele_engine *e, int timeout_ms, bool isolate,
             continue;
         }
         e->stats.projector_failures++;
+        char who[160];
+        int wl = snprintf(who, sizeof who, "projector %s", p->def->name);
+        if (strncmp(perr.msg, who, (size_t)wl) != 0)
+            stele_err_prefix(&perr, "%s", who);
         if (rc == STELE_EFATAL) {
             *err = perr;
             return rc;
