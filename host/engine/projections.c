@@ -132,6 +132,29 @@ int use_serving_namespaces(stele_engine *e, stele_err *err)
     return stele_store_use_namespaces(e->store, ns, n, err);
 }
 
+/* Creates a table of p. A plugin built against ABI 1.0, before
+ * STELE_COL_INDEX, had an index on every FILTER or SORT column: it keeps
+ * them. */
+static int create_table(stele_engine *e, const projector *p,
+                        const stele_table_def *t, stele_err *err)
+{
+    if (p->plugin->desc->abi_minor >= 1)
+        return stele_store_table_create(e->store, t, err);
+    stele_column_def *cols = malloc(t->n_columns * sizeof *cols);
+    if (!cols)
+        return stele_err_set(err, STELE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < t->n_columns; i++) {
+        cols[i] = t->columns[i];
+        if (cols[i].flags & (STELE_COL_FILTER | STELE_COL_SORT))
+            cols[i].flags |= STELE_COL_INDEX;
+    }
+    stele_table_def implied = *t;
+    implied.columns = cols;
+    int rc = stele_store_table_create(e->store, &implied, err);
+    free(cols);
+    return rc;
+}
+
 /* Creates the projector's tables. When its version changed: with store
  * namespaces (PostgreSQL) the new version is built beside the serving one,
  * which keeps answering queries until the new one has caught up; without
@@ -176,7 +199,7 @@ static int prepare_read_model(stele_engine *e, projector *p, stele_err *err)
         ((rc = stele_store_namespace_create(e->store, p->ns, err)) == 0))
         rc = stele_store_use_namespaces(e->store, &ns, 1, err);
     for (size_t i = 0; i < d->n_tables && rc == 0; i++)
-        rc = stele_store_table_create(e->store, &d->tables[i], err);
+        rc = create_table(e, p, &d->tables[i], err);
     if (rc == 0 && stored != d->version && !p->building)
         rc = stele_store_projector_set_version(e->store, d->name, d->version,
                                                err);

@@ -261,7 +261,8 @@ typedef enum stele_column_type {
  * on every write that changes the column: on PostgreSQL an update of an
  * indexed column also cannot be a HOT update (in-page, no index writes),
  * so index what queries look up, not what most events change. The primary
- * key is always indexed. */
+ * key is always indexed. (Plugins built against ABI 1.0 keep the index on
+ * every FILTER or SORT column they had then.) */
 #define STELE_COL_KEY 0x1u    /* part of the primary key */
 #define STELE_COL_FILTER 0x2u /* list queries may filter on it */
 #define STELE_COL_SORT 0x4u   /* list queries may sort on it */

@@ -808,6 +808,39 @@ static void test_status_shows_waiting_commands_and_projector_lag(void **state)
     json_decref(st);
 }
 
+/* ABI 1.1 made indexes explicit (STELE_COL_INDEX); a projector built
+ * against 1.0 keeps what it had then: an index on every FILTER or SORT
+ * column. */
+static void test_abi_1_0_projector_keeps_its_implied_indexes(void **state)
+{
+    fixture *f = *state;
+    close_engine(f);
+    const char *plugins[] = {PLUGINS "bank_account.so",
+                             TEST_PLUGINS "test_abi10.so", NULL};
+    open_with(f, plugins);
+    open_account(f, "x1", 1);
+    size_t did;
+    stele_err err = {0};
+    assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
+    stele_store *s;
+    assert_int_equal(stele_store_open_sqlite(f->cfg->store_path, &s, &err), 0);
+    json_t *rows = json_array();
+    assert_int_equal(stele_store_select_json(
+                         s,
+                         "SELECT name FROM sqlite_master WHERE type = 'index' "
+                         "AND tbl_name = 'abi10_accounts' AND sql IS NOT NULL "
+                         "ORDER BY name",
+                         NULL, 0, rows, &err),
+                     0);
+    assert_int_equal(json_array_size(rows), 2);
+    assert_string_equal(jstr(json_array_get(rows, 0), "name"),
+                        "abi10_accounts_opened_at");
+    assert_string_equal(jstr(json_array_get(rows, 1), "name"),
+                        "abi10_accounts_owner");
+    json_decref(rows);
+    stele_store_close(s);
+}
+
 static void test_projector_version_bump_rebuilds_read_model(void **state)
 {
     fixture *f = *state;
@@ -850,6 +883,7 @@ int main(void)
         T(test_run_isolates_and_recovers_a_failing_projector),
         T(test_projector_version_bump_rebuilds_read_model),
         T(test_status_shows_waiting_commands_and_projector_lag),
+        T(test_abi_1_0_projector_keeps_its_implied_indexes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
