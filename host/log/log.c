@@ -235,6 +235,26 @@ int stele_log_end_offset(stele_log *log, const char *topic, int32_t partition,
     return rc ? rc : log->ops->end_offset(log, topic, partition, end, err);
 }
 
+int stele_log_delete_before(stele_log *log, const char *topic,
+                            int32_t partition, int64_t before_ms,
+                            int64_t below_offset, int64_t *deleted,
+                            stele_err *err)
+{
+    int64_t n = 0;
+    if (deleted)
+        *deleted = 0;
+    if (!log)
+        return stele_err_set(err, STELE_EINVAL, "delete_before: NULL log");
+    int rc = check_topic(topic, err);
+    if (rc || !log->ops->delete_before || below_offset <= 0)
+        return rc;
+    rc = log->ops->delete_before(log, topic, partition, before_ms,
+                                 below_offset, &n, err);
+    if (rc == 0 && deleted)
+        *deleted = n;
+    return rc;
+}
+
 int stele_log_get_latest(stele_log *log, const char *topic, int32_t partition,
                          const void *key, size_t key_len, stele_log_batch **out,
                          stele_err *err)

@@ -197,6 +197,20 @@ int stele_log_get_latest(stele_log *log, const char *topic, int32_t partition,
 int stele_log_compacted_sync(stele_log *log, const char *topic,
                              int32_t partition, stele_err *err);
 
+/*
+ * Retention on the backends that keep records themselves (SQLite,
+ * PostgreSQL): deletes the oldest records of a partition of a normal (not
+ * compacted) topic — those below below_offset that come before its first
+ * record stamped at or after before_ms. Offsets never change: the end
+ * offset stays, a read from an offset below the first record left starts
+ * at it. *deleted (may be NULL) gets the count. Kafka keeps records by
+ * the topic's retention.ms on the broker: nothing to do, *deleted = 0.
+ */
+int stele_log_delete_before(stele_log *log, const char *topic,
+                            int32_t partition, int64_t before_ms,
+                            int64_t below_offset, int64_t *deleted,
+                            stele_err *err);
+
 /* The group's committed next offset for a partition; 0 when none. */
 int stele_log_committed(stele_log *log, const char *group, const char *topic,
                         int32_t partition, int64_t *next, stele_err *err);

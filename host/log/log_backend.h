@@ -69,6 +69,10 @@ struct stele_log_ops {
                           stele_err *err);
     int (*committed)(stele_log *log, const char *group, const char *topic,
                      int32_t partition, int64_t *next, stele_err *err);
+    /* optional: NULL where the server keeps retention (Kafka) */
+    int (*delete_before)(stele_log *log, const char *topic, int32_t partition,
+                         int64_t before_ms, int64_t below_offset,
+                         int64_t *deleted, stele_err *err);
 
     /* topics and the callbacks are the caller's: copy what is kept. */
     int (*consumer_new)(stele_log *log, const char *group,

@@ -381,6 +381,7 @@ static const stele_log_ops pg_ops = {
     .txn_abort = lpg_txn_abort,
     .read = lpg_read,
     .end_offset = lpg_end_offset,
+    .delete_before = lpg_delete_before,
     .get_latest = lpg_get_latest,
     .committed = lpg_committed,
     .consumer_new = lpg_consumer_new,

@@ -56,6 +56,7 @@ enum lpg_stmt {
     S_TRY_LOCK,
     S_UNLOCK,
     S_CLAIM,
+    S_REC_EXPIRE,
     S_COUNT
 };
 
@@ -240,6 +241,9 @@ int lpg_txn_write(lpg_log *l, lpg_txn *t, stele_err *err);
 /* --- log_pg_read.c --- */
 int lpg_read(stele_log *log, const char *topic, int32_t partition, int64_t from,
              size_t max, stele_log_batch **out, stele_err *err);
+int lpg_delete_before(stele_log *log, const char *topic, int32_t partition,
+                      int64_t before_ms, int64_t below_offset,
+                      int64_t *deleted, stele_err *err);
 int lpg_end_offset(stele_log *log, const char *topic, int32_t partition,
                    int64_t *end, stele_err *err);
 int lpg_get_latest(stele_log *log, const char *topic, int32_t partition,

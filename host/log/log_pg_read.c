@@ -10,6 +10,7 @@
 #include "log_pg_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/err.h"
@@ -113,6 +114,36 @@ int lpg_read(stele_log *log, const char *topic, int32_t partition, int64_t from,
         return rc;
     }
     *out = b;
+    return 0;
+}
+
+int lpg_delete_before(stele_log *log, const char *topic, int32_t partition,
+                      int64_t before_ms, int64_t below_offset,
+                      int64_t *deleted, stele_err *err)
+{
+    lpg_log *l = (lpg_log *)log;
+    const lpg_topic *t;
+    int rc = topic_partition(l, topic, partition, &t, err);
+    if (rc)
+        return rc;
+    if (t->compacted)
+        return stele_err_set(err, STELE_EINVAL,
+                             "PostgreSQL log at %s: topic '%s' is compacted: "
+                             "it keeps the latest record per key, not a time "
+                             "window",
+                             l->where, topic);
+    lpg_params p = {0};
+    lpg_p_i32(&p, t->id);
+    lpg_p_i32(&p, partition);
+    lpg_p_i64(&p, below_offset);
+    lpg_p_i64(&p, before_ms);
+    char what[300];
+    snprintf(what, sizeof what, "retention of %s[%d]", topic, partition);
+    PGresult *r;
+    if ((rc = lpg_run(l, l->conn, S_REC_EXPIRE, &p, &r, err, what)))
+        return rc;
+    *deleted = strtoll(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
     return 0;
 }
 

@@ -101,6 +101,13 @@ static const char *const stmt_sql[ST_COUNT] = {
                    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(grp, topic_id, part)"
                    " DO UPDATE SET next_offset = excluded.next_offset",
     [ST_DATA_VERSION] = "PRAGMA data_version",
+    /* retention: the first record to keep (in offset order: the walk
+     * costs the records deleted), then everything before it */
+    [ST_REC_FIRST_KEPT] = "SELECT off FROM records"
+                          " WHERE topic_id = ?1 AND part = ?2 AND off < ?3"
+                          " AND ts >= ?4 ORDER BY off LIMIT 1",
+    [ST_REC_DELETE] = "DELETE FROM records"
+                      " WHERE topic_id = ?1 AND part = ?2 AND off < ?3",
 };
 
 static const stele_log_ops sqlite_ops;
@@ -399,6 +406,7 @@ static const stele_log_ops sqlite_ops = {
     .end_offset = lsq_end_offset,
     .get_latest = lsq_get_latest,
     .committed = lsq_committed,
+    .delete_before = lsq_delete_before,
     .consumer_new = lsq_consumer_new,
     .consumer_poll = lsq_consumer_poll,
     .consumer_seek = lsq_consumer_seek,

@@ -40,6 +40,8 @@ enum lsq_stmt {
     ST_GRP_GET,
     ST_GRP_SET,
     ST_DATA_VERSION,
+    ST_REC_FIRST_KEPT,
+    ST_REC_DELETE,
     ST_COUNT
 };
 
@@ -127,6 +129,9 @@ int lsq_get_latest(stele_log *log, const char *topic, int32_t partition,
                    stele_err *err);
 int lsq_committed(stele_log *log, const char *group, const char *topic,
                   int32_t partition, int64_t *next, stele_err *err);
+int lsq_delete_before(stele_log *log, const char *topic, int32_t partition,
+                      int64_t before_ms, int64_t below_offset,
+                      int64_t *deleted, stele_err *err);
 
 /* Consumer groups (log_sqlite_consumer.c). */
 int lsq_consumer_new(stele_log *log, const char *group,

@@ -131,6 +131,56 @@ int lsq_end_offset(stele_log *log, const char *topic, int32_t partition,
     return 0;
 }
 
+int lsq_delete_before(stele_log *log, const char *topic, int32_t partition,
+                      int64_t before_ms, int64_t below_offset,
+                      int64_t *deleted, stele_err *err)
+{
+    lsq_log *l = (lsq_log *)log;
+    const lsq_topic *t;
+    int rc = topic_partition(l, topic, partition, &t, err);
+    if (rc)
+        return rc;
+    if (t->compacted)
+        return stele_err_set(err, STELE_EINVAL,
+                             "%s: topic '%s' is compacted: it keeps the "
+                             "latest record per key, not a time window",
+                             l->path, topic);
+    if (l->txn.active)
+        return stele_err_set(err, STELE_EINVAL,
+                             "%s: deleting records inside a transaction",
+                             l->path);
+    if ((rc = lsq_exec(l, ST_BEGIN_IMMEDIATE, err)))
+        return rc;
+    sqlite3_stmt *s = l->st[ST_REC_FIRST_KEPT];
+    sqlite3_bind_int64(s, 1, t->id);
+    sqlite3_bind_int(s, 2, partition);
+    sqlite3_bind_int64(s, 3, below_offset);
+    sqlite3_bind_int64(s, 4, before_ms);
+    int step = sqlite3_step(s);
+    int64_t keep = step == SQLITE_ROW ? sqlite3_column_int64(s, 0)
+                                      : below_offset;
+    sqlite3_reset(s);
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        lsq_step_done(l->st[ST_ROLLBACK]);
+        return lsq_fail(l, step, err, "retention of %s[%d]", topic, partition);
+    }
+    s = l->st[ST_REC_DELETE];
+    sqlite3_bind_int64(s, 1, t->id);
+    sqlite3_bind_int(s, 2, partition);
+    sqlite3_bind_int64(s, 3, keep);
+    step = lsq_step_done(s);
+    *deleted = step == SQLITE_OK ? sqlite3_changes64(l->db) : 0;
+    if (step != SQLITE_OK) {
+        lsq_step_done(l->st[ST_ROLLBACK]);
+        return lsq_fail(l, step, err, "retention of %s[%d]", topic, partition);
+    }
+    if ((rc = lsq_exec(l, ST_COMMIT, err))) {
+        lsq_step_done(l->st[ST_ROLLBACK]);
+        *deleted = 0;
+    }
+    return rc;
+}
+
 int lsq_get_latest(stele_log *log, const char *topic, int32_t partition,
                    const void *key, size_t key_len, stele_log_batch **out,
                    stele_err *err)

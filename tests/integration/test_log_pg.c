@@ -648,6 +648,7 @@ int main(void)
         .open = fx_open,
         .teardown = fx_teardown,
         .dense_offsets = true,
+        .deletes_records = true,
         .poll_timeout_ms = 5000,
     };
     int failures = log_conformance_run(&backend);

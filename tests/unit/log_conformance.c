@@ -315,6 +315,73 @@ static void test_read_from_offset_and_past_end(void **state)
     stele_log_batch_free(all);
 }
 
+static void produce_at(stele_log *log, const char *topic, int64_t ts,
+                       const char *value)
+{
+    stele_log_record r = kv("k", value);
+    r.timestamp_ms = ts;
+    OK(stele_log_produce(log, topic, 0, &r, NULL, E));
+}
+
+/* Retention deletes a partition's oldest records: those before its first
+ * record stamped at or after the cutoff, and never at or past the bound
+ * given. Offsets stay: the end, the next record's, the records left. */
+static void test_delete_before_drops_only_the_oldest_records(void **state)
+{
+    ctx *c = *state;
+    const char *t = T(c, "ret"), *cmp = T(c, "retc");
+    ensure(c->log, t, 1, false);
+    ensure(c->log, cmp, 1, true);
+    int64_t now = stele_now_ms(), old = now - 60000, o[7];
+    for (int i = 0; i < 4; i++)
+        produce_at(c->log, t, old, "old");
+    produce_at(c->log, t, now, "new");
+    produce_at(c->log, t, old, "late"); /* stamped out of order */
+    produce_at(c->log, t, now, "new");
+    stele_log_batch *b = read_all(c->log, t, 0);
+    assert_int_equal(b->n, 7);
+    for (int i = 0; i < 7; i++)
+        o[i] = b->records[i].offset;
+    stele_log_batch_free(b);
+    int64_t end = end_of(c->log, t, 0), n = -1;
+
+    /* bounded: nothing at or past o[2] goes, old or not */
+    OK(stele_log_delete_before(c->log, t, 0, now - 1000, o[2], &n, E));
+    b = read_all(c->log, t, 0);
+    if (!backend->deletes_records) {
+        assert_int_equal(n, 0);
+        assert_int_equal(b->n, 7);
+        stele_log_batch_free(b);
+        return;
+    }
+    assert_int_equal(n, 2);
+    assert_int_equal(b->n, 5);
+    assert_int_equal(b->records[0].offset, o[2]);
+    stele_log_batch_free(b);
+
+    /* by time: up to the first new record; the late one after it stays */
+    OK(stele_log_delete_before(c->log, t, 0, now - 1000, end, &n, E));
+    assert_int_equal(n, 2);
+    b = read_all(c->log, t, 0);
+    assert_int_equal(b->n, 3);
+    assert_int_equal(b->records[0].offset, o[4]);
+    assert_int_equal(b->records[1].offset, o[5]);
+    assert_value(&b->records[1], "late");
+    stele_log_batch_free(b);
+    OK(stele_log_delete_before(c->log, t, 0, now - 1000, end, &n, E));
+    assert_int_equal(n, 0);
+    assert_int_equal(end_of(c->log, t, 0), end);
+    produce_at(c->log, t, now, "next");
+    assert_offset_after(o[6], end_of(c->log, t, 0) - 1);
+
+    /* a compacted topic keeps the latest per key, not a time window */
+    stele_err err = {0};
+    assert_int_equal(
+        stele_log_delete_before(c->log, cmp, 0, now, 1, &n, &err),
+        STELE_EINVAL);
+    assert_non_null(strstr(err.msg, cmp));
+}
+
 static void test_keyed_produce_uses_kafka_partitioner(void **state)
 {
     ctx *c = *state;
@@ -748,6 +815,7 @@ int log_conformance_run(const log_conformance_backend *b)
         CT(test_bad_arguments_are_rejected_not_fatal),
         CT(test_produce_offsets_are_contiguous_per_partition),
         CT(test_read_from_offset_and_past_end),
+        CT(test_delete_before_drops_only_the_oldest_records),
         CT(test_keyed_produce_uses_kafka_partitioner),
         CT(test_headers_round_trip_including_empty_and_binary),
         CT(test_null_key_empty_value_and_binary_value_round_trip),

@@ -23,6 +23,9 @@ typedef struct log_conformance_backend {
      * logs). Kafka's transaction markers take offsets, so there offsets
      * only increase. */
     bool dense_offsets;
+    /* stele_log_delete_before deletes records (the embedded logs); Kafka
+     * leaves retention to the broker and deletes nothing. */
+    bool deletes_records;
     /* How long a poll may wait for assignment or data, in ms. */
     int poll_timeout_ms;
     /* Prefix of every topic and group name (NULL: "conf-<pid>-"). A

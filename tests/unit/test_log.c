@@ -699,6 +699,7 @@ int main(void)
         .open = fx_open,
         .teardown = fx_teardown,
         .dense_offsets = true,
+        .deletes_records = true,
         .poll_timeout_ms = 100,
     };
     int failed = log_conformance_run(&sqlite_backend);
