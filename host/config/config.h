@@ -32,6 +32,10 @@ typedef struct stele_config {
     int32_t replication_factor; /* kafka: replicas per partition; 0: the
                                    broker's default */
     char *topic_prefix; /* first part of every topic name (default: app) */
+    /* commands older than this are deleted once processed (embedded logs)
+     * or by the broker (Kafka: the topic's retention.ms); 0: kept forever.
+     * Default 7 days. */
+    int64_t command_retention_ms;
     stele_kv *log_props; /* kafka: librdkafka properties, passed through */
     size_t n_log_props;
 

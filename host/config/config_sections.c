@@ -22,8 +22,9 @@ static const char *const root_keys[] = {
     "app",    "data_dir", "schemas", "plugins", "log",
     "store",  "engine",   "http",    "logging", "registry", NULL};
 static const char *const log_keys[] = {
-    "backend", "path", "partitions", "replication_factor", "topic_prefix",
-    "kafka", "conninfo", NULL};
+    "backend",      "path",  "partitions", "replication_factor",
+    "topic_prefix", "kafka", "conninfo",   "command_retention_ms",
+    NULL};
 static const char *const store_keys[] = {"backend", "path", "conninfo",
                                          "fillfactor", NULL};
 static const char *const engine_keys[] = {
@@ -176,6 +177,11 @@ static int load_log(cfg_loader *L, const fields *root)
         return rc;
     if ((n = field(&f, "topic_prefix")) &&
         (rc = cfg_get_app(L, n, "log.topic_prefix", &c->topic_prefix)))
+        return rc;
+    /* 0: kept forever; at most ten years */
+    if ((n = field(&f, "command_retention_ms")) &&
+        (rc = cfg_get_int(L, n, "log.command_retention_ms", 0,
+                          315360000000LL, &c->command_retention_ms)))
         return rc;
     if ((n = field(&f, "conninfo")) &&
         (rc = cfg_get_string(L, n, "log.conninfo", true, &c->log_conninfo)))

@@ -115,7 +115,8 @@ static char *topic_name(const char *app, const char *type, const char *suffix)
 
 typedef enum topic_kind {
     TOPIC_EVENTS,    /* kept forever */
-    TOPIC_TRANSIENT, /* commands, replies, dead letters: may expire */
+    TOPIC_COMMANDS,  /* kept log.command_retention_ms */
+    TOPIC_TRANSIENT, /* replies, dead letters: the broker's default */
     TOPIC_COMPACTED  /* states, results: the latest record per key */
 } topic_kind;
 
@@ -126,15 +127,25 @@ static int ensure_topic(stele_engine *e, const char *name, int32_t partitions,
     static const char *const events_cfg[] = {"retention.ms=-1",
                                              "cleanup.policy=delete"};
     static const char *const compacted_cfg[] = {"cleanup.policy=compact"};
+    /* Commands: the same retention on Kafka (the broker's) as on the
+     * embedded logs (stele_engine_expire). */
+    char retention[48];
+    snprintf(retention, sizeof retention, "retention.ms=%lld",
+             e->cfg->command_retention_ms > 0
+                 ? (long long)e->cfg->command_retention_ms
+                 : -1LL);
+    const char *commands_cfg[] = {retention, "cleanup.policy=delete"};
     stele_topic_spec spec = {
         .name = name,
         .partitions = partitions,
         .compacted = kind == TOPIC_COMPACTED,
-        .replication_factor = (int16_t)e->cfg->replication_factor,
-        .configs = kind == TOPIC_EVENTS      ? events_cfg
-                   : kind == TOPIC_COMPACTED ? compacted_cfg
-                                             : NULL,
-        .n_configs = kind == TOPIC_EVENTS ? 2 : kind == TOPIC_COMPACTED};
+        .replication_factor = (int16_t)e->cfg->replication_factor};
+    switch (kind) {
+    case TOPIC_EVENTS: spec.configs = events_cfg, spec.n_configs = 2; break;
+    case TOPIC_COMMANDS: spec.configs = commands_cfg, spec.n_configs = 2; break;
+    case TOPIC_COMPACTED: spec.configs = compacted_cfg, spec.n_configs = 1; break;
+    case TOPIC_TRANSIENT: break;
+    }
     return stele_log_topic_ensure(e->log, &spec, err);
 }
 
@@ -196,7 +207,7 @@ static int aggregate_setup(stele_engine *e, aggregate *a, stele_plugin *p,
         stele_map_put(e->event_index, d->events[i].name,
                       strlen(d->events[i].name), a, NULL);
     }
-    if ((rc = ensure_topic(e, a->t_commands, a->partitions, TOPIC_TRANSIENT,
+    if ((rc = ensure_topic(e, a->t_commands, a->partitions, TOPIC_COMMANDS,
                            err)) ||
         (rc = ensure_topic(e, a->t_events, a->partitions, TOPIC_EVENTS,
                            err)) ||
@@ -486,6 +497,22 @@ int stele_engine_catch_up(stele_engine *e, size_t *did, stele_err *err)
     return until_idle(e, false, did, err);
 }
 
+/* How often stele run applies the command retention. */
+#define EXPIRE_EVERY_MS 60000
+
+static void expire_commands(stele_engine *e)
+{
+    int64_t n;
+    stele_err err = {0};
+    if (stele_engine_expire(e, stele_now_ms(), &n, &err) != 0)
+        engine_logf(e, STELE_LOG_WARN, "%s (retrying in a minute)", err.msg);
+    else if (n > 0)
+        engine_logf(e, STELE_LOG_INFO,
+                    "deleted %lld processed commands older than %lld s",
+                    (long long)n,
+                    (long long)(e->cfg->command_retention_ms / 1000));
+}
+
 int stele_engine_run(stele_engine *e, volatile sig_atomic_t *stop,
                      stele_err *err)
 {
@@ -493,7 +520,12 @@ int stele_engine_run(stele_engine *e, volatile sig_atomic_t *stop,
                 "running app %s: %zu aggregates, %zu projectors, %zu queries",
                 e->cfg->app, e->n_aggs, e->n_projs, e->n_queries);
     int idle_ms = 1;
+    int64_t next_expire_ns = 0;
     while (!*stop) {
+        if (stele_mono_ns() >= next_expire_ns) {
+            expire_commands(e);
+            next_expire_ns = stele_mono_ns() + EXPIRE_EVERY_MS * 1000000LL;
+        }
         size_t n1 = 0, n2 = 0;
         stele_err local = {0};
         int rc = commands_process(e, 0, &n1, &local);

@@ -72,6 +72,17 @@ int stele_engine_catch_up(stele_engine *e, size_t *did, stele_err *err);
  */
 int stele_engine_status(stele_engine *e, json_t **out, stele_err *err);
 
+/*
+ * Command retention on the logs that keep records themselves (SQLite,
+ * PostgreSQL): deletes every aggregate's commands stamped before
+ * now_ms - log.command_retention_ms that the engine group has processed
+ * (below its committed offsets). *deleted gets the count. A no-op on
+ * Kafka, where the broker applies the commands topic's retention.ms, and
+ * with a retention of 0 (kept forever). stele run calls it every minute.
+ */
+int stele_engine_expire(stele_engine *e, int64_t now_ms, int64_t *deleted,
+                        stele_err *err);
+
 /* Commands processed, commands per second etc. since open. */
 typedef struct stele_engine_stats {
     uint64_t commands, accepted, rejected, duplicates, events_written;

@@ -255,6 +255,11 @@ int stele_log_delete_before(stele_log *log, const char *topic,
     return rc;
 }
 
+bool stele_log_deletes_records(const stele_log *log)
+{
+    return log && log->ops->delete_before;
+}
+
 int stele_log_get_latest(stele_log *log, const char *topic, int32_t partition,
                          const void *key, size_t key_len, stele_log_batch **out,
                          stele_err *err)

@@ -210,6 +210,8 @@ int stele_log_delete_before(stele_log *log, const char *topic,
                             int32_t partition, int64_t before_ms,
                             int64_t below_offset, int64_t *deleted,
                             stele_err *err);
+/* true when stele_log_delete_before deletes anything on this backend. */
+bool stele_log_deletes_records(const stele_log *log);
 
 /* The group's committed next offset for a partition; 0 when none. */
 int stele_log_committed(stele_log *log, const char *group, const char *topic,

@@ -93,6 +93,7 @@ static void test_full_file_sets_every_key(void **state)
                               "  partitions: 12\n"
                               "  replication_factor: 3\n"
                               "  topic_prefix: prod.bank\n"
+                              "  command_retention_ms: 0\n"
                               "  kafka:\n"
                               "    bootstrap.servers: 127.0.0.1:9092\n"
                               "    security.protocol: SASL_SSL\n"
@@ -124,6 +125,7 @@ static void test_full_file_sets_every_key(void **state)
     assert_int_equal(c->partitions, 12);
     assert_int_equal(c->replication_factor, 3);
     assert_string_equal(c->topic_prefix, "prod.bank");
+    assert_int_equal(c->command_retention_ms, 0);
     assert_int_equal(c->n_log_props, 4);
     assert_string_equal(c->log_props[0].key, "bootstrap.servers");
     assert_string_equal(c->log_props[0].value, "127.0.0.1:9092");
@@ -160,6 +162,7 @@ static void test_only_app_gives_defaults(void **state)
     assert_int_equal(c->partitions, 4);
     assert_int_equal(c->replication_factor, 0);
     assert_string_equal(c->topic_prefix, c->app);
+    assert_int_equal(c->command_retention_ms, 604800000);
     assert_int_equal(c->n_log_props, 0);
     assert_string_equal(c->store_backend, "sqlite");
     assert_path(c->store_path, "data/readmodels.db");
@@ -281,7 +284,7 @@ static void test_unknown_keys_are_errors(void **state)
     load_fails("app: bank\nlog:\n  backend: sqlite\n\n  partitons: 4\n",
                "5: unknown key 'partitons' in 'log' (expected one of: "
                "backend, path, partitions, replication_factor, "
-               "topic_prefix, kafka, conninfo)");
+               "topic_prefix, kafka, conninfo, command_retention_ms)");
     load_fails("app: bank\nplugin: [a.so]\n",
                "2: unknown key 'plugin' (expected one of: app, data_dir, "
                "schemas, plugins, log, store, engine, http, logging, "
@@ -333,6 +336,9 @@ static void test_bad_values_are_errors(void **state)
     load_fails("app: bank\nengine:\n  max_value_bytes: 99999999999999999999\n",
                "3: 'engine.max_value_bytes' must be an integer in "
                "1024..16777216, got '99999999999999999999'");
+    load_fails("app: bank\nlog:\n  command_retention_ms: -1\n",
+               "3: 'log.command_retention_ms' must be an integer in "
+               "0..315360000000, got '-1'");
     load_fails("app: bank\nstore:\n  fillfactor: 5\n",
                "3: 'store.fillfactor' must be an integer in 10..100, got '5'");
     load_fails("app: bank\nengine:\n  commit_interval_ms: -1\n",

@@ -841,6 +841,70 @@ static void test_abi_1_0_projector_keeps_its_implied_indexes(void **state)
     stele_store_close(s);
 }
 
+static size_t commands_left(fixture *f)
+{
+    stele_log *log;
+    stele_err err = {0};
+    assert_int_equal(stele_log_open_sqlite(f->cfg->log_path, &log, &err), 0);
+    size_t n = 0;
+    for (int32_t p = 0; p < 3; p++) {
+        stele_log_batch *b = NULL;
+        assert_int_equal(stele_log_read(log, "bank.Account.commands", p, 0,
+                                        1000, &b, &err),
+                         0);
+        n += b->n;
+        stele_log_batch_free(b);
+    }
+    stele_log_close(log);
+    return n;
+}
+
+/* Commands past the retention are deleted once processed, never before;
+ * a retention of 0 keeps them. */
+static void test_expire_deletes_processed_commands_only(void **state)
+{
+    fixture *f = *state;
+    const char *open_r1 = "{\"type\":\"bank.OpenAccount\",\"aggregate_id\":"
+                          "\"r1\",\"command_id\":\"open-r1\",\"data\":"
+                          "{\"owner\":\"o\"}}";
+    json_t *r = send_cmd(f, "%s", open_r1);
+    expect_status(r, "accepted", NULL);
+    json_decref(r);
+    open_account(f, "r2", 1);
+    open_account(f, "r3", 1);
+    submit_only(f, "{\"type\":\"bank.OpenAccount\",\"aggregate_id\":\"r4\","
+                   "\"data\":{\"owner\":\"o\"}}");
+    assert_int_equal(commands_left(f), 4);
+    int64_t n = -1, now = stele_now_ms();
+    stele_err err = {0};
+    /* nothing is old enough yet */
+    assert_int_equal(stele_engine_expire(f->e, now, &n, &err), 0);
+    assert_int_equal(n, 0);
+    /* kept forever */
+    int64_t keep = f->cfg->command_retention_ms;
+    f->cfg->command_retention_ms = 0;
+    assert_int_equal(stele_engine_expire(f->e, now + 2 * keep, &n, &err), 0);
+    assert_int_equal(n, 0);
+    f->cfg->command_retention_ms = keep;
+    /* past the retention: the three processed ones go, r4 stays */
+    assert_int_equal(stele_engine_expire(f->e, now + 2 * keep, &n, &err), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(commands_left(f), 1);
+    json_t *st = status_of(f->e);
+    assert_int_equal(lag_of(st, "commands", "aggregate", "Account"), 1);
+    json_decref(st);
+    size_t did;
+    assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
+    assert_int_equal(balance_of(f->e, "r4"), 0);
+    /* the result outlives its command: a resubmission is answered from
+     * it and writes nothing */
+    r = send_cmd(f, "%s", open_r1);
+    expect_status(r, "accepted", NULL);
+    assert_int_equal(jint(r, "version"), 1);
+    json_decref(r);
+    assert_int_equal(count_events(f, "r1"), 1);
+}
+
 static void test_projector_version_bump_rebuilds_read_model(void **state)
 {
     fixture *f = *state;
@@ -884,6 +948,7 @@ int main(void)
         T(test_projector_version_bump_rebuilds_read_model),
         T(test_status_shows_waiting_commands_and_projector_lag),
         T(test_abi_1_0_projector_keeps_its_implied_indexes),
+        T(test_expire_deletes_processed_commands_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
