@@ -19,16 +19,18 @@ int stele_engine_expire(stele_engine *e, int64_t now_ms, int64_t *deleted,
     for (size_t i = 0; i < e->n_aggs; i++) {
         const aggregate *a = &e->aggs[i];
         for (int32_t p = 0; p < a->partitions; p++) {
-            int64_t committed, n = 0;
+            int64_t committed, n = STELE_LOG_DELETE_MAX;
             int rc = stele_log_committed(e->log, e->cmd_group, a->t_commands,
                                          p, &committed, err);
-            if (rc == 0)
+            /* in short transactions, so producers wait little */
+            while (rc == 0 && n == STELE_LOG_DELETE_MAX) {
                 rc = stele_log_delete_before(e->log, a->t_commands, p,
                                              now_ms - keep, committed, &n,
                                              err);
+                *deleted += rc ? 0 : n;
+            }
             if (rc)
                 return stele_err_prefix(err, "command retention");
-            *deleted += n;
         }
     }
     return 0;

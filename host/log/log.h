@@ -203,9 +203,12 @@ int stele_log_compacted_sync(stele_log *log, const char *topic,
  * compacted) topic — those below below_offset that come before its first
  * record stamped at or after before_ms. Offsets never change: the end
  * offset stays, a read from an offset below the first record left starts
- * at it. *deleted (may be NULL) gets the count. Kafka keeps records by
- * the topic's retention.ms on the broker: nothing to do, *deleted = 0.
+ * at it. *deleted (may be NULL) gets the count: at most
+ * STELE_LOG_DELETE_MAX per call, so each call is a short transaction; call
+ * again while it deletes that many. Kafka keeps records by the topic's
+ * retention.ms on the broker: nothing to do, *deleted = 0.
  */
+#define STELE_LOG_DELETE_MAX 10000
 int stele_log_delete_before(stele_log *log, const char *topic,
                             int32_t partition, int64_t before_ms,
                             int64_t below_offset, int64_t *deleted,

@@ -73,12 +73,15 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_NOTIFY] = "SELECT pg_catalog.pg_notify($1::text, '')",
     /* retention: everything before the first record to keep, which the
      * walk in offset order finds after the records it deletes */
-    [S_REC_EXPIRE] = "DELETE FROM stele_log.records"
+    [S_REC_EXPIRE] = "WITH b AS (SELECT least($3::int8, min(off) + $5::int8)"
+                     " AS b FROM stele_log.records"
+                     " WHERE topic_id = $1::int4 AND part = $2::int4)"
+                     " DELETE FROM stele_log.records"
                      " WHERE topic_id = $1::int4 AND part = $2::int4"
                      " AND off < coalesce((SELECT off FROM stele_log.records"
                      " WHERE topic_id = $1::int4 AND part = $2::int4"
-                     " AND off < $3::int8 AND ts >= $4::int8"
-                     " ORDER BY off LIMIT 1), $3::int8)",
+                     " AND off < (SELECT b FROM b) AND ts >= $4::int8"
+                     " ORDER BY off LIMIT 1), (SELECT b FROM b))",
     [S_REC_READ] = "SELECT " ROW_COLUMNS " FROM stele_log.records"
                    " WHERE topic_id = $1::int4 AND part = $2::int4"
                    " AND off >= $3::int8 ORDER BY off LIMIT $4::int8",

@@ -137,6 +137,7 @@ int lpg_delete_before(stele_log *log, const char *topic, int32_t partition,
     lpg_p_i32(&p, partition);
     lpg_p_i64(&p, below_offset);
     lpg_p_i64(&p, before_ms);
+    lpg_p_i64(&p, STELE_LOG_DELETE_MAX);
     char what[300];
     snprintf(what, sizeof what, "retention of %s[%d]", topic, partition);
     PGresult *r;

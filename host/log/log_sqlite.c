@@ -103,6 +103,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DATA_VERSION] = "PRAGMA data_version",
     /* retention: the first record to keep (in offset order: the walk
      * costs the records deleted), then everything before it */
+    [ST_REC_LOWEST] = "SELECT min(off) FROM records"
+                      " WHERE topic_id = ?1 AND part = ?2",
     [ST_REC_FIRST_KEPT] = "SELECT off FROM records"
                           " WHERE topic_id = ?1 AND part = ?2 AND off < ?3"
                           " AND ts >= ?4 ORDER BY off LIMIT 1",

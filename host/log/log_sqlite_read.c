@@ -151,14 +151,25 @@ int lsq_delete_before(stele_log *log, const char *topic, int32_t partition,
                              l->path);
     if ((rc = lsq_exec(l, ST_BEGIN_IMMEDIATE, err)))
         return rc;
-    sqlite3_stmt *s = l->st[ST_REC_FIRST_KEPT];
+    /* at most STELE_LOG_DELETE_MAX records from the lowest offset on */
+    sqlite3_stmt *s = l->st[ST_REC_LOWEST];
     sqlite3_bind_int64(s, 1, t->id);
     sqlite3_bind_int(s, 2, partition);
-    sqlite3_bind_int64(s, 3, below_offset);
-    sqlite3_bind_int64(s, 4, before_ms);
     int step = sqlite3_step(s);
-    int64_t keep = step == SQLITE_ROW ? sqlite3_column_int64(s, 0)
-                                      : below_offset;
+    int64_t bound = below_offset;
+    if (step == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL &&
+        sqlite3_column_int64(s, 0) + STELE_LOG_DELETE_MAX < bound)
+        bound = sqlite3_column_int64(s, 0) + STELE_LOG_DELETE_MAX;
+    sqlite3_reset(s);
+    if (step == SQLITE_ROW) {
+        s = l->st[ST_REC_FIRST_KEPT];
+        sqlite3_bind_int64(s, 1, t->id);
+        sqlite3_bind_int(s, 2, partition);
+        sqlite3_bind_int64(s, 3, bound);
+        sqlite3_bind_int64(s, 4, before_ms);
+        step = sqlite3_step(s);
+    }
+    int64_t keep = step == SQLITE_ROW ? sqlite3_column_int64(s, 0) : bound;
     sqlite3_reset(s);
     if (step != SQLITE_ROW && step != SQLITE_DONE) {
         lsq_step_done(l->st[ST_ROLLBACK]);

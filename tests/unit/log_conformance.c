@@ -382,6 +382,39 @@ static void test_delete_before_drops_only_the_oldest_records(void **state)
     assert_non_null(strstr(err.msg, cmp));
 }
 
+/* One call deletes at most STELE_LOG_DELETE_MAX records (a short
+ * transaction); the next call goes on. */
+static void test_delete_before_goes_a_chunk_at_a_time(void **state)
+{
+    ctx *c = *state;
+    const char *t = T(c, "chunk");
+    ensure(c->log, t, 1, false);
+    int64_t old = stele_now_ms() - 60000;
+    stele_log_txn *txn = NULL;
+    OK(stele_log_txn_begin(c->log, &txn, E));
+    for (int i = 0; i < STELE_LOG_DELETE_MAX + 5; i++) {
+        stele_log_record r = kv("k", "old");
+        r.timestamp_ms = old;
+        OK(stele_log_txn_produce(txn, t, 0, &r, NULL, E));
+    }
+    OK(stele_log_txn_commit(txn, E));
+    int64_t end = end_of(c->log, t, 0), n = -1;
+    OK(stele_log_delete_before(c->log, t, 0, old + 1, end, &n, E));
+    if (!backend->deletes_records) {
+        assert_int_equal(n, 0);
+        return;
+    }
+    assert_int_equal(n, STELE_LOG_DELETE_MAX);
+    OK(stele_log_delete_before(c->log, t, 0, old + 1, end, &n, E));
+    assert_int_equal(n, 5);
+    OK(stele_log_delete_before(c->log, t, 0, old + 1, end, &n, E));
+    assert_int_equal(n, 0);
+    stele_log_batch *b = read_all(c->log, t, 0);
+    assert_int_equal(b->n, 0);
+    stele_log_batch_free(b);
+    assert_int_equal(end_of(c->log, t, 0), end);
+}
+
 static void test_keyed_produce_uses_kafka_partitioner(void **state)
 {
     ctx *c = *state;
@@ -816,6 +849,7 @@ int log_conformance_run(const log_conformance_backend *b)
         CT(test_produce_offsets_are_contiguous_per_partition),
         CT(test_read_from_offset_and_past_end),
         CT(test_delete_before_drops_only_the_oldest_records),
+        CT(test_delete_before_goes_a_chunk_at_a_time),
         CT(test_keyed_produce_uses_kafka_partitioner),
         CT(test_headers_round_trip_including_empty_and_binary),
         CT(test_null_key_empty_value_and_binary_value_round_trip),
