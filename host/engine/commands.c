@@ -462,6 +462,7 @@ int commands_process(stele_engine *e, int timeout_ms, size_t *did,
     stele_log_batch *ins[MAX_POLLS];
     size_t nin = 0, total = 0, max = (size_t)e->cfg->command_batch;
     int64_t deadline = 0;
+    uint64_t revokes = e->cmd_revokes;
     for (;;) {
         stele_log_batch *in = NULL;
         int wait = timeout_ms;
@@ -494,6 +495,23 @@ int commands_process(stele_engine *e, int timeout_ms, size_t *did,
     }
     if (total == 0)
         return 0;
+    if (e->cmd_revokes != revokes) {
+        /* A poll revoked partitions after others had returned records:
+         * those of a partition no longer owned must not be decided here
+         * (its states are gone, and their offsets would be committed for
+         * another owner), and a partition revoked and assigned again has
+         * moved back to its committed offset. Read it all again. */
+        engine_logf(e, STELE_LOG_INFO,
+                    "partitions were revoked while %zu commands were "
+                    "gathered: reading them again from the committed "
+                    "offsets",
+                    total);
+        stele_err rerr;
+        if (stele_log_consumer_rewind(e->cmd_consumer, &rerr) != 0)
+            e->cmd_needs_rewind = true;
+        rc = 0;
+        goto free_input;
+    }
     rc = process_batch(e, ins, nin, total, err);
     if (rc == 0)
         *did = total;

@@ -110,6 +110,8 @@ void commands_on_revoked(void *opaque, stele_log_consumer *c,
     (void)c;
     (void)lost;
     stele_engine *e = opaque;
+    if (n > 0)
+        e->cmd_revokes++;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < e->n_aggs; j++)
             if (strcmp(e->aggs[j].t_commands, tps[i].topic) == 0) {

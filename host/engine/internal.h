@@ -132,6 +132,9 @@ struct stele_engine {
      * was unreachable): rewind before reading on, or commands would be
      * skipped. */
     bool cmd_needs_rewind;
+    /* Times partitions were revoked from the command consumer: a batch
+     * gathered over several polls is void when it changes meanwhile. */
+    uint64_t cmd_revokes;
 
     stele_buf buf;             /* encoding scratch */
     stele_codec_events *reads; /* replay and stele events: stored events
