@@ -231,7 +231,7 @@ static void test_partitions_revoked_while_a_batch_gathers(void **state)
     ce_start_host(f, 0);
     stele_submitted s[N];
     for (int i = 0; i < N; i++) {
-        char id[16], cid[16];
+        char id[32], cid[32];
         snprintf(id, sizeof id, "g-%d", i);
         snprintf(cid, sizeof cid, "open-%d", i);
         ce_submit(f, "bank.OpenAccount", id, "{\"owner\":\"G\"}", cid, &s[i]);
@@ -243,7 +243,7 @@ static void test_partitions_revoked_while_a_batch_gathers(void **state)
     }
     /* host 0 starts gathering these; host 1 joins while it does */
     for (int i = 0; i < N; i++) {
-        char id[16], cid[16];
+        char id[32], cid[32];
         snprintf(id, sizeof id, "g-%d", i);
         snprintf(cid, sizeof cid, "gdep-%d", i);
         ce_submit(f, "bank.Deposit", id, "{\"amount\":7}", cid, &s[i]);
@@ -263,7 +263,7 @@ static void test_partitions_revoked_while_a_batch_gathers(void **state)
     stele_err err = {0};
     assert_int_equal(f->open_log(f, &log, &err), 0);
     for (int i = 0; i < N; i++) {
-        char id[16], cid[16];
+        char id[32], cid[32];
         snprintf(id, sizeof id, "g-%d", i);
         snprintf(cid, sizeof cid, "gdep-%d", i);
         json_t *r = latest_result(f, log, id, cid);
