@@ -76,7 +76,8 @@ int stele_engine_status(stele_engine *e, json_t **out, stele_err *err);
  * Command retention on the logs that keep records themselves (SQLite,
  * PostgreSQL): deletes every aggregate's commands stamped before
  * now_ms - log.command_retention_ms that the engine group has processed
- * (below its committed offsets). *deleted gets the count. A no-op on
+ * (below its committed offsets), at most 100,000 per call (a backlog
+ * goes over the following calls). *deleted gets the count. A no-op on
  * Kafka, where the broker applies the commands topic's retention.ms, and
  * with a retention of 0 (kept forever). stele run calls it every minute.
  */

@@ -9,6 +9,10 @@
 #include "common/err.h"
 #include "internal.h"
 
+/* Records one call deletes at most: a backlog (the first run over months
+ * of commands) is worked off a call at a time, not at start-up at once. */
+#define EXPIRE_MAX_PER_CALL (10 * STELE_LOG_DELETE_MAX)
+
 int stele_engine_expire(stele_engine *e, int64_t now_ms, int64_t *deleted,
                         stele_err *err)
 {
@@ -18,12 +22,14 @@ int stele_engine_expire(stele_engine *e, int64_t now_ms, int64_t *deleted,
         return 0;
     for (size_t i = 0; i < e->n_aggs; i++) {
         const aggregate *a = &e->aggs[i];
-        for (int32_t p = 0; p < a->partitions; p++) {
+        for (int32_t p = 0;
+             p < a->partitions && *deleted < EXPIRE_MAX_PER_CALL; p++) {
             int64_t committed, n = STELE_LOG_DELETE_MAX;
             int rc = stele_log_committed(e->log, e->cmd_group, a->t_commands,
                                          p, &committed, err);
             /* in short transactions, so producers wait little */
-            while (rc == 0 && n == STELE_LOG_DELETE_MAX) {
+            while (rc == 0 && n == STELE_LOG_DELETE_MAX &&
+                   *deleted < EXPIRE_MAX_PER_CALL) {
                 rc = stele_log_delete_before(e->log, a->t_commands, p,
                                              now_ms - keep, committed, &n,
                                              err);
