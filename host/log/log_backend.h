@@ -120,6 +120,10 @@ void stele_log_batch_drop_last(stele_log_batch *b);
  * partitions (log_topic.c). */
 int stele_log_check_partition(const char *topic, int32_t partitions,
                               int32_t partition, stele_err *err);
+/* STELE_EINVAL naming topic when it is compacted: retention
+ * (delete_before) is for normal topics only. */
+int stele_log_check_deletable(const char *topic, bool compacted,
+                              stele_err *err);
 /* STELE_ECONFLICT naming both when an existing topic differs from spec. */
 int stele_log_topic_matches(const char *topic, int32_t partitions,
                             bool compacted, const stele_topic_spec *spec,

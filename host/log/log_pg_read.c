@@ -124,14 +124,8 @@ int lpg_delete_before(stele_log *log, const char *topic, int32_t partition,
     lpg_log *l = (lpg_log *)log;
     const lpg_topic *t;
     int rc = topic_partition(l, topic, partition, &t, err);
-    if (rc)
+    if (rc || (rc = stele_log_check_deletable(topic, t->compacted, err)))
         return rc;
-    if (t->compacted)
-        return stele_err_set(err, STELE_EINVAL,
-                             "PostgreSQL log at %s: topic '%s' is compacted: "
-                             "it keeps the latest record per key, not a time "
-                             "window",
-                             l->where, topic);
     lpg_params p = {0};
     lpg_p_i32(&p, t->id);
     lpg_p_i32(&p, partition);

@@ -101,15 +101,16 @@ static const char *const stmt_sql[ST_COUNT] = {
                    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(grp, topic_id, part)"
                    " DO UPDATE SET next_offset = excluded.next_offset",
     [ST_DATA_VERSION] = "PRAGMA data_version",
-    /* retention: the first record to keep (in offset order: the walk
-     * costs the records deleted), then everything before it */
-    [ST_REC_LOWEST] = "SELECT min(off) FROM records"
-                      " WHERE topic_id = ?1 AND part = ?2",
-    [ST_REC_FIRST_KEPT] = "SELECT off FROM records"
-                          " WHERE topic_id = ?1 AND part = ?2 AND off < ?3"
-                          " AND ts >= ?4 ORDER BY off LIMIT 1",
-    [ST_REC_DELETE] = "DELETE FROM records"
-                      " WHERE topic_id = ?1 AND part = ?2 AND off < ?3",
+    /* retention: at most ?5 records from the lowest offset, before the
+     * first one to keep (found in offset order: the walk costs the
+     * records it deletes) */
+    [ST_REC_EXPIRE] =
+        "WITH b(b) AS (SELECT min(?3, min(off) + ?5) FROM records"
+        " WHERE topic_id = ?1 AND part = ?2)"
+        " DELETE FROM records WHERE topic_id = ?1 AND part = ?2"
+        " AND off < coalesce((SELECT off FROM records"
+        " WHERE topic_id = ?1 AND part = ?2 AND off < (SELECT b FROM b)"
+        " AND ts >= ?4 ORDER BY off LIMIT 1), (SELECT b FROM b))",
 };
 
 static const stele_log_ops sqlite_ops;

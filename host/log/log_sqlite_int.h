@@ -40,9 +40,7 @@ enum lsq_stmt {
     ST_GRP_GET,
     ST_GRP_SET,
     ST_DATA_VERSION,
-    ST_REC_LOWEST,
-    ST_REC_FIRST_KEPT,
-    ST_REC_DELETE,
+    ST_REC_EXPIRE,
     ST_COUNT
 };
 

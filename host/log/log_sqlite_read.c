@@ -138,58 +138,23 @@ int lsq_delete_before(stele_log *log, const char *topic, int32_t partition,
     lsq_log *l = (lsq_log *)log;
     const lsq_topic *t;
     int rc = topic_partition(l, topic, partition, &t, err);
-    if (rc)
+    if (rc || (rc = stele_log_check_deletable(topic, t->compacted, err)))
         return rc;
-    if (t->compacted)
-        return stele_err_set(err, STELE_EINVAL,
-                             "%s: topic '%s' is compacted: it keeps the "
-                             "latest record per key, not a time window",
-                             l->path, topic);
     if (l->txn.active)
         return stele_err_set(err, STELE_EINVAL,
                              "%s: deleting records inside a transaction",
                              l->path);
-    if ((rc = lsq_exec(l, ST_BEGIN_IMMEDIATE, err)))
-        return rc;
-    /* at most STELE_LOG_DELETE_MAX records from the lowest offset on */
-    sqlite3_stmt *s = l->st[ST_REC_LOWEST];
+    sqlite3_stmt *s = l->st[ST_REC_EXPIRE];
     sqlite3_bind_int64(s, 1, t->id);
     sqlite3_bind_int(s, 2, partition);
-    int step = sqlite3_step(s);
-    int64_t bound = below_offset;
-    if (step == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL &&
-        sqlite3_column_int64(s, 0) + STELE_LOG_DELETE_MAX < bound)
-        bound = sqlite3_column_int64(s, 0) + STELE_LOG_DELETE_MAX;
-    sqlite3_reset(s);
-    if (step == SQLITE_ROW) {
-        s = l->st[ST_REC_FIRST_KEPT];
-        sqlite3_bind_int64(s, 1, t->id);
-        sqlite3_bind_int(s, 2, partition);
-        sqlite3_bind_int64(s, 3, bound);
-        sqlite3_bind_int64(s, 4, before_ms);
-        step = sqlite3_step(s);
-    }
-    int64_t keep = step == SQLITE_ROW ? sqlite3_column_int64(s, 0) : bound;
-    sqlite3_reset(s);
-    if (step != SQLITE_ROW && step != SQLITE_DONE) {
-        lsq_step_done(l->st[ST_ROLLBACK]);
+    sqlite3_bind_int64(s, 3, below_offset);
+    sqlite3_bind_int64(s, 4, before_ms);
+    sqlite3_bind_int64(s, 5, STELE_LOG_DELETE_MAX);
+    int step = lsq_step_done(s);
+    if (step != SQLITE_OK)
         return lsq_fail(l, step, err, "retention of %s[%d]", topic, partition);
-    }
-    s = l->st[ST_REC_DELETE];
-    sqlite3_bind_int64(s, 1, t->id);
-    sqlite3_bind_int(s, 2, partition);
-    sqlite3_bind_int64(s, 3, keep);
-    step = lsq_step_done(s);
-    *deleted = step == SQLITE_OK ? sqlite3_changes64(l->db) : 0;
-    if (step != SQLITE_OK) {
-        lsq_step_done(l->st[ST_ROLLBACK]);
-        return lsq_fail(l, step, err, "retention of %s[%d]", topic, partition);
-    }
-    if ((rc = lsq_exec(l, ST_COMMIT, err))) {
-        lsq_step_done(l->st[ST_ROLLBACK]);
-        *deleted = 0;
-    }
-    return rc;
+    *deleted = sqlite3_changes64(l->db);
+    return 0;
 }
 
 int lsq_get_latest(stele_log *log, const char *topic, int32_t partition,
