@@ -54,53 +54,51 @@ static int checkpoint_next(stele_engine *e, const void *arg, const char *topic,
                                       err);
 }
 
-static json_t *with_lag(json_t *o, json_t *parts, int64_t lag)
+/* Adds "lag" and "partitions" to o: every partition of topics[0..n),
+ * next_of giving where reading is (its name in each entry: next_name). */
+static int add_lag(stele_engine *e, json_t *o, const char *const *topics,
+                   size_t n, next_fn next_of, const void *arg,
+                   const char *next_name, stele_err *err)
 {
-    if (o && parts) {
-        json_object_set_new(o, "lag", json_integer(lag));
-        json_object_set(o, "partitions", parts);
+    json_t *parts = json_array();
+    int64_t lag = 0;
+    if (!o || !parts) {
+        json_decref(parts);
+        return stele_err_set(err, STELE_ENOMEM, "status: out of memory");
     }
+    int rc = 0;
+    for (size_t t = 0; rc == 0 && t < n; t++)
+        rc = topic_lag(e, topics[t], next_of, arg, next_name, parts, &lag,
+                       err);
+    if (rc == 0 && (json_object_set_new(o, "lag", json_integer(lag)) ||
+                    json_object_set(o, "partitions", parts)))
+        rc = stele_err_set(err, STELE_ENOMEM, "status: out of memory");
     json_decref(parts);
-    return o;
+    return rc;
 }
 
 static int aggregate_status(stele_engine *e, const aggregate *a, json_t **out,
                             stele_err *err)
 {
-    json_t *parts = json_array();
-    int64_t lag = 0;
-    if (!parts)
-        return stele_err_set(err, STELE_ENOMEM, "status: out of memory");
-    int rc = topic_lag(e, a->t_commands, committed_next, NULL, "committed",
-                       parts, &lag, err);
-    if (rc) {
-        json_decref(parts);
-        return rc;
-    }
-    *out = with_lag(json_pack("{s:s, s:s}", "aggregate", a->def->type,
-                              "topic", a->t_commands),
-                    parts, lag);
-    return 0;
+    json_t *o = json_pack("{s:s, s:s}", "aggregate", a->def->type, "topic",
+                          a->t_commands);
+    const char *topics[] = {a->t_commands};
+    int rc = add_lag(e, o, topics, 1, committed_next, NULL, "committed", err);
+    if (rc)
+        json_decref(o);
+    else
+        *out = o;
+    return rc;
 }
 
-/* {"version", "lag", "partitions"} of one version's checkpoints. */
-static int version_status(stele_engine *e, const projector *p, int version,
-                          json_t **out, stele_err *err)
+/* Adds the lag of a version's checkpoints to o. */
+static int version_lag(stele_engine *e, const projector *p, int version,
+                       json_t *o, stele_err *err)
 {
     char key[160];
     snprintf(key, sizeof key, "%s@v%d", p->def->name, version);
-    json_t *parts = json_array();
-    int64_t lag = 0;
-    int rc = parts ? 0 : stele_err_set(err, STELE_ENOMEM, "out of memory");
-    for (size_t t = 0; rc == 0 && t < p->n_topics; t++)
-        rc = topic_lag(e, p->topics[t], checkpoint_next, key, "checkpoint",
-                       parts, &lag, err);
-    if (rc) {
-        json_decref(parts);
-        return rc;
-    }
-    *out = with_lag(json_pack("{s:i}", "version", version), parts, lag);
-    return 0;
+    return add_lag(e, o, (const char *const *)p->topics, p->n_topics,
+                   checkpoint_next, key, "checkpoint", err);
 }
 
 /* {"name", "version" (this host's plugin), "serving" (the version queries
@@ -114,27 +112,21 @@ static int projector_status(stele_engine *e, const projector *p,
                                            err);
     if (rc)
         return rc;
-    int shown = serving >= 0 ? serving : p->def->version;
-    json_t *cur = NULL, *building = NULL;
-    if ((rc = version_status(e, p, shown, &cur, err)))
-        return rc;
-    if (serving >= 0 && serving != p->def->version &&
-        (rc = version_status(e, p, p->def->version, &building, err))) {
-        json_decref(cur);
+    json_t *o = json_pack("{s:s, s:i, s:o}", "name", p->def->name, "version",
+                          p->def->version, "serving",
+                          serving >= 0 ? json_integer(serving) : json_null());
+    rc = version_lag(e, p, serving >= 0 ? serving : p->def->version, o, err);
+    if (rc == 0 && serving >= 0 && serving != p->def->version) {
+        json_t *b = json_pack("{s:i}", "version", p->def->version);
+        if ((rc = version_lag(e, p, p->def->version, b, err)))
+            json_decref(b);
+        else if (json_object_set_new(o, "building", b)) /* takes b */
+            rc = stele_err_set(err, STELE_ENOMEM, "status: out of memory");
+    }
+    if (rc) {
+        json_decref(o);
         return rc;
     }
-    json_t *o = json_pack("{s:s, s:i, s:o, s:O, s:O}", "name", p->def->name,
-                          "version", p->def->version, "serving",
-                          serving >= 0 ? json_integer(serving) : json_null(),
-                          "lag", json_object_get(cur, "lag"), "partitions",
-                          json_object_get(cur, "partitions"));
-    json_decref(cur);
-    if (o && building)
-        json_object_set_new(o, "building", building);
-    else
-        json_decref(building);
-    if (!o)
-        return stele_err_set(err, STELE_ENOMEM, "status: out of memory");
     *out = o;
     return 0;
 }
