@@ -3,6 +3,8 @@
 # one process) on 127.0.0.1 for development, tests and CI. The broker's jars
 # come from Maven Central through scripts/kafka/pom.xml and stay in ~/.m2.
 # Idempotent: if a broker already answers on the port, it says so and exits 0.
+# With --fresh, a broker it has to start starts without topics (the data of
+# an earlier broker of this state dir is removed); a running one is kept.
 # Stop it with scripts/kafka-stop.sh. docs/kafka-broker.md has the details.
 set -euo pipefail
 
@@ -20,10 +22,12 @@ PIDFILE="$DIR/kafka.pid"
 say() { echo "kafka-start: $*"; }
 die() { echo "kafka-start: $*" >&2; exit 1; }
 
+fresh_data=0
 case "${1:-}" in
   "") ;;
-  -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) die "unknown argument '$1' (the broker is configured through STELE_KAFKA_* variables)" ;;
+  --fresh) fresh_data=1 ;;
+  -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) die "unknown argument '$1' (usage: kafka-start.sh [--fresh]; the broker is configured through STELE_KAFKA_* variables)" ;;
 esac
 for p in "$PORT" "$CONTROLLER_PORT" "$START_TIMEOUT"; do
   [[ "$p" =~ ^[0-9]+$ ]] || die "'$p' is not a number (check STELE_KAFKA_PORT, STELE_KAFKA_CONTROLLER_PORT, STELE_KAFKA_START_TIMEOUT)"
@@ -233,6 +237,12 @@ elif port_open "$PORT"; then
   exit 0
 else
   port_open "$CONTROLLER_PORT" && die "controller port 127.0.0.1:$CONTROLLER_PORT is in use (set STELE_KAFKA_CONTROLLER_PORT)"
+  # A broker recovers every partition it has at start: thousands of
+  # leftover topics take it minutes.
+  if [ "$fresh_data" = 1 ] && [ -d "$DIR/data" ]; then
+    say "--fresh: removing the topics of the last broker of $DIR"
+    rm -rf -- "$DIR/data"
+  fi
   write_config
   format_storage
   start_broker

@@ -1,15 +1,13 @@
 /*
  * test_log_kafka.c — the log conformance suite against a real Kafka broker
- * (scripts/kafka-start.sh starts one on 127.0.0.1:9092 when none answers;
- * STELE_KAFKA_BOOTSTRAP points elsewhere), then what only Kafka shows:
+ * (common_kafka.h: the one on 127.0.0.1:9092, a scratch one started when
+ * none answers, or STELE_KAFKA_BOOTSTRAP), then what only Kafka shows:
  * aborted transactions stay invisible, a zombie with the same
  * transactional.id is fenced, a group's partitions move between handles,
  * views of compacted partitions follow tombstones, and a missing broker is
  * a clear error. Topic and group names carry a random per-run prefix: the
- * broker is shared and keeps topics across runs.
+ * broker may be shared. The run's topics are deleted at the end.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,52 +15,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "common/util.h"
+#include "common_kafka.h"
 #include "log_conformance.h"
 
-static const char *bootstrap = "127.0.0.1:9092";
+static const char *bootstrap;
 static char run_prefix[32];
 static unsigned open_counter;
-
-/* ------------------------------------------------------------------ */
-/* The broker                                                           */
-
-static bool broker_port_open(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9092)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-static int broker_ensure(void)
-{
-    const char *env = getenv("STELE_KAFKA_BOOTSTRAP");
-    if (env && *env) {
-        bootstrap = env;
-        return 0;
-    }
-    if (broker_port_open())
-        return 0;
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s/scripts/kafka-start.sh", STELE_SOURCE_DIR);
-    fprintf(stderr, "test_log_kafka: no broker on %s; running %s\n", bootstrap,
-            cmd);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "test_log_kafka: %s failed\n", cmd);
-        return -1;
-    }
-    return 0;
-}
 
 /* A new handle; id NULL gives it a transactional.id of its own. */
 static int open_log(const char *txn_id, stele_log **out, stele_err *err)
@@ -643,8 +607,9 @@ static void test_open_without_broker_names_servers_and_reason(void **state)
 
 int main(void)
 {
-    if (broker_ensure())
+    if (ckt_ensure_broker())
         return 1;
+    bootstrap = ckt_bootstrap();
     unsigned seed = 0;
     FILE *f = fopen("/dev/urandom", "rb");
     if (!f || fread(&seed, sizeof seed, 1, f) != 1)
@@ -681,5 +646,8 @@ int main(void)
 #undef KT
     failed +=
         cmocka_run_group_tests_name("log (kafka only)", tests, NULL, NULL);
+    /* Left behind, they would make every later start of the broker
+     * slower; a failure here is only reported. */
+    ckt_delete_topics(run_prefix);
     return failed ? 1 : 0;
 }

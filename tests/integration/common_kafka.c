@@ -1,0 +1,173 @@
+/*
+ * common_kafka.c — the test broker: found, started, restarted, and its
+ * topics deleted after a run (common_kafka.h).
+ */
+#include "common_kafka.h"
+
+#include <arpa/inet.h>
+#include <librdkafka/rdkafka.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define DEFAULT_BOOTSTRAP "127.0.0.1:9092"
+#define TIMEOUT_MS 30000
+
+const char *ckt_bootstrap(void)
+{
+    const char *env = getenv("STELE_KAFKA_BOOTSTRAP");
+    return env && *env ? env : DEFAULT_BOOTSTRAP;
+}
+
+static const char *test_dir(void)
+{
+    const char *env = getenv("STELE_TEST_KAFKA_DIR");
+    return env && *env ? env : "/tmp/stele-kafka-test";
+}
+
+static bool port_open(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9092)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+int ckt_ensure_broker(void)
+{
+    if (strcmp(ckt_bootstrap(), DEFAULT_BOOTSTRAP) != 0 || port_open())
+        return 0;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "STELE_KAFKA_DIR='%s' %s/scripts/kafka-start.sh --fresh >&2",
+             test_dir(), STELE_SOURCE_DIR);
+    fprintf(stderr, "no Kafka broker on %s; running %s\n", DEFAULT_BOOTSTRAP,
+            cmd);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "cannot start the Kafka broker\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* true when dir's pid file names a live process: the scripts' broker. */
+static bool runs_broker(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/kafka.pid", dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    long pid = 0;
+    bool ok = fscanf(f, "%ld", &pid) == 1 && pid > 0 &&
+              kill((pid_t)pid, 0) == 0;
+    fclose(f);
+    return ok;
+}
+
+const char *ckt_restart_command(void)
+{
+    static char cmd[2048];
+    const char *env = getenv("STELE_KAFKA_DIR");
+    const char *dirs[] = {test_dir(), env && *env ? env : "/tmp/stele-kafka"};
+    if (strcmp(ckt_bootstrap(), DEFAULT_BOOTSTRAP) != 0)
+        return NULL;
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+        if (!runs_broker(dirs[i]))
+            continue;
+        snprintf(cmd, sizeof cmd,
+                 "STELE_KAFKA_DIR='%s' %s/scripts/kafka-stop.sh >&2 && "
+                 "sleep 2 && "
+                 "STELE_KAFKA_DIR='%s' %s/scripts/kafka-start.sh >&2",
+                 dirs[i], STELE_SOURCE_DIR, dirs[i], STELE_SOURCE_DIR);
+        return cmd;
+    }
+    return NULL;
+}
+
+/* The names of the broker's topics that start with prefix; *n of them. */
+static char **matching_topics(rd_kafka_t *rk, const char *prefix, int *n)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t rc = rd_kafka_metadata(rk, 1, NULL, &md, TIMEOUT_MS);
+    if (rc) {
+        fprintf(stderr, "topic list: %s\n", rd_kafka_err2str(rc));
+        return NULL;
+    }
+    char **names = calloc((size_t)md->topic_cnt + 1, sizeof *names);
+    *n = 0;
+    for (int i = 0; names && i < md->topic_cnt; i++)
+        if (strncmp(md->topics[i].topic, prefix, strlen(prefix)) == 0)
+            names[(*n)++] = strdup(md->topics[i].topic);
+    rd_kafka_metadata_destroy(md);
+    return names;
+}
+
+static int delete_topics(rd_kafka_t *rk, char **names, int n)
+{
+    rd_kafka_DeleteTopic_t **del = calloc((size_t)n, sizeof *del);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    for (int i = 0; i < n; i++)
+        del[i] = rd_kafka_DeleteTopic_new(names[i]);
+    rd_kafka_DeleteTopics(rk, del, (size_t)n, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, TIMEOUT_MS + 5000);
+    int deleted = -1;
+    if (!ev) {
+        fprintf(stderr, "delete topics: no answer\n");
+    } else if (rd_kafka_event_error(ev)) {
+        fprintf(stderr, "delete topics: %s\n", rd_kafka_event_error_string(ev));
+    } else {
+        size_t cnt = 0;
+        const rd_kafka_topic_result_t **res = rd_kafka_DeleteTopics_result_topics(
+            rd_kafka_event_DeleteTopics_result(ev), &cnt);
+        deleted = 0;
+        for (size_t i = 0; i < cnt; i++) {
+            if (rd_kafka_topic_result_error(res[i]))
+                fprintf(stderr, "delete topic %s: %s\n",
+                        rd_kafka_topic_result_name(res[i]),
+                        rd_kafka_topic_result_error_string(res[i]));
+            else
+                deleted++;
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_DeleteTopic_destroy_array(del, (size_t)n);
+    free(del);
+    rd_kafka_queue_destroy(q);
+    return deleted;
+}
+
+int ckt_delete_topics(const char *prefix)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", ckt_bootstrap(), errstr,
+                          sizeof errstr) != RD_KAFKA_CONF_OK) {
+        fprintf(stderr, "delete topics: %s\n", errstr);
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        fprintf(stderr, "delete topics: %s\n", errstr);
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    int n = 0, deleted = -1;
+    char **names = matching_topics(rk, prefix, &n);
+    if (names)
+        deleted = n ? delete_topics(rk, names, n) : 0;
+    for (int i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+    rd_kafka_destroy(rk);
+    return deleted;
+}
