@@ -36,6 +36,12 @@ typedef struct stele_config {
      * or by the broker (Kafka: the topic's retention.ms); 0: kept forever.
      * Default 7 days. */
     int64_t command_retention_ms;
+    /* the idempotency window: a command's result is kept at least this
+     * long, and a command resubmitted with its id within it is answered
+     * from it; older results are deleted (embedded logs) or left to the
+     * broker (Kafka: the results topics' retention.ms, cleanup.policy
+     * compact,delete). 0: kept forever. Default 7 days. */
+    int64_t result_retention_ms;
     stele_kv *log_props; /* kafka: librdkafka properties, passed through */
     size_t n_log_props;
 

@@ -24,6 +24,7 @@ static const char *const root_keys[] = {
 static const char *const log_keys[] = {
     "backend",      "path",  "partitions", "replication_factor",
     "topic_prefix", "kafka", "conninfo",   "command_retention_ms",
+    "result_retention_ms",
     NULL};
 static const char *const store_keys[] = {"backend", "path", "conninfo",
                                          "fillfactor", NULL};
@@ -182,6 +183,10 @@ static int load_log(cfg_loader *L, const fields *root)
     if ((n = field(&f, "command_retention_ms")) &&
         (rc = cfg_get_int(L, n, "log.command_retention_ms", 0,
                           315360000000LL, &c->command_retention_ms)))
+        return rc;
+    if ((n = field(&f, "result_retention_ms")) &&
+        (rc = cfg_get_int(L, n, "log.result_retention_ms", 0,
+                          315360000000LL, &c->result_retention_ms)))
         return rc;
     if ((n = field(&f, "conninfo")) &&
         (rc = cfg_get_string(L, n, "log.conninfo", true, &c->log_conninfo)))

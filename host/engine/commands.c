@@ -247,11 +247,13 @@ static int handle_record(batch *b, const stele_log_record *rec,
         return 0;
     }
     stele_log_batch *prior = NULL;
-    const stele_set64 *answered =
-        rec->partition < a->partitions ? a->answered[rec->partition] : NULL;
+    bool owned = rec->partition < a->partitions;
+    const stele_set64 *answered = owned ? a->answered[rec->partition] : NULL;
+    const stele_set64 *older = owned ? a->answered_old[rec->partition] : NULL;
+    uint64_t h = stele_hash64(env.command_id, len);
     int rc = STELE_ENOTFOUND;
-    if (!answered ||
-        stele_set64_has(answered, stele_hash64(env.command_id, len)))
+    if (!answered || stele_set64_has(answered, h) ||
+        (older && stele_set64_has(older, h)))
         rc = stele_log_get_latest(e->log, a->t_results, rec->partition,
                                   env.command_id, len, &prior, err);
     if (rc == 0) {

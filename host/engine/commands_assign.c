@@ -5,19 +5,25 @@
  * states (rebuilt from events when their state_version changed). On
  * revocation it drops them.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "common/err.h"
+#include "common/util.h"
 #include "internal.h"
 
-/* The hashes of every command id answered in a partition, read from its
- * results. (A failure leaves the set absent: every command is then checked
- * in the results topic itself.) */
+/* The hashes of the command ids answered in a partition, read from its
+ * results: those within log.result_retention_ms (older ones are about to
+ * be deleted). (A failure leaves the set absent: every command is then
+ * checked in the results topic itself.) */
 static int load_answered(stele_engine *e, aggregate *a, int32_t p,
                          stele_err *err)
 {
     stele_set64_free(a->answered[p]);
-    a->answered[p] = NULL;
+    stele_set64_free(a->answered_old[p]);
+    a->answered[p] = a->answered_old[p] = NULL;
+    int64_t keep = e->cfg->result_retention_ms;
+    int64_t since = keep > 0 ? stele_now_ms() - keep : INT64_MIN;
     stele_set64 *set = stele_set64_new();
     if (!set)
         return stele_err_set(err, STELE_ENOMEM, "out of memory");
@@ -32,7 +38,7 @@ static int load_answered(stele_engine *e, aggregate *a, int32_t p,
         size_t n = b->n;
         for (size_t i = 0; i < n; i++) {
             from = b->records[i].offset + 1;
-            if (b->records[i].value &&
+            if (b->records[i].value && b->records[i].timestamp_ms >= since &&
                 stele_set64_add(set, stele_hash64(b->records[i].key,
                                                   b->records[i].key_len))) {
                 stele_log_batch_free(b);
@@ -119,7 +125,9 @@ void commands_on_revoked(void *opaque, stele_log_consumer *c,
                 stele_state_drop_partition(a->cache, tps[i].partition);
                 if (tps[i].partition < a->partitions) {
                     stele_set64_free(a->answered[tps[i].partition]);
+                    stele_set64_free(a->answered_old[tps[i].partition]);
                     a->answered[tps[i].partition] = NULL;
+                    a->answered_old[tps[i].partition] = NULL;
                 }
             }
 }

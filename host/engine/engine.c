@@ -117,7 +117,8 @@ typedef enum topic_kind {
     TOPIC_EVENTS,    /* kept forever */
     TOPIC_COMMANDS,  /* kept log.command_retention_ms */
     TOPIC_TRANSIENT, /* replies, dead letters: the broker's default */
-    TOPIC_COMPACTED  /* states, results: the latest record per key */
+    TOPIC_COMPACTED, /* states: the latest record per key */
+    TOPIC_RESULTS    /* the latest per key, kept log.result_retention_ms */
 } topic_kind;
 
 static int ensure_topic(stele_engine *e, const char *name, int32_t partitions,
@@ -127,23 +128,32 @@ static int ensure_topic(stele_engine *e, const char *name, int32_t partitions,
     static const char *const events_cfg[] = {"retention.ms=-1",
                                              "cleanup.policy=delete"};
     static const char *const compacted_cfg[] = {"cleanup.policy=compact"};
-    /* Commands: the same retention on Kafka (the broker's) as on the
-     * embedded logs (stele_engine_expire). */
-    char retention[48];
-    snprintf(retention, sizeof retention, "retention.ms=%lld",
+    /* Commands and results: the same retention on Kafka (the broker's)
+     * as on the embedded logs (stele_engine_expire). */
+    char commands_ms[48], results_ms[48];
+    snprintf(commands_ms, sizeof commands_ms, "retention.ms=%lld",
              e->cfg->command_retention_ms > 0
                  ? (long long)e->cfg->command_retention_ms
                  : -1LL);
-    const char *commands_cfg[] = {retention, "cleanup.policy=delete"};
+    snprintf(results_ms, sizeof results_ms, "retention.ms=%lld",
+             (long long)e->cfg->result_retention_ms);
+    const char *commands_cfg[] = {commands_ms, "cleanup.policy=delete"};
+    const char *results_cfg[] = {"cleanup.policy=compact,delete", results_ms};
     stele_topic_spec spec = {
         .name = name,
         .partitions = partitions,
-        .compacted = kind == TOPIC_COMPACTED,
+        .compacted = kind == TOPIC_COMPACTED || kind == TOPIC_RESULTS,
         .replication_factor = (int16_t)e->cfg->replication_factor};
     switch (kind) {
     case TOPIC_EVENTS: spec.configs = events_cfg, spec.n_configs = 2; break;
     case TOPIC_COMMANDS: spec.configs = commands_cfg, spec.n_configs = 2; break;
     case TOPIC_COMPACTED: spec.configs = compacted_cfg, spec.n_configs = 1; break;
+    case TOPIC_RESULTS:
+        if (e->cfg->result_retention_ms > 0)
+            spec.configs = results_cfg, spec.n_configs = 2;
+        else
+            spec.configs = compacted_cfg, spec.n_configs = 1;
+        break;
     case TOPIC_TRANSIENT: break;
     }
     return stele_log_topic_ensure(e->log, &spec, err);
@@ -174,10 +184,12 @@ static int aggregate_setup(stele_engine *e, aggregate *a, stele_plugin *p,
     a->t_results = topic_name(app, d->type, "results");
     a->cache = stele_state_cache_new();
     a->answered = calloc((size_t)a->partitions, sizeof *a->answered);
+    a->answered_old = calloc((size_t)a->partitions, sizeof *a->answered_old);
+    a->answered_rotated_ms = stele_now_ms();
     a->commands = calloc(d->n_commands, sizeof *a->commands);
     a->events = calloc(d->n_events, sizeof *a->events);
     if (!a->t_commands || !a->t_events || !a->t_state || !a->t_results ||
-        !a->cache || !a->answered || (!a->commands && d->n_commands) ||
+        !a->cache || !a->answered || !a->answered_old || (!a->commands && d->n_commands) ||
         (!a->events && d->n_events))
         return stele_err_set(err, STELE_ENOMEM, "out of memory");
 
@@ -213,7 +225,7 @@ static int aggregate_setup(stele_engine *e, aggregate *a, stele_plugin *p,
                            err)) ||
         (rc = ensure_topic(e, a->t_state, a->partitions, TOPIC_COMPACTED,
                            err)) ||
-        (rc = ensure_topic(e, a->t_results, a->partitions, TOPIC_COMPACTED,
+        (rc = ensure_topic(e, a->t_results, a->partitions, TOPIC_RESULTS,
                            err)))
         return rc;
     return 0;
@@ -234,7 +246,10 @@ static void aggregate_free(aggregate *a)
     stele_state_cache_free(a->cache);
     for (int32_t p = 0; a->answered && p < a->partitions; p++)
         stele_set64_free(a->answered[p]);
+    for (int32_t p = 0; a->answered_old && p < a->partitions; p++)
+        stele_set64_free(a->answered_old[p]);
     free(a->answered);
+    free(a->answered_old);
     free(a->t_commands);
     free(a->t_events);
     free(a->t_state);
@@ -497,20 +512,27 @@ int stele_engine_catch_up(stele_engine *e, size_t *did, stele_err *err)
     return until_idle(e, false, did, err);
 }
 
-/* How often stele run applies the command retention. */
+/* How often stele run applies the retention of commands and results. */
 #define EXPIRE_EVERY_MS 60000
 
-static void expire_commands(stele_engine *e)
+static void expire(stele_engine *e)
 {
-    int64_t n;
+    stele_expired n;
     stele_err err = {0};
     if (stele_engine_expire(e, stele_now_ms(), &n, &err) != 0)
         engine_logf(e, STELE_LOG_WARN, "%s (retrying in a minute)", err.msg);
-    else if (n > 0)
+    if (n.commands > 0)
         engine_logf(e, STELE_LOG_INFO,
                     "deleted %lld processed commands older than %lld s",
-                    (long long)n,
+                    (long long)n.commands,
                     (long long)(e->cfg->command_retention_ms / 1000));
+    if (n.results > 0)
+        engine_logf(e, STELE_LOG_INFO,
+                    "%s %lld results older than %lld s (their command ids "
+                    "are past the idempotency window)",
+                    stele_log_deletes_records(e->log) ? "deleted" : "forgot",
+                    (long long)n.results,
+                    (long long)(e->cfg->result_retention_ms / 1000));
 }
 
 int stele_engine_run(stele_engine *e, volatile sig_atomic_t *stop,
@@ -523,7 +545,7 @@ int stele_engine_run(stele_engine *e, volatile sig_atomic_t *stop,
     int64_t next_expire_ns = 0;
     while (!*stop) {
         if (stele_mono_ns() >= next_expire_ns) {
-            expire_commands(e);
+            expire(e);
             next_expire_ns = stele_mono_ns() + EXPIRE_EVERY_MS * 1000000LL;
         }
         size_t n1 = 0, n2 = 0;

@@ -73,15 +73,27 @@ int stele_engine_catch_up(stele_engine *e, size_t *did, stele_err *err);
 int stele_engine_status(stele_engine *e, json_t **out, stele_err *err);
 
 /*
- * Command retention on the logs that keep records themselves (SQLite,
- * PostgreSQL): deletes every aggregate's commands stamped before
+ * Retention, which stele run applies every minute.
+ *
+ * Commands, on the logs that keep records themselves (SQLite, PostgreSQL):
+ * deletes every aggregate's commands stamped before
  * now_ms - log.command_retention_ms that the engine group has processed
- * (below its committed offsets), at most 100,000 per call (a backlog
- * goes over the following calls). *deleted gets the count. A no-op on
- * Kafka, where the broker applies the commands topic's retention.ms, and
- * with a retention of 0 (kept forever). stele run calls it every minute.
+ * (below its committed offsets). Kafka's broker applies the commands
+ * topics' retention.ms instead.
+ *
+ * Results (the idempotency window): deletes the results stamped before
+ * now_ms - log.result_retention_ms; on Kafka the broker deletes them and
+ * the host forgets them in its views. Once per window the in-memory sets
+ * of answered ids move a generation on. A command resubmitted with the id
+ * of a result gone is processed as a new command.
+ *
+ * At most 100,000 of each per call (a backlog goes over the following
+ * calls); a retention of 0 keeps them forever. *out gets the counts.
  */
-int stele_engine_expire(stele_engine *e, int64_t now_ms, int64_t *deleted,
+typedef struct stele_expired {
+    int64_t commands, results;
+} stele_expired;
+int stele_engine_expire(stele_engine *e, int64_t now_ms, stele_expired *out,
                         stele_err *err);
 
 /* Commands processed, commands per second etc. since open. */

@@ -49,8 +49,13 @@ typedef struct aggregate {
     typed_values *events;   /* one per def->events */
     stele_state_cache *cache;
     /* Per owned partition: hashes of the command ids answered there, so
-     * only a hash hit costs a lookup in the results topic. */
-    stele_set64 **answered;
+     * only a hash hit costs a lookup in the results topic (a NULL set:
+     * every command is looked up). Two generations: stele_engine_expire
+     * moves the ids to the older one every log.result_retention_ms and
+     * drops them at the next move, so an id stays at least that long and
+     * the sets hold about twice that window at most. */
+    stele_set64 **answered, **answered_old;
+    int64_t answered_rotated_ms;
 } aggregate;
 
 /* One event type a projector subscribes to. */

@@ -257,7 +257,7 @@ int stele_log_delete_before(stele_log *log, const char *topic,
 
 bool stele_log_deletes_records(const stele_log *log)
 {
-    return log && log->ops->delete_before;
+    return log && log->ops->delete_before && !log->ops->server_retention;
 }
 
 int stele_log_get_latest(stele_log *log, const char *topic, int32_t partition,

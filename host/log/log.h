@@ -199,21 +199,29 @@ int stele_log_compacted_sync(stele_log *log, const char *topic,
 
 /*
  * Retention on the backends that keep records themselves (SQLite,
- * PostgreSQL): deletes the oldest records of a partition of a normal (not
- * compacted) topic — those below below_offset that come before its first
- * record stamped at or after before_ms. Offsets never change: the end
- * offset stays, a read from an offset below the first record left starts
- * at it. *deleted (may be NULL) gets the count: at most
- * STELE_LOG_DELETE_MAX per call, so each call is a short transaction; call
- * again while it deletes that many. Kafka keeps records by the topic's
- * retention.ms on the broker: nothing to do, *deleted = 0.
+ * PostgreSQL): deletes the oldest records of a partition — those below
+ * below_offset that come before its first record stamped at or after
+ * before_ms. On a compacted topic, whose records are the latest of each
+ * key, that deletes keys whose latest record is that old (Kafka's
+ * cleanup.policy=compact,delete): get_latest no longer finds them.
+ * Offsets never change: the end offset stays, a read from an offset below
+ * the first record left starts at it. *deleted (may be NULL) gets the
+ * count: at most STELE_LOG_DELETE_MAX per call, so each call is a short
+ * transaction; call again while it deletes that many.
+ *
+ * Kafka keeps records by the topic's retention.ms on the broker: a normal
+ * topic has nothing to do here (*deleted = 0). On a compacted one the
+ * handle forgets the keys of its views (stele_log_compacted_sync) whose
+ * latest record is stamped before before_ms, below below_offset, as the
+ * broker will: the count is of those.
  */
 #define STELE_LOG_DELETE_MAX 10000
 int stele_log_delete_before(stele_log *log, const char *topic,
                             int32_t partition, int64_t before_ms,
                             int64_t below_offset, int64_t *deleted,
                             stele_err *err);
-/* true when stele_log_delete_before deletes anything on this backend. */
+/* true when stele_log_delete_before deletes the records of normal topics
+ * on this backend (false on Kafka, whose broker does). */
 bool stele_log_deletes_records(const stele_log *log);
 
 /* The group's committed next offset for a partition; 0 when none. */

@@ -69,7 +69,7 @@ struct stele_log_ops {
                           stele_err *err);
     int (*committed)(stele_log *log, const char *group, const char *topic,
                      int32_t partition, int64_t *next, stele_err *err);
-    /* optional: NULL where the server keeps retention (Kafka) */
+    /* optional: NULL when the backend keeps every record */
     int (*delete_before)(stele_log *log, const char *topic, int32_t partition,
                          int64_t before_ms, int64_t below_offset,
                          int64_t *deleted, stele_err *err);
@@ -87,6 +87,9 @@ struct stele_log_ops {
     size_t (*consumer_assignment)(stele_log_consumer *c,
                                   const stele_topic_partition **tps);
     void (*consumer_close)(stele_log_consumer *c);
+    /* the server deletes the records of normal topics by their retention
+     * (Kafka): delete_before has only views to forget */
+    bool server_retention;
 };
 
 /* ------------------------------------------------------------------ */
@@ -120,10 +123,6 @@ void stele_log_batch_drop_last(stele_log_batch *b);
  * partitions (log_topic.c). */
 int stele_log_check_partition(const char *topic, int32_t partitions,
                               int32_t partition, stele_err *err);
-/* STELE_EINVAL naming topic when it is compacted: retention
- * (delete_before) is for normal topics only. */
-int stele_log_check_deletable(const char *topic, bool compacted,
-                              stele_err *err);
 /* STELE_ECONFLICT naming both when an existing topic differs from spec. */
 int stele_log_topic_matches(const char *topic, int32_t partitions,
                             bool compacted, const stele_topic_spec *spec,

@@ -388,10 +388,12 @@ static const stele_log_ops kafka_ops = {
     .get_latest = lk_get_latest,
     .compacted_sync = lk_compacted_sync,
     .committed = lk_committed,
+    .delete_before = lk_delete_before,
     .consumer_new = lk_consumer_new,
     .consumer_poll = lk_consumer_poll,
     .consumer_seek = lk_consumer_seek,
     .consumer_rewind = lk_consumer_rewind,
     .consumer_assignment = lk_consumer_assignment,
     .consumer_close = lk_consumer_close,
+    .server_retention = true,
 };

@@ -5,7 +5,8 @@
  * read later never resurrects a deleted key). compacted_sync reads what
  * was committed since the last sync; this handle's own commits are applied
  * when they commit. A record only replaces an entry with a lower offset,
- * so reading a range twice changes nothing.
+ * so reading a range twice changes nothing. delete_before forgets the
+ * entries the broker's retention deletes (cleanup.policy=compact,delete).
  */
 #include "log_kafka_int.h"
 
@@ -271,5 +272,60 @@ int lk_get_latest(stele_log *log, const char *topic, int32_t partition,
     r->headers = e->n_headers ? hs : NULL;
     r->n_headers = e->n_headers;
     *out = b;
+    return 0;
+}
+
+typedef struct expired {
+    int64_t before_ms, below_offset;
+    entry **found;
+    size_t n;
+} expired;
+
+static int find_expired(void *opaque, const void *key, size_t len,
+                        void *value)
+{
+    (void)key;
+    (void)len;
+    expired *x = opaque;
+    entry *e = value;
+    if (e->timestamp < x->before_ms && e->offset < x->below_offset)
+        x->found[x->n++] = e;
+    return x->n == STELE_LOG_DELETE_MAX;
+}
+
+int lk_delete_before(stele_log *log, const char *topic, int32_t partition,
+                     int64_t before_ms, int64_t below_offset,
+                     int64_t *deleted, stele_err *err)
+{
+    lk_log *l = (lk_log *)log;
+    const lk_topic *t;
+    bool compacted;
+    lk_part *p;
+    *deleted = 0;
+    int rc = lk_topic_get(l, topic, &t, err);
+    if (rc || (rc = lk_check_partition(t, partition, err)) ||
+        (rc = lk_topic_compacted(l, t, &compacted, err)))
+        return rc;
+    /* a normal topic's records: the broker's, by its retention.ms */
+    if (!compacted)
+        return 0;
+    if ((rc = lk_part_get(l, t, partition, &p, err)) || !p->view)
+        return rc;
+    size_t n = stele_map_count(p->view->entries);
+    expired x = {before_ms, below_offset, NULL, 0};
+    x.found = malloc((n < STELE_LOG_DELETE_MAX ? n : STELE_LOG_DELETE_MAX) *
+                         sizeof *x.found +
+                     1);
+    if (!x.found)
+        return stele_err_set(err, STELE_ENOMEM, "view of %s[%d]", topic,
+                             partition);
+    stele_map_each(p->view->entries, find_expired, &x);
+    for (size_t i = 0; i < x.n; i++) {
+        stele_map_del(p->view->entries, x.found[i]->data,
+                      x.found[i]->key_len);
+        free(x.found[i]);
+    }
+    free(x.found);
+    *deleted = (int64_t)x.n;
     return 0;
 }

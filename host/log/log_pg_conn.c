@@ -23,6 +23,18 @@
     " WHERE datname = current_database())"
 #define ROW_COLUMNS "off, ts, key, value, headers"
 
+/* retention: at most $5 records from the lowest offset, before the first
+ * one to keep (found in offset order: the walk costs the records it
+ * deletes) */
+#define EXPIRE_SQL(table)                                                      \
+    "WITH b AS (SELECT least($3::int8, min(off) + $5::int8) AS b FROM " table \
+    " WHERE topic_id = $1::int4 AND part = $2::int4)"                          \
+    " DELETE FROM " table " WHERE topic_id = $1::int4 AND part = $2::int4"     \
+    " AND off < coalesce((SELECT off FROM " table                              \
+    " WHERE topic_id = $1::int4 AND part = $2::int4"                           \
+    " AND off < (SELECT b FROM b) AND ts >= $4::int8"                          \
+    " ORDER BY off LIMIT 1), (SELECT b FROM b))"
+
 static const char *const stmt_sql[S_COUNT] = {
     [S_TOPIC_GET] = "SELECT id, partitions, compacted FROM stele_log.topics"
                     " WHERE name = $1::text",
@@ -71,17 +83,8 @@ static const char *const stmt_sql[S_COUNT] = {
                   " WHERE grp = $1::text AND topic_id = $2::int4"
                   " AND part = $3::int4",
     [S_NOTIFY] = "SELECT pg_catalog.pg_notify($1::text, '')",
-    /* retention: everything before the first record to keep, which the
-     * walk in offset order finds after the records it deletes */
-    [S_REC_EXPIRE] = "WITH b AS (SELECT least($3::int8, min(off) + $5::int8)"
-                     " AS b FROM stele_log.records"
-                     " WHERE topic_id = $1::int4 AND part = $2::int4)"
-                     " DELETE FROM stele_log.records"
-                     " WHERE topic_id = $1::int4 AND part = $2::int4"
-                     " AND off < coalesce((SELECT off FROM stele_log.records"
-                     " WHERE topic_id = $1::int4 AND part = $2::int4"
-                     " AND off < (SELECT b FROM b) AND ts >= $4::int8"
-                     " ORDER BY off LIMIT 1), (SELECT b FROM b))",
+    [S_REC_EXPIRE] = EXPIRE_SQL("stele_log.records"),
+    [S_CMP_EXPIRE] = EXPIRE_SQL("stele_log.compacted"),
     [S_REC_READ] = "SELECT " ROW_COLUMNS " FROM stele_log.records"
                    " WHERE topic_id = $1::int4 AND part = $2::int4"
                    " AND off >= $3::int8 ORDER BY off LIMIT $4::int8",

@@ -57,6 +57,7 @@ enum lpg_stmt {
     S_UNLOCK,
     S_CLAIM,
     S_REC_EXPIRE,
+    S_CMP_EXPIRE,
     S_COUNT
 };
 

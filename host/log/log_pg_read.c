@@ -124,7 +124,7 @@ int lpg_delete_before(stele_log *log, const char *topic, int32_t partition,
     lpg_log *l = (lpg_log *)log;
     const lpg_topic *t;
     int rc = topic_partition(l, topic, partition, &t, err);
-    if (rc || (rc = stele_log_check_deletable(topic, t->compacted, err)))
+    if (rc)
         return rc;
     lpg_params p = {0};
     lpg_p_i32(&p, t->id);
@@ -135,7 +135,7 @@ int lpg_delete_before(stele_log *log, const char *topic, int32_t partition,
     char what[300];
     snprintf(what, sizeof what, "retention of %s[%d]", topic, partition);
     PGresult *r;
-    if ((rc = lpg_run(l, l->conn, S_REC_EXPIRE, &p, &r, err, what)))
+    if ((rc = lpg_run(l, l->conn, t->compacted ? S_CMP_EXPIRE : S_REC_EXPIRE, &p, &r, err, what)))
         return rc;
     *deleted = strtoll(PQcmdTuples(r), NULL, 10);
     PQclear(r);

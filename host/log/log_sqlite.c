@@ -62,6 +62,17 @@ static const char *const schema_sql =
 
 #define ROW_COLUMNS "off, ts, key, value, headers"
 
+/* retention: at most ?5 records from the lowest offset, before the first
+ * one to keep (found in offset order: the walk costs the records it
+ * deletes) */
+#define EXPIRE_SQL(table)                                                  \
+    "WITH b(b) AS (SELECT min(?3, min(off) + ?5) FROM " table              \
+    " WHERE topic_id = ?1 AND part = ?2)"                                  \
+    " DELETE FROM " table " WHERE topic_id = ?1 AND part = ?2"             \
+    " AND off < coalesce((SELECT off FROM " table                          \
+    " WHERE topic_id = ?1 AND part = ?2 AND off < (SELECT b FROM b)"       \
+    " AND ts >= ?4 ORDER BY off LIMIT 1), (SELECT b FROM b))"
+
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN",
     [ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
@@ -101,16 +112,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(grp, topic_id, part)"
                    " DO UPDATE SET next_offset = excluded.next_offset",
     [ST_DATA_VERSION] = "PRAGMA data_version",
-    /* retention: at most ?5 records from the lowest offset, before the
-     * first one to keep (found in offset order: the walk costs the
-     * records it deletes) */
-    [ST_REC_EXPIRE] =
-        "WITH b(b) AS (SELECT min(?3, min(off) + ?5) FROM records"
-        " WHERE topic_id = ?1 AND part = ?2)"
-        " DELETE FROM records WHERE topic_id = ?1 AND part = ?2"
-        " AND off < coalesce((SELECT off FROM records"
-        " WHERE topic_id = ?1 AND part = ?2 AND off < (SELECT b FROM b)"
-        " AND ts >= ?4 ORDER BY off LIMIT 1), (SELECT b FROM b))",
+    [ST_REC_EXPIRE] = EXPIRE_SQL("records"),
+    [ST_CMP_EXPIRE] = EXPIRE_SQL("compacted"),
 };
 
 static const stele_log_ops sqlite_ops;

@@ -41,6 +41,7 @@ enum lsq_stmt {
     ST_GRP_SET,
     ST_DATA_VERSION,
     ST_REC_EXPIRE,
+    ST_CMP_EXPIRE,
     ST_COUNT
 };
 

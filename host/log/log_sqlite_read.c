@@ -138,13 +138,13 @@ int lsq_delete_before(stele_log *log, const char *topic, int32_t partition,
     lsq_log *l = (lsq_log *)log;
     const lsq_topic *t;
     int rc = topic_partition(l, topic, partition, &t, err);
-    if (rc || (rc = stele_log_check_deletable(topic, t->compacted, err)))
+    if (rc)
         return rc;
     if (l->txn.active)
         return stele_err_set(err, STELE_EINVAL,
                              "%s: deleting records inside a transaction",
                              l->path);
-    sqlite3_stmt *s = l->st[ST_REC_EXPIRE];
+    sqlite3_stmt *s = l->st[t->compacted ? ST_CMP_EXPIRE : ST_REC_EXPIRE];
     sqlite3_bind_int64(s, 1, t->id);
     sqlite3_bind_int(s, 2, partition);
     sqlite3_bind_int64(s, 3, below_offset);

@@ -15,17 +15,6 @@ int stele_log_check_partition(const char *topic, int32_t partitions,
     return 0;
 }
 
-int stele_log_check_deletable(const char *topic, bool compacted,
-                              stele_err *err)
-{
-    if (compacted)
-        return stele_err_set(err, STELE_EINVAL,
-                             "topic '%s' is compacted: it keeps the latest "
-                             "record per key, not a time window",
-                             topic);
-    return 0;
-}
-
 static void describe(char *buf, size_t size, int32_t partitions, bool compacted)
 {
     snprintf(buf, size, "%d partition%s, %s", partitions,

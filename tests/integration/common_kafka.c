@@ -145,22 +145,65 @@ static int delete_topics(rd_kafka_t *rk, char **names, int n)
     return deleted;
 }
 
-int ckt_delete_topics(const char *prefix)
+/* An admin client of the test broker, or NULL (reason on stderr). */
+static rd_kafka_t *admin_client(void)
 {
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *rk = NULL;
     if (rd_kafka_conf_set(conf, "bootstrap.servers", ckt_bootstrap(), errstr,
-                          sizeof errstr) != RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "delete topics: %s\n", errstr);
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+                          sizeof errstr) == RD_KAFKA_CONF_OK)
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
     if (!rk) {
-        fprintf(stderr, "delete topics: %s\n", errstr);
+        fprintf(stderr, "admin client: %s\n", errstr);
         rd_kafka_conf_destroy(conf);
-        return -1;
     }
+    return rk;
+}
+
+int ckt_topic_config(const char *topic, const char *key, char *out,
+                     size_t size)
+{
+    rd_kafka_t *rk = admin_client();
+    if (!rk)
+        return -1;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_ConfigResource_t *res =
+        rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    rd_kafka_DescribeConfigs(rk, &res, 1, NULL, q);
+    rd_kafka_ConfigResource_destroy(res);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, TIMEOUT_MS + 5000);
+    int rc = -1;
+    size_t nres = 0, ncfg = 0;
+    const rd_kafka_ConfigResource_t **rs =
+        ev && !rd_kafka_event_error(ev)
+            ? rd_kafka_DescribeConfigs_result_resources(
+                  rd_kafka_event_DescribeConfigs_result(ev), &nres)
+            : NULL;
+    const rd_kafka_ConfigEntry_t **cs =
+        nres == 1 && !rd_kafka_ConfigResource_error(rs[0])
+            ? rd_kafka_ConfigResource_configs(rs[0], &ncfg)
+            : NULL;
+    for (size_t i = 0; i < ncfg; i++)
+        if (strcmp(rd_kafka_ConfigEntry_name(cs[i]), key) == 0) {
+            const char *v = rd_kafka_ConfigEntry_value(cs[i]);
+            snprintf(out, size, "%s", v ? v : "");
+            rc = 0;
+        }
+    if (rc)
+        fprintf(stderr, "topic %s: no config %s\n", topic, key);
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+int ckt_delete_topics(const char *prefix)
+{
+    rd_kafka_t *rk = admin_client();
+    if (!rk)
+        return -1;
     int n = 0, deleted = -1;
     char **names = matching_topics(rk, prefix, &n);
     if (names)

@@ -14,6 +14,7 @@
 #define STELE_TESTS_COMMON_KAFKA_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* The bootstrap servers of the test broker. */
 const char *ckt_bootstrap(void);
@@ -26,5 +27,10 @@ const char *ckt_restart_command(void);
 /* Deletes every topic whose name starts with prefix; returns how many, or
  * -1 when the broker could not be asked. */
 int ckt_delete_topics(const char *prefix);
+
+/* The value of a topic's config key, as the broker describes it, into
+ * out; -1 when it cannot be read. */
+int ckt_topic_config(const char *topic, const char *key, char *out,
+                     size_t size);
 
 #endif

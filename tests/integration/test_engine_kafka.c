@@ -136,6 +136,18 @@ static void test_commands_get_replies_from_a_running_host(void **state)
     assert_int_equal(a.events, 2);
     ce_audit_free(&a);
     ce_stop_host(f, 0, SIGTERM);
+
+    /* results are kept for the idempotency window, commands for theirs:
+     * the broker deletes by the topics' configs */
+    char topic[96], v[64];
+    snprintf(topic, sizeof topic, "%s.Account.results", f->app);
+    assert_int_equal(ckt_topic_config(topic, "cleanup.policy", v, sizeof v), 0);
+    assert_string_equal(v, "compact,delete");
+    assert_int_equal(ckt_topic_config(topic, "retention.ms", v, sizeof v), 0);
+    assert_string_equal(v, "604800000");
+    snprintf(topic, sizeof topic, "%s.Account.commands", f->app);
+    assert_int_equal(ckt_topic_config(topic, "retention.ms", v, sizeof v), 0);
+    assert_string_equal(v, "604800000");
 }
 
 /* Bad records on the commands topic: answered with a rejection, or sent to

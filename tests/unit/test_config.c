@@ -94,6 +94,7 @@ static void test_full_file_sets_every_key(void **state)
                               "  replication_factor: 3\n"
                               "  topic_prefix: prod.bank\n"
                               "  command_retention_ms: 0\n"
+                              "  result_retention_ms: 86400000\n"
                               "  kafka:\n"
                               "    bootstrap.servers: 127.0.0.1:9092\n"
                               "    security.protocol: SASL_SSL\n"
@@ -126,6 +127,7 @@ static void test_full_file_sets_every_key(void **state)
     assert_int_equal(c->replication_factor, 3);
     assert_string_equal(c->topic_prefix, "prod.bank");
     assert_int_equal(c->command_retention_ms, 0);
+    assert_int_equal(c->result_retention_ms, 86400000);
     assert_int_equal(c->n_log_props, 4);
     assert_string_equal(c->log_props[0].key, "bootstrap.servers");
     assert_string_equal(c->log_props[0].value, "127.0.0.1:9092");
@@ -163,6 +165,7 @@ static void test_only_app_gives_defaults(void **state)
     assert_int_equal(c->replication_factor, 0);
     assert_string_equal(c->topic_prefix, c->app);
     assert_int_equal(c->command_retention_ms, 604800000);
+    assert_int_equal(c->result_retention_ms, 604800000);
     assert_int_equal(c->n_log_props, 0);
     assert_string_equal(c->store_backend, "sqlite");
     assert_path(c->store_path, "data/readmodels.db");
@@ -284,7 +287,8 @@ static void test_unknown_keys_are_errors(void **state)
     load_fails("app: bank\nlog:\n  backend: sqlite\n\n  partitons: 4\n",
                "5: unknown key 'partitons' in 'log' (expected one of: "
                "backend, path, partitions, replication_factor, "
-               "topic_prefix, kafka, conninfo, command_retention_ms)");
+               "topic_prefix, kafka, conninfo, command_retention_ms, "
+               "result_retention_ms)");
     load_fails("app: bank\nplugin: [a.so]\n",
                "2: unknown key 'plugin' (expected one of: app, data_dir, "
                "schemas, plugins, log, store, engine, http, logging, "
@@ -339,6 +343,9 @@ static void test_bad_values_are_errors(void **state)
     load_fails("app: bank\nlog:\n  command_retention_ms: -1\n",
                "3: 'log.command_retention_ms' must be an integer in "
                "0..315360000000, got '-1'");
+    load_fails("app: bank\nlog:\n  result_retention_ms: 1e3\n",
+               "3: 'log.result_retention_ms' must be an integer in "
+               "0..315360000000, got '1e3'");
     load_fails("app: bank\nstore:\n  fillfactor: 5\n",
                "3: 'store.fillfactor' must be an integer in 10..100, got '5'");
     load_fails("app: bank\nengine:\n  commit_interval_ms: -1\n",

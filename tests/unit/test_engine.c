@@ -20,154 +20,7 @@
 #include "engine/engine.h"
 #include "engine/internal.h"
 #include "log/log.h"
-
-#define PLUGINS STELE_BUILD_DIR "/plugins/"
-#define TEST_PLUGINS STELE_BUILD_DIR "/test-plugins/"
-
-static const char *bank_plugins[] = {
-    PLUGINS "bank_account.so",       PLUGINS "bank_balances.so",
-    PLUGINS "bank_daily_totals.so",  PLUGINS "bank_account_query.so",
-    PLUGINS "bank_richest_query.so", NULL};
-
-typedef struct fixture {
-    char dir[256];
-    char config[300];
-    stele_config *cfg;
-    stele_engine *e;
-} fixture;
-
-static void write_config(fixture *f, const char *const *plugins)
-{
-    FILE *out = fopen(f->config, "w");
-    assert_non_null(out);
-    fprintf(out,
-            "app: bank\n"
-            "data_dir: %s/data\n"
-            "schemas: %s/schemas\n"
-            "log:\n  partitions: 3\n"
-            "engine:\n  command_batch: 100\n  projection_batch: 50\n"
-            "  max_value_bytes: 4096\n"
-            "logging:\n  level: error\n"
-            "plugins:\n",
-            f->dir, STELE_SOURCE_DIR);
-    for (size_t i = 0; plugins[i]; i++)
-        fprintf(out, "  - %s\n", plugins[i]);
-    fclose(out);
-}
-
-static void open_with(fixture *f, const char *const *plugins)
-{
-    write_config(f, plugins);
-    stele_err err = {0};
-    int rc = stele_config_load(f->config, &f->cfg, &err);
-    if (rc != 0)
-        fail_msg("config: %s", err.msg);
-    rc = stele_engine_open(f->cfg, &f->e, &err);
-    if (rc != 0)
-        fail_msg("open: %s", err.msg);
-}
-
-static void close_engine(fixture *f)
-{
-    stele_engine_close(f->e);
-    stele_config_free(f->cfg);
-    f->e = NULL;
-    f->cfg = NULL;
-}
-
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/stele-engine-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->config, sizeof f->config, "%s/stele.yaml", f->dir);
-    open_with(f, bank_plugins);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    if (f->e)
-        close_engine(f);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
-    free(f);
-    return 0;
-}
-
-/* Submits a command and returns its result (the caller decrefs). */
-static json_t *send_cmd(fixture *f, const char *fmt, ...)
-{
-    char text[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    json_error_t jerr;
-    json_t *cmd = json_loads(text, 0, &jerr);
-    if (!cmd)
-        fail_msg("bad test JSON: %s: %s", text, jerr.text);
-    stele_err err = {0};
-    stele_submitted s;
-    json_t *result = NULL;
-    int rc = stele_engine_submit_json(f->e, cmd, &s, &err);
-    json_decref(cmd);
-    if (rc != 0)
-        fail_msg("submit: %s", err.msg);
-    rc = stele_engine_wait_result(f->e, &s, 5000, &result, &err);
-    if (rc != 0)
-        fail_msg("wait: %s", err.msg);
-    return result;
-}
-
-static const char *jstr(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
-
-static long long jint(json_t *o, const char *key)
-{
-    return json_integer_value(json_object_get(o, key));
-}
-
-static void expect_status(json_t *r, const char *status, const char *code)
-{
-    if (strcmp(jstr(r, "status"), status) != 0 ||
-        (code && strcmp(jstr(r, "code"), code) != 0)) {
-        char *s = json_dumps(r, 0);
-        fail_msg("expected %s %s, got %s", status, code ? code : "", s);
-    }
-}
-
-static void count_event(void *opaque, json_t *ev)
-{
-    (*(size_t *)opaque)++;
-    json_decref(ev);
-}
-
-static size_t count_events(fixture *f, const char *id)
-{
-    size_t n = 0;
-    stele_err err = {0};
-    assert_int_equal(
-        stele_engine_events(f->e, "Account", id, 0, count_event, &n, &err), 0);
-    return n;
-}
-
-static void open_account(fixture *f, const char *id, long long initial)
-{
-    json_t *r = send_cmd(f,
-                         "{\"type\":\"bank.OpenAccount\",\"aggregate_id\":"
-                         "\"%s\",\"data\":{\"owner\":\"o-%s\","
-                         "\"initial_deposit\":%lld}}",
-                         id, id, initial);
-    expect_status(r, "accepted", NULL);
-    json_decref(r);
-}
+#include "engine_test.h"
 
 static void test_accepted_command_writes_events_and_state(void **state)
 {
@@ -557,24 +410,6 @@ static const char *flaky_first[] = {PLUGINS "bank_account.so",
                                     TEST_PLUGINS "test_flaky.so",
                                     PLUGINS "bank_balances.so", NULL};
 
-static long long balance_of(stele_engine *e, const char *id)
-{
-    char flt[64];
-    snprintf(flt, sizeof flt, "account_id=%s", id);
-    stele_filter f;
-    stele_err err = {0};
-    assert_int_equal(stele_filter_parse(flt, &f, &err), 0);
-    stele_list_request req = {.filters = &f, .n_filters = 1, .page = 1,
-                              .page_size = 1};
-    json_t *out = NULL;
-    if (stele_engine_list(e, "balances", &req, &out, &err) != 0)
-        return -1;
-    json_t *row = json_array_get(json_object_get(out, "items"), 0);
-    long long b = row ? jint(row, "balance") : -1;
-    json_decref(out);
-    return b;
-}
-
 static long long flaky_total(stele_engine *e)
 {
     stele_list_request req = {.page = 1, .page_size = 10};
@@ -724,37 +559,6 @@ static void test_run_isolates_and_recovers_a_failing_projector(void **state)
     unsetenv("STELE_TEST_HEALED");
 }
 
-static json_t *status_of(stele_engine *e)
-{
-    json_t *st = NULL;
-    stele_err err = {0};
-    if (stele_engine_status(e, &st, &err) != 0)
-        fail_msg("status: %s", err.msg);
-    return st;
-}
-
-/* "lag" of the entry of array key named name (under field). */
-static long long lag_of(json_t *st, const char *key, const char *field,
-                        const char *name)
-{
-    size_t i;
-    json_t *x;
-    json_array_foreach(json_object_get(st, key), i, x)
-        if (strcmp(jstr(x, field), name) == 0)
-            return jint(x, "lag");
-    fail_msg("no %s %s in status", key, name);
-    return -1;
-}
-
-static void submit_only(fixture *f, const char *json)
-{
-    json_t *cmd = json_loads(json, 0, NULL);
-    stele_submitted s;
-    stele_err err = {0};
-    assert_int_equal(stele_engine_submit_json(f->e, cmd, &s, &err), 0);
-    json_decref(cmd);
-}
-
 /* status counts the commands waiting and each projector's lag, per
  * partition, and shows a version being built beside the serving one. */
 static void test_status_shows_waiting_commands_and_projector_lag(void **state)
@@ -841,70 +645,6 @@ static void test_abi_1_0_projector_keeps_its_implied_indexes(void **state)
     stele_store_close(s);
 }
 
-static size_t commands_left(fixture *f)
-{
-    stele_log *log;
-    stele_err err = {0};
-    assert_int_equal(stele_log_open_sqlite(f->cfg->log_path, &log, &err), 0);
-    size_t n = 0;
-    for (int32_t p = 0; p < 3; p++) {
-        stele_log_batch *b = NULL;
-        assert_int_equal(stele_log_read(log, "bank.Account.commands", p, 0,
-                                        1000, &b, &err),
-                         0);
-        n += b->n;
-        stele_log_batch_free(b);
-    }
-    stele_log_close(log);
-    return n;
-}
-
-/* Commands past the retention are deleted once processed, never before;
- * a retention of 0 keeps them. */
-static void test_expire_deletes_processed_commands_only(void **state)
-{
-    fixture *f = *state;
-    const char *open_r1 = "{\"type\":\"bank.OpenAccount\",\"aggregate_id\":"
-                          "\"r1\",\"command_id\":\"open-r1\",\"data\":"
-                          "{\"owner\":\"o\"}}";
-    json_t *r = send_cmd(f, "%s", open_r1);
-    expect_status(r, "accepted", NULL);
-    json_decref(r);
-    open_account(f, "r2", 1);
-    open_account(f, "r3", 1);
-    submit_only(f, "{\"type\":\"bank.OpenAccount\",\"aggregate_id\":\"r4\","
-                   "\"data\":{\"owner\":\"o\"}}");
-    assert_int_equal(commands_left(f), 4);
-    int64_t n = -1, now = stele_now_ms();
-    stele_err err = {0};
-    /* nothing is old enough yet */
-    assert_int_equal(stele_engine_expire(f->e, now, &n, &err), 0);
-    assert_int_equal(n, 0);
-    /* kept forever */
-    int64_t keep = f->cfg->command_retention_ms;
-    f->cfg->command_retention_ms = 0;
-    assert_int_equal(stele_engine_expire(f->e, now + 2 * keep, &n, &err), 0);
-    assert_int_equal(n, 0);
-    f->cfg->command_retention_ms = keep;
-    /* past the retention: the three processed ones go, r4 stays */
-    assert_int_equal(stele_engine_expire(f->e, now + 2 * keep, &n, &err), 0);
-    assert_int_equal(n, 3);
-    assert_int_equal(commands_left(f), 1);
-    json_t *st = status_of(f->e);
-    assert_int_equal(lag_of(st, "commands", "aggregate", "Account"), 1);
-    json_decref(st);
-    size_t did;
-    assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
-    assert_int_equal(balance_of(f->e, "r4"), 0);
-    /* the result outlives its command: a resubmission is answered from
-     * it and writes nothing */
-    r = send_cmd(f, "%s", open_r1);
-    expect_status(r, "accepted", NULL);
-    assert_int_equal(jint(r, "version"), 1);
-    json_decref(r);
-    assert_int_equal(count_events(f, "r1"), 1);
-}
-
 static void test_projector_version_bump_rebuilds_read_model(void **state)
 {
     fixture *f = *state;
@@ -948,7 +688,7 @@ int main(void)
         T(test_projector_version_bump_rebuilds_read_model),
         T(test_status_shows_waiting_commands_and_projector_lag),
         T(test_abi_1_0_projector_keeps_its_implied_indexes),
-        T(test_expire_deletes_processed_commands_only),
+        ENGINE_RETENTION_TESTS,
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

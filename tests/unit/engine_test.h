@@ -1,0 +1,62 @@
+/* engine_test.h — the fixture shared by test_engine's files: a temporary
+ * folder with the bank example on the embedded log and store, and the
+ * helpers that submit commands and read what they did. */
+#ifndef STELE_TEST_ENGINE_H
+#define STELE_TEST_ENGINE_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "config/config.h"
+#include "engine/engine.h"
+
+#define PLUGINS STELE_BUILD_DIR "/plugins/"
+#define TEST_PLUGINS STELE_BUILD_DIR "/test-plugins/"
+
+typedef struct fixture {
+    char dir[256];
+    char config[300];
+    stele_config *cfg;
+    stele_engine *e;
+} fixture;
+
+extern const char *const bank_plugins[];
+
+/* The config file for plugins (the bank example's settings). */
+void write_config(fixture *f, const char *const *plugins);
+void open_with(fixture *f, const char *const *plugins);
+void close_engine(fixture *f);
+/* cmocka setup and teardown: the bank example in a new folder. */
+int setup(void **state);
+int teardown(void **state);
+
+/* Submits a command (printf-style JSON) and returns its result (the
+ * caller decrefs). */
+json_t *send_cmd(fixture *f, const char *fmt, ...);
+/* Submits a command without waiting for its result. */
+void submit_only(fixture *f, const char *json);
+void open_account(fixture *f, const char *id, long long initial);
+
+const char *jstr(json_t *o, const char *key);
+long long jint(json_t *o, const char *key);
+void expect_status(json_t *r, const char *status, const char *code);
+size_t count_events(fixture *f, const char *id);
+/* The account's balance in the balances read model; -1 when absent. */
+long long balance_of(stele_engine *e, const char *id);
+json_t *status_of(stele_engine *e);
+/* "lag" of the entry of array key named name (under field). */
+long long lag_of(json_t *st, const char *key, const char *field,
+                 const char *name);
+
+/* engine_retention_tests.c */
+void test_expire_deletes_processed_commands_only(void **state);
+void test_results_are_kept_for_the_idempotency_window(void **state);
+#define ENGINE_RETENTION_TESTS                                                 \
+    T(test_expire_deletes_processed_commands_only),                            \
+        T(test_results_are_kept_for_the_idempotency_window)
+
+#endif
