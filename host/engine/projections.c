@@ -155,6 +155,19 @@ static int create_table(stele_engine *e, const projector *p,
     return rc;
 }
 
+/* Publishes p's tables as views in readmodels (PostgreSQL): replace when
+ * its version has just become the serving one; otherwise only the views
+ * missing (a read model created before views existed). */
+static int publish_tables(stele_engine *e, const projector *p, bool replace,
+                          stele_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < p->def->n_tables && rc == 0; i++)
+        rc = stele_store_table_publish(e->store, p->ns, p->def->tables[i].name,
+                                       replace, err);
+    return rc;
+}
+
 /* Creates the projector's tables. When its version changed: with store
  * namespaces (PostgreSQL) the new version is built beside the serving one,
  * which keeps answering queries until the new one has caught up; without
@@ -203,6 +216,8 @@ static int prepare_read_model(stele_engine *e, projector *p, stele_err *err)
     if (rc == 0 && stored != d->version && !p->building)
         rc = stele_store_projector_set_version(e->store, d->name, d->version,
                                                err);
+    if (rc == 0 && beside && !p->building)
+        rc = publish_tables(e, p, stored != d->version, err);
     if (rc != 0) {
         stele_store_rollback(e->store);
         return stele_err_prefix(err, "projector %s", d->name);
@@ -244,6 +259,10 @@ static int switch_over_if_caught_up(stele_engine *e, projector *p,
                                             err)) ||
         (rc = stele_store_projector_set_version(e->store, p->def->name,
                                                 p->def->version, err))) {
+        stele_store_rollback(e->store);
+        return rc;
+    }
+    if ((rc = publish_tables(e, p, true, err))) {
         stele_store_rollback(e->store);
         return rc;
     }

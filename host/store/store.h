@@ -63,6 +63,21 @@ int stele_store_namespace_drop(stele_store *s, const char *ns,
 int stele_store_use_namespaces(stele_store *s, const char *const *ns,
                                size_t n, stele_err *err);
 
+/* The schema where the serving version of every read model is published
+ * under its tables' plain names (PostgreSQL). */
+#define STELE_STORE_VIEWS_SCHEMA "readmodels"
+
+/* With namespaces (PostgreSQL): makes readmodels.<table> a view of
+ * ns.<table>, so that other programs read a read model under one name
+ * whatever its version. replace: drop a view of that name first (the
+ * serving version changed); otherwise only create it when readmodels has
+ * no relation of that name. A relation there that is not a view is an
+ * error. A no-op without namespaces (SQLite's tables have the plain
+ * names). */
+int stele_store_table_publish(stele_store *s, const char *ns,
+                              const char *table, bool replace,
+                              stele_err *err);
+
 /* Inside a transaction: keeps other processes from creating or dropping
  * read-model tables until it ends (a no-op where transactions already
  * serialize that). */

@@ -115,6 +115,62 @@ int stele_store_table_drop(stele_store *s, const char *name, stele_err *err)
     return stele_store_exec(s, sql, NULL, 0, err);
 }
 
+static int first_text(void *opaque, const stele_param *cols,
+                      const char *const *names, size_t n_cols)
+{
+    (void)names;
+    char *kind = opaque;
+    if (n_cols > 0 && cols[0].type == STELE_PARAM_TEXT && cols[0].v.s.len)
+        *kind = *(const char *)cols[0].v.s.ptr;
+    return 0;
+}
+
+int stele_store_table_publish(stele_store *s, const char *ns,
+                              const char *table, bool replace,
+                              stele_err *err)
+{
+    if (!stele_store_has_namespaces(s))
+        return 0;
+    if (!ident_ok(table) || !ident_ok(ns))
+        return stele_err_set(err, STELE_EINVAL,
+                             "bad table or namespace name '%s'.'%s'", ns,
+                             table);
+    /* what readmodels holds under that name: 'v' a view, 'r' a table... */
+    char kind = 0;
+    stele_param name = STELE_P_TEXT(table, strlen(table));
+    int rc = stele_store_namespace_create(s, STELE_STORE_VIEWS_SCHEMA, err);
+    if (rc == 0)
+        rc = stele_store_select(
+            s,
+            "SELECT c.relkind::text FROM pg_catalog.pg_class c"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = '" STELE_STORE_VIEWS_SCHEMA "'"
+            " AND c.relname = ?",
+            &name, 1, first_text, &kind, err);
+    if (rc != 0)
+        return rc;
+    if (kind && kind != 'v')
+        return stele_err_set(err, STELE_ECONFLICT,
+                             STELE_STORE_VIEWS_SCHEMA ".%s exists and is not "
+                             "a view: the read model cannot be published "
+                             "there (rename or drop it)",
+                             table);
+    if (kind && !replace)
+        return 0;
+    char sql[512];
+    if (kind) {
+        snprintf(sql, sizeof sql,
+                 "DROP VIEW " STELE_STORE_VIEWS_SCHEMA ".\"%s\"", table);
+        if ((rc = stele_store_exec(s, sql, NULL, 0, err)))
+            return rc;
+    }
+    snprintf(sql, sizeof sql,
+             "CREATE VIEW " STELE_STORE_VIEWS_SCHEMA ".\"%s\" AS"
+             " SELECT * FROM \"%s\".\"%s\"",
+             table, ns, table);
+    return stele_store_exec(s, sql, NULL, 0, err);
+}
+
 int stele_filter_parse(char *expr, stele_filter *f, stele_err *err)
 {
     static const struct {

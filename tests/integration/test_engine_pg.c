@@ -187,6 +187,53 @@ static void test_read_models_live_in_postgres(void **state)
     assert_int_equal(json_integer_value(json_object_get(day, "deposited")),
                      140);
     json_decref(out);
+
+    /* other programs read the serving version under the plain names */
+    pg_fixture *pf = *state;
+    const char *a2 =
+        "SELECT balance FROM readmodels.balances WHERE account_id = 'a2'";
+    assert_int_equal(pgt_scalar(pf->conninfo, a2), 40);
+    assert_int_equal(
+        pgt_scalar(pf->conninfo, "SELECT sum(deposited) FROM "
+                                 "readmodels.daily_totals"),
+        140);
+    /* a view gone missing (or a read model made before views) comes back
+     * when a host starts */
+    pgt_scalar(pf->conninfo, "DROP VIEW readmodels.balances");
+    assert_int_equal(pgt_scalar(pf->conninfo,
+                                "SELECT count(*) FROM pg_views WHERE "
+                                "schemaname = 'readmodels'"),
+                     1);
+    stele_engine_close(f->e);
+    f->e = NULL;
+    assert_int_equal(stele_engine_open(f->cfg, &f->e, &err), 0);
+    assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
+    assert_int_equal(pgt_scalar(pf->conninfo, a2), 40);
+}
+
+/* a relation of a read model's table name in readmodels that stele did
+ * not make is not replaced: the projector fails, saying why */
+static void test_a_table_in_the_way_of_a_view_is_an_error(void **state)
+{
+    pg_fixture *pf = *state;
+    ce_fixture *f = &pf->ce;
+    stele_engine_close(f->e);
+    f->e = NULL;
+    pgt_scalar(pf->conninfo, "DROP SCHEMA IF EXISTS readmodels CASCADE");
+    pgt_scalar(pf->conninfo, "CREATE SCHEMA readmodels");
+    pgt_scalar(pf->conninfo, "CREATE TABLE readmodels.balances(x int)");
+    stele_err err = {0};
+    assert_int_equal(stele_engine_open(f->cfg, &f->e, &err), 0);
+    size_t did;
+    assert_int_not_equal(stele_engine_drain(f->e, &did, &err), 0);
+    assert_non_null(strstr(err.msg, "readmodels.balances exists and is not "
+                                    "a view"));
+    /* the other read models are published all the same */
+    assert_int_equal(pgt_scalar(pf->conninfo,
+                                "SELECT count(*) FROM pg_views WHERE "
+                                "schemaname = 'readmodels' AND "
+                                "viewname = 'daily_totals'"),
+                     1);
 }
 
 static long long total(ce_fixture *f, const char *table)
@@ -220,6 +267,13 @@ static void test_projector_rebuild_beside_the_serving_version(void **state)
     const char *v2 = "SELECT count(*) FROM information_schema.schemata "
                      "WHERE schema_name = 'rm_balances_v2'";
     assert_int_equal(pgt_scalar(pf->conninfo, v1), 1);
+    const char *view_of_v1 =
+        "SELECT count(*) FROM pg_views WHERE schemaname = 'readmodels' AND "
+        "viewname = 'balances' AND definition LIKE '%rm_balances_v1.%'";
+    const char *view_of_v2 =
+        "SELECT count(*) FROM pg_views WHERE schemaname = 'readmodels' AND "
+        "viewname = 'balances' AND definition LIKE '%rm_balances_v2.%'";
+    assert_int_equal(pgt_scalar(pf->conninfo, view_of_v1), 1);
 
     /* deploy version 2 of the projector */
     stele_engine_close(f->e);
@@ -252,6 +306,7 @@ static void test_projector_rebuild_beside_the_serving_version(void **state)
     assert_int_equal(json_integer_value(json_object_get(b, "version")), 2);
     assert_int_equal(json_integer_value(json_object_get(b, "lag")), 30);
     json_decref(st);
+    assert_int_equal(pgt_scalar(pf->conninfo, view_of_v1), 1);
     assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
     assert_int_equal(total(f, "balances"), 30);
     assert_int_equal(stele_engine_status(f->e, &st, &err), 0);
@@ -262,6 +317,11 @@ static void test_projector_rebuild_beside_the_serving_version(void **state)
     json_decref(st);
     assert_int_equal(pgt_scalar(pf->conninfo, v2), 1);
     assert_int_equal(pgt_scalar(pf->conninfo, v1), 0);
+    /* the view follows the serving version */
+    assert_int_equal(pgt_scalar(pf->conninfo, view_of_v2), 1);
+    assert_int_equal(
+        pgt_scalar(pf->conninfo, "SELECT count(*) FROM readmodels.balances"),
+        30);
     assert_int_equal(pgt_scalar(pf->conninfo,
                                 "SELECT version FROM stele_projectors "
                                 "WHERE name = 'balances'"),
@@ -315,6 +375,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_projector_rebuild_beside_the_serving_version,
             setup_sqlite_log, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_table_in_the_way_of_a_view_is_an_error, setup_sqlite_log,
+            teardown),
         cmocka_unit_test_setup_teardown(
             test_two_hosts_one_killed_on_the_postgres_event_store,
             setup_pg_log, teardown),
