@@ -30,7 +30,7 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "common/text.h"
+#include "pgconn/pgconn.h"
 
 #define SCHEMA_VERSION 1
 /* pg_advisory_xact_lock key serializing the schema's creation between
@@ -338,25 +338,10 @@ int stele_log_open_postgres(const char *conninfo, stele_log **out,
     }
     l->base.ops = &pg_ops;
     snprintf(l->where, sizeof l->where, "(not connected)");
-    if (*conninfo) {
-        char *perr = NULL;
-        PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
-        if (!opts) {
-            char msg[320];
-            stele_text_redact_quoted(perr ? perr : "out of memory", msg,
-                                     sizeof msg);
-            PQfreemem(perr);
-            pg_close(&l->base);
-            return stele_err_set(err, STELE_EINVAL,
-                                 "PostgreSQL log: bad connection string: %s",
-                                 msg);
-        }
-        for (PQconninfoOption *o = opts; o->keyword; o++)
-            if (!strcmp(o->keyword, "password") && o->val && *o->val)
-                l->secret = strdup(o->val);
-        PQconninfoFree(opts);
-    }
-    int rc = lpg_connect_unprepared(l, "stele", &l->conn, err);
+    int rc = stele_pg_conninfo_check(conninfo, "PostgreSQL log", &l->secret,
+                                     err);
+    if (!rc)
+        rc = lpg_connect_unprepared(l, "stele", &l->conn, err);
     if (!rc)
         rc = schema_ensure(l, err);
     if (!rc)

@@ -25,6 +25,7 @@
 
 #include "common/err.h"
 #include "common/text.h"
+#include "pgconn/pgconn.h"
 #include "store_pg_priv.h"
 
 static const stele_store_ops pg_ops;
@@ -196,24 +197,11 @@ int stele_store_open_postgres(const char *conninfo, stele_store **out,
     s->gen = 1;
     snprintf(s->table_options, sizeof s->table_options,
              " WITH (fillfactor=%d)", STELE_STORE_PG_FILLFACTOR);
-    if (*conninfo) {
-        char *perr = NULL;
-        PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
-        if (!opts) {
-            char msg[320];
-            stele_text_redact_quoted(perr ? perr : "out of memory", msg,
-                                     sizeof msg);
-            PQfreemem(perr);
-            pg_close(&s->base);
-            return stele_err_set(err, STELE_EINVAL,
-                                 "read-model store: bad PostgreSQL "
-                                 "connection string: %s",
-                                 msg);
-        }
-        for (PQconninfoOption *o = opts; o->keyword; o++)
-            if (!strcmp(o->keyword, "password") && o->val && *o->val)
-                s->secret = strdup(o->val);
-        PQconninfoFree(opts);
+    int checked = stele_pg_conninfo_check(conninfo, "read-model store",
+                                          &s->secret, err);
+    if (checked) {
+        pg_close(&s->base);
+        return checked;
     }
     /* Defaults the connection string (or PG* variables) may override: a
      * name in pg_stat_activity, and a bound on connecting. */

@@ -570,6 +570,8 @@ static void test_errors_name_the_server_never_the_password(void **state)
     rc =
         stele_log_open_postgres("host=127.0.0.1 password='sekr3t-pw", &l, &err);
     assert_int_equal(rc, STELE_EINVAL);
+    assert_non_null(
+        strstr(err.msg, "PostgreSQL log: bad PostgreSQL connection string"));
     assert_null(strstr(err.msg, "sekr3t-pw"));
 }
 
