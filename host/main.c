@@ -5,7 +5,8 @@
  *   stele send    [-c CONFIG] [--timeout MS] [JSON|-]
  *   stele query   [-c CONFIG] NAME [JSON]      run a query plugin
  *   stele query   [-c CONFIG] --list TABLE [--filter EXPR]... [--sort COL]
- *                 [--desc] [--page N] [--page-size N]
+ *                 [--desc] [--page N | --after CURSOR] [--page-size N]
+ *                 [--no-total]
  *   stele events  [-c CONFIG] [--aggregate TYPE] [--id ID] [--limit N]
  *   stele state   [-c CONFIG] TYPE ID
  *   stele replay  [-c CONFIG] [--aggregate TYPE]
@@ -49,7 +50,8 @@ static void usage(FILE *f)
           "  stele query   [-c CONFIG] NAME [JSON]\n"
           "  stele query   [-c CONFIG] --list TABLE [--filter EXPR]... "
           "[--sort COL] [--desc]\n"
-          "                [--page N] [--page-size N]\n"
+          "                [--page N | --after CURSOR] [--page-size N] "
+          "[--no-total]\n"
           "  stele events  [-c CONFIG] [--aggregate TYPE] [--id ID] "
           "[--limit N]\n"
           "  stele state   [-c CONFIG] TYPE ID\n"
@@ -87,7 +89,8 @@ typedef struct opts {
     char *filters[16];
     size_t n_filters;
     const char *sort;
-    int desc;
+    int desc, no_total;
+    const char *after;
     long long page, page_size, limit;
     const char *aggregate, *id;
     int argc;
@@ -118,6 +121,8 @@ static int parse_opts(int argc, char **argv, opts *o)
         {"desc", no_argument, NULL, 'd'},
         {"page", required_argument, NULL, 'p'},
         {"page-size", required_argument, NULL, 'P'},
+        {"after", required_argument, NULL, 'A'},
+        {"no-total", no_argument, NULL, 'T'},
         {"aggregate", required_argument, NULL, 'a'},
         {"id", required_argument, NULL, 'i'},
         {"limit", required_argument, NULL, 'l'},
@@ -146,6 +151,8 @@ static int parse_opts(int argc, char **argv, opts *o)
         case 'd': o->desc = 1; break;
         case 'p': o->page = parse_num(optarg, "--page", &ok); break;
         case 'P': o->page_size = parse_num(optarg, "--page-size", &ok); break;
+        case 'A': o->after = optarg; break;
+        case 'T': o->no_total = 1; break;
         case 'a': o->aggregate = optarg; break;
         case 'i': o->id = optarg; break;
         case 'l': o->limit = parse_num(optarg, "--limit", &ok); break;
@@ -269,7 +276,9 @@ static int cmd_query(const opts *o, stele_engine *e)
                                   .sort = o->sort,
                                   .descending = o->desc,
                                   .page = o->page,
-                                  .page_size = o->page_size};
+                                  .page_size = o->page_size,
+                                  .after = o->after,
+                                  .no_total = o->no_total};
         rc = stele_engine_list(e, o->list_table, &req, &out, &err);
     } else {
         if (o->argc < 1) {

@@ -143,8 +143,13 @@ typedef struct stele_list_request {
     size_t n_filters;
     const char *sort;  /* a SORT column, or NULL: the primary key */
     bool descending;
-    int64_t page;      /* from 1 */
+    int64_t page;      /* from 1; 1 with after */
     int64_t page_size; /* 1..1000 */
+    /* A cursor: the "next" of the previous page (same sort and direction;
+     * the filters may change). Pages by position instead of by number:
+     * as cheap deep in the table as at its start. */
+    const char *after;
+    bool no_total; /* leave out "total" (a count of every matching row) */
 } stele_list_request;
 
 /* Parses "col=v", "col!=v", "col<v", "col<=v", "col>v", "col>=v",
@@ -154,7 +159,11 @@ int stele_filter_parse(char *expr, stele_filter *f, stele_err *err);
 /*
  * Lists rows of table t: only columns flagged STELE_COL_FILTER may be
  * filtered and STELE_COL_SORT sorted on; values are bound as parameters.
- * *out is {"items": [...], "total": N, "page": P, "page_size": S}.
+ * Rows come in the sort column's order, then the primary key's (in the
+ * same direction); NULL sorts as the largest value. *out is
+ * {"items": [...], "page_size": S, "next": cursor or null, "page": P,
+ * "total": N}: "next" is null on the last page; "page" only without
+ * after; "total" only without after and without no_total.
  */
 int stele_store_list(stele_store *s, const stele_table_def *t,
                      const stele_list_request *req, json_t **out,

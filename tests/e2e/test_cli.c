@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #define STELE STELE_BUILD_DIR "/stele"
 #define PLUGINS STELE_BUILD_DIR "/plugins/"
 
@@ -184,6 +186,38 @@ static void test_running_host_processes_and_stops_cleanly(void **state)
                  STELE, config);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "\"total\": 11"));
+    free(out);
+
+    /* a cursor walk: the first 5, then the 6 after them */
+    rc = run(&out,
+             "%s query -c %s --list balances --sort balance --page-size 5 "
+             "--no-total",
+             STELE, config);
+    assert_int_equal(rc, 0);
+    json_t *first = json_loads(out, 0, NULL);
+    free(out);
+    assert_non_null(first);
+    assert_null(json_object_get(first, "total"));
+    assert_int_equal(json_array_size(json_object_get(first, "items")), 5);
+    const char *next = json_string_value(json_object_get(first, "next"));
+    assert_non_null(next);
+    rc = run(&out,
+             "%s query -c %s --list balances --sort balance --page-size 100 "
+             "--after '%s'",
+             STELE, config, next);
+    json_decref(first);
+    assert_int_equal(rc, 0);
+    json_t *rest = json_loads(out, 0, NULL);
+    free(out);
+    assert_non_null(rest);
+    assert_int_equal(json_array_size(json_object_get(rest, "items")), 6);
+    assert_true(json_is_null(json_object_get(rest, "next")));
+    json_decref(rest);
+    /* what is not a cursor is refused */
+    rc = run(&out, "%s query -c %s --list balances --after e30", STELE,
+             config);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(out, "is not a cursor"));
     free(out);
 }
 

@@ -264,6 +264,213 @@ static void test_bad_sql_is_an_error_not_a_crash(void **state)
     json_decref(pg);
 }
 
+/* ------------------------------------------------------------------ */
+/* Paging by cursor                                                     */
+
+/* ledger(branch, seq) KEY: two key columns; day nullable, with ties;
+ * amount with ties. */
+static const stele_column_def ledger_cols[] = {
+    {"branch", STELE_COL_TEXT, STELE_COL_KEY | STELE_COL_FILTER},
+    {"seq", STELE_COL_INT, STELE_COL_KEY},
+    {"day", STELE_COL_INT,
+     STELE_COL_SORT | STELE_COL_FILTER | STELE_COL_NULLABLE},
+    {"amount", STELE_COL_REAL, STELE_COL_SORT},
+};
+static const stele_table_def ledger = {"ledger", ledger_cols, 4};
+#define LEDGER_ROWS 23
+
+static void fill_ledger(stele_store *s)
+{
+    stele_err err = {0};
+    if (stele_store_table_create(s, &ledger, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(stele_store_begin(s, &err), 0);
+    for (int i = 0; i < LEDGER_ROWS; i++) {
+        const char *branch = i % 2 ? "north" : "south";
+        stele_param p[] = {STELE_P_TEXT(branch, strlen(branch)),
+                           STELE_P_INT(i / 2),
+                           i % 4 == 0 ? STELE_P_NULL() : STELE_P_INT(i % 5),
+                           STELE_P_REAL((i % 3) * 1.5)};
+        assert_int_equal(stele_store_exec(s,
+                                          "INSERT INTO ledger(branch, seq, "
+                                          "day, amount) VALUES(?, ?, ?, ?)",
+                                          p, 4, &err),
+                         0);
+    }
+    if (stele_store_commit(s, &err) != 0)
+        fail_msg("%s", err.msg);
+}
+
+static json_t *ledger_list(stele_store *s, const char *sort, bool desc,
+                           int page, int size, const char *after, bool no_total,
+                           const char *filter, stele_err *err)
+{
+    char buf[64];
+    stele_filter f;
+    if (filter) {
+        snprintf(buf, sizeof buf, "%s", filter);
+        if (stele_filter_parse(buf, &f, err) != 0)
+            return NULL;
+    }
+    stele_list_request req = {.filters = &f,
+                              .n_filters = filter ? 1 : 0,
+                              .sort = sort,
+                              .descending = desc,
+                              .page = page,
+                              .page_size = size,
+                              .after = after,
+                              .no_total = no_total};
+    json_t *out = NULL;
+    if (stele_store_list(s, &ledger, &req, &out, err) != 0)
+        return NULL;
+    return out;
+}
+
+/* "branch/seq" of every item of page appended to keys. */
+static void collect(json_t *page, char keys[][16], size_t *n)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(page, "items"), i, it)
+    {
+        assert_true(*n < LEDGER_ROWS + 1);
+        snprintf(keys[(*n)++], 16, "%s/%lld",
+                 json_string_value(json_object_get(it, "branch")),
+                 (long long)json_integer_value(json_object_get(it, "seq")));
+    }
+}
+
+/* Following "next" from the first page visits every row once, in the
+ * order of one page holding them all, for every sort, direction and page
+ * size; the last page's next is null. */
+static void test_cursor_pages_visit_every_row_once_in_order(void **state)
+{
+    stele_store *s = store_of(state);
+    fill_ledger(s);
+    const char *sorts[] = {NULL, "day", "amount"};
+    stele_err err = {0};
+    for (size_t si = 0; si < 3; si++)
+        for (int desc = 0; desc < 2; desc++) {
+            char want[LEDGER_ROWS + 1][16], got[LEDGER_ROWS + 1][16];
+            size_t nw = 0, ng = 0;
+            json_t *all = ledger_list(s, sorts[si], desc, 1, 100, NULL, false,
+                                      NULL, &err);
+            if (!all)
+                fail_msg("%s", err.msg);
+            collect(all, want, &nw);
+            assert_int_equal(nw, LEDGER_ROWS);
+            assert_true(json_is_null(json_object_get(all, "next")));
+            json_decref(all);
+            for (int size = 1; size <= 5; size += 2) {
+                ng = 0;
+                json_t *page = ledger_list(s, sorts[si], desc, 1, size, NULL,
+                                           false, NULL, &err);
+                int pages = 0;
+                while (page) {
+                    collect(page, got, &ng);
+                    pages++;
+                    const char *next =
+                        json_string_value(json_object_get(page, "next"));
+                    json_t *following =
+                        next ? ledger_list(s, sorts[si], desc, 1, size, next,
+                                           false, NULL, &err)
+                             : NULL;
+                    if (next && !following)
+                        fail_msg("after %s: %s", next, err.msg);
+                    if (following) { /* a cursor's page has no number */
+                        assert_null(json_object_get(following, "page"));
+                        assert_null(json_object_get(following, "total"));
+                    }
+                    json_decref(page);
+                    page = following;
+                }
+                assert_int_equal(ng, LEDGER_ROWS);
+                assert_int_equal(pages, (LEDGER_ROWS + size - 1) / size);
+                for (size_t i = 0; i < ng; i++)
+                    if (strcmp(got[i], want[i]) != 0)
+                        fail_msg("sort %s %s, pages of %d: row %zu is %s, "
+                                 "expected %s",
+                                 sorts[si] ? sorts[si] : "(key)",
+                                 desc ? "desc" : "asc", size, i, got[i],
+                                 want[i]);
+            }
+        }
+}
+
+/* NULL is the largest value, on every backend: last ascending, first
+ * descending; ties go by the key in the same direction. */
+static void test_nulls_sort_last_ascending_first_descending(void **state)
+{
+    stele_store *s = store_of(state);
+    fill_ledger(s);
+    stele_err err = {0};
+    json_t *asc = ledger_list(s, "day", false, 1, 100, NULL, true, NULL, &err);
+    json_t *desc = ledger_list(s, "day", true, 1, 100, NULL, true, NULL, &err);
+    assert_non_null(asc);
+    assert_non_null(desc);
+    json_t *ai = json_object_get(asc, "items"),
+           *di = json_object_get(desc, "items");
+    /* rows 0, 4, 8, ... 20 have no day: 6 of them */
+    for (size_t i = 0; i < LEDGER_ROWS; i++) {
+        bool null_a =
+            json_is_null(json_object_get(json_array_get(ai, i), "day"));
+        bool null_d =
+            json_is_null(json_object_get(json_array_get(di, i), "day"));
+        assert_int_equal(null_a, i >= LEDGER_ROWS - 6);
+        assert_int_equal(null_d, i < 6);
+    }
+    /* the first of the ties at day 0, ascending: the smallest key */
+    json_t *first = json_array_get(ai, 0);
+    assert_int_equal(json_integer_value(json_object_get(first, "day")), 0);
+    assert_string_equal(json_string_value(json_object_get(first, "branch")),
+                        "north");
+    assert_null(json_object_get(asc, "total")); /* no_total */
+    json_decref(asc);
+    json_decref(desc);
+}
+
+/* A cursor keeps its place when the filter changes; it is refused for
+ * another sort or direction, with a page number, and when it is not one. */
+static void test_cursors_that_do_not_fit_are_refused(void **state)
+{
+    stele_store *s = store_of(state);
+    fill_ledger(s);
+    stele_err err = {0};
+    json_t *p = ledger_list(s, "amount", false, 1, 3, NULL, false, NULL, &err);
+    assert_non_null(p);
+    assert_int_equal(json_integer_value(json_object_get(p, "total")),
+                     LEDGER_ROWS);
+    char next[512];
+    snprintf(next, sizeof next, "%s",
+             json_string_value(json_object_get(p, "next")));
+    json_decref(p);
+    p = ledger_list(s, "amount", false, 1, 100, next, false, "branch=north",
+                    &err);
+    assert_non_null(p);
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(p, "items"), i, it) assert_string_equal(
+        json_string_value(json_object_get(it, "branch")), "north");
+    json_decref(p);
+
+    assert_null(ledger_list(s, "day", false, 1, 3, next, false, NULL, &err));
+    assert_int_equal(err.code, STELE_EINVAL);
+    assert_non_null(strstr(err.msg, "another order"));
+    assert_null(ledger_list(s, "amount", true, 1, 3, next, false, NULL, &err));
+    assert_non_null(strstr(err.msg, "another order"));
+    assert_null(ledger_list(s, "amount", false, 2, 3, next, false, NULL, &err));
+    assert_non_null(strstr(err.msg, "do not go together"));
+    /* not base64url; {}; {"s":"amount","d":false,"v":[1]} */
+    const char *bad[] = {"x", "!!!!", "e30",
+                         "eyJzIjoiYW1vdW50IiwiZCI6ZmFsc2UsInYiOlsxXX0"};
+    for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+        assert_null(
+            ledger_list(s, "amount", false, 1, 3, bad[b], false, NULL, &err));
+        assert_int_equal(err.code, STELE_EINVAL);
+        assert_non_null(strstr(err.msg, "is not a cursor of this list"));
+    }
+}
+
 int store_conformance_run(const store_conformance_backend *b)
 {
     backend = b;
@@ -276,6 +483,9 @@ int store_conformance_run(const store_conformance_backend *b)
         CT(test_rollback_discards_writes_and_checkpoint),
         CT(test_projector_versions_and_drop),
         CT(test_bad_sql_is_an_error_not_a_crash),
+        CT(test_cursor_pages_visit_every_row_once_in_order),
+        CT(test_nulls_sort_last_ascending_first_descending),
+        CT(test_cursors_that_do_not_fit_are_refused),
     };
 #undef CT
     char name[64];
