@@ -36,6 +36,10 @@ int stele_store_open_postgres(const char *conninfo, stele_store **out,
 #define STELE_STORE_PG_FILLFACTOR 90
 int stele_store_postgres_fillfactor(stele_store *s, int percent,
                                     stele_err *err);
+/* How long a read model's DDL (a rebuild's switch-over) waits for the
+ * locks of tables that queries are reading before it gives up and is
+ * tried again (PostgreSQL). */
+#define STELE_STORE_PG_DDL_LOCK_TIMEOUT "2s"
 void stele_store_close(stele_store *s);
 
 /* "sqlite", "postgres" */

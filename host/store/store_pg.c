@@ -394,10 +394,21 @@ static const char *pg_column_type(stele_column_type t)
 /* Two hosts preparing the same projector's tables at once would race in
  * CREATE TABLE IF NOT EXISTS (PostgreSQL checks the catalog before it
  * locks it): one at a time, until the transaction ends. */
+/* Then the transaction's DDL waits at most STELE_STORE_PG_DDL_LOCK_TIMEOUT
+ * for the locks of the tables and views it changes. A DDL statement
+ * waiting for a reader (a report's long query on the view of the old
+ * version, say) would queue every later reader of that table behind it:
+ * an outage of the read model. After the timeout the transaction fails
+ * (SQLSTATE 55P03, retryable) and the engine tries again later. */
 static int pg_lock_ddl(stele_store *base, stele_err *err)
 {
-    return pg_exec(base, "SELECT pg_advisory_xact_lock(" DDL_LOCK_KEY ")", NULL,
-                   0, err);
+    int rc = pg_exec(base, "SELECT pg_advisory_xact_lock(" DDL_LOCK_KEY ")",
+                     NULL, 0, err);
+    return rc ? rc
+              : pg_exec(base,
+                        "SET LOCAL lock_timeout = '"
+                        STELE_STORE_PG_DDL_LOCK_TIMEOUT "'",
+                        NULL, 0, err);
 }
 
 static bool ns_ok(const char *ns)

@@ -14,6 +14,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <libpq-fe.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -307,6 +309,24 @@ static void test_projector_rebuild_beside_the_serving_version(void **state)
     assert_int_equal(json_integer_value(json_object_get(b, "lag")), 30);
     json_decref(st);
     assert_int_equal(pgt_scalar(pf->conninfo, view_of_v1), 1);
+
+    /* a report reading version 1 in a long transaction holds the switch
+     * over back for at most the DDL lock timeout (readers behind the DDL
+     * would otherwise queue too); it goes through once the report ends */
+    PGconn *report = PQconnectdb(pf->conninfo);
+    assert_int_equal(PQstatus(report), CONNECTION_OK);
+    PQclear(PQexec(report, "BEGIN"));
+    PGresult *r = PQexec(report, "SELECT count(*) FROM readmodels.balances");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    int64_t t0 = stele_mono_ns();
+    assert_int_equal(stele_engine_drain(f->e, &did, &err), STELE_ERETRY);
+    assert_non_null(strstr(err.msg, "lock timeout"));
+    assert_true(stele_mono_ns() - t0 < 30LL * 1000000000);
+    assert_int_equal(pgt_scalar(pf->conninfo, view_of_v1), 1);
+    PQclear(PQexec(report, "COMMIT"));
+    PQfinish(report);
+    err = (stele_err){0};
     assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
     assert_int_equal(total(f, "balances"), 30);
     assert_int_equal(stele_engine_status(f->e, &st, &err), 0);
