@@ -189,7 +189,8 @@ static int aggregate_setup(stele_engine *e, aggregate *a, stele_plugin *p,
     a->commands = calloc(d->n_commands, sizeof *a->commands);
     a->events = calloc(d->n_events, sizeof *a->events);
     if (!a->t_commands || !a->t_events || !a->t_state || !a->t_results ||
-        !a->cache || !a->answered || !a->answered_old || (!a->commands && d->n_commands) ||
+        !a->cache || !a->answered || !a->answered_old ||
+        (!a->commands && d->n_commands) ||
         (!a->events && d->n_events))
         return stele_err_set(err, STELE_ENOMEM, "out of memory");
 

@@ -135,7 +135,8 @@ int lpg_delete_before(stele_log *log, const char *topic, int32_t partition,
     char what[300];
     snprintf(what, sizeof what, "retention of %s[%d]", topic, partition);
     PGresult *r;
-    if ((rc = lpg_run(l, l->conn, t->compacted ? S_CMP_EXPIRE : S_REC_EXPIRE, &p, &r, err, what)))
+    enum lpg_stmt stmt = t->compacted ? S_CMP_EXPIRE : S_REC_EXPIRE;
+    if ((rc = lpg_run(l, l->conn, stmt, &p, &r, err, what)))
         return rc;
     *deleted = strtoll(PQcmdTuples(r), NULL, 10);
     PQclear(r);

@@ -125,8 +125,10 @@ static int delete_topics(rd_kafka_t *rk, char **names, int n)
         fprintf(stderr, "delete topics: %s\n", rd_kafka_event_error_string(ev));
     } else {
         size_t cnt = 0;
-        const rd_kafka_topic_result_t **res = rd_kafka_DeleteTopics_result_topics(
-            rd_kafka_event_DeleteTopics_result(ev), &cnt);
+        const rd_kafka_DeleteTopics_result_t *dr =
+            rd_kafka_event_DeleteTopics_result(ev);
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_DeleteTopics_result_topics(dr, &cnt);
         deleted = 0;
         for (size_t i = 0; i < cnt; i++) {
             if (rd_kafka_topic_result_error(res[i]))
