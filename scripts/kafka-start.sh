@@ -58,16 +58,8 @@ port_open() {
   timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
 }
 
-# The pid file is only trusted if that process is the broker of this state
-# dir: after a reboot the pid may belong to something else.
-broker_pid() {
-  local pid
-  [ -f "$PIDFILE" ] || return 1
-  pid="$(cat "$PIDFILE" 2>/dev/null)"
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | grep -qxF -- "-Dstele.kafka.dir=$DIR" || return 1
-  echo "$pid"
-}
+# shellcheck source=kafka/broker-pid.sh
+. "$(dirname "${BASH_SOURCE[0]}")/kafka/broker-pid.sh"
 
 # The classpath is resolved once and kept in the state dir; it is resolved
 # again when the POM changes or a jar has gone from ~/.m2. Offline first, so

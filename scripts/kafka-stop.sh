@@ -29,7 +29,7 @@ if [ ! -d "$DIR" ]; then
 fi
 # rm -rf on a path from the environment: only on a dir kafka-start.sh made.
 if [ "$wipe" = 1 ] && [ ! -f "$DIR/server.properties" ] && [ ! -f "$DIR/classpath" ] &&
-   find "$DIR" -mindepth 1 -maxdepth 1 ! -name .lock | grep -q .; then
+   [ -n "$(find "$DIR" -mindepth 1 -maxdepth 1 ! -name .lock -print -quit)" ]; then
   die "$DIR does not look like a kafka-start.sh state dir; not wiping it"
 fi
 
@@ -37,15 +37,8 @@ fi
 exec 9>"$DIR/.lock"
 flock -w 180 9 || die "timed out waiting for $DIR/.lock (held by kafka-start.sh?)"
 
-# Same check as kafka-start.sh: the pid must be the broker of this state dir.
-broker_pid() {
-  local pid
-  [ -f "$PIDFILE" ] || return 1
-  pid="$(cat "$PIDFILE" 2>/dev/null)"
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | grep -qxF -- "-Dstele.kafka.dir=$DIR" || return 1
-  echo "$pid"
-}
+# shellcheck source=kafka/broker-pid.sh
+. "$(dirname "${BASH_SOURCE[0]}")/kafka/broker-pid.sh"
 
 gone() { ! kill -0 "$1" 2>/dev/null; }
 

@@ -5,9 +5,9 @@
 #include "common_kafka.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <librdkafka/rdkafka.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,39 +57,57 @@ int ckt_ensure_broker(void)
     return 0;
 }
 
-/* true when dir's pid file names a live process: the scripts' broker. */
-static bool runs_broker(const char *dir)
+/* The broker the scripts started (a java process run with
+ * -Dstele.kafka.dir=<its state dir>): its pid, and its dir into dir; 0
+ * when none runs. Found among the processes, not through a pid file. */
+static long find_broker(char *dir, size_t size)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/kafka.pid", dir);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    long pid = 0;
-    bool ok = fscanf(f, "%ld", &pid) == 1 && pid > 0 &&
-              kill((pid_t)pid, 0) == 0;
-    fclose(f);
-    return ok;
+    DIR *proc = opendir("/proc");
+    struct dirent *d;
+    long found = 0;
+    while (proc && !found && (d = readdir(proc))) {
+        char *end;
+        long pid = strtol(d->d_name, &end, 10);
+        if (*end || pid <= 0)
+            continue;
+        char path[64], args[65536];
+        snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(args, 1, sizeof args - 1, f) : 0;
+        if (f)
+            fclose(f);
+        args[n] = '\0';
+        static const char key[] = "-Dstele.kafka.dir=";
+        for (size_t at = 0; at < n; at += strlen(args + at) + 1)
+            if (!strncmp(args + at, key, sizeof key - 1)) {
+                snprintf(dir, size, "%s", args + at + sizeof key - 1);
+                found = pid;
+                break;
+            }
+    }
+    if (proc)
+        closedir(proc);
+    return found;
+}
+
+long ckt_broker_pid(void)
+{
+    char dir[512];
+    return find_broker(dir, sizeof dir);
 }
 
 const char *ckt_restart_command(void)
 {
     static char cmd[2048];
-    const char *env = getenv("STELE_KAFKA_DIR");
-    const char *dirs[] = {test_dir(), env && *env ? env : "/tmp/stele-kafka"};
-    if (strcmp(ckt_bootstrap(), DEFAULT_BOOTSTRAP) != 0)
+    char dir[512];
+    if (strcmp(ckt_bootstrap(), DEFAULT_BOOTSTRAP) != 0 ||
+        !find_broker(dir, sizeof dir))
         return NULL;
-    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-        if (!runs_broker(dirs[i]))
-            continue;
-        snprintf(cmd, sizeof cmd,
-                 "STELE_KAFKA_DIR='%s' %s/scripts/kafka-stop.sh >&2 && "
-                 "sleep 2 && "
-                 "STELE_KAFKA_DIR='%s' %s/scripts/kafka-start.sh >&2",
-                 dirs[i], STELE_SOURCE_DIR, dirs[i], STELE_SOURCE_DIR);
-        return cmd;
-    }
-    return NULL;
+    snprintf(cmd, sizeof cmd,
+             "STELE_KAFKA_DIR='%s' %s/scripts/kafka-stop.sh >&2 && sleep 2 && "
+             "STELE_KAFKA_DIR='%s' %s/scripts/kafka-start.sh >&2",
+             dir, STELE_SOURCE_DIR, dir, STELE_SOURCE_DIR);
+    return cmd;
 }
 
 /* The names of the broker's topics that start with prefix; *n of them. */

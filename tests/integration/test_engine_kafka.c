@@ -291,9 +291,13 @@ static void test_broker_restart_under_load_loses_nothing(void **state)
                         "the tests cannot restart it\n");
         skip();
     }
+    long before = ckt_broker_pid();
     ce_start_host(f, 0);
     ce_start_host(f, 1);
     ce_load(f, -1, restart);
+    /* a new broker process: the restart really happened */
+    long after = ckt_broker_pid();
+    assert_true(after != 0 && after != before);
     ce_expect_exactly_once(f);
 }
 
