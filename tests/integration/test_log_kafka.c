@@ -77,15 +77,6 @@ static const char *N(ctx *c, const char *base)
     return buf;
 }
 
-#define OK(call)                                                               \
-    do {                                                                       \
-        stele_err ok_err_ = {0};                                               \
-        (void)ok_err_;                                                         \
-        int ok_rc_ = (call);                                                   \
-        if (ok_rc_)                                                            \
-            fail_msg("%s -> %d: %s", #call, ok_rc_, ok_err_.msg);              \
-    } while (0)
-#define E (&ok_err_)
 
 static int setup(void **state)
 {

@@ -48,15 +48,6 @@ static void fx_teardown(void *fixture)
 /* ------------------------------------------------------------------ */
 /* Helpers                                                              */
 
-#define OK(call)                                                               \
-    do {                                                                       \
-        stele_err ok_err_ = {0};                                               \
-        (void)ok_err_;                                                         \
-        int ok_rc_ = (call);                                                   \
-        if (ok_rc_)                                                            \
-            fail_msg("%s -> %d: %s", #call, ok_rc_, ok_err_.msg);              \
-    } while (0)
-#define E (&ok_err_)
 
 static unsigned serial;
 

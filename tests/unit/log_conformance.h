@@ -34,6 +34,19 @@ typedef struct log_conformance_backend {
     const char *name_prefix;
 } log_conformance_backend;
 
+/* OK(call): a log call that must succeed, failing the running cmocka test
+ * with its status and message otherwise. Inside OK(), pass E as the
+ * stele_err argument. */
+#define OK(call)                                                               \
+    do {                                                                       \
+        stele_err ok_err_ = {0};                                               \
+        (void)ok_err_;                                                         \
+        int ok_rc_ = (call);                                                   \
+        if (ok_rc_)                                                            \
+            fail_msg("%s -> %d: %s", #call, ok_rc_, ok_err_.msg);              \
+    } while (0)
+#define E (&ok_err_)
+
 /* Runs the suite as one cmocka group; returns the number of failures. */
 int log_conformance_run(const log_conformance_backend *backend);
 

@@ -100,15 +100,6 @@ static int teardown(void **state)
     return 0;
 }
 
-#define OK(call)                                                               \
-    do {                                                                       \
-        stele_err ok_err_ = {0};                                               \
-        (void)ok_err_;                                                         \
-        int ok_rc_ = (call);                                                   \
-        if (ok_rc_)                                                            \
-            fail_msg("%s -> %d: %s", #call, ok_rc_, ok_err_.msg);              \
-    } while (0)
-#define E (&ok_err_)
 
 static void ensure(stele_log *log, const char *name, int32_t parts,
                    bool compacted)
