@@ -51,8 +51,12 @@ void sc_fill(stele_store *s)
         fail_msg("%s", err.msg);
 }
 
-json_t *sc_list(stele_store *s, const char *filter, const char *sort, bool desc,
-                int page, int size, stele_err *err)
+/* A list query on table t: req with the filters of filter (one or two
+ * "<column><op><value>" separated by ';', or NULL). NULL with err filled
+ * when the store or the filter parser refuses. */
+static json_t *list_on(stele_store *s, const stele_table_def *t,
+                       const char *filter, stele_list_request req,
+                       stele_err *err)
 {
     stele_filter flt[2];
     char buf[2][128];
@@ -68,16 +72,20 @@ json_t *sc_list(stele_store *s, const char *filter, const char *sort, bool desc,
             n++;
         }
     }
-    stele_list_request req = {.filters = flt,
-                              .n_filters = n,
-                              .sort = sort,
-                              .descending = desc,
-                              .page = page,
-                              .page_size = size};
+    req.filters = flt;
+    req.n_filters = n;
     json_t *out = NULL;
-    if (stele_store_list(s, &sc_accounts, &req, &out, err) != 0)
+    if (stele_store_list(s, t, &req, &out, err) != 0)
         return NULL;
     return out;
+}
+
+json_t *sc_list(stele_store *s, const char *filter, const char *sort, bool desc,
+                int page, int size, stele_err *err)
+{
+    stele_list_request req = {
+        .sort = sort, .descending = desc, .page = page, .page_size = size};
+    return list_on(s, &sc_accounts, filter, req, err);
 }
 
 long long sc_total(json_t *page)
@@ -305,25 +313,13 @@ static json_t *ledger_list(stele_store *s, const char *sort, bool desc,
                            int page, int size, const char *after, bool no_total,
                            const char *filter, stele_err *err)
 {
-    char buf[64];
-    stele_filter f;
-    if (filter) {
-        snprintf(buf, sizeof buf, "%s", filter);
-        if (stele_filter_parse(buf, &f, err) != 0)
-            return NULL;
-    }
-    stele_list_request req = {.filters = &f,
-                              .n_filters = filter ? 1 : 0,
-                              .sort = sort,
+    stele_list_request req = {.sort = sort,
                               .descending = desc,
                               .page = page,
                               .page_size = size,
                               .after = after,
                               .no_total = no_total};
-    json_t *out = NULL;
-    if (stele_store_list(s, &ledger, &req, &out, err) != 0)
-        return NULL;
-    return out;
+    return list_on(s, &ledger, filter, req, err);
 }
 
 /* "branch/seq" of every item of page appended to keys. */
