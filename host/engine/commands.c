@@ -427,8 +427,15 @@ static int process_batch(stele_engine *e, stele_log_batch **ins, size_t nin,
         /* Fenced or broken: this host must never write again. */
         e->cmd_failed = true;
     } else {
-        /* Nothing of the batch was written: read it again from the
-         * committed offsets. */
+        /* The commit failed, but it may have happened all the same: its
+         * answer can be lost (a PostgreSQL connection cut during COMMIT,
+         * a Kafka producer failing in commit_transaction). So the cache
+         * cannot tell: the batch's partitions are restored from the log
+         * before their next command, and read again from the committed
+         * offsets (past the batch if it did happen). */
+        for (size_t i = 0; i < b.n_offsets; i++)
+            commands_mark_unrestored(e, b.offsets[i].topic,
+                                     b.offsets[i].partition);
         stele_err rerr;
         if (stele_log_consumer_rewind(e->cmd_consumer, &rerr) != 0) {
             engine_logf(e, STELE_LOG_ERROR, "rewind failed: %s", rerr.msg);
@@ -452,6 +459,8 @@ int commands_process(stele_engine *e, int timeout_ms, size_t *did,
                              "error");
     int rc = ensure_consumer(e, err);
     if (rc != 0 || !e->cmd_consumer)
+        return rc;
+    if (e->cmd_unrestored > 0 && (rc = commands_restore_pending(e, err)))
         return rc;
     if (e->cmd_needs_rewind) {
         if ((rc = stele_log_consumer_rewind(e->cmd_consumer, err)))
@@ -493,6 +502,15 @@ int commands_process(stele_engine *e, int timeout_ms, size_t *did,
     if (e->cmd_failed) {
         rc = stele_err_set(err, STELE_EFATAL,
                            "restoring states of assigned partitions failed");
+        goto free_input;
+    }
+    if (e->cmd_unrestored > 0) {
+        /* A partition assigned by these polls could not be restored: read
+         * on once it is (the next call tries), from the committed
+         * offsets. */
+        if (total > 0)
+            e->cmd_needs_rewind = true;
+        rc = 0;
         goto free_input;
     }
     if (total == 0)

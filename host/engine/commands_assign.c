@@ -3,7 +3,9 @@
  * restores what it needs to decide commands of a partition it now owns:
  * the ids of the commands already answered there and its aggregates'
  * states (rebuilt from events when their state_version changed). On
- * revocation it drops them.
+ * revocation it drops them. A partition whose restore failed, or whose
+ * last commit failed without telling whether it happened, is restored
+ * again (commands_restore_pending) before its commands are decided.
  */
 #include <stdint.h>
 #include <string.h>
@@ -54,59 +56,117 @@ static int load_answered(stele_engine *e, aggregate *a, int32_t p,
     return 0;
 }
 
+static aggregate *aggregate_of(stele_engine *e, const char *commands_topic)
+{
+    for (size_t j = 0; j < e->n_aggs; j++)
+        if (strcmp(e->aggs[j].t_commands, commands_topic) == 0)
+            return &e->aggs[j];
+    return NULL;
+}
+
+static void mark_unrestored(stele_engine *e, aggregate *a, int32_t p,
+                            bool on)
+{
+    if (p < 0 || p >= a->partitions || a->unrestored[p] == on)
+        return;
+    a->unrestored[p] = on;
+    if (on)
+        e->cmd_unrestored++;
+    else
+        e->cmd_unrestored--;
+}
+
+/* Reads what deciding the commands of partition p takes from the log:
+ * the ids answered there and its aggregates' states (rebuilt from events
+ * when their state_version changed). Whatever the cache held of p goes. */
+static int restore_partition(stele_engine *e, aggregate *a, int32_t p,
+                             stele_err *err)
+{
+    stele_state_drop_partition(a->cache, p);
+    size_t loaded = 0, stale = 0;
+    /* Logs without lookup by key (Kafka) materialize the compacted
+     * partitions this host now owns: results answer duplicates. */
+    /* The previous owner's last transaction may still be completing: a
+     * stable read of the committed offset waits for it (Kafka: KIP-447),
+     * so its states and results are visible before they are restored.
+     * Without this, a command after that transaction could be decided
+     * against a state that misses it. */
+    int64_t committed;
+    int rc = stele_log_committed(e->log, e->cmd_group, a->t_commands, p,
+                                 &committed, err);
+    if (rc == 0)
+        rc = stele_log_compacted_sync(e->log, a->t_results, p, err);
+    if (rc == 0)
+        rc = load_answered(e, a, p, err);
+    if (rc == 0)
+        rc = stele_state_restore(a->cache, e->log, a->t_state, p,
+                                 a->def->state_version, &loaded, &stale, err);
+    e->stats.states_restored += loaded;
+    if (rc == 0 && stale > 0) {
+        /* The aggregate's state_version changed: its stored states mean
+         * something else now, so rebuild them from events. */
+        size_t events, states;
+        engine_logf(e, STELE_LOG_INFO,
+                    "%s[%d]: %zu states of another state version: "
+                    "rebuilding from events",
+                    a->t_state, (int)p, stale);
+        stele_state_drop_partition(a->cache, p);
+        rc = replay_partition(e, a, p, &events, &states, err);
+        e->stats.events_replayed += events;
+    }
+    if (rc != 0)
+        stele_state_drop_partition(a->cache, p);
+    return rc;
+}
+
 void commands_on_assigned(void *opaque, stele_log_consumer *c,
                           const stele_topic_partition *tps, size_t n)
 {
     (void)c;
     stele_engine *e = opaque;
     for (size_t i = 0; i < n; i++) {
-        aggregate *a = NULL;
-        for (size_t j = 0; j < e->n_aggs; j++)
-            if (strcmp(e->aggs[j].t_commands, tps[i].topic) == 0)
-                a = &e->aggs[j];
+        aggregate *a = aggregate_of(e, tps[i].topic);
         if (!a)
             continue;
-        size_t loaded = 0, stale = 0;
         stele_err err;
-        /* Logs without lookup by key (Kafka) materialize the compacted
-         * partitions this host now owns: results answer duplicates. */
-        /* The previous owner's last transaction may still be completing:
-         * a stable read of the committed offset waits for it (Kafka:
-         * KIP-447), so its states and results are visible before they are
-         * restored. Without this, a command after that transaction could
-         * be decided against a state that misses it. */
-        int64_t committed;
-        int rc = stele_log_committed(e->log, e->cmd_group, tps[i].topic,
-                                     tps[i].partition, &committed, &err);
+        int rc = restore_partition(e, a, tps[i].partition, &err);
         if (rc == 0)
-            rc = stele_log_compacted_sync(e->log, a->t_results,
-                                          tps[i].partition, &err);
-        if (rc == 0)
-            rc = load_answered(e, a, tps[i].partition, &err);
-        if (rc == 0)
-            rc = stele_state_restore(a->cache, e->log, a->t_state,
-                                     tps[i].partition, a->def->state_version,
-                                     &loaded, &stale, &err);
-        e->stats.states_restored += loaded;
-        if (rc == 0 && stale > 0) {
-            /* The aggregate's state_version changed: its stored states
-             * mean something else now, so rebuild them from events. */
-            size_t events, states;
-            engine_logf(e, STELE_LOG_INFO,
-                        "%s[%d]: %zu states of another state version: "
-                        "rebuilding from events",
-                        a->t_state, (int)tps[i].partition, stale);
-            stele_state_drop_partition(a->cache, tps[i].partition);
-            rc = replay_partition(e, a, tps[i].partition, &events, &states,
-                                  &err);
-            e->stats.events_replayed += events;
-        }
-        if (rc != 0) {
-            engine_logf(e, STELE_LOG_ERROR, "restoring %s[%d]: %s",
-                        a->t_state, (int)tps[i].partition, err.msg);
+            continue;
+        /* The log failed us (a server restarting): the partition is
+         * restored again before any of its commands is decided. */
+        engine_logf(e, STELE_LOG_ERROR, "restoring %s[%d]: %s%s",
+                    a->t_state, (int)tps[i].partition, err.msg,
+                    rc == STELE_EFATAL ? "" : " (retrying)");
+        if (rc == STELE_EFATAL)
             e->cmd_failed = true;
+        mark_unrestored(e, a, tps[i].partition, true);
+    }
+}
+
+void commands_mark_unrestored(stele_engine *e, const char *commands_topic,
+                              int32_t partition)
+{
+    aggregate *a = aggregate_of(e, commands_topic);
+    if (a)
+        mark_unrestored(e, a, partition, true);
+}
+
+int commands_restore_pending(stele_engine *e, stele_err *err)
+{
+    for (size_t j = 0; j < e->n_aggs && e->cmd_unrestored > 0; j++) {
+        aggregate *a = &e->aggs[j];
+        for (int32_t p = 0; p < a->partitions; p++) {
+            if (!a->unrestored[p])
+                continue;
+            int rc = restore_partition(e, a, p, err);
+            if (rc) {
+                stele_err_prefix(err, "restoring %s[%d]", a->t_state, (int)p);
+                return rc;
+            }
+            mark_unrestored(e, a, p, false);
         }
     }
+    return 0;
 }
 
 void commands_on_revoked(void *opaque, stele_log_consumer *c,
@@ -118,16 +178,17 @@ void commands_on_revoked(void *opaque, stele_log_consumer *c,
     stele_engine *e = opaque;
     if (n > 0)
         e->cmd_revokes++;
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < e->n_aggs; j++)
-            if (strcmp(e->aggs[j].t_commands, tps[i].topic) == 0) {
-                aggregate *a = &e->aggs[j];
-                stele_state_drop_partition(a->cache, tps[i].partition);
-                if (tps[i].partition < a->partitions) {
-                    stele_set64_free(a->answered[tps[i].partition]);
-                    stele_set64_free(a->answered_old[tps[i].partition]);
-                    a->answered[tps[i].partition] = NULL;
-                    a->answered_old[tps[i].partition] = NULL;
-                }
-            }
+    for (size_t i = 0; i < n; i++) {
+        aggregate *a = aggregate_of(e, tps[i].topic);
+        int32_t p = tps[i].partition;
+        if (!a)
+            continue;
+        stele_state_drop_partition(a->cache, p);
+        if (p >= 0 && p < a->partitions) {
+            stele_set64_free(a->answered[p]);
+            stele_set64_free(a->answered_old[p]);
+            a->answered[p] = a->answered_old[p] = NULL;
+            mark_unrestored(e, a, p, false);
+        }
+    }
 }

@@ -185,11 +185,12 @@ static int aggregate_setup(stele_engine *e, aggregate *a, stele_plugin *p,
     a->cache = stele_state_cache_new();
     a->answered = calloc((size_t)a->partitions, sizeof *a->answered);
     a->answered_old = calloc((size_t)a->partitions, sizeof *a->answered_old);
+    a->unrestored = calloc((size_t)a->partitions, sizeof *a->unrestored);
     a->answered_rotated_ms = stele_now_ms();
     a->commands = calloc(d->n_commands, sizeof *a->commands);
     a->events = calloc(d->n_events, sizeof *a->events);
     if (!a->t_commands || !a->t_events || !a->t_state || !a->t_results ||
-        !a->cache || !a->answered || !a->answered_old ||
+        !a->cache || !a->answered || !a->answered_old || !a->unrestored ||
         (!a->commands && d->n_commands) ||
         (!a->events && d->n_events))
         return stele_err_set(err, STELE_ENOMEM, "out of memory");
@@ -251,6 +252,7 @@ static void aggregate_free(aggregate *a)
         stele_set64_free(a->answered_old[p]);
     free(a->answered);
     free(a->answered_old);
+    free(a->unrestored);
     free(a->t_commands);
     free(a->t_events);
     free(a->t_state);
@@ -515,6 +517,8 @@ int stele_engine_catch_up(stele_engine *e, size_t *did, stele_err *err)
 
 /* How often stele run applies the retention of commands and results. */
 #define EXPIRE_EVERY_MS 60000
+/* A failure that goes on is logged again this often. */
+#define RUN_REPORT_EVERY_MS 10000
 
 static void expire(stele_engine *e)
 {
@@ -542,35 +546,56 @@ int stele_engine_run(stele_engine *e, volatile sig_atomic_t *stop,
     engine_logf(e, STELE_LOG_INFO,
                 "running app %s: %zu aggregates, %zu projectors, %zu queries",
                 e->cfg->app, e->n_aggs, e->n_projs, e->n_queries);
-    int idle_ms = 1;
-    int64_t next_expire_ns = 0;
+    int idle_ms = 1, failures = 0;
+    int64_t next_expire_ns = 0, next_report_ns = 0;
     while (!*stop) {
         if (stele_mono_ns() >= next_expire_ns) {
             expire(e);
             next_expire_ns = stele_mono_ns() + EXPIRE_EVERY_MS * 1000000LL;
         }
         size_t n1 = 0, n2 = 0;
-        stele_err local = {0};
+        stele_err local = {0}, perr = {0};
         int rc = commands_process(e, 0, &n1, &local);
-        if (rc == 0)
-            rc = projections_step(e, 0, true, &n2, &local);
-        if (rc == STELE_EFATAL) {
-            *err = local;
-            return rc;
+        /* Projectors go on while commands fail (they back off alone). */
+        int prc = projections_step(e, 0, true, &n2, &perr);
+        if (rc == STELE_EFATAL || prc == STELE_EFATAL) {
+            *err = rc == STELE_EFATAL ? local : perr;
+            return STELE_EFATAL;
         }
-        if (rc != 0)
-            engine_logf(e, STELE_LOG_ERROR, "%s (retrying)", local.msg);
+        if (rc != 0) {
+            /* A log that is away fails every attempt: say so the first
+             * time and then every RUN_REPORT_EVERY_MS, not every one. */
+            int64_t now = stele_mono_ns();
+            if (++failures == 1 || now >= next_report_ns) {
+                engine_logf(e, STELE_LOG_ERROR, "%s (attempt %d; retrying)",
+                            local.msg, failures);
+                next_report_ns = now + RUN_REPORT_EVERY_MS * 1000000LL;
+            }
+        } else if (failures > 0) {
+            engine_logf(e, STELE_LOG_INFO,
+                        "processing commands again after %d failed "
+                        "attempt%s",
+                        failures, failures == 1 ? "" : "s");
+            failures = 0;
+        }
         if (n1 + n2 > 0 && rc == 0) {
             idle_ms = 1;
             continue;
         }
-        /* Nothing to do (or a transient error): back off a little so an
-         * idle host costs nothing, but reacts within tens of ms. */
-        struct timespec ts = {0, (long)idle_ms * 1000000L};
+        /* Nothing to do: back off a little so an idle host costs nothing,
+         * but reacts within tens of ms. After a failure: 50 ms, doubling
+         * up to 1 s while it goes on. */
+        if (rc != 0) {
+            int shift = failures < 6 ? failures - 1 : 5;
+            idle_ms = 50 << shift;
+            if (idle_ms > 1000)
+                idle_ms = 1000;
+        }
+        struct timespec ts = {idle_ms / 1000,
+                              (long)(idle_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
-        idle_ms = idle_ms < 50 ? idle_ms * 2 : 50;
-        if (rc != 0 && idle_ms < 50)
-            idle_ms = 50;
+        if (rc == 0)
+            idle_ms = idle_ms < 50 ? idle_ms * 2 : 50;
     }
     engine_logf(e, STELE_LOG_INFO, "stopped: %llu commands, %llu events",
                 (unsigned long long)e->stats.commands,

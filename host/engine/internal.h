@@ -56,6 +56,10 @@ typedef struct aggregate {
      * the sets hold about twice that window at most. */
     stele_set64 **answered, **answered_old;
     int64_t answered_rotated_ms;
+    /* Per partition: owned, but its states and answered ids must be read
+     * from the log (again) before a command of it is decided: restoring
+     * failed, or a commit failed and may have happened all the same. */
+    bool *unrestored;
 } aggregate;
 
 /* One event type a projector subscribes to. */
@@ -133,6 +137,7 @@ struct stele_engine {
     bool embedded;
     stele_log_consumer *cmd_consumer;
     bool cmd_failed; /* a fatal log error: stop processing commands */
+    size_t cmd_unrestored; /* partitions marked in aggregate.unrestored */
     /* A batch failed and the consumer could not be rewound yet (the log
      * was unreachable): rewind before reading on, or commands would be
      * skipped. */
@@ -194,6 +199,12 @@ void commands_on_assigned(void *opaque, stele_log_consumer *c,
                           const stele_topic_partition *tps, size_t n);
 void commands_on_revoked(void *opaque, stele_log_consumer *c,
                          const stele_topic_partition *tps, size_t n, bool lost);
+/* Marks an owned partition (of the aggregate whose commands topic this
+ * is) to be restored from the log before its next command. */
+void commands_mark_unrestored(stele_engine *e, const char *commands_topic,
+                              int32_t partition);
+/* Restores every marked partition; the first failure stops it. */
+int commands_restore_pending(stele_engine *e, stele_err *err);
 
 /* projections.c */
 int projections_open(stele_engine *e, stele_err *err);

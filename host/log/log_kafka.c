@@ -206,6 +206,20 @@ static void part_free(void *v)
 /* ------------------------------------------------------------------ */
 /* Opening and closing                                                  */
 
+static void producer_close(lk_log *l)
+{
+    if (l->admin_q)
+        rd_kafka_queue_destroy(l->admin_q);
+    if (l->producer) {
+        /* Nothing is outstanding outside a transaction; the bound only
+         * guards against a broker that went away. */
+        rd_kafka_flush(l->producer, l->fatal ? 0 : 1000);
+        rd_kafka_destroy(l->producer);
+    }
+    l->admin_q = NULL;
+    l->producer = NULL;
+}
+
 static void kf_close(stele_log *log)
 {
     lk_log *l = (lk_log *)log;
@@ -216,14 +230,7 @@ static void kf_close(stele_log *log)
         rd_kafka_consumer_close(l->reader);
         rd_kafka_destroy(l->reader);
     }
-    if (l->admin_q)
-        rd_kafka_queue_destroy(l->admin_q);
-    if (l->producer) {
-        /* Nothing is outstanding outside a transaction; the bound only
-         * guards against a broker that went away. */
-        rd_kafka_flush(l->producer, 1000);
-        rd_kafka_destroy(l->producer);
-    }
+    producer_close(l);
     if (l->parts)
         stele_map_free(l->parts, part_free);
     if (l->topics)
@@ -257,9 +264,10 @@ static int copy_props(lk_log *l, const char *const *keys,
             !(l->values[i] = strdup(values[i])))
             return stele_err_set(err, STELE_ENOMEM, "kafka: properties");
         l->n_props = i + 1;
-        if (!strcmp(keys[i], "transactional.id"))
+        if (!strcmp(keys[i], "transactional.id")) {
             txn_id = values[i];
-        else if (!strcmp(keys[i], "bootstrap.servers") ||
+            l->txn_id_configured = true;
+        } else if (!strcmp(keys[i], "bootstrap.servers") ||
                  !strcmp(keys[i], "metadata.broker.list"))
             bootstrap = values[i];
     }
@@ -320,6 +328,60 @@ static int init_transactions(lk_log *l, stele_err *err)
     }
 }
 
+/* The transactional producer (which also carries the admin requests),
+ * ready for transactions: the cluster answered and init_transactions
+ * fenced any earlier producer of the transactional.id, completing or
+ * aborting the transaction it left open. */
+static int producer_open(lk_log *l, stele_err *err)
+{
+    /* The producer must not create a topic by asking for its metadata: a
+     * missing topic is STELE_ENOTFOUND. */
+    static const char *const defaults[] = {"allow.auto.create.topics",
+                                           "false", NULL};
+    const char *forced[] = {"enable.idempotence", "true", "transactional.id",
+                            l->txn_id, NULL};
+    rd_kafka_conf_t *conf = NULL;
+    int rc = lk_conf_build(l, defaults, forced, false, &conf, err);
+    if (rc)
+        return rc;
+    char es[512];
+    rd_kafka_conf_set_dr_msg_cb(conf, lk_dr_msg_cb);
+    l->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof es);
+    if (!l->producer) {
+        rd_kafka_conf_destroy(conf);
+        return stele_err_set(err, STELE_EINVAL,
+                             "kafka bootstrap.servers=%s: creating the "
+                             "producer: %s",
+                             l->bootstrap, es);
+    }
+    if (!(l->admin_q = rd_kafka_queue_new(l->producer)))
+        rc = stele_err_set(err, STELE_ENOMEM, "open_kafka: admin queue");
+    if (!rc)
+        rc = check_reachable(l, err);
+    if (!rc)
+        rc = init_transactions(l, err);
+    return rc;
+}
+
+int lk_producer_renew(lk_log *l, stele_err *err)
+{
+    producer_close(l);
+    int rc = producer_open(l, err);
+    if (rc) {
+        /* Kept for metadata and admin requests; l->fatal stays set, so
+         * the next transaction tries again. */
+        if (!l->producer)
+            rc = STELE_EFATAL;
+        stele_err_prefix(err,
+                         "kafka transactional.id '%s': replacing the producer "
+                         "after a fatal error (%s)",
+                         l->txn_id, l->fatal_msg);
+        return rc == STELE_EFATAL ? rc : STELE_ERETRY;
+    }
+    l->fatal = false;
+    return 0;
+}
+
 int stele_log_open_kafka(const char *const *keys, const char *const *values,
                          size_t n, const char *instance_id, stele_log **out,
                          stele_err *err)
@@ -337,34 +399,8 @@ int stele_log_open_kafka(const char *const *keys, const char *const *values,
         rc = stele_err_set(err, STELE_ENOMEM, "open_kafka");
     if (!rc)
         rc = copy_props(l, keys, values, n, instance_id, err);
-    rd_kafka_conf_t *conf = NULL;
-    if (!rc) {
-        /* The producer must not create a topic by asking for its
-         * metadata: a missing topic is STELE_ENOTFOUND. */
-        static const char *const defaults[] = {"allow.auto.create.topics",
-                                               "false", NULL};
-        const char *forced[] = {"enable.idempotence", "true",
-                                "transactional.id", l->txn_id, NULL};
-        rc = lk_conf_build(l, defaults, forced, false, &conf, err);
-    }
-    if (!rc) {
-        char es[512];
-        rd_kafka_conf_set_dr_msg_cb(conf, lk_dr_msg_cb);
-        l->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof es);
-        if (!l->producer) {
-            rd_kafka_conf_destroy(conf);
-            rc = stele_err_set(err, STELE_EINVAL,
-                               "kafka bootstrap.servers=%s: creating the "
-                               "producer: %s",
-                               l->bootstrap, es);
-        }
-    }
-    if (!rc && !(l->admin_q = rd_kafka_queue_new(l->producer)))
-        rc = stele_err_set(err, STELE_ENOMEM, "open_kafka: admin queue");
     if (!rc)
-        rc = check_reachable(l, err);
-    if (!rc)
-        rc = init_transactions(l, err);
+        rc = producer_open(l, err);
     if (rc) {
         kf_close(&l->base);
         return rc;

@@ -99,7 +99,16 @@ typedef struct lk_log {
     stele_map *topics; /* name -> lk_topic* */
     stele_map *parts;  /* topic NUL partition -> lk_part* */
     lk_txn txn;
-    bool fatal; /* the producer hit a fatal error: no more transactions */
+    /* The producer hit a fatal error: no more transactions on it. Unless
+     * it was fenced by another producer of a transactional.id the user
+     * set (or is not authorized), it is replaced by a new one
+     * (lk_producer_renew). The default transactional.id is unique per
+     * process: a fencing of it can only be the coordinator aborting a
+     * transaction that outlived transaction.timeout.ms (a broker down for
+     * longer). */
+    bool fatal;
+    bool fenced;
+    bool txn_id_configured; /* transactional.id set by the user */
     char fatal_msg[256];
     char last_error[256]; /* from error_cb, for connection messages */
 } lk_log;
@@ -122,6 +131,13 @@ int lk_conf_build(lk_log *l, const char *const *defaults,
 int lk_part_get(lk_log *l, const lk_topic *t, int32_t partition, lk_part **out,
                 stele_err *err);
 lk_part *lk_part_find(lk_log *l, const char *topic, int32_t partition);
+
+/* Replaces a producer that hit a fatal error (not a fencing) with a new
+ * one of the same transactional.id: its init_transactions completes or
+ * aborts the transaction the old one left open, so afterwards the outcome
+ * of that transaction is settled. STELE_ERETRY while the cluster does not
+ * answer (the producer is then absent until a later call succeeds). */
+int lk_producer_renew(lk_log *l, stele_err *err);
 
 void lk_sleep_ms(int ms);
 int64_t lk_now_ms(void);

@@ -5,8 +5,13 @@
  * Errors follow librdkafka's classes: a retriable error is retried a few
  * times and then reported as STELE_ERETRY (after aborting); an error that
  * requires an abort aborts and is STELE_ECONFLICT (the caller rewinds to
- * its committed offsets); a fatal error (fencing among them) is
- * STELE_EFATAL and the handle refuses every later transaction.
+ * its committed offsets). A fatal error is STELE_EFATAL when the producer
+ * was fenced by another producer of a transactional.id the user set, and
+ * the handle refuses every later transaction; any other fatal error (a
+ * broker gone for longer than transaction.timeout.ms leaves librdkafka's
+ * producer in one) is STELE_ERETRY, and the producer is replaced by a new
+ * one of the same transactional.id (lk_producer_renew), whose
+ * init_transactions settles what the old one left open.
  *
  * Every message carries a tag (transaction sequence << 32 | index) as its
  * delivery opaque, so a delivery report that arrives after its
@@ -31,15 +36,39 @@ static lk_log *log_of(stele_log_txn *txn)
     return (lk_log *)txn->log;
 }
 
-static void mark_fatal(lk_log *l, const char *fallback)
+/* Notes a fatal error of the producer; returns the status it means to the
+ * caller: STELE_EFATAL when the producer was fenced and the user set the
+ * transactional.id (another instance may hold it: this handle must never
+ * write again) or is not authorized, else STELE_ERETRY (the producer is
+ * replaced). */
+static int mark_fatal(lk_log *l, const char *fallback)
 {
     char reason[200];
     rd_kafka_resp_err_t e =
         rd_kafka_fatal_error(l->producer, reason, sizeof reason);
-    if (l->fatal)
-        return;
-    l->fatal = true;
-    snprintf(l->fatal_msg, sizeof l->fatal_msg, "%s", e ? reason : fallback);
+    if (!l->fatal) {
+        l->fatal = true;
+        bool fencing = e == RD_KAFKA_RESP_ERR__FENCED ||
+                       e == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+                       e == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
+        l->fenced =
+            (fencing && l->txn_id_configured) ||
+            e == RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED ||
+            e == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED;
+        snprintf(l->fatal_msg, sizeof l->fatal_msg, "%s",
+                 e ? reason : fallback);
+    }
+    return l->fenced ? STELE_EFATAL : STELE_ERETRY;
+}
+
+/* After a fatal error that is not a fencing: a new producer now, so that
+ * the transaction the old one left open is settled (committed or aborted
+ * by the new one's init_transactions) before the caller looks at what was
+ * committed. If the cluster does not answer, lk_txn_begin tries again. */
+static void renew_now(lk_log *l)
+{
+    if (l->fatal && !l->fenced)
+        lk_producer_renew(l, NULL);
 }
 
 void lk_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -107,8 +136,8 @@ static bool grow(void **arr, size_t *cap, size_t n, size_t size)
     return true;
 }
 
-/* Aborts librdkafka's transaction; 0, or STELE_EFATAL when even that
- * failed (the producer cannot be trusted any more). */
+/* Aborts librdkafka's transaction; 0, or mark_fatal's status when even
+ * that failed (the producer cannot be trusted any more). */
 static int abort_now(lk_log *l, stele_err *err)
 {
     for (int attempt = 1;; attempt++) {
@@ -116,17 +145,18 @@ static int abort_now(lk_log *l, stele_err *err)
         if (!e)
             return 0;
         bool retry = rd_kafka_error_is_retriable(e) && attempt < LK_RETRIES;
+        int code = 0;
         if (!retry) {
-            mark_fatal(l, rd_kafka_error_string(e));
-            if (err)
+            code = mark_fatal(l, rd_kafka_error_string(e));
+            if (err) {
                 stele_err_prefix(err, "abort failed too (%s)",
                                  rd_kafka_error_string(e));
-            if (err)
-                err->code = STELE_EFATAL;
+                err->code = code;
+            }
         }
         rd_kafka_error_destroy(e);
         if (!retry)
-            return STELE_EFATAL;
+            return code;
         lk_sleep_ms(100 * attempt);
     }
 }
@@ -139,8 +169,9 @@ static int txn_fail(lk_log *l, rd_kafka_error_t *e, const char *what,
     int code;
     const char *cls;
     if (rd_kafka_error_is_fatal(e)) {
-        mark_fatal(l, rd_kafka_error_string(e));
-        code = STELE_EFATAL, cls = "fatal";
+        code = mark_fatal(l, rd_kafka_error_string(e));
+        cls = code == STELE_EFATAL ? "fatal"
+                                   : "fatal, the producer is replaced";
     } else if (rd_kafka_error_txn_requires_abort(e)) {
         code = STELE_ECONFLICT, cls = "transaction aborted";
     } else {
@@ -151,9 +182,11 @@ static int txn_fail(lk_log *l, rd_kafka_error_t *e, const char *what,
     stele_err_set(err, code, "kafka transactional.id '%s': %s failed (%s): %s",
                   l->txn_id, what, cls, rd_kafka_error_string(e));
     rd_kafka_error_destroy(e);
-    if (code != STELE_EFATAL && abort_now(l, err))
-        code = STELE_EFATAL;
+    int aborted = l->fatal ? 0 : abort_now(l, err);
+    if (aborted)
+        code = aborted;
     txn_end(&l->txn);
+    renew_now(l);
     return code;
 }
 
@@ -175,11 +208,14 @@ static int txn_fail(lk_log *l, rd_kafka_error_t *e, const char *what,
 int lk_txn_begin(stele_log *log, stele_log_txn **out, stele_err *err)
 {
     lk_log *l = (lk_log *)log;
-    if (l->fatal)
+    if (l->fatal && l->fenced)
         return stele_err_set(err, STELE_EFATAL,
-                             "kafka transactional.id '%s': the producer hit a "
-                             "fatal error and writes no more: %s",
+                             "kafka transactional.id '%s': the producer was "
+                             "fenced and writes no more: %s",
                              l->txn_id, l->fatal_msg);
+    int rc;
+    if (l->fatal && (rc = lk_producer_renew(l, err)))
+        return rc;
     if (l->txn.active)
         return stele_err_set(err, STELE_EINVAL,
                              "kafka transactional.id '%s': a transaction is "
@@ -188,10 +224,8 @@ int lk_txn_begin(stele_log *log, stele_log_txn **out, stele_err *err)
     rd_kafka_error_t *e = rd_kafka_begin_transaction(l->producer);
     if (e) {
         int code = STELE_ERETRY;
-        if (rd_kafka_error_is_fatal(e)) {
-            mark_fatal(l, rd_kafka_error_string(e));
-            code = STELE_EFATAL;
-        }
+        if (rd_kafka_error_is_fatal(e))
+            code = mark_fatal(l, rd_kafka_error_string(e));
         stele_err_set(err, code,
                       "kafka transactional.id '%s': begin_transaction: %s",
                       l->txn_id, rd_kafka_error_string(e));
@@ -211,8 +245,7 @@ static int produce_error(lk_log *l, rd_kafka_resp_err_t e, const char *topic,
 {
     int code = lk_status_of(e);
     if (e == RD_KAFKA_RESP_ERR__FATAL) {
-        mark_fatal(l, rd_kafka_err2str(e));
-        code = STELE_EFATAL;
+        code = mark_fatal(l, rd_kafka_err2str(e));
     } else if (e == RD_KAFKA_RESP_ERR__STATE) {
         /* The transaction is in an abortable state. */
         code = STELE_ECONFLICT;
@@ -368,8 +401,7 @@ static int check_deliveries(lk_log *l, stele_err *err)
         int code = lk_status_of(t->dr_err);
         if (code == STELE_EFATAL ||
             rd_kafka_fatal_error(l->producer, NULL, 0)) {
-            mark_fatal(l, t->dr_msg);
-            code = STELE_EFATAL;
+            code = mark_fatal(l, t->dr_msg);
         } else if (code == STELE_EIO) {
             code = STELE_ERETRY;
         }
@@ -440,15 +472,18 @@ int lk_txn_commit(stele_log_txn *txn, stele_err *err)
                              l->txn_id);
     int rc = check_deliveries(l, err);
     if (rc) {
-        if (rc != STELE_EFATAL && abort_now(l, err))
-            rc = STELE_EFATAL;
+        int aborted = l->fatal ? 0 : abort_now(l, err);
+        if (aborted)
+            rc = aborted;
         txn_end(t);
+        renew_now(l);
         return rc;
     }
     if (t->n_offsets && (rc = send_offsets(l, err))) {
         if (t->active) { /* failed before librdkafka was called */
             abort_now(l, NULL);
             txn_end(t);
+            renew_now(l);
         }
         return rc;
     }
@@ -469,4 +504,5 @@ void lk_txn_abort(stele_log_txn *txn)
     if (!l->fatal)
         abort_now(l, NULL);
     txn_end(&l->txn);
+    renew_now(l);
 }

@@ -6,8 +6,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,10 +63,38 @@ void ce_stop_host(ce_fixture *f, int i, int sig)
     f->hosts[i] = 0;
 }
 
+/* Whether a host's output holds a sanitizer's report (ASan, UBSan). */
+static bool host_log_has_sanitizer_report(const ce_fixture *f)
+{
+    bool found = false;
+    for (int i = 0; i < CE_MAX_HOSTS && !found; i++) {
+        char path[sizeof f->dir + 32], line[1024];
+        snprintf(path, sizeof path, "%s/host%d.log", f->dir, i);
+        FILE *in = fopen(path, "r");
+        while (in && !found && fgets(line, sizeof line, in))
+            found = strstr(line, "Sanitizer") || strstr(line, "runtime error:");
+        if (in)
+            fclose(in);
+    }
+    return found;
+}
+
 void ce_cleanup(ce_fixture *f)
 {
     for (int i = 0; i < CE_MAX_HOSTS; i++)
         ce_stop_host(f, i, SIGKILL);
+    /* The hosts' exit status is not looked at (they are killed): a
+     * sanitizer's report in their output fails the test instead. */
+    if (host_log_has_sanitizer_report(f)) {
+        for (int i = 0; i < CE_MAX_HOSTS; i++) {
+            char cmd[sizeof f->dir + 64];
+            snprintf(cmd, sizeof cmd, "cat '%s/host%d.log' >&2 2>/dev/null",
+                     f->dir, i);
+            if (system(cmd) != 0)
+                continue;
+        }
+        fail_msg("a host reported a sanitizer error (above)");
+    }
     stele_engine_close(f->e);
     stele_config_free(f->cfg);
     char cmd[200];
@@ -77,10 +107,37 @@ void ce_start_host(ce_fixture *f, int i)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        /* Each host's output in its own file, appended across restarts:
+         * the test's output stays readable, and ce_dump_hosts shows it
+         * when a test fails. */
+        char path[sizeof f->dir + 32];
+        snprintf(path, sizeof path, "%s/host%d.log", f->dir, i);
+        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+            close(fd);
+        }
         execl(STELE, STELE, "run", "-c", f->config, (char *)NULL);
         _exit(127);
     }
     f->hosts[i] = pid;
+}
+
+void ce_dump_hosts(const ce_fixture *f)
+{
+    for (int i = 0; i < CE_MAX_HOSTS; i++) {
+        char path[sizeof f->dir + 32], cmd[sizeof path + 64];
+        snprintf(path, sizeof path, "%s/host%d.log", f->dir, i);
+        if (access(path, R_OK) != 0)
+            continue;
+        fprintf(stderr, "---- the last lines host %d wrote (%s):\n", i, path);
+        fflush(stderr);
+        snprintf(cmd, sizeof cmd, "tail -n 30 '%s' >&2", path);
+        if (system(cmd) != 0)
+            fprintf(stderr, "(could not read it)\n");
+        fprintf(stderr, "----\n");
+    }
 }
 
 void ce_submit(ce_fixture *f, const char *type, const char *id,
@@ -107,7 +164,7 @@ void ce_submit(ce_fixture *f, const char *type, const char *id,
     }
     json_decref(cmd);
     if (rc != 0)
-        fail_msg("submit: %s", err.msg);
+        CE_FAIL(f, "submit: %s", err.msg);
 }
 
 json_t *ce_wait(ce_fixture *f, const stele_submitted *s)
@@ -115,7 +172,7 @@ json_t *ce_wait(ce_fixture *f, const stele_submitted *s)
     json_t *r = NULL;
     stele_err err = {0};
     if (stele_engine_wait_result(f->e, s, 60000, &r, &err) != 0)
-        fail_msg("wait %s: %s", s->command_id, err.msg);
+        CE_FAIL(f, "wait %s: %s", s->command_id, err.msg);
     return r;
 }
 
@@ -186,7 +243,7 @@ void ce_load(ce_fixture *f, int victim, const char *midway)
             if (victim >= 0)
                 ce_stop_host(f, victim, SIGKILL);
             if (midway && system(midway) != 0)
-                fail_msg("%s failed", midway);
+                CE_FAIL(f, "%s failed", midway);
         }
         if (i % 100 == 0) {
             struct timespec ts = {0, 20 * 1000000L};
@@ -225,14 +282,15 @@ void ce_expect_exactly_once(ce_fixture *f)
                 json_t *r = json_loadb(b->records[0].value,
                                        b->records[0].value_len, 0, NULL);
                 if (strcmp(ce_str(r, "status"), "accepted") != 0)
-                    fail_msg("%s: %s", cid, ce_str(r, "message"));
+                    CE_FAIL(f, "%s: %s", cid, ce_str(r, "message"));
                 json_decref(r);
                 stele_log_batch_free(b);
                 break;
             }
             assert_int_equal(rc, STELE_ENOTFOUND);
             if (stele_mono_ns() > deadline)
-                fail_msg("command %s has no result", cid);
+                CE_FAIL(f, "command %s (%d of %d) has no result after 120 s", cid,
+                        i + 1, CE_ACCOUNTS + CE_DEPOSITS);
             sleep(1);
         }
     }
@@ -248,16 +306,20 @@ void ce_expect_exactly_once(ce_fixture *f)
     for (;;) {
         ce_audit(f, &a);
         if (a.broken)
-            fail_msg("%s", a.why);
+            CE_FAIL(f, "%s", a.why);
         if (a.events >= CE_ACCOUNTS + CE_DEPOSITS ||
             stele_mono_ns() > deadline)
             break;
         ce_audit_free(&a);
         sleep(1);
     }
-    assert_int_equal(a.events, CE_ACCOUNTS + CE_DEPOSITS);
-    assert_int_equal(a.deposits, CE_DEPOSITS);
-    assert_int_equal(stele_map_count(a.versions), CE_ACCOUNTS);
+    if (a.events != CE_ACCOUNTS + CE_DEPOSITS || a.deposits != CE_DEPOSITS ||
+        stele_map_count(a.versions) != CE_ACCOUNTS)
+        CE_FAIL(f,
+                "the log holds %zu events (%zu deposits) of %zu aggregates; "
+                "want %d (%d) of %d",
+                a.events, a.deposits, stele_map_count(a.versions),
+                CE_ACCOUNTS + CE_DEPOSITS, CE_DEPOSITS, CE_ACCOUNTS);
     ce_audit_free(&a);
 }
 

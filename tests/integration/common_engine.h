@@ -40,7 +40,16 @@ void ce_open(ce_fixture *f);
 /* Kills every host, closes, removes the temp dir. */
 void ce_cleanup(ce_fixture *f);
 
+/* Starts host i (`stele run`), its output in <dir>/host<i>.log. */
 void ce_start_host(ce_fixture *f, int i);
+/* Prints the end of every host's output (for a failing test). */
+void ce_dump_hosts(const ce_fixture *f);
+/* fail_msg, after showing what the hosts said. */
+#define CE_FAIL(f, ...)                                                        \
+    do {                                                                       \
+        ce_dump_hosts(f);                                                      \
+        fail_msg(__VA_ARGS__);                                                 \
+    } while (0)
 void ce_stop_host(ce_fixture *f, int i, int sig);
 
 void ce_submit(ce_fixture *f, const char *type, const char *id,

@@ -96,7 +96,7 @@ long ckt_broker_pid(void)
     return find_broker(dir, sizeof dir);
 }
 
-const char *ckt_restart_command(void)
+const char *ckt_restart_command(int down_s)
 {
     static char cmd[2048];
     char dir[512];
@@ -104,9 +104,9 @@ const char *ckt_restart_command(void)
         !find_broker(dir, sizeof dir))
         return NULL;
     snprintf(cmd, sizeof cmd,
-             "STELE_KAFKA_DIR='%s' %s/scripts/kafka-stop.sh >&2 && sleep 2 && "
+             "STELE_KAFKA_DIR='%s' %s/scripts/kafka-stop.sh >&2 && sleep %d && "
              "STELE_KAFKA_DIR='%s' %s/scripts/kafka-start.sh >&2",
-             dir, STELE_SOURCE_DIR, dir, STELE_SOURCE_DIR);
+             dir, STELE_SOURCE_DIR, down_s, dir, STELE_SOURCE_DIR);
     return cmd;
 }
 

@@ -21,10 +21,10 @@ const char *ckt_bootstrap(void);
 /* Makes sure a broker answers, starting the scratch broker if none does. */
 int ckt_ensure_broker(void);
 /* The shell command that stops the broker and starts it again with its
- * data, through the scripts, in its state dir; NULL when no broker of the
- * scripts runs (one started some other way cannot be restarted by the
- * tests). */
-const char *ckt_restart_command(void);
+ * data after down_s seconds, through the scripts, in its state dir; NULL
+ * when no broker of the scripts runs (one started some other way cannot
+ * be restarted by the tests). */
+const char *ckt_restart_command(int down_s);
 /* The pid of the broker the scripts started; 0 when none runs. */
 long ckt_broker_pid(void);
 /* Deletes every topic whose name starts with prefix; returns how many, or

@@ -26,6 +26,7 @@
 #include "common/util.h"
 #include "common_engine.h"
 #include "common_pg.h"
+#include "engine_pg_proxy.h"
 
 #define PLUGINS STELE_BUILD_DIR "/plugins/"
 #define SCRIPTS STELE_SOURCE_DIR "/scripts/"
@@ -46,14 +47,16 @@ static int open_checker(ce_fixture *f, stele_log **out, stele_err *err)
     return stele_log_open_postgres(((pg_fixture *)f)->conninfo, out, err);
 }
 
-/* log: "postgres" or "sqlite" */
-static void setup_with(pg_fixture *f, const char *log)
+/* The config; with proxy_port not 0 the log connects to the test
+ * database through 127.0.0.1:proxy_port. */
+static void write_config(pg_fixture *f, const char *log, int proxy_port)
 {
-    ce_init(&f->ce, "stele-pg-it");
-    f->ce.open_log = open_checker;
-    /* the database is named after the app */
-    assert_true(pgt_create_db(f->ce.app, false, &f->conninfo));
-    char text[2048];
+    char log_conninfo[1200];
+    snprintf(log_conninfo, sizeof log_conninfo, "%s", f->conninfo);
+    if (proxy_port) /* a later keyword wins in a conninfo */
+        snprintf(log_conninfo, sizeof log_conninfo,
+                 "%s host=127.0.0.1 port=%d", f->conninfo, proxy_port);
+    char text[3072];
     snprintf(text, sizeof text,
              "app: %s\n"
              "data_dir: %s/data\n"
@@ -78,8 +81,18 @@ static void setup_with(pg_fixture *f, const char *log)
              "logging:\n"
              "  level: warn\n",
              f->ce.app, f->ce.dir, STELE_SOURCE_DIR, PLUGINS, PLUGINS, PLUGINS,
-             PLUGINS, PLUGINS, log, f->conninfo, f->conninfo);
+             PLUGINS, PLUGINS, log, log_conninfo, f->conninfo);
     ce_write_config(&f->ce, text);
+}
+
+/* log: "postgres" or "sqlite". */
+static void setup_with(pg_fixture *f, const char *log)
+{
+    ce_init(&f->ce, "stele-pg-it");
+    f->ce.open_log = open_checker;
+    /* the database is named after the app */
+    assert_true(pgt_create_db(f->ce.app, false, &f->conninfo));
+    write_config(f, log, 0);
     ce_open(&f->ce);
 }
 
@@ -145,11 +158,13 @@ static void expect_read_model(ce_fixture *f)
         json_decref(page);
         if (rows == CE_ACCOUNTS && sum == CE_DEPOSITS)
             return;
-        assert_true(sum <= CE_DEPOSITS); /* never applied twice */
+        if (sum > CE_DEPOSITS)
+            CE_FAIL(f, "balances: sum %lld of %d deposits: applied twice", sum,
+                    CE_DEPOSITS);
         sleep(1);
     }
-    fail_msg("balances: %lld rows, sum %lld; want %d rows, sum %d", rows, sum,
-             CE_ACCOUNTS, CE_DEPOSITS);
+    CE_FAIL(f, "balances: %lld rows, sum %lld; want %d rows, sum %d", rows,
+            sum, CE_ACCOUNTS, CE_DEPOSITS);
 }
 
 static void test_read_models_live_in_postgres(void **state)
@@ -371,6 +386,82 @@ static void test_postgres_restart_under_load_loses_nothing(void **state)
     expect_read_model(f);
 }
 
+/* The fixture's log goes through a proxy that can lose a COMMIT's
+ * answer (engine_pg_proxy.h). */
+static pgp_proxy *proxy;
+
+static int setup_pg_log_behind_proxy(void **state)
+{
+    pg_fixture *f = calloc(1, sizeof *f);
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(pgt_base(), &perr);
+    const char *host = "127.0.0.1", *port = "5432";
+    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+        if (!strcmp(o->keyword, "host") && o->val && *o->val)
+            host = o->val;
+        if (!strcmp(o->keyword, "port") && o->val && *o->val)
+            port = o->val;
+    }
+    proxy = pgp_start(host, atoi(port)); /* NULL: host is not an address */
+    PQconninfoFree(opts);
+    PQfreemem(perr);
+    /* The test's own handle connects directly; the hosts, started from
+     * the config written after it, through the proxy. */
+    setup_with(f, "postgres");
+    if (proxy)
+        write_config(f, "postgres", pgp_port(proxy));
+    *state = f;
+    return 0;
+}
+
+static int teardown_proxy(void **state)
+{
+    int rc = teardown(state);
+    pgp_stop(proxy);
+    proxy = NULL;
+    return rc;
+}
+
+/* The answer to the commit of a batch is lost, but the commit happened:
+ * the host cannot tell, so it must not go on from the states it had
+ * before the batch. Before, it did: the next deposit was decided at the
+ * version the committed batch had already written, and the account got
+ * version 2 twice. */
+static void test_a_commit_whose_answer_is_lost(void **state)
+{
+    ce_fixture *f = *state;
+    if (!proxy)
+        skip();
+    ce_start_host(f, 0);
+    stele_submitted s;
+    ce_submit(f, "bank.OpenAccount", "c1", "{\"owner\":\"C\"}", "c-open",
+              &s);
+    json_decref(ce_wait(f, &s));
+    /* The host's next COMMIT is its batch's: done by the server, its
+     * answer cut. The host answers the deposit after all, from the
+     * result it wrote. */
+    pgp_arm(proxy);
+    ce_submit(f, "bank.Deposit", "c1", "{\"amount\":5}", "c-dep1", &s);
+    json_t *r = ce_wait(f, &s);
+    assert_int_equal(pgp_cuts(proxy), 1);
+    assert_string_equal(ce_str(r, "status"), "accepted");
+    json_decref(r);
+    ce_submit(f, "bank.Deposit", "c1", "{\"amount\":7}", "c-dep2", &s);
+    r = ce_wait(f, &s);
+    if (strcmp(ce_str(r, "status"), "accepted") != 0 ||
+        json_integer_value(json_object_get(r, "version")) != 3)
+        CE_FAIL(f, "second deposit: %s %s version %lld; want accepted, 3",
+                ce_str(r, "status"), ce_str(r, "message"),
+                (long long)json_integer_value(json_object_get(r, "version")));
+    json_decref(r);
+    ce_audit_result a;
+    ce_audit(f, &a);
+    if (a.broken)
+        CE_FAIL(f, "%s", a.why);
+    assert_int_equal(a.events, 3);
+    ce_audit_free(&a);
+}
+
 static void test_host_waits_for_postgres_at_start(void **state)
 {
     ce_fixture *f = *state;
@@ -406,6 +497,9 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(test_host_waits_for_postgres_at_start,
                                         setup_pg_log, teardown),
+        cmocka_unit_test_setup_teardown(test_a_commit_whose_answer_is_lost,
+                                        setup_pg_log_behind_proxy,
+                                        teardown_proxy),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }

@@ -4,8 +4,8 @@
  * none answers, or STELE_KAFKA_BOOTSTRAP), then what only Kafka shows:
  * aborted transactions stay invisible, a zombie with the same
  * transactional.id is fenced, a group's partitions move between handles,
- * views of compacted partitions follow tombstones, and a missing broker is
- * a clear error. Topic and group names carry a random per-run prefix: the
+ * views of compacted partitions follow tombstones, a missing broker is a
+ * clear error, and a handle outlives a broker outage (log_kafka_outage.c). Topic and group names carry a random per-run prefix: the
  * broker may be shared. The run's topics are deleted at the end.
  */
 #include <setjmp.h>
@@ -23,6 +23,7 @@
 #include "common/util.h"
 #include "common_kafka.h"
 #include "log_conformance.h"
+#include "log_kafka_outage.h"
 
 static const char *bootstrap;
 static char run_prefix[32];
@@ -637,6 +638,7 @@ int main(void)
 #undef KT
     failed +=
         cmocka_run_group_tests_name("log (kafka only)", tests, NULL, NULL);
+    failed += log_kafka_outage_run(bootstrap, run_prefix);
     /* Left behind, they would make every later start of the broker
      * slower (common_kafka.h). */
     if (ckt_delete_topics(run_prefix) <= 0) {
