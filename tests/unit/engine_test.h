@@ -59,4 +59,15 @@ void test_results_are_kept_for_the_idempotency_window(void **state);
     T(test_expire_deletes_processed_commands_only),                            \
         T(test_results_are_kept_for_the_idempotency_window)
 
+/* engine_projector_faults_tests.c */
+void test_failed_projection_batch_writes_nothing(void **state);
+void test_failing_projector_does_not_hold_up_the_others(void **state);
+void test_projector_retry_backs_off_to_a_cap(void **state);
+void test_run_isolates_and_recovers_a_failing_projector(void **state);
+#define ENGINE_PROJECTOR_FAULT_TESTS                                           \
+    T(test_failed_projection_batch_writes_nothing),                            \
+        T(test_failing_projector_does_not_hold_up_the_others),                 \
+        cmocka_unit_test(test_projector_retry_backs_off_to_a_cap),             \
+        T(test_run_isolates_and_recovers_a_failing_projector)
+
 #endif
