@@ -90,6 +90,32 @@ static void produce(rd_kafka_t *p, const char *topic, int32_t partition,
     }
 }
 
+/* Deletes the run's topics: left behind, every later start of the broker
+ * recovers their partitions (docs/kafka-broker.md). */
+static void delete_topics(rd_kafka_t *p)
+{
+    const char *suffixes[] = {"raw", "replies", "Account.commands",
+                              "Account.events", "Account.state",
+                              "Account.results"};
+    enum { N = sizeof suffixes / sizeof suffixes[0] };
+    char names[N][96];
+    rd_kafka_DeleteTopic_t *del[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "%s.%s", app, suffixes[i]);
+        del[i] = rd_kafka_DeleteTopic_new(names[i]);
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(p);
+    rd_kafka_DeleteTopics(p, del, N, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    if (!ev || rd_kafka_event_error(ev))
+        fprintf(stderr, "bench_kafka: the topics %s.* were not deleted: %s\n",
+                app, ev ? rd_kafka_event_error_string(ev) : "no answer");
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_DeleteTopic_destroy_array(del, N);
+    rd_kafka_queue_destroy(q);
+}
+
 /* The baseline: records shaped like the events the engine writes (key,
  * ~20-byte value, 8 headers), to a topic of the same partition count. */
 static double raw_produce(stele_engine *e, long n)
@@ -359,10 +385,11 @@ int main(int argc, char **argv)
     printf("%-14s %9ld cmds  at %.0f cmds/s: p50 %.1f ms, p99 %.1f ms%s\n",
            "latency", got, rate, (double)p50 / 1e6, (double)p99 / 1e6,
            missing ? " (some replies missing!)" : "");
-    rd_kafka_destroy(p);
     rd_kafka_consumer_close(tail);
     rd_kafka_destroy(tail);
     stele_engine_close(e);
+    delete_topics(p);
+    rd_kafka_destroy(p);
     stele_config_free(cfg);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
