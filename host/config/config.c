@@ -24,6 +24,7 @@ static int set_defaults(stele_config *c)
     c->partitions = 4;
     c->command_retention_ms = 7LL * 24 * 3600 * 1000;
     c->result_retention_ms = 7LL * 24 * 3600 * 1000;
+    c->max_poll_interval_ms = 300000; /* STELE_LOG_PG_MAX_POLL_INTERVAL_MS */
     c->command_batch = 1000;
     c->commit_interval_ms = 5;
     c->projection_batch = 1000;

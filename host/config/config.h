@@ -42,6 +42,10 @@ typedef struct stele_config {
      * broker (Kafka: the results topics' retention.ms, cleanup.policy
      * compact,delete). 0: kept forever. Default 7 days. */
     int64_t result_retention_ms;
+    /* postgres: a consumer-group member that has not polled for this long
+     * is taken out of its group (Kafka's max.poll.interval.ms); 0: never.
+     * Default 300000. */
+    int64_t max_poll_interval_ms;
     stele_kv *log_props; /* kafka: librdkafka properties, passed through */
     size_t n_log_props;
 

@@ -24,7 +24,7 @@ static const char *const root_keys[] = {
 static const char *const log_keys[] = {
     "backend",      "path",  "partitions", "replication_factor",
     "topic_prefix", "kafka", "conninfo",   "command_retention_ms",
-    "result_retention_ms",
+    "result_retention_ms", "max_poll_interval_ms",
     NULL};
 static const char *const store_keys[] = {"backend", "path", "conninfo",
                                          "fillfactor", NULL};
@@ -191,6 +191,17 @@ static int load_log(cfg_loader *L, const fields *root)
     if ((n = field(&f, "conninfo")) &&
         (rc = cfg_get_string(L, n, "log.conninfo", true, &c->log_conninfo)))
         return rc;
+    /* 0: never; at most a day */
+    if ((n = field(&f, "max_poll_interval_ms"))) {
+        if ((rc = cfg_get_int(L, n, "log.max_poll_interval_ms", 0, 86400000,
+                              &c->max_poll_interval_ms)))
+            return rc;
+        if (strcmp(c->log_backend, "postgres") != 0)
+            return cfg_fail(L, n,
+                            "'log.max_poll_interval_ms' applies to the "
+                            "postgres backend (Kafka: set "
+                            "max.poll.interval.ms under 'log.kafka')");
+    }
 
     n = field(&f, "kafka");
     if (n && !cfg_is_null(n)) {

@@ -331,8 +331,10 @@ static int open_with_retries(stele_engine *e, const char *what,
 
 static int open_pg_log(stele_engine *e, stele_err *err)
 {
-    return stele_log_open_postgres(
-        e->cfg->log_conninfo ? e->cfg->log_conninfo : "", &e->log, err);
+    stele_log_pg_options o = {.max_poll_interval_ms =
+                                  e->cfg->max_poll_interval_ms};
+    return stele_log_open_postgres_with(
+        e->cfg->log_conninfo ? e->cfg->log_conninfo : "", &o, &e->log, err);
 }
 
 static int open_log(stele_engine *e, stele_err *err)

@@ -109,6 +109,24 @@ int stele_log_open_kafka(const char *const *keys, const char *const *values,
 int stele_log_open_postgres(const char *conninfo, stele_log **out,
                             stele_err *err);
 
+/* The default of stele_log_pg_options.max_poll_interval_ms (Kafka's). */
+#define STELE_LOG_PG_MAX_POLL_INTERVAL_MS 300000
+
+typedef struct stele_log_pg_options {
+    /* A consumer-group member whose consumer has not polled for this long
+     * is taken out of its group by the others: its session is ended
+     * (pg_terminate_backend), which releases its partitions at once and
+     * fences its commits, as Kafka's max.poll.interval.ms does. A process
+     * that hangs holding partitions would otherwise hold them as long as
+     * its session lives. 0: never. */
+    int64_t max_poll_interval_ms;
+} stele_log_pg_options;
+
+/* stele_log_open_postgres with options (NULL: the defaults). */
+int stele_log_open_postgres_with(const char *conninfo,
+                                 const stele_log_pg_options *opts,
+                                 stele_log **out, stele_err *err);
+
 void stele_log_close(stele_log *log);
 
 /* "sqlite", "kafka", ... */

@@ -324,6 +324,13 @@ static int schema_ensure(lpg_log *l, stele_err *err)
 int stele_log_open_postgres(const char *conninfo, stele_log **out,
                             stele_err *err)
 {
+    return stele_log_open_postgres_with(conninfo, NULL, out, err);
+}
+
+int stele_log_open_postgres_with(const char *conninfo,
+                                 const stele_log_pg_options *opts,
+                                 stele_log **out, stele_err *err)
+{
     if (!out)
         return stele_err_set(err, STELE_EINVAL, "open_postgres: NULL out");
     *out = NULL;
@@ -337,6 +344,8 @@ int stele_log_open_postgres(const char *conninfo, stele_log **out,
         return stele_err_set(err, STELE_ENOMEM, "PostgreSQL log: opening");
     }
     l->base.ops = &pg_ops;
+    l->max_poll_ms = opts ? opts->max_poll_interval_ms
+                          : STELE_LOG_PG_MAX_POLL_INTERVAL_MS;
     snprintf(l->where, sizeof l->where, "(not connected)");
     int rc = stele_pg_conninfo_check(conninfo, "PostgreSQL log", &l->secret,
                                      err);

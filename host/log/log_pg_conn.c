@@ -105,6 +105,17 @@ static const char *const stmt_sql[S_COUNT] = {
                        " WHERE locktype = 'advisory' AND database = " THIS_DB
                        " AND classid = $1::int4::oid AND objsubid = 1"
                        " AND granted",
+    /* Members whose session has been idle (no poll) for over $2 ms:
+     * their sessions are ended, which releases their locks. */
+    [S_MEMBERS_EVICT] =
+        "SELECT k.pid, pg_catalog.pg_terminate_backend(k.pid)"
+        " FROM pg_catalog.pg_locks k JOIN pg_catalog.pg_stat_activity a"
+        " ON a.pid = k.pid WHERE k.locktype = 'advisory'"
+        " AND k.database = " THIS_DB " AND k.classid = $1::int4::oid"
+        " AND k.objsubid = 1 AND k.granted"
+        " AND k.pid <> pg_catalog.pg_backend_pid() AND a.state = 'idle'"
+        " AND a.state_change < pg_catalog.clock_timestamp()"
+        " - $2::int8 * interval '1 millisecond'",
     [S_LOCKS_HELD] = "SELECT objid::int8 FROM pg_catalog.pg_locks"
                      " WHERE locktype = 'advisory' AND database = " THIS_DB
                      " AND classid = $1::int4::oid AND objsubid = 2"

@@ -52,6 +52,7 @@ enum lpg_stmt {
     S_MEMBER_NEW,
     S_TRY_LOCK64,
     S_MEMBERS_LIVE,
+    S_MEMBERS_EVICT,
     S_LOCKS_HELD,
     S_TRY_LOCK,
     S_UNLOCK,
@@ -87,6 +88,7 @@ typedef struct lpg_log {
     char *secret;      /* the password, scrubbed from every message */
     stele_map *topics; /* name -> lpg_topic* */
     lpg_txn *txn;      /* the one transaction a handle may have */
+    int64_t max_poll_ms; /* stele_log_pg_options.max_poll_interval_ms */
 } lpg_log;
 
 /* --- log_pg_conn.c --- */
@@ -280,6 +282,7 @@ typedef struct lpg_consumer {
     bool dirty;               /* records may have arrived: fetch */
     bool rebalance_now;       /* the group changed */
     int64_t next_rebalance_ns;
+    int64_t next_evict_ns; /* next look for members that stopped polling */
     size_t rr; /* where the next fetch's round-robin starts */
 } lpg_consumer;
 

@@ -9,13 +9,17 @@
  * tries the free locks. Members re-check on every poll at most every
  * REBALANCE_MS (log_pg_poll.c), and at once when a member joins or leaves
  * (NOTIFY on the group's channel). Taking a partition also claims it in
- * stele_log.owners and starts it at the group's committed offset.
+ * stele_log.owners and starts it at the group's committed offset. A
+ * member that has not polled for max_poll_interval_ms is ended by the
+ * others (evict_stuck), as Kafka's max.poll.interval.ms takes a member
+ * out of its group.
  */
 #include "log_pg_int.h"
 
 #include <stdlib.h>
 
 #include "common/err.h"
+#include "common/util.h"
 
 /* Looks up subscribed topics not found so far and listens to them. */
 static int resolve_topics(lpg_consumer *c, stele_err *err)
@@ -167,6 +171,49 @@ static int take(lpg_consumer *c, size_t quota, size_t total, stele_err *err)
     return rc;
 }
 
+/* How often a member looks for members that stopped polling: a quarter
+ * of the limit, within these bounds. */
+#define EVICT_CHECK_MIN_MS 250
+#define EVICT_CHECK_MAX_MS 5000
+
+/* Ends the sessions of the group's members that have not polled for
+ * max_poll_ms (their consumer connection idle that long: a polling member
+ * runs a statement at least every REBALANCE_MS). Their locks go with
+ * them; the count of live members that follows leaves them out once the
+ * server has ended them. A failure other than this member's own
+ * connection (no privilege to end a session, say) is not the poll's: it
+ * is tried again later. */
+static int evict_stuck(lpg_consumer *c, stele_err *err)
+{
+    lpg_log *l = c->log;
+    int64_t now = stele_mono_ns();
+    if (l->max_poll_ms <= 0 || now < c->next_evict_ns)
+        return 0;
+    int64_t every = l->max_poll_ms / 4;
+    if (every < EVICT_CHECK_MIN_MS)
+        every = EVICT_CHECK_MIN_MS;
+    if (every > EVICT_CHECK_MAX_MS)
+        every = EVICT_CHECK_MAX_MS;
+    c->next_evict_ns = now + every * 1000000;
+    lpg_params p = {0};
+    lpg_p_i32(&p, c->group_id);
+    lpg_p_i64(&p, l->max_poll_ms);
+    PGresult *r;
+    stele_err local;
+    int rc = lpg_consumer_run(c, S_MEMBERS_EVICT, &p, &r, &local,
+                              "ending members that stopped polling");
+    if (!rc) {
+        PQclear(r);
+        return 0;
+    }
+    if (!c->joined || PQstatus(c->conn) != CONNECTION_OK) {
+        if (err)
+            *err = local;
+        return rc;
+    }
+    return 0;
+}
+
 int lpg_rebalance(lpg_consumer *c, stele_err *err)
 {
     int rc = resolve_topics(c, err);
@@ -178,6 +225,8 @@ int lpg_rebalance(lpg_consumer *c, stele_err *err)
             total += (size_t)c->resolved[i]->partitions;
     if (!total)
         return 0;
+    if ((rc = evict_stuck(c, err)))
+        return rc;
     lpg_params p = {0};
     lpg_p_i32(&p, c->group_id);
     PGresult *r;

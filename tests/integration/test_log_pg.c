@@ -26,6 +26,7 @@
 
 #include "common_pg.h"
 #include "log_conformance.h"
+#include "log_pg_evict.h"
 
 static char *db_conninfo;
 
@@ -659,6 +660,7 @@ int main(void)
 #undef T
     failures +=
         cmocka_run_group_tests_name("log on PostgreSQL", tests, NULL, NULL);
+    failures += log_pg_evict_run(db_conninfo);
     group_teardown(NULL);
     pgt_drop_db(name);
     free(db_conninfo);

@@ -166,6 +166,7 @@ static void test_only_app_gives_defaults(void **state)
     assert_string_equal(c->topic_prefix, c->app);
     assert_int_equal(c->command_retention_ms, 604800000);
     assert_int_equal(c->result_retention_ms, 604800000);
+    assert_int_equal(c->max_poll_interval_ms, 300000);
     assert_int_equal(c->n_log_props, 0);
     assert_string_equal(c->store_backend, "sqlite");
     assert_path(c->store_path, "data/readmodels.db");
@@ -288,7 +289,7 @@ static void test_unknown_keys_are_errors(void **state)
                "5: unknown key 'partitons' in 'log' (expected one of: "
                "backend, path, partitions, replication_factor, "
                "topic_prefix, kafka, conninfo, command_retention_ms, "
-               "result_retention_ms)");
+               "result_retention_ms, max_poll_interval_ms)");
     load_fails("app: bank\nplugin: [a.so]\n",
                "2: unknown key 'plugin' (expected one of: app, data_dir, "
                "schemas, plugins, log, store, engine, http, logging, "
@@ -380,6 +381,14 @@ static void test_backends_need_their_settings(void **state)
     load_fails("app: bank\nlog:\n  backend: kafka\n  kafka:\n    acks: all\n",
                "3: 'log.backend' is kafka but 'log.kafka' has no "
                "bootstrap.servers");
+    load_fails("app: bank\nlog:\n  backend: kafka\n  kafka:\n"
+               "    bootstrap.servers: b:9092\n  max_poll_interval_ms: 1000\n",
+               "6: 'log.max_poll_interval_ms' applies to the postgres "
+               "backend (Kafka: set max.poll.interval.ms under 'log.kafka')");
+    stele_config *c = load_ok("app: bank\nlog:\n  backend: postgres\n"
+                              "  max_poll_interval_ms: 60000\n");
+    assert_int_equal(c->max_poll_interval_ms, 60000);
+    stele_config_free(c);
 }
 
 static void test_duplicate_keys_are_errors(void **state)
