@@ -289,8 +289,8 @@ void ce_expect_exactly_once(ce_fixture *f)
             }
             assert_int_equal(rc, STELE_ENOTFOUND);
             if (stele_mono_ns() > deadline)
-                CE_FAIL(f, "command %s (%d of %d) has no result after 120 s", cid,
-                        i + 1, CE_ACCOUNTS + CE_DEPOSITS);
+                CE_FAIL(f, "command %s (%d of %d) has no result after 120 s",
+                        cid, i + 1, CE_ACCOUNTS + CE_DEPOSITS);
             sleep(1);
         }
     }

@@ -48,8 +48,8 @@ static int txn_write(stele_log *log, const char *topic, const char *value,
     int rc = stele_log_txn_begin(log, &txn, err);
     if (rc)
         return rc;
-    stele_log_record r = {.key = "k", .key_len = 1, .value = value,
-                          .value_len = strlen(value)};
+    stele_log_record r = {
+        .key = "k", .key_len = 1, .value = value, .value_len = strlen(value)};
     if ((rc = stele_log_txn_produce(txn, topic, 0, &r, NULL, err))) {
         stele_log_txn_abort(txn);
         return rc;
@@ -79,8 +79,8 @@ static void test_producer_outlives_a_broker_outage(void **state)
      * at transaction.timeout.ms). */
     stele_log_txn *txn = NULL;
     OK(stele_log_txn_begin(log, &txn, E));
-    stele_log_record r = {.key = "k", .key_len = 1, .value = "lost",
-                          .value_len = 4};
+    stele_log_record r = {
+        .key = "k", .key_len = 1, .value = "lost", .value_len = 4};
     /* One record while the broker is up: the transaction is open on the
      * broker's side too (it aborts it once transaction.timeout.ms has
      * passed, bumping the producer's epoch). */
@@ -144,6 +144,5 @@ int log_kafka_outage_run(const char *bootstrap, const char *prefix)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_producer_outlives_a_broker_outage),
     };
-    return cmocka_run_group_tests_name("log (kafka outage)", tests, NULL,
-                                       NULL);
+    return cmocka_run_group_tests_name("log (kafka outage)", tests, NULL, NULL);
 }

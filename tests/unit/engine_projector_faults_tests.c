@@ -200,9 +200,8 @@ void test_run_isolates_and_recovers_a_failing_projector(void **state)
     assert_int_equal(h.rc, 0);
     stele_list_request req = {.page = 1, .page_size = 10};
     json_t *out = NULL;
-    assert_int_equal(stele_engine_list(reader, "flaky_counts", &req, &out,
-                                       &err),
-                     0);
+    assert_int_equal(
+        stele_engine_list(reader, "flaky_counts", &req, &out, &err), 0);
     json_t *row = json_array_get(json_object_get(out, "items"), 0);
     assert_int_equal(jint(row, "events"), 3); /* opened + 2 deposits, once */
     json_decref(out);

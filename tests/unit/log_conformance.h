@@ -50,4 +50,12 @@ typedef struct log_conformance_backend {
 /* Runs the suite as one cmocka group; returns the number of failures. */
 int log_conformance_run(const log_conformance_backend *backend);
 
+/* Helpers that assert, for the backends' own tests too: a topic made if
+ * absent, a record of NUL-terminated key and value (NULL: none), one
+ * produced outside a transaction. */
+void lc_ensure(stele_log *log, const char *name, int32_t parts, bool compacted);
+stele_log_record lc_kv(const char *key, const char *value);
+void lc_produce(stele_log *log, const char *topic, int32_t part,
+                const char *key, const char *value);
+
 #endif

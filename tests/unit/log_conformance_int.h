@@ -27,10 +27,6 @@ typedef struct lc_ctx {
 /* The test's own name for topic base: unique per test and process. */
 const char *lc_name(lc_ctx *c, const char *base);
 
-void lc_ensure(stele_log *log, const char *name, int32_t parts, bool compacted);
-stele_log_record lc_kv(const char *key, const char *value);
-void lc_produce(stele_log *log, const char *topic, int32_t part,
-                const char *key, const char *value);
 void lc_assert_value(const stele_log_record *r, const char *want);
 /* off comes after prev: by one on dense_offsets backends. */
 void lc_assert_offset_after(int64_t prev, int64_t off);

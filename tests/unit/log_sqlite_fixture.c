@@ -81,27 +81,8 @@ int sl_teardown(void **state)
     return 0;
 }
 
-
-void sl_ensure(stele_log *log, const char *name, int32_t parts,
-                   bool compacted)
-{
-    stele_topic_spec spec = {
-        .name = name, .partitions = parts, .compacted = compacted};
-    OK(stele_log_topic_ensure(log, &spec, E));
-}
-
-void sl_produce(stele_log *log, const char *topic, int32_t part,
-                    const char *key, const char *value)
-{
-    stele_log_record r = {.key = key,
-                          .key_len = strlen(key),
-                          .value = value,
-                          .value_len = value ? strlen(value) : 0};
-    OK(stele_log_produce(log, topic, part, &r, NULL, E));
-}
-
 stele_log_consumer *sl_consumer(stele_log *log, const char *group,
-                                    const char *topic)
+                                const char *topic)
 {
     stele_log_consumer *cons = NULL;
     OK(stele_log_consumer_new(log, group, &topic, 1, NULL, &cons, E));
@@ -109,8 +90,8 @@ stele_log_consumer *sl_consumer(stele_log *log, const char *group,
 }
 
 /* One poll that returns at once; the batch's size. */
-size_t sl_poll_now(stele_log_consumer *cons, size_t max,
-                       size_t per_partition[], size_t n_partitions)
+size_t sl_poll_now(stele_log_consumer *cons, size_t max, size_t per_partition[],
+                   size_t n_partitions)
 {
     stele_log_batch *b = NULL;
     OK(stele_log_consumer_poll(cons, 0, max, &b, E));

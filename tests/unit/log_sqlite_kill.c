@@ -158,9 +158,9 @@ static void check_whole_transactions(stele_log *log, int min_txns)
 
 static void kill_world_setup(ctx *c)
 {
-    sl_ensure(c->log, "ev", 3, false);
-    sl_ensure(c->log, "state", 1, true);
-    sl_ensure(c->log, "in", 1, false);
+    lc_ensure(c->log, "ev", 3, false);
+    lc_ensure(c->log, "state", 1, true);
+    lc_ensure(c->log, "in", 1, false);
 }
 
 /* After the kill this process takes the group over and writes on. */
@@ -181,7 +181,8 @@ void test_sigkill_mid_transaction_leaves_nothing(void **state)
     ctx *c = *state;
     kill_world_setup(c);
     int fd;
-    pid_t pid = sl_spawn(c->f->path, child_commits_three_then_hangs_mid_txn, &fd);
+    pid_t pid =
+        sl_spawn(c->f->path, child_commits_three_then_hangs_mid_txn, &fd);
     sl_wait_signal(fd);
     kill(pid, SIGKILL);
     assert_true(WIFSIGNALED(sl_wait_exit(pid)));

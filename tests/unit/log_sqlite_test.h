@@ -32,15 +32,11 @@ typedef struct ctx {
 int sl_setup(void **state);
 int sl_teardown(void **state);
 
-void sl_ensure(stele_log *log, const char *name, int32_t parts,
-               bool compacted);
-void sl_produce(stele_log *log, const char *topic, int32_t part,
-                const char *key, const char *value);
 stele_log_consumer *sl_consumer(stele_log *log, const char *group,
                                 const char *topic);
 /* One poll that returns at once; the batch's size (and per partition). */
-size_t sl_poll_now(stele_log_consumer *cons, size_t max,
-                   size_t per_partition[], size_t n_partitions);
+size_t sl_poll_now(stele_log_consumer *cons, size_t max, size_t per_partition[],
+                   size_t n_partitions);
 size_t sl_assigned(stele_log_consumer *cons);
 
 /* Forks a child that runs fn(path, fd) and _exits with its result; fd is

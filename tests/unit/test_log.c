@@ -26,8 +26,8 @@
 static void test_group_is_exclusive_across_handles(void **state)
 {
     ctx *c = *state;
-    sl_ensure(c->log, "ev", 2, false);
-    sl_produce(c->log, "ev", 0, "k", "v");
+    lc_ensure(c->log, "ev", 2, false);
+    lc_produce(c->log, "ev", 0, "k", "v");
     stele_log_consumer *first = sl_consumer(c->log, "g", "ev");
     assert_int_equal(sl_poll_now(first, 10, NULL, 0), 1);
     assert_int_equal(sl_assigned(first), 2);
@@ -53,7 +53,7 @@ static void test_group_is_exclusive_across_handles(void **state)
 static void test_send_offset_without_ownership_conflicts(void **state)
 {
     ctx *c = *state;
-    sl_ensure(c->log, "in", 1, false);
+    lc_ensure(c->log, "in", 1, false);
     stele_log_consumer *owner = sl_consumer(c->log, "g", "in");
     sl_poll_now(owner, 1, NULL, 0);
     stele_log_consumer *waiting = sl_consumer(c->log, "g", "in");
@@ -118,8 +118,8 @@ static void
 test_group_is_exclusive_across_processes_until_owner_dies(void **state)
 {
     ctx *c = *state;
-    sl_ensure(c->log, "ev", 2, false);
-    sl_produce(c->log, "ev", 1, "k", "v");
+    lc_ensure(c->log, "ev", 2, false);
+    lc_produce(c->log, "ev", 1, "k", "v");
     stele_log_consumer *mine = sl_consumer(c->log, "g", "ev");
     assert_int_equal(sl_poll_now(mine, 10, NULL, 0), 1);
 
@@ -151,9 +151,9 @@ test_group_is_exclusive_across_processes_until_owner_dies(void **state)
 static void test_poll_shares_max_evenly_across_partitions(void **state)
 {
     ctx *c = *state;
-    sl_ensure(c->log, "ev", 3, false);
+    lc_ensure(c->log, "ev", 3, false);
     for (int i = 0; i < 30; i++)
-        sl_produce(c->log, "ev", i % 3, "k", "v");
+        lc_produce(c->log, "ev", i % 3, "k", "v");
     stele_log_consumer *cons = sl_consumer(c->log, "g", "ev");
     size_t per[3] = {0};
     assert_int_equal(sl_poll_now(cons, 6, per, 3), 6);
@@ -169,11 +169,11 @@ static void test_poll_shares_max_evenly_across_partitions(void **state)
 static void test_poll_gives_unused_share_to_busy_partitions(void **state)
 {
     ctx *c = *state;
-    sl_ensure(c->log, "ev", 3, false);
+    lc_ensure(c->log, "ev", 3, false);
     for (int i = 0; i < 10; i++)
-        sl_produce(c->log, "ev", 0, "k", "v");
-    sl_produce(c->log, "ev", 2, "k", "v");
-    sl_produce(c->log, "ev", 2, "k", "v");
+        lc_produce(c->log, "ev", 0, "k", "v");
+    lc_produce(c->log, "ev", 2, "k", "v");
+    lc_produce(c->log, "ev", 2, "k", "v");
     stele_log_consumer *cons = sl_consumer(c->log, "g", "ev");
     size_t per[3] = {0};
     assert_int_equal(sl_poll_now(cons, 6, per, 3), 6);
@@ -186,11 +186,11 @@ static void test_poll_gives_unused_share_to_busy_partitions(void **state)
 static void test_compacted_poll_skips_gaps(void **state)
 {
     ctx *c = *state;
-    sl_ensure(c->log, "state", 1, true);
-    sl_produce(c->log, "state", 0, "a", "a1");
-    sl_produce(c->log, "state", 0, "b", "b1");
-    sl_produce(c->log, "state", 0, "a", "a2");
-    sl_produce(c->log, "state", 0, "a", "a3");
+    lc_ensure(c->log, "state", 1, true);
+    lc_produce(c->log, "state", 0, "a", "a1");
+    lc_produce(c->log, "state", 0, "b", "b1");
+    lc_produce(c->log, "state", 0, "a", "a2");
+    lc_produce(c->log, "state", 0, "a", "a3");
     stele_log_consumer *cons = sl_consumer(c->log, "g", "state");
     stele_log_batch *b = NULL;
     OK(stele_log_consumer_poll(cons, 0, 1, &b, E));
@@ -201,7 +201,7 @@ static void test_compacted_poll_skips_gaps(void **state)
     assert_int_equal(b->n, 1);
     assert_int_equal(b->records[0].offset, 3);
     stele_log_batch_free(b);
-    sl_produce(c->log, "state", 0, "c", "c1");
+    lc_produce(c->log, "state", 0, "c", "c1");
     OK(stele_log_consumer_poll(cons, 0, 10, &b, E));
     assert_int_equal(b->n, 1);
     assert_int_equal(b->records[0].offset, 4);
@@ -212,14 +212,14 @@ static void test_compacted_poll_skips_gaps(void **state)
 static void test_topic_created_later_is_assigned_on_later_poll(void **state)
 {
     ctx *c = *state;
-    sl_ensure(c->log, "a", 1, false);
+    lc_ensure(c->log, "a", 1, false);
     const char *topics[] = {"a", "later"};
     stele_log_consumer *cons = NULL;
     OK(stele_log_consumer_new(c->log, "g", topics, 2, NULL, &cons, E));
     sl_poll_now(cons, 1, NULL, 0);
     assert_int_equal(sl_assigned(cons), 1);
-    sl_ensure(c->log, "later", 2, false);
-    sl_produce(c->log, "later", 1, "k", "v");
+    lc_ensure(c->log, "later", 2, false);
+    lc_produce(c->log, "later", 1, "k", "v");
     assert_int_equal(sl_poll_now(cons, 10, NULL, 0), 1);
     assert_int_equal(sl_assigned(cons), 3);
     stele_log_consumer_close(cons);
@@ -228,7 +228,7 @@ static void test_topic_created_later_is_assigned_on_later_poll(void **state)
 static void test_poll_reads_large_batches_intact(void **state)
 {
     ctx *c = *state;
-    sl_ensure(c->log, "ev", 1, false);
+    lc_ensure(c->log, "ev", 1, false);
     static char value[10000];
     stele_log_txn *txn = NULL;
     OK(stele_log_txn_begin(c->log, &txn, E));
@@ -309,7 +309,7 @@ static void test_log_file_is_in_wal_mode(void **state)
 static void test_group_lock_file_name_is_sanitized(void **state)
 {
     ctx *c = *state;
-    sl_ensure(c->log, "ev", 1, false);
+    lc_ensure(c->log, "ev", 1, false);
     stele_log_consumer *cons = sl_consumer(c->log, "../team a/b", "ev");
     sl_poll_now(cons, 1, NULL, 0);
     assert_int_equal(sl_assigned(cons), 1);
