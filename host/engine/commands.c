@@ -427,13 +427,15 @@ static int process_batch(stele_engine *e, stele_log_batch **ins, size_t nin,
         /* Fenced or broken: this host must never write again. */
         e->cmd_failed = true;
     } else {
-        /* The commit failed, but it may have happened all the same: its
-         * answer can be lost (a PostgreSQL connection cut during COMMIT,
-         * a Kafka producer failing in commit_transaction). So the cache
-         * cannot tell: the batch's partitions are restored from the log
-         * before their next command, and read again from the committed
-         * offsets (past the batch if it did happen). */
-        for (size_t i = 0; i < b.n_offsets; i++)
+        /* The commit failed. Unless the log says nothing was written
+         * (STELE_ECONFLICT: ownership lost, the transaction aborted), it
+         * may have happened all the same: its answer can be lost (a
+         * PostgreSQL connection cut during COMMIT, a Kafka producer
+         * failing in commit_transaction). The cache cannot tell, so the
+         * batch's partitions are restored from the log before their next
+         * command. Either way the batch is read again from the committed
+         * offsets (past it if it did happen). */
+        for (size_t i = 0; rc != STELE_ECONFLICT && i < b.n_offsets; i++)
             commands_mark_unrestored(e, b.offsets[i].topic,
                                      b.offsets[i].partition);
         stele_err rerr;

@@ -18,12 +18,17 @@
  * results: those within log.result_retention_ms (older ones are about to
  * be deleted). (A failure leaves the set absent: every command is then
  * checked in the results topic itself.) */
-static int load_answered(stele_engine *e, aggregate *a, int32_t p,
-                         stele_err *err)
+static void drop_answered(aggregate *a, int32_t p)
 {
     stele_set64_free(a->answered[p]);
     stele_set64_free(a->answered_old[p]);
     a->answered[p] = a->answered_old[p] = NULL;
+}
+
+static int load_answered(stele_engine *e, aggregate *a, int32_t p,
+                         stele_err *err)
+{
+    drop_answered(a, p);
     int64_t keep = e->cfg->result_retention_ms;
     int64_t since = keep > 0 ? stele_now_ms() - keep : INT64_MIN;
     stele_set64 *set = stele_set64_new();
@@ -96,7 +101,12 @@ static int restore_partition(stele_engine *e, aggregate *a, int32_t p,
                                  &committed, err);
     if (rc == 0)
         rc = stele_log_compacted_sync(e->log, a->t_results, p, err);
-    if (rc == 0)
+    /* The answered ids spare a lookup in the results per command; where
+     * the lookup is in memory anyway (Kafka's view, synced just above)
+     * they would only read the partition a second time. */
+    if (rc == 0 && stele_log_lookups_in_memory(e->log))
+        drop_answered(a, p);
+    else if (rc == 0)
         rc = load_answered(e, a, p, err);
     if (rc == 0)
         rc = stele_state_restore(a->cache, e->log, a->t_state, p,
@@ -185,9 +195,7 @@ void commands_on_revoked(void *opaque, stele_log_consumer *c,
             continue;
         stele_state_drop_partition(a->cache, p);
         if (p >= 0 && p < a->partitions) {
-            stele_set64_free(a->answered[p]);
-            stele_set64_free(a->answered_old[p]);
-            a->answered[p] = a->answered_old[p] = NULL;
+            drop_answered(a, p);
             mark_unrestored(e, a, p, false);
         }
     }

@@ -50,7 +50,8 @@ typedef struct aggregate {
     stele_state_cache *cache;
     /* Per owned partition: hashes of the command ids answered there, so
      * only a hash hit costs a lookup in the results topic (a NULL set:
-     * every command is looked up). Two generations: stele_engine_expire
+     * every command is looked up; always so on Kafka, whose lookups are in
+     * memory: stele_log_lookups_in_memory). Two generations: stele_engine_expire
      * moves the ids to the older one every log.result_retention_ms and
      * drops them at the next move, so an id stays at least that long and
      * the sets hold about twice that window at most. */

@@ -260,6 +260,11 @@ bool stele_log_deletes_records(const stele_log *log)
     return log && log->ops->delete_before && !log->ops->server_retention;
 }
 
+bool stele_log_lookups_in_memory(const stele_log *log)
+{
+    return log && log->ops->lookup_in_memory;
+}
+
 int stele_log_get_latest(stele_log *log, const char *topic, int32_t partition,
                          const void *key, size_t key_len, stele_log_batch **out,
                          stele_err *err)

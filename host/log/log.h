@@ -168,10 +168,14 @@ int stele_log_txn_send_offset(stele_log_txn *txn, stele_log_consumer *c,
                               int64_t next_offset, stele_err *err);
 
 /*
- * Commits the transaction and frees it. On failure nothing was written and
- * the transaction is freed too; err->code says the class: STELE_ERETRY
- * (try the work again), STELE_ECONFLICT (ownership lost: rewind to the
- * committed offsets), STELE_EFATAL (stop writing).
+ * Commits the transaction and frees it; on failure the transaction is
+ * freed too, and err->code says the class: STELE_ECONFLICT (ownership
+ * lost: nothing was written; rewind to the committed offsets),
+ * STELE_ERETRY (try the work again), STELE_EFATAL (stop writing). After
+ * STELE_ERETRY (or another failure) the commit may have happened all the
+ * same when only its answer was lost — a connection cut during COMMIT, a
+ * Kafka producer failing in commit_transaction — so the caller must not
+ * assume either: the committed offsets and the data tell.
  */
 int stele_log_txn_commit(stele_log_txn *txn, stele_err *err);
 
@@ -241,6 +245,9 @@ int stele_log_delete_before(stele_log *log, const char *topic,
 /* true when stele_log_delete_before deletes the records of normal topics
  * on this backend (false on Kafka, whose broker does). */
 bool stele_log_deletes_records(const stele_log *log);
+/* true when stele_log_get_latest answers from memory once
+ * stele_log_compacted_sync has run (Kafka): a lookup costs no I/O. */
+bool stele_log_lookups_in_memory(const stele_log *log);
 
 /* The group's committed next offset for a partition; 0 when none. */
 int stele_log_committed(stele_log *log, const char *group, const char *topic,

@@ -90,6 +90,9 @@ struct stele_log_ops {
     /* the server deletes the records of normal topics by their retention
      * (Kafka): delete_before has only views to forget */
     bool server_retention;
+    /* get_latest answers from memory (Kafka's views of the compacted
+     * partitions, synced by compacted_sync): a lookup costs no I/O */
+    bool lookup_in_memory;
 };
 
 /* ------------------------------------------------------------------ */

@@ -432,4 +432,5 @@ static const stele_log_ops kafka_ops = {
     .consumer_assignment = lk_consumer_assignment,
     .consumer_close = lk_consumer_close,
     .server_retention = true,
+    .lookup_in_memory = true,
 };
