@@ -1,4 +1,4 @@
-/* The COMMIT-answer-losing relay (see engine_pg_proxy.h). */
+/* The relay that loses answers and connections (engine_pg_proxy.h). */
 #define _GNU_SOURCE /* memmem */
 #include "engine_pg_proxy.h"
 
@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,7 +19,12 @@ struct pgp_proxy {
     int listen_fd;
     int port;
     struct sockaddr_in upstream;
-    atomic_bool armed;
+    pthread_mutex_t mu; /* guards the arming */
+    char pattern[64];
+    size_t pattern_len;
+    char app[32];  /* the clients' application_name; "" for any */
+    int remaining; /* cuts still to make */
+    int wait_ms;   /* after passing the message on, before cutting */
     atomic_int cuts;
     atomic_bool stopping;
     atomic_int relays; /* running */
@@ -28,7 +34,36 @@ struct pgp_proxy {
 typedef struct relay {
     pgp_proxy *p;
     int client, server;
+    char app[32]; /* the client's application_name, once seen */
 } relay;
+
+/* Whether this client message makes a cut: the armed pattern, from a
+ * client of the armed application_name, while cuts remain. The wait to
+ * make comes back in *wait_ms. */
+static bool should_cut(relay *r, const char *buf, size_t n, int *wait_ms)
+{
+    /* The startup message names the client (after an SSL request). */
+    const char *at = r->app[0] ? NULL : memmem(buf, n, "application_name", 17);
+    if (at) {
+        const char *v = at + 17, *end = buf + n;
+        size_t k = 0;
+        while (v + k < end && v[k] && k + 1 < sizeof r->app)
+            k++;
+        memcpy(r->app, v, k);
+        r->app[k] = '\0';
+    }
+    pgp_proxy *p = r->p;
+    bool cut = false;
+    pthread_mutex_lock(&p->mu);
+    if (p->remaining > 0 && (!p->app[0] || !strcmp(p->app, r->app)) &&
+        memmem(buf, n, p->pattern, p->pattern_len)) {
+        p->remaining--;
+        *wait_ms = p->wait_ms;
+        cut = true;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return cut;
+}
 
 static bool send_all(int fd, const char *buf, ssize_t n)
 {
@@ -59,15 +94,14 @@ static void *relay_main(void *arg)
                 done = true;
                 break;
             }
-            bool expected = true;
-            /* Client to server: a COMMIT while armed. The statement's
-             * text is in the message (simple or extended protocol). */
-            if (i == 0 && memmem(buf, (size_t)n, "COMMIT", 6) &&
-                atomic_compare_exchange_strong(&r->p->armed, &expected,
-                                               false)) {
+            int wait_ms = 0;
+            /* Client to server: the armed message (a statement's text, or
+             * a prepared statement's name, is in it). */
+            if (i == 0 && should_cut(r, buf, (size_t)n, &wait_ms)) {
                 atomic_fetch_add(&r->p->cuts, 1);
-                struct timespec ts = {0, 300 * 1000000L};
-                nanosleep(&ts, NULL); /* the server commits meanwhile */
+                struct timespec ts = {wait_ms / 1000,
+                                      (long)(wait_ms % 1000) * 1000000L};
+                nanosleep(&ts, NULL); /* the server does it meanwhile */
                 done = true;
             }
         }
@@ -101,7 +135,7 @@ static void *accept_main(void *arg)
             free(r);
             continue;
         }
-        *r = (relay){p, c, s};
+        *r = (relay){.p = p, .client = c, .server = s};
         atomic_fetch_add(&p->relays, 1);
         pthread_t t;
         if (pthread_create(&t, NULL, relay_main, r) != 0) {
@@ -121,6 +155,7 @@ pgp_proxy *pgp_start(const char *host, int port)
     pgp_proxy *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
+    pthread_mutex_init(&p->mu, NULL);
     p->upstream.sin_family = AF_INET;
     p->upstream.sin_port = htons((uint16_t)port);
     struct sockaddr_in a = {.sin_family = AF_INET};
@@ -146,9 +181,23 @@ int pgp_port(const pgp_proxy *p)
     return p->port;
 }
 
+void pgp_arm_match(pgp_proxy *p, const void *pattern, size_t len,
+                   const char *app, int count, int wait_ms)
+{
+    pthread_mutex_lock(&p->mu);
+    if (len > sizeof p->pattern)
+        len = sizeof p->pattern;
+    memcpy(p->pattern, pattern, len);
+    p->pattern_len = len;
+    snprintf(p->app, sizeof p->app, "%s", app ? app : "");
+    p->remaining = count;
+    p->wait_ms = wait_ms;
+    pthread_mutex_unlock(&p->mu);
+}
+
 void pgp_arm(pgp_proxy *p)
 {
-    atomic_store(&p->armed, true);
+    pgp_arm_match(p, "COMMIT", 6, NULL, 1, 300);
 }
 
 int pgp_cuts(pgp_proxy *p)

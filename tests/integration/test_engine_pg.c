@@ -27,6 +27,7 @@
 #include "common_engine.h"
 #include "common_pg.h"
 #include "engine_pg_proxy.h"
+#include "log/log_pg_int.h"
 
 #define PLUGINS STELE_BUILD_DIR "/plugins/"
 #define SCRIPTS STELE_SOURCE_DIR "/scripts/"
@@ -462,6 +463,32 @@ static void test_a_commit_whose_answer_is_lost(void **state)
     ce_audit_free(&a);
 }
 
+/* The host's log connection is cut each time it reads a committed offset
+ * (the first thing restoring a partition does), six times: the command
+ * retention at start takes two (its read, and the read again on a new
+ * session), then restores fail twice and are tried again. Before, the
+ * host stopped processing commands for good when a restore failed, as it
+ * could when the server restarted while partitions were being assigned. */
+static void test_a_failed_restore_is_tried_again(void **state)
+{
+    ce_fixture *f = *state;
+    if (!proxy)
+        skip();
+    /* The prepared statement's name in a Bind message: the empty portal
+     * name, then "lpg_<n>" (log_pg_conn.c names them so). */
+    char pattern[16] = {0};
+    int k = snprintf(pattern + 1, sizeof pattern - 1, "lpg_%d", S_GRP_GET);
+    pgp_arm_match(proxy, pattern, (size_t)k + 2, "stele", 6, 0);
+    ce_start_host(f, 0);
+    stele_submitted s;
+    ce_submit(f, "bank.OpenAccount", "r1", "{\"owner\":\"R\"}", "r-open",
+              &s);
+    json_t *r = ce_wait(f, &s);
+    assert_string_equal(ce_str(r, "status"), "accepted");
+    json_decref(r);
+    assert_int_equal(pgp_cuts(proxy), 6);
+}
+
 static void test_host_waits_for_postgres_at_start(void **state)
 {
     ce_fixture *f = *state;
@@ -498,6 +525,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_host_waits_for_postgres_at_start,
                                         setup_pg_log, teardown),
         cmocka_unit_test_setup_teardown(test_a_commit_whose_answer_is_lost,
+                                        setup_pg_log_behind_proxy,
+                                        teardown_proxy),
+        cmocka_unit_test_setup_teardown(test_a_failed_restore_is_tried_again,
                                         setup_pg_log_behind_proxy,
                                         teardown_proxy),
     };
