@@ -99,7 +99,11 @@ static int events_of_partition(stele_engine *e, aggregate *a, int32_t p,
     char strbuf[4096];
     for (;;) {
         stele_log_batch *b;
-        int rc = stele_log_read(e->log, a->t_events, p, from, 1024, &b, err);
+        /* One aggregate's: by the log's index where it has one. */
+        int rc = id ? stele_log_read_key(e->log, a->t_events, p, id,
+                                         strlen(id), from, 1024, &b, err)
+                    : stele_log_read(e->log, a->t_events, p, from, 1024, &b,
+                                     err);
         if (rc != 0)
             return rc;
         if (b->n == 0) {

@@ -226,6 +226,61 @@ int stele_log_read(stele_log *log, const char *topic, int32_t partition,
     return log->ops->read(log, topic, partition, from, max, out, err);
 }
 
+int stele_log_read_key_scan(stele_log *log, const char *topic,
+                            int32_t partition, const void *key,
+                            size_t key_len, int64_t from, size_t max,
+                            stele_log_batch **out, stele_err *err)
+{
+    for (;;) {
+        stele_log_batch *b;
+        int rc = stele_log_read(log, topic, partition, from, 1024, &b, err);
+        if (rc)
+            return rc;
+        size_t kept = 0;
+        for (size_t i = 0; i < b->n; i++) {
+            const stele_log_record *r = &b->records[i];
+            if (r->key_len == key_len &&
+                (key_len == 0 || memcmp(r->key, key, key_len) == 0) &&
+                kept < max)
+                b->records[kept++] = *r; /* the data stays the batch's */
+        }
+        if (kept > 0 || b->n == 0) {
+            b->n = kept;
+            *out = b;
+            return 0;
+        }
+        from = b->records[b->n - 1].offset + 1;
+        stele_log_batch_free(b);
+    }
+}
+
+int stele_log_read_key(stele_log *log, const char *topic, int32_t partition,
+                       const void *key, size_t key_len, int64_t from,
+                       size_t max, stele_log_batch **out, stele_err *err)
+{
+    if (!log || !out || (!key && key_len))
+        return stele_err_set(err, STELE_EINVAL, "read_key: NULL argument");
+    *out = NULL;
+    int rc = check_topic(topic, err);
+    if (rc)
+        return rc;
+    if (from < 0)
+        return stele_err_set(err, STELE_EINVAL,
+                             "read_key %s[%d]: negative offset %lld", topic,
+                             partition, (long long)from);
+    if (!max) {
+        *out = stele_log_batch_create();
+        return *out ? 0
+                    : stele_err_set(err, STELE_ENOMEM, "read_key %s[%d]",
+                                    topic, partition);
+    }
+    return log->ops->read_key
+               ? log->ops->read_key(log, topic, partition, key, key_len, from,
+                                    max, out, err)
+               : stele_log_read_key_scan(log, topic, partition, key, key_len,
+                                         from, max, out, err);
+}
+
 int stele_log_end_offset(stele_log *log, const char *topic, int32_t partition,
                          int64_t *end, stele_err *err)
 {

@@ -190,6 +190,14 @@ int stele_log_produce(stele_log *log, const char *topic, int32_t partition,
 /* ------------------------------------------------------------------ */
 /* Reading (no group)                                                   */
 
+/* Reads up to max records of one key (an aggregate's events) in one
+ * partition from offset `from` on, in offset order; an empty batch: none
+ * left. The PostgreSQL log reads them by an index; the others read the
+ * partition and keep the key's (as Kafka must). */
+int stele_log_read_key(stele_log *log, const char *topic, int32_t partition,
+                       const void *key, size_t key_len, int64_t from,
+                       size_t max, stele_log_batch **out, stele_err *err);
+
 /* Reads up to max records of one partition from offset `from` on. An
  * empty batch (n == 0) means nothing at or after `from`. */
 int stele_log_read(stele_log *log, const char *topic, int32_t partition,

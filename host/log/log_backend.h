@@ -59,6 +59,11 @@ struct stele_log_ops {
     int (*read)(stele_log *log, const char *topic, int32_t partition,
                 int64_t from, size_t max, stele_log_batch **out,
                 stele_err *err);
+    /* optional: the records of one key from offset `from` on, in offset
+     * order, up to max, from an index by key (log.c scans without one) */
+    int (*read_key)(stele_log *log, const char *topic, int32_t partition,
+                    const void *key, size_t key_len, int64_t from, size_t max,
+                    stele_log_batch **out, stele_err *err);
     int (*end_offset)(stele_log *log, const char *topic, int32_t partition,
                       int64_t *end, stele_err *err);
     int (*get_latest)(stele_log *log, const char *topic, int32_t partition,
@@ -102,6 +107,13 @@ struct stele_log_ops {
 
 /* A new empty batch, or NULL when out of memory. */
 stele_log_batch *stele_log_batch_create(void);
+
+/* stele_log_read_key by reading the partition and keeping the key's
+ * records: for backends without an index by key. */
+int stele_log_read_key_scan(stele_log *log, const char *topic,
+                            int32_t partition, const void *key,
+                            size_t key_len, int64_t from, size_t max,
+                            stele_log_batch **out, stele_err *err);
 
 /* Appends a zeroed record and returns it; NULL when out of memory. The
  * pointer is valid until the next add (the array may move). */

@@ -59,6 +59,9 @@ static const char *const schema_sql =
     " topic_id integer NOT NULL, part integer NOT NULL, off bigint NOT NULL,"
     " ts bigint NOT NULL, key bytea, value bytea, headers bytea,"
     " PRIMARY KEY(topic_id, part, off));"
+    /* an aggregate's events without reading its partition */
+    "CREATE INDEX IF NOT EXISTS records_by_key"
+    " ON stele_log.records(topic_id, part, key, off);"
     "CREATE TABLE IF NOT EXISTS stele_log.compacted("
     " topic_id integer NOT NULL, part integer NOT NULL, key bytea NOT NULL,"
     " off bigint NOT NULL, ts bigint NOT NULL, value bytea, headers bytea,"
@@ -374,6 +377,7 @@ static const stele_log_ops pg_ops = {
     .txn_commit = lpg_txn_commit,
     .txn_abort = lpg_txn_abort,
     .read = lpg_read,
+    .read_key = lpg_read_key,
     .end_offset = lpg_end_offset,
     .delete_before = lpg_delete_before,
     .get_latest = lpg_get_latest,

@@ -88,6 +88,11 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_REC_READ] = "SELECT " ROW_COLUMNS " FROM stele_log.records"
                    " WHERE topic_id = $1::int4 AND part = $2::int4"
                    " AND off >= $3::int8 ORDER BY off LIMIT $4::int8",
+    /* by the index records_by_key */
+    [S_REC_READ_KEY] = "SELECT " ROW_COLUMNS " FROM stele_log.records"
+                       " WHERE topic_id = $1::int4 AND part = $2::int4"
+                       " AND key = $3::bytea AND off >= $4::int8"
+                       " ORDER BY off LIMIT $5::int8",
     [S_CMP_READ] = "SELECT " ROW_COLUMNS " FROM stele_log.compacted"
                    " WHERE topic_id = $1::int4 AND part = $2::int4"
                    " AND off >= $3::int8 ORDER BY off LIMIT $4::int8",

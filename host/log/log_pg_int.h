@@ -59,6 +59,7 @@ enum lpg_stmt {
     S_CLAIM,
     S_REC_EXPIRE,
     S_CMP_EXPIRE,
+    S_REC_READ_KEY,
     S_COUNT
 };
 
@@ -244,6 +245,11 @@ int lpg_txn_write(lpg_log *l, lpg_txn *t, stele_err *err);
 /* --- log_pg_read.c --- */
 int lpg_read(stele_log *log, const char *topic, int32_t partition, int64_t from,
              size_t max, stele_log_batch **out, stele_err *err);
+/* The records of one key of a normal topic, by the index records_by_key
+ * (compacted topics: by a scan). */
+int lpg_read_key(stele_log *log, const char *topic, int32_t partition,
+                 const void *key, size_t key_len, int64_t from, size_t max,
+                 stele_log_batch **out, stele_err *err);
 int lpg_delete_before(stele_log *log, const char *topic, int32_t partition,
                       int64_t before_ms, int64_t below_offset,
                       int64_t *deleted, stele_err *err);

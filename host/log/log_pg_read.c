@@ -81,6 +81,29 @@ static int topic_partition(lpg_log *l, const char *topic, int32_t partition,
     return rc ? rc : lpg_check_partition(*t, partition, err);
 }
 
+/* Runs statement s (its rows: ROW_COLUMNS of t[partition]) into a new
+ * batch. */
+static int read_rows(lpg_log *l, const lpg_topic *t, int32_t partition,
+                     enum lpg_stmt s, const lpg_params *p, const char *what,
+                     stele_log_batch **out, stele_err *err)
+{
+    stele_log_batch *b = stele_log_batch_create();
+    if (!b)
+        return stele_err_set(err, STELE_ENOMEM, "reading %s[%d]", t->name,
+                             partition);
+    PGresult *r;
+    int rc = lpg_run(l, l->conn, s, p, &r, err, what);
+    if (!rc)
+        rc = lpg_rows_into(l, r, t, partition, b, err);
+    PQclear(r);
+    if (rc) {
+        stele_log_batch_free(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
 int lpg_read(stele_log *log, const char *topic, int32_t partition, int64_t from,
              size_t max, stele_log_batch **out, stele_err *err)
 {
@@ -89,32 +112,46 @@ int lpg_read(stele_log *log, const char *topic, int32_t partition, int64_t from,
     int rc = topic_partition(l, topic, partition, &t, err);
     if (rc)
         return rc;
-    stele_log_batch *b = stele_log_batch_create();
-    if (!b)
-        return stele_err_set(err, STELE_ENOMEM, "reading %s[%d]", topic,
-                             partition);
-    if (max) {
-        lpg_params p = {0};
-        lpg_p_i32(&p, t->id);
-        lpg_p_i32(&p, partition);
-        lpg_p_i64(&p, from);
-        lpg_p_i64(&p, max > INT64_MAX ? INT64_MAX : (int64_t)max);
-        char what[300];
-        snprintf(what, sizeof what, "reading %s[%d] from offset %lld", topic,
-                 partition, (long long)from);
-        PGresult *r;
-        rc = lpg_run(l, l->conn, t->compacted ? S_CMP_READ : S_REC_READ, &p, &r,
-                     err, what);
-        if (!rc)
-            rc = lpg_rows_into(l, r, t, partition, b, err);
-        PQclear(r);
+    if (!max) {
+        *out = stele_log_batch_create();
+        return *out ? 0
+                    : stele_err_set(err, STELE_ENOMEM, "reading %s[%d]", topic,
+                                    partition);
     }
-    if (rc) {
-        stele_log_batch_free(b);
+    lpg_params p = {0};
+    lpg_p_i32(&p, t->id);
+    lpg_p_i32(&p, partition);
+    lpg_p_i64(&p, from);
+    lpg_p_i64(&p, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+    char what[300];
+    snprintf(what, sizeof what, "reading %s[%d] from offset %lld", topic,
+             partition, (long long)from);
+    return read_rows(l, t, partition, t->compacted ? S_CMP_READ : S_REC_READ,
+                     &p, what, out, err);
+}
+
+int lpg_read_key(stele_log *log, const char *topic, int32_t partition,
+                 const void *key, size_t key_len, int64_t from, size_t max,
+                 stele_log_batch **out, stele_err *err)
+{
+    lpg_log *l = (lpg_log *)log;
+    const lpg_topic *t;
+    int rc = topic_partition(l, topic, partition, &t, err);
+    if (rc)
         return rc;
-    }
-    *out = b;
-    return 0;
+    if (t->compacted) /* one record per key there: no index needed */
+        return stele_log_read_key_scan(log, topic, partition, key, key_len,
+                                       from, max, out, err);
+    lpg_params p = {0};
+    lpg_p_i32(&p, t->id);
+    lpg_p_i32(&p, partition);
+    lpg_p_bytes(&p, key_len ? key : "", key_len);
+    lpg_p_i64(&p, from);
+    lpg_p_i64(&p, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+    char what[300];
+    snprintf(what, sizeof what, "reading a key of %s[%d] from offset %lld",
+             topic, partition, (long long)from);
+    return read_rows(l, t, partition, S_REC_READ_KEY, &p, what, out, err);
 }
 
 int lpg_delete_before(stele_log *log, const char *topic, int32_t partition,

@@ -289,6 +289,45 @@ static void test_read_from_offset_and_past_end(void **state)
     stele_log_batch_free(all);
 }
 
+/* One key's records (an aggregate's events), in offset order, paged by
+ * max and from; other keys, and a prefix of the key, are not among them. */
+static void test_read_key_returns_one_keys_records_in_order(void **state)
+{
+    lc_ctx *c = *state;
+    const char *t = lc_name(c, "ev");
+    lc_ensure(c->log, t, 1, false);
+    const char *keys[] = {"a", "b", "a", "ab", "a", "c"};
+    for (int i = 0; i < 6; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "v%d", i);
+        lc_produce(c->log, t, 0, keys[i], v);
+    }
+    stele_log_batch *all = lc_read_all(c->log, t, 0);
+    assert_int_equal(all->n, 6);
+    stele_log_batch *b = NULL;
+    OK(stele_log_read_key(c->log, t, 0, "a", 1, 0, 2, &b, E));
+    assert_int_equal(b->n, 2);
+    assert_int_equal(b->records[0].offset, all->records[0].offset);
+    lc_assert_value(&b->records[0], "v0");
+    assert_int_equal(b->records[1].offset, all->records[2].offset);
+    lc_assert_value(&b->records[1], "v2");
+    int64_t next = b->records[1].offset + 1;
+    stele_log_batch_free(b);
+    OK(stele_log_read_key(c->log, t, 0, "a", 1, next, 10, &b, E));
+    assert_int_equal(b->n, 1);
+    assert_int_equal(b->records[0].offset, all->records[4].offset);
+    assert_int_equal(b->records[0].key_len, 1);
+    next = b->records[0].offset + 1;
+    stele_log_batch_free(b);
+    OK(stele_log_read_key(c->log, t, 0, "a", 1, next, 10, &b, E));
+    assert_int_equal(b->n, 0);
+    stele_log_batch_free(b);
+    OK(stele_log_read_key(c->log, t, 0, "zz", 2, 0, 10, &b, E));
+    assert_int_equal(b->n, 0);
+    stele_log_batch_free(b);
+    stele_log_batch_free(all);
+}
+
 static void test_keyed_produce_uses_kafka_partitioner(void **state)
 {
     lc_ctx *c = *state;
@@ -501,6 +540,7 @@ int log_conformance_run(const log_conformance_backend *b)
         CT(test_bad_arguments_are_rejected_not_fatal),
         CT(test_produce_offsets_are_contiguous_per_partition),
         CT(test_read_from_offset_and_past_end),
+        CT(test_read_key_returns_one_keys_records_in_order),
         CT(test_delete_before_drops_only_the_oldest_records),
         CT(test_delete_before_goes_a_chunk_at_a_time),
         CT(test_delete_before_forgets_old_keys_of_a_compacted_topic),
