@@ -89,8 +89,6 @@ static int restore_partition(stele_engine *e, aggregate *a, int32_t p,
 {
     stele_state_drop_partition(a->cache, p);
     size_t loaded = 0, stale = 0;
-    /* Logs without lookup by key (Kafka) materialize the compacted
-     * partitions this host now owns: results answer duplicates. */
     /* The previous owner's last transaction may still be completing: a
      * stable read of the committed offset waits for it (Kafka: KIP-447),
      * so its states and results are visible before they are restored.
@@ -99,6 +97,8 @@ static int restore_partition(stele_engine *e, aggregate *a, int32_t p,
     int64_t committed;
     int rc = stele_log_committed(e->log, e->cmd_group, a->t_commands, p,
                                  &committed, err);
+    /* Logs without lookup by key (Kafka) materialize the compacted
+     * partitions this host now owns: results answer duplicates. */
     if (rc == 0)
         rc = stele_log_compacted_sync(e->log, a->t_results, p, err);
     /* The answered ids spare a lookup in the results per command; where
