@@ -63,13 +63,20 @@ void ce_stop_host(ce_fixture *f, int i, int sig)
     f->hosts[i] = 0;
 }
 
+/* Where host i's output goes. */
+static void host_log_path(const ce_fixture *f, int i, char *out, size_t size)
+{
+    snprintf(out, size, "%s/host%d.log", f->dir, i);
+}
+
 /* Whether a host's output holds a sanitizer's report (ASan, UBSan). */
 static bool host_log_has_sanitizer_report(const ce_fixture *f)
 {
     bool found = false;
     for (int i = 0; i < CE_MAX_HOSTS && !found; i++) {
-        char path[sizeof f->dir + 32], line[1024];
-        snprintf(path, sizeof path, "%s/host%d.log", f->dir, i);
+        char path[sizeof f->dir + 32];
+        host_log_path(f, i, path, sizeof path);
+        char line[1024];
         FILE *in = fopen(path, "r");
         while (in && !found && fgets(line, sizeof line, in))
             found = strstr(line, "Sanitizer") || strstr(line, "runtime error:");
@@ -86,13 +93,7 @@ void ce_cleanup(ce_fixture *f)
     /* The hosts' exit status is not looked at (they are killed): a
      * sanitizer's report in their output fails the test instead. */
     if (host_log_has_sanitizer_report(f)) {
-        for (int i = 0; i < CE_MAX_HOSTS; i++) {
-            char cmd[sizeof f->dir + 64];
-            snprintf(cmd, sizeof cmd, "cat '%s/host%d.log' >&2 2>/dev/null",
-                     f->dir, i);
-            if (system(cmd) != 0)
-                continue;
-        }
+        ce_dump_hosts(f, 0);
         fail_msg("a host reported a sanitizer error (above)");
     }
     stele_engine_close(f->e);
@@ -111,7 +112,7 @@ void ce_start_host(ce_fixture *f, int i)
          * the test's output stays readable, and ce_dump_hosts shows it
          * when a test fails. */
         char path[sizeof f->dir + 32];
-        snprintf(path, sizeof path, "%s/host%d.log", f->dir, i);
+        host_log_path(f, i, path, sizeof path);
         int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, STDOUT_FILENO);
@@ -124,16 +125,21 @@ void ce_start_host(ce_fixture *f, int i)
     f->hosts[i] = pid;
 }
 
-void ce_dump_hosts(const ce_fixture *f)
+void ce_dump_hosts(const ce_fixture *f, int lines)
 {
     for (int i = 0; i < CE_MAX_HOSTS; i++) {
-        char path[sizeof f->dir + 32], cmd[sizeof path + 64];
-        snprintf(path, sizeof path, "%s/host%d.log", f->dir, i);
+        char path[sizeof f->dir + 32];
+        host_log_path(f, i, path, sizeof path);
+        char cmd[sizeof path + 64];
         if (access(path, R_OK) != 0)
             continue;
-        fprintf(stderr, "---- the last lines host %d wrote (%s):\n", i, path);
+        fprintf(stderr, "---- %s host %d wrote (%s):\n",
+                lines ? "the last lines" : "what", i, path);
         fflush(stderr);
-        snprintf(cmd, sizeof cmd, "tail -n 30 '%s' >&2", path);
+        if (lines)
+            snprintf(cmd, sizeof cmd, "tail -n %d '%s' >&2", lines, path);
+        else
+            snprintf(cmd, sizeof cmd, "cat '%s' >&2", path);
         if (system(cmd) != 0)
             fprintf(stderr, "(could not read it)\n");
         fprintf(stderr, "----\n");

@@ -42,12 +42,13 @@ void ce_cleanup(ce_fixture *f);
 
 /* Starts host i (`stele run`), its output in <dir>/host<i>.log. */
 void ce_start_host(ce_fixture *f, int i);
-/* Prints the end of every host's output (for a failing test). */
-void ce_dump_hosts(const ce_fixture *f);
+/* Prints the last `lines` lines of every host's output (0: all of it),
+ * for a failing test. */
+void ce_dump_hosts(const ce_fixture *f, int lines);
 /* fail_msg, after showing what the hosts said. */
 #define CE_FAIL(f, ...)                                                        \
     do {                                                                       \
-        ce_dump_hosts(f);                                                      \
+        ce_dump_hosts(f, 30);                                                      \
         fail_msg(__VA_ARGS__);                                                 \
     } while (0)
 void ce_stop_host(ce_fixture *f, int i, int sig);
