@@ -67,6 +67,11 @@ typedef struct stele_config {
     int32_t projection_batch;  /* events per projector transaction (1000) */
     int64_t max_value_bytes;   /* largest command/event value (1 MiB) */
     int32_t reply_timeout_ms;  /* stele send's wait for a result (10000) */
+    /* A command found on another partition than its aggregate's (a
+     * producer that does not hash keys with murmur2): forwarded to its
+     * partition in the transaction that consumes it (false, the default),
+     * or rejected with MISROUTED (true). */
+    bool misrouted_reject;
 
     /* registry: (docs/schema-registry.md) */
     char *registry_backend;  /* "embedded" (default) | "rest" */

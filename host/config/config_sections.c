@@ -30,7 +30,8 @@ static const char *const store_keys[] = {"backend", "path", "conninfo",
                                          "fillfactor", NULL};
 static const char *const engine_keys[] = {
     "command_batch", "commit_interval_ms", "projection_batch",
-    "max_value_bytes", "reply_timeout_ms", NULL};
+    "max_value_bytes", "reply_timeout_ms", "misrouted", NULL};
+static const char *const misrouted_modes[] = {"forward", "reject", NULL};
 static const char *const http_keys[] = {"listen", NULL};
 static const char *const logging_keys[] = {"level", NULL};
 static const char *const registry_keys[] = {
@@ -309,6 +310,14 @@ static int load_engine(cfg_loader *L, const fields *root)
     if (n && (rc = cfg_get_int(L, n, "engine.max_value_bytes", 1024,
                                16777216, &c->max_value_bytes)))
         return rc;
+    if ((n = field(&f, "misrouted"))) {
+        char *mode = NULL;
+        if ((rc = cfg_get_choice(L, n, "engine.misrouted", misrouted_modes,
+                                 &mode)))
+            return rc;
+        c->misrouted_reject = strcmp(mode, "reject") == 0;
+        free(mode);
+    }
     return 0;
 }
 

@@ -205,6 +205,41 @@ static bool id_ok(const char *v, size_t len)
     return true;
 }
 
+/* A command on another partition than its aggregate's (home): written to
+ * home in the transaction that consumes it, so it is decided there, by
+ * the aggregate's single writer, exactly once. */
+static int forward(batch *b, const stele_log_record *rec, aggregate *a,
+                   int32_t home, stele_err *err)
+{
+    stele_engine *e = b->e;
+    stele_log_header *h = malloc((rec->n_headers + 1) * sizeof *h);
+    if (!h)
+        return stele_err_set(err, STELE_ENOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < rec->n_headers; i++)
+        if (strcmp(rec->headers[i].name, H_MISROUTED_FROM) != 0)
+            h[n++] = rec->headers[i];
+    char from[48];
+    snprintf(from, sizeof from, "%d@%" PRId64, (int)rec->partition,
+             rec->offset);
+    h[n++] = (stele_log_header){H_MISROUTED_FROM, from, strlen(from)};
+    stele_log_record r = *rec;
+    r.headers = h;
+    r.n_headers = n;
+    int rc = stele_log_txn_produce(b->txn, a->t_commands, home, &r, NULL, err);
+    free(h);
+    if (rc == 0 && b->stats.forwarded++ == 0 && e->stats.forwarded == 0)
+        engine_logf(e, STELE_LOG_WARN,
+                    "%s[%d]@%" PRId64 ": a command for partition %d: "
+                    "forwarding it (and every other such command, without "
+                    "saying so again). Its producer does not partition by "
+                    "murmur2 of the aggregate id; set "
+                    "partitioner=murmur2_random in librdkafka-based clients "
+                    "(docs/kafka.md)",
+                    rec->topic, (int)rec->partition, rec->offset, (int)home);
+    return rc;
+}
+
 static int handle_record(batch *b, const stele_log_record *rec,
                          stele_err *err)
 {
@@ -237,6 +272,18 @@ static int handle_record(batch *b, const stele_log_record *rec,
     if (!env.correlation_id[0])
         memcpy(env.correlation_id, env.command_id, len + 1);
     header_str(rec, H_USER, env.user, sizeof env.user);
+
+    /* Only the owner of an aggregate's partition decides its commands; a
+     * command another producer put elsewhere is routed (engine.misrouted):
+     * forwarded, or answered with MISROUTED where it is (after the
+     * idempotency check below, so a redelivery gets the same answer). */
+    int32_t home = env.aggregate_id[0]
+                       ? stele_partition_for_key(rec->key, rec->key_len,
+                                                 a->partitions)
+                       : rec->partition;
+    bool misrouted = home != rec->partition;
+    if (misrouted && !e->cfg->misrouted_reject)
+        return forward(b, rec, a, home, err);
 
     /* Idempotency: a command id already answered is not processed again;
      * its stored result stays the answer. */
@@ -272,6 +319,15 @@ static int handle_record(batch *b, const stele_log_record *rec,
     }
     if (rc != STELE_ENOTFOUND)
         return rc;
+    if (misrouted) {
+        char msg[MAX_ID_LEN + 160];
+        snprintf(msg, sizeof msg,
+                 "the command is on partition %d; aggregate %s is on "
+                 "partition %d (murmur2 of its id)",
+                 (int)rec->partition, env.aggregate_id, (int)home);
+        b->stats.commands++;
+        return reject(b, &env, "MISROUTED", msg, 0, err);
+    }
     if (stele_map_put(b->seen, key, kl,
                       (void *)(intptr_t)(rec->partition + 1), NULL) != 0)
         return stele_err_set(err, STELE_ENOMEM, "out of memory");
@@ -374,6 +430,7 @@ static void stats_add(stele_engine_stats *to, const stele_engine_stats *from)
     to->duplicates += from->duplicates;
     to->events_written += from->events_written;
     to->dead_letters += from->dead_letters;
+    to->forwarded += from->forwarded;
     to->transactions++;
 }
 

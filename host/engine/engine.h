@@ -25,6 +25,7 @@
 #include <stele/stele.h>
 
 #include "config/config.h"
+#include "log/log.h"
 #include "store/store.h"
 
 typedef struct stele_engine stele_engine;
@@ -100,6 +101,9 @@ int stele_engine_expire(stele_engine *e, int64_t now_ms, stele_expired *out,
 typedef struct stele_engine_stats {
     uint64_t commands, accepted, rejected, duplicates, events_written;
     uint64_t events_projected, transactions, dead_letters;
+    /* commands found on another partition than their aggregate's and
+     * forwarded there (engine.misrouted) */
+    uint64_t forwarded;
     /* start-up: states loaded from the state changelog, and events
      * replayed to rebuild states (after a state_version bump or replay) */
     uint64_t states_restored, events_replayed;
@@ -133,6 +137,25 @@ typedef struct stele_submitted {
  */
 int stele_engine_submit_json(stele_engine *e, const json_t *cmd,
                              stele_submitted *out, stele_err *err);
+
+/*
+ * A command as stele_engine_submit_json writes it, for a producer of the
+ * caller's own (any Kafka client, any partitioner): the topic, the record
+ * (key = aggregate id, the envelope headers, the value in the Confluent
+ * wire format) and what waiting for its result takes. A host that finds
+ * it on another partition than its aggregate's routes it (engine.misrouted).
+ * The record points into out and into the engine's encoding buffer: valid
+ * until the engine's next call.
+ */
+typedef struct stele_encoded_command {
+    const char *topic;
+    stele_log_record record;
+    stele_submitted submitted;
+    stele_log_header headers[4];
+    char aggregate_id[256], expected[24], correlation_id[256], user[256];
+} stele_encoded_command;
+int stele_engine_encode_command(stele_engine *e, const json_t *cmd,
+                                stele_encoded_command *out, stele_err *err);
 
 /*
  * Waits up to timeout_ms for a submitted command's result (processing it

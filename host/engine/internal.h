@@ -25,6 +25,9 @@
 #define H_AGGREGATE_ID "aggregate_id"
 #define H_VERSION "version"
 #define H_CAUSATION_ID "causation_id"
+/* On a command a host forwarded to its aggregate's partition: where it
+ * was ("<partition>@<offset>"). */
+#define H_MISROUTED_FROM "misrouted_from"
 
 #define MAX_EMITTED 256 /* events one command may produce */
 #define MAX_ID_LEN 255  /* aggregate and command ids */

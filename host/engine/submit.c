@@ -28,8 +28,8 @@ static int opt_string(const json_t *obj, const char *key, const char **out,
     return 0;
 }
 
-int stele_engine_submit_json(stele_engine *e, const json_t *cmd,
-                             stele_submitted *out, stele_err *err)
+int stele_engine_encode_command(stele_engine *e, const json_t *cmd,
+                                stele_encoded_command *out, stele_err *err)
 {
     static const char *keys[] = {"type", "aggregate_id", "data",
                                  "command_id", "expected_version",
@@ -101,50 +101,68 @@ int stele_engine_submit_json(stele_engine *e, const json_t *cmd,
                              type, e->buf.len,
                              (long long)e->cfg->max_value_bytes);
 
-    char ulid[STELE_ULID_LEN + 1];
-    if (!command_id) {
-        stele_ulid(ulid);
-        command_id = ulid;
-    }
-    stele_log_header h[4];
+    memset(out, 0, sizeof *out);
+    stele_submitted *s = &out->submitted;
+    if (command_id)
+        snprintf(s->command_id, sizeof s->command_id, "%s", command_id);
+    else
+        stele_ulid(s->command_id);
+    snprintf(out->aggregate_id, sizeof out->aggregate_id, "%s", agg_id);
+    snprintf(out->expected, sizeof out->expected, "%s", expected);
+    stele_log_header *h = out->headers;
     size_t nh = 0;
-    h[nh++] = (stele_log_header){H_COMMAND_ID, command_id, strlen(command_id)};
+    h[nh++] = (stele_log_header){H_COMMAND_ID, s->command_id,
+                                 strlen(s->command_id)};
     if (expected[0])
-        h[nh++] = (stele_log_header){H_EXPECTED_VERSION, expected,
-                                     strlen(expected)};
-    if (correlation)
-        h[nh++] = (stele_log_header){H_CORRELATION_ID, correlation,
-                                     strlen(correlation)};
-    if (user)
-        h[nh++] = (stele_log_header){H_USER, user, strlen(user)};
-    int32_t partition =
+        h[nh++] = (stele_log_header){H_EXPECTED_VERSION, out->expected,
+                                     strlen(out->expected)};
+    if (correlation) {
+        snprintf(out->correlation_id, sizeof out->correlation_id, "%s",
+                 correlation);
+        h[nh++] = (stele_log_header){H_CORRELATION_ID, out->correlation_id,
+                                     strlen(out->correlation_id)};
+    }
+    if (user) {
+        snprintf(out->user, sizeof out->user, "%s", user);
+        h[nh++] = (stele_log_header){H_USER, out->user, strlen(out->user)};
+    }
+    s->partition =
         stele_partition_for_key(agg_id, strlen(agg_id), a->partitions);
+    snprintf(s->aggregate_type, sizeof s->aggregate_type, "%s", a->def->type);
     if (e->t_replies) {
         /* Where to start looking for the answer: nothing before the
          * command was sent can be it. */
-        out->reply_partition = stele_partition_for_key(
-            command_id, strlen(command_id), e->replies_partitions);
+        s->reply_partition = stele_partition_for_key(
+            s->command_id, strlen(s->command_id), e->replies_partitions);
         if ((rc = stele_log_end_offset(e->log, e->t_replies,
-                                       out->reply_partition,
-                                       &out->reply_from, err)))
+                                       s->reply_partition, &s->reply_from,
+                                       err)))
             return rc;
     }
-    stele_log_record r = {.timestamp_ms = stele_now_ms(),
-                          .key = agg_id,
-                          .key_len = strlen(agg_id),
-                          .value = e->buf.data,
-                          .value_len = e->buf.len,
-                          .headers = h,
-                          .n_headers = nh};
-    if ((rc = stele_log_produce(e->log, a->t_commands, partition, &r, NULL,
-                                err)))
-        return rc;
-    snprintf(out->command_id, sizeof out->command_id, "%s", command_id);
-    snprintf(out->aggregate_type, sizeof out->aggregate_type, "%s",
-             a->def->type);
-    out->partition = partition;
+    out->topic = a->t_commands;
+    out->record = (stele_log_record){.timestamp_ms = stele_now_ms(),
+                                     .key = out->aggregate_id,
+                                     .key_len = strlen(out->aggregate_id),
+                                     .value = e->buf.data,
+                                     .value_len = e->buf.len,
+                                     .headers = h,
+                                     .n_headers = nh};
     return 0;
 }
+
+int stele_engine_submit_json(stele_engine *e, const json_t *cmd,
+                             stele_submitted *out, stele_err *err)
+{
+    stele_encoded_command c;
+    int rc = stele_engine_encode_command(e, cmd, &c, err);
+    if (rc == 0)
+        rc = stele_log_produce(e->log, c.topic, c.submitted.partition,
+                               &c.record, NULL, err);
+    if (rc == 0)
+        *out = c.submitted;
+    return rc;
+}
+
 
 static int parse_result(const stele_log_record *r, const char *command_id,
                         json_t **result, stele_err *err)
