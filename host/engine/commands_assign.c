@@ -97,6 +97,17 @@ static int restore_partition(stele_engine *e, aggregate *a, int32_t p,
     int64_t committed;
     int rc = stele_log_committed(e->log, e->cmd_group, a->t_commands, p,
                                  &committed, err);
+    /* Stable offsets do not make the data visible: the markers of that
+     * transaction on the results, state and events partitions may still
+     * be on their way (Kafka), and a restore before they land misses a
+     * committed batch — its answers (a resubmitted id decided again) and
+     * its states (the next command decided on a version already taken). */
+    if (rc == 0)
+        rc = stele_log_settle(e->log, a->t_results, p, err);
+    if (rc == 0)
+        rc = stele_log_settle(e->log, a->t_state, p, err);
+    if (rc == 0)
+        rc = stele_log_settle(e->log, a->t_events, p, err);
     /* Logs without lookup by key (Kafka) materialize the compacted
      * partitions this host now owns: results answer duplicates. */
     if (rc == 0)

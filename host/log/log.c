@@ -333,6 +333,17 @@ int stele_log_get_latest(stele_log *log, const char *topic, int32_t partition,
     return log->ops->get_latest(log, topic, partition, key, key_len, out, err);
 }
 
+int stele_log_settle(stele_log *log, const char *topic, int32_t partition,
+                     stele_err *err)
+{
+    if (!log)
+        return stele_err_set(err, STELE_EINVAL, "settle: NULL log");
+    int rc = check_topic(topic, err);
+    if (rc || !log->ops->settle)
+        return rc;
+    return log->ops->settle(log, topic, partition, err);
+}
+
 int stele_log_compacted_sync(stele_log *log, const char *topic,
                              int32_t partition, stele_err *err)
 {

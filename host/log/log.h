@@ -228,6 +228,22 @@ int stele_log_compacted_sync(stele_log *log, const char *topic,
                              int32_t partition, stele_err *err);
 
 /*
+ * Waits (bounded) until no transaction that wrote to topic[partition] is
+ * open or still completing, so that a read from now on sees all that will
+ * ever be committed there before the call. A new owner of a partition
+ * calls it before restoring from it: the previous owner's last
+ * transaction can be committed, its consumer offsets stable, while its
+ * markers on this partition are still being written (Kafka writes the
+ * markers of a transaction's partitions independently), and a restore
+ * then misses it. STELE_ERETRY while a transaction stays open past the
+ * bound (a killed writer's, until the broker aborts it at
+ * transaction.timeout.ms). Nothing to wait for where transactions are
+ * atomic (SQLite, PostgreSQL).
+ */
+int stele_log_settle(stele_log *log, const char *topic, int32_t partition,
+                     stele_err *err);
+
+/*
  * Retention on the backends that keep records themselves (SQLite,
  * PostgreSQL): deletes the oldest records of a partition — those below
  * below_offset that come before its first record stamped at or after

@@ -230,6 +230,10 @@ static void kf_close(stele_log *log)
         rd_kafka_consumer_close(l->reader);
         rd_kafka_destroy(l->reader);
     }
+    if (l->peeker) {
+        rd_kafka_consumer_close(l->peeker);
+        rd_kafka_destroy(l->peeker);
+    }
     producer_close(l);
     if (l->parts)
         stele_map_free(l->parts, part_free);
@@ -423,6 +427,7 @@ static const stele_log_ops kafka_ops = {
     .end_offset = lk_end_offset,
     .get_latest = lk_get_latest,
     .compacted_sync = lk_compacted_sync,
+    .settle = lk_settle,
     .committed = lk_committed,
     .delete_before = lk_delete_before,
     .consumer_new = lk_consumer_new,

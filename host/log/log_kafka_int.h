@@ -27,6 +27,7 @@
 #define LK_REQUEST_TIMEOUT_MS 30000
 #define LK_READ_TIMEOUT_MS 30000
 #define LK_VISIBLE_TIMEOUT_MS 15000
+#define LK_SETTLE_TIMEOUT_MS 15000
 #define LK_RETRIES 5
 
 /* A topic as the broker described it; cached by name for the life of the
@@ -92,6 +93,7 @@ typedef struct lk_log {
     rd_kafka_t *producer;
     rd_kafka_queue_t *admin_q;
     rd_kafka_t *reader; /* NULL until the first read */
+    rd_kafka_t *peeker; /* read_uncommitted, for high watermarks (settle) */
     char *txn_id;
     char *bootstrap;       /* for messages */
     char **keys, **values; /* the properties, for the other clients */
@@ -203,6 +205,8 @@ int lk_end_offset(stele_log *log, const char *topic, int32_t partition,
                   int64_t *end, stele_err *err);
 int lk_committed(stele_log *log, const char *group, const char *topic,
                  int32_t partition, int64_t *next, stele_err *err);
+int lk_settle(stele_log *log, const char *topic, int32_t partition,
+              stele_err *err);
 
 /* --- log_kafka_view.c ------------------------------------------------- */
 

@@ -13,14 +13,17 @@
 
 #include "common/err.h"
 
-static int reader_get(lk_log *l, stele_err *err)
+/* A consumer handle for offsets only: the reader (read_committed, whose
+ * end is the last stable offset) or the peeker (read_uncommitted, whose
+ * end is the high watermark). */
+static int client_new(lk_log *l, bool committed, rd_kafka_t **out,
+                      stele_err *err)
 {
-    if (l->reader)
-        return 0;
     /* The group id only lets librdkafka's consumer API work: the reader
      * never subscribes and never commits. */
     char group[320];
-    snprintf(group, sizeof group, "stele-reader.%s", l->txn_id);
+    snprintf(group, sizeof group, "stele-%s.%s",
+             committed ? "reader" : "peeker", l->txn_id);
     static const char *const defaults[] = {"auto.offset.reset", "earliest",
                                            NULL};
     /* A short fetch wait: a read ends on the EOF of an empty fetch. */
@@ -31,7 +34,7 @@ static int reader_get(lk_log *l, stele_err *err)
                             "enable.auto.offset.store",
                             "false",
                             "isolation.level",
-                            "read_committed",
+                            committed ? "read_committed" : "read_uncommitted",
                             "enable.partition.eof",
                             "true",
                             "fetch.wait.max.ms",
@@ -42,18 +45,83 @@ static int reader_get(lk_log *l, stele_err *err)
     if (rc)
         return rc;
     char es[512];
-    l->reader = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
-    if (!l->reader) {
+    *out = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
+    if (!*out) {
         rd_kafka_conf_destroy(conf);
         return stele_err_set(err, STELE_EINVAL,
                              "kafka bootstrap.servers=%s: creating the "
-                             "reader: %s",
-                             l->bootstrap, es);
+                             "%s: %s",
+                             l->bootstrap, committed ? "reader" : "peeker",
+                             es);
     }
     /* Errors and logs then come back through consumer_poll, which reads
      * serve, instead of piling up on a queue nobody polls. */
-    rd_kafka_poll_set_consumer(l->reader);
+    rd_kafka_poll_set_consumer(*out);
     return 0;
+}
+
+static int reader_get(lk_log *l, stele_err *err)
+{
+    return l->reader ? 0 : client_new(l, true, &l->reader, err);
+}
+
+/* One partition's end as rk sees it (its isolation level). */
+static int watermark(lk_log *l, rd_kafka_t *rk, const lk_topic *t,
+                     int32_t partition, int64_t *end, stele_err *err)
+{
+    int64_t lo = -1;
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+        rk, t->name, partition, &lo, end, LK_REQUEST_TIMEOUT_MS);
+    if (!e)
+        return 0;
+    bool transient = lk_status_of(e) == STELE_ERETRY ||
+                     e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    return stele_err_set(err, transient ? STELE_ERETRY : lk_status_of(e),
+                         "%s[%d]: end offset from %s: %s", t->name, partition,
+                         l->bootstrap, rd_kafka_err2str(e));
+}
+
+int lk_settle(stele_log *log, const char *topic, int32_t partition,
+              stele_err *err)
+{
+    lk_log *l = (lk_log *)log;
+    const lk_topic *t;
+    int rc = lk_topic_get(l, topic, &t, err);
+    if (!rc)
+        rc = lk_check_partition(t, partition, err);
+    if (!rc)
+        rc = reader_get(l, err);
+    if (!rc && !l->peeker)
+        rc = client_new(l, false, &l->peeker, err);
+    int64_t deadline = lk_now_ms() + LK_SETTLE_TIMEOUT_MS;
+    /* The last stable offset reaches the high watermark once every
+     * transaction that wrote there has its marker: the high watermark
+     * first, so a record appended in between (an open transaction's)
+     * only makes the wait longer. */
+    for (int delay = 2; !rc; delay = delay < 200 ? delay * 2 : delay) {
+        int64_t hw, lso;
+        rc = watermark(l, l->peeker, t, partition, &hw, err);
+        if (!rc)
+            rc = watermark(l, l->reader, t, partition, &lso, err);
+        if (!rc && lso >= hw)
+            return 0;
+        if (rc && rc != STELE_ERETRY)
+            return rc;
+        if (lk_now_ms() > deadline)
+            return rc ? rc
+                      : stele_err_set(err, STELE_ERETRY,
+                                      "%s[%d]: a transaction is still open "
+                                      "after %d ms (last stable offset "
+                                      "%lld, high watermark %lld): the "
+                                      "broker aborts a dead writer's at "
+                                      "transaction.timeout.ms",
+                                      t->name, partition,
+                                      LK_SETTLE_TIMEOUT_MS, (long long)lso,
+                                      (long long)hw);
+        rc = 0;
+        lk_sleep_ms(delay);
+    }
+    return rc;
 }
 
 int lk_visible_end(lk_log *l, const lk_topic *t, int32_t partition,

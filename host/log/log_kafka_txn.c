@@ -419,6 +419,34 @@ static int check_deliveries(lk_log *l, stele_err *err)
     return 0;
 }
 
+/* The generation and member id in a consumer's group metadata, from its
+ * serialized form ("CGMDv2:", int32 generation in host order, group id,
+ * NUL, member id, NUL, ...: librdkafka's rd_kafka_consumer_group_metadata
+ * _write). false when the form is not that one. */
+static bool cgmd_member(const rd_kafka_consumer_group_metadata_t *cgmd,
+                        int32_t *generation, bool *has_member)
+{
+    void *buf = NULL;
+    size_t size = 0;
+    rd_kafka_error_t *e = rd_kafka_consumer_group_metadata_write(cgmd, &buf,
+                                                                 &size);
+    if (e) {
+        rd_kafka_error_destroy(e);
+        return false;
+    }
+    const char *b = buf, *end = b + size;
+    bool ok = size > 11 && !memcmp(b, "CGMDv2:", 7);
+    if (ok) {
+        memcpy(generation, b + 7, sizeof *generation);
+        const char *group = b + 11;
+        const char *nul = memchr(group, '\0', (size_t)(end - group));
+        ok = nul && nul + 1 < end;
+        *has_member = ok && nul[1] != '\0';
+    }
+    rd_kafka_mem_free(NULL, buf);
+    return ok;
+}
+
 static int send_offsets(lk_log *l, stele_err *err)
 {
     lk_txn *t = &l->txn;
@@ -431,6 +459,30 @@ static int send_offsets(lk_log *l, stele_err *err)
                                  "kafka transactional.id '%s': the consumer "
                                  "has no group metadata",
                                  l->txn_id);
+        /* The offsets fence this transaction (KIP-447) only when they
+         * carry a member of the group's generation: the broker takes
+         * transactional offsets without member and generation (-1, "")
+         * from anyone, into any group. librdkafka's consumer drops both
+         * when it learns it was thrown out (a host paused past
+         * session.timeout.ms), before the host has polled and heard of
+         * it; committing then would let a zombie write partitions that
+         * another host owns. */
+        int32_t gen = -1;
+        bool member = false;
+        if (!cgmd_member(cgmd, &gen, &member) || gen < 0 || !member) {
+            rd_kafka_consumer_group_metadata_destroy(cgmd);
+            return stele_err_set(err, STELE_ECONFLICT,
+                                 "kafka transactional.id '%s': group '%s': "
+                                 "the consumer is not a member of a "
+                                 "generation (%d, %s member id): its "
+                                 "partitions may be another host's now; "
+                                 "nothing is committed",
+                                 l->txn_id,
+                                 ((stele_log_consumer *)t->offsets[i].consumer)
+                                     ->group,
+                                 gen,
+                                 member ? "a" : "no");
+        }
         rd_kafka_error_t *e =
             TXN_CALL(l, rd_kafka_send_offsets_to_transaction(
                             l->producer, t->offsets[i].list, cgmd, -1));

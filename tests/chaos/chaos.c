@@ -254,26 +254,37 @@ static void nemesis(chaos_run *r, int64_t start, int64_t deadline,
                             : INT64_MAX;
     int paused = -1;
     int64_t resume_at = INT64_MAX;
+    int64_t restart_at[CHAOS_MAX_HOSTS] = {0};
     pid_t server = 0;
     while (stele_now_ms() < deadline) {
         int64_t now = stele_now_ms();
         if (now >= next_kill) {
             int h = (int)(nrand48(rng) % r->o.hosts);
-            now_line(r, start, "SIGKILL host %d", h);
-            stop_host(r, h, SIGKILL);
-            r->kills++;
+            if (r->hosts[h] > 0) {
+                now_line(r, start, "SIGKILL host %d", h);
+                stop_host(r, h, SIGKILL);
+                r->kills++;
+                /* Back at once, or after its session expired and its
+                 * partitions moved (they may come back to it while the
+                 * transaction it died in is still open). */
+                restart_at[h] = now + (int64_t)(nrand48(rng) % 8000);
+            }
             if (h == paused) {
                 paused = -1;
                 resume_at = INT64_MAX;
             }
-            struct timespec ts = {0, (long)(nrand48(rng) % 1500) * 1000000L};
-            nanosleep(&ts, NULL);
-            start_host(r, h);
-            next_kill = stele_now_ms() + r->o.kill_every_s * 500 +
+            next_kill = now + r->o.kill_every_s * 500 +
                         nrand48(rng) % (r->o.kill_every_s * 1000);
         }
-        if (now >= pause_at) {
-            paused = (int)(nrand48(rng) % r->o.hosts);
+        for (int h = 0; h < r->o.hosts; h++)
+            if (r->hosts[h] <= 0 && now >= restart_at[h]) {
+                now_line(r, start, "start host %d", h);
+                start_host(r, h);
+            }
+        if (now >= pause_at && r->hosts[(pause_at / 7) % r->o.hosts] <= 0) {
+            pause_at += 500; /* that host is down: a moment later */
+        } else if (now >= pause_at) {
+            paused = (int)((pause_at / 7) % r->o.hosts);
             now_line(r, start, "SIGSTOP host %d", paused);
             kill(r->hosts[paused], SIGSTOP);
             r->pauses++;
@@ -282,7 +293,8 @@ static void nemesis(chaos_run *r, int64_t start, int64_t deadline,
         }
         if (now >= resume_at) {
             now_line(r, start, "SIGCONT host %d", paused);
-            kill(r->hosts[paused], SIGCONT);
+            if (r->hosts[paused] > 0) /* kill(0, ...) is the whole group */
+                kill(r->hosts[paused], SIGCONT);
             paused = -1;
             resume_at = INT64_MAX;
         }
@@ -298,7 +310,7 @@ static void nemesis(chaos_run *r, int64_t start, int64_t deadline,
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
     }
-    if (paused >= 0)
+    if (paused >= 0 && r->hosts[paused] > 0)
         kill(r->hosts[paused], SIGCONT);
     if (server > 0)
         waitpid(server, NULL, 0);

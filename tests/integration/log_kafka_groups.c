@@ -1,8 +1,8 @@
 /*
  * log_kafka_groups.c — a consumer group's partitions on Kafka: a rebalance
  * splits them between two handles and gives them back when one leaves,
- * and a member that lost its partitions (it stopped polling) cannot
- * commit.
+ * a member that lost its partitions (it stopped polling) cannot commit,
+ * and neither can a consumer outside the group's generation.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -178,4 +178,50 @@ void test_member_that_lost_its_partitions_cannot_commit(void **state)
     stele_log_consumer_close(a.cons);
     stele_log_close(a.log);
     stele_log_close(b.log);
+}
+
+/* A consumer that is not a member of its group's generation (one that has
+ * not joined yet here; a host thrown out for not polling is the same to
+ * librdkafka, which then sends generation -1 and no member id) must not
+ * commit offsets into the group: the broker takes such transactional
+ * offsets from anyone, so they would overwrite the owner's and commit the
+ * records of its transaction. Before, this commit succeeded and moved the
+ * owner's offset to 1. */
+void test_consumer_outside_the_generation_cannot_commit(void **state)
+{
+    ctx *c = *state;
+    const char *in = lkt_N(c, "in"), *out = lkt_N(c, "out"), *g = lkt_N(c, "g");
+    lc_ensure(c->log, in, 1, false);
+    lc_ensure(c->log, out, 1, false);
+    lc_produce(c->log, in, 0, "k", "cmd");
+    member owner = {0};
+    OK(lkt_open_log(NULL, &owner.log, E));
+    stele_log_rebalance_cb cb = {on_assigned, on_revoked, &owner};
+    OK(stele_log_consumer_new(owner.log, g, &in, 1, &cb, &owner.cons, E));
+    settle(&owner, NULL, 1, 0);
+
+    stele_log *outsider = NULL;
+    stele_log_consumer *oc = NULL;
+    OK(lkt_open_log(NULL, &outsider, E));
+    OK(stele_log_consumer_new(outsider, g, &in, 1, NULL, &oc, E));
+    stele_log_txn *txn = NULL;
+    OK(stele_log_txn_begin(outsider, &txn, E));
+    stele_log_record r = lc_kv("k", "from-outside");
+    OK(stele_log_txn_produce(txn, out, 0, &r, NULL, E));
+    OK(stele_log_txn_send_offset(txn, oc, in, 0, 1, E));
+    stele_err err = {0};
+    assert_int_equal(stele_log_txn_commit(txn, &err), STELE_ECONFLICT);
+    assert_non_null(strstr(err.msg, "not a member"));
+    assert_int_equal(lkt_count(c->log, out, 0), 0);
+    int64_t next = -1;
+    OK(stele_log_committed(c->log, g, in, 0, &next, E));
+    assert_int_equal(next, 0);
+    /* the handle goes on */
+    OK(stele_log_txn_begin(outsider, &txn, E));
+    stele_log_txn_abort(txn);
+
+    stele_log_consumer_close(oc);
+    stele_log_consumer_close(owner.cons);
+    stele_log_close(outsider);
+    stele_log_close(owner.log);
 }

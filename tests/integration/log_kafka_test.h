@@ -37,5 +37,6 @@ void lkt_assert_latest(stele_log *log, const char *topic, const char *key,
 /* log_kafka_groups.c: a group's partitions moving between handles. */
 void test_group_rebalance_splits_and_returns_partitions(void **state);
 void test_member_that_lost_its_partitions_cannot_commit(void **state);
+void test_consumer_outside_the_generation_cannot_commit(void **state);
 
 #endif

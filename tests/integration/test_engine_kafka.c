@@ -317,6 +317,92 @@ static void test_broker_down_past_the_transaction_timeout(void **state)
     restart_under_load(*state, 12);
 }
 
+/* The previous owner's last transaction is committed, but records of it
+ * sit behind a transaction still open on the same partitions (a host
+ * killed in the middle of one: the broker aborts it only at
+ * transaction.timeout.ms). A read_committed reader stops at the open one,
+ * so a new owner that restores then misses the committed batch: it
+ * decided the next deposit on the version before (CONFLICT for the
+ * expected version 2, "current version 1") and answered a resubmitted
+ * command id with a second decision. It must wait until the partitions
+ * have no open transaction (stele_log_settle). */
+static void test_a_new_owner_waits_for_open_transactions(void **state)
+{
+    ce_fixture *f = *state;
+    const char *id = "dangle-1";
+    int32_t p = stele_partition_for_key(id, strlen(id), f->partitions);
+    ce_start_host(f, 0);
+    stele_submitted s;
+    ce_submit(f, "bank.OpenAccount", id, "{\"owner\":\"D\"}", "d-open", &s);
+    json_t *r = ce_wait(f, &s);
+    assert_string_equal(ce_str(r, "status"), "accepted");
+    json_decref(r);
+
+    /* a writer's transaction left open on the account's partitions */
+    stele_log *raw = NULL;
+    stele_err err = {0};
+    const char *keys[] = {"bootstrap.servers"};
+    const char *values[] = {"127.0.0.1:9092"};
+    char txn_id[64];
+    snprintf(txn_id, sizeof txn_id, "%s-dangling", f->app);
+    assert_int_equal(stele_log_open_kafka(keys, values, 1, txn_id, &raw, &err),
+                     0);
+    stele_log_txn *txn = NULL;
+    assert_int_equal(stele_log_txn_begin(raw, &txn, &err), 0);
+    stele_log_record junk = {.key = "zz-junk", .key_len = 7, .value = "x",
+                             .value_len = 1};
+    char topic[96];
+    snprintf(topic, sizeof topic, "%s.Account.state", f->app);
+    assert_int_equal(stele_log_txn_produce(txn, topic, p, &junk, NULL, &err),
+                     0);
+    snprintf(topic, sizeof topic, "%s.Account.results", f->app);
+    assert_int_equal(stele_log_txn_produce(txn, topic, p, &junk, NULL, &err),
+                     0);
+    sleep(1); /* at the broker: the partitions' last stable offset stops */
+
+    ce_submit(f, "bank.Deposit", id, "{\"amount\":5}", "d-dep-1", &s);
+    json_t *first = ce_wait(f, &s);
+    assert_string_equal(ce_str(first, "status"), "accepted");
+    assert_int_equal(json_integer_value(json_object_get(first, "version")), 2);
+
+    /* the owner dies; the next one takes over while the transaction is
+     * still open, which ends (as the broker would end it) a while later */
+    ce_stop_host(f, 0, SIGKILL);
+    ce_start_host(f, 1);
+    sleep(12);
+    stele_log_txn_abort(txn);
+    stele_log_close(raw);
+
+    char cmd[160];
+    snprintf(cmd, sizeof cmd,
+             "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"%s\","
+             "\"data\":{\"amount\":7},\"command_id\":\"d-dep-2\","
+             "\"expected_version\":2}",
+             id);
+    json_t *c = json_loads(cmd, 0, NULL);
+    assert_int_equal(stele_engine_submit_json(f->e, c, &s, &err), 0);
+    json_decref(c);
+    r = ce_wait(f, &s);
+    if (strcmp(ce_str(r, "status"), "accepted") != 0)
+        CE_FAIL(f, "the deposit after the takeover: %s %s", ce_str(r, "code"),
+                ce_str(r, "message"));
+    assert_int_equal(json_integer_value(json_object_get(r, "version")), 3);
+    json_decref(r);
+    ce_submit(f, "bank.Deposit", id, "{\"amount\":5}", "d-dep-1", &s);
+    r = ce_wait(f, &s);
+    if (!json_equal(r, first))
+        CE_FAIL(f, "d-dep-1 sent again was answered %s",
+                json_dumps(r, JSON_COMPACT));
+    json_decref(r);
+    json_decref(first);
+    ce_audit_result a;
+    ce_audit(f, &a);
+    if (a.broken)
+        CE_FAIL(f, "%s", a.why);
+    assert_int_equal(a.events, 3);
+    ce_audit_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -325,6 +411,7 @@ int main(void)
         T(test_bad_records_are_rejected_on_kafka),
         T(test_sigkill_during_load_loses_and_duplicates_nothing),
         T(test_partitions_revoked_while_a_batch_gathers),
+        T(test_a_new_owner_waits_for_open_transactions),
         T(test_broker_restart_under_load_loses_nothing),
         T(test_broker_down_past_the_transaction_timeout),
     };

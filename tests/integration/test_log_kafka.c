@@ -364,6 +364,7 @@ int main(void)
         KT(test_zombie_with_same_txn_id_is_fenced_and_writes_nothing),
         KT(test_group_rebalance_splits_and_returns_partitions),
         KT(test_member_that_lost_its_partitions_cannot_commit),
+        KT(test_consumer_outside_the_generation_cannot_commit),
         KT(test_send_offset_commit_is_seen_by_other_handles),
         KT(test_views_follow_tombstones_and_sync),
         KT(test_refused_record_fails_commit_and_writes_nothing),

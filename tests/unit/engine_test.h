@@ -70,4 +70,11 @@ void test_run_isolates_and_recovers_a_failing_projector(void **state);
         cmocka_unit_test(test_projector_retry_backs_off_to_a_cap),             \
         T(test_run_isolates_and_recovers_a_failing_projector)
 
+/* engine_routing_tests.c */
+void test_misrouted_commands_are_forwarded_to_their_partition(void **state);
+void test_misrouted_commands_are_rejected_when_configured(void **state);
+#define ENGINE_ROUTING_TESTS                                                   \
+    T(test_misrouted_commands_are_forwarded_to_their_partition),               \
+        T(test_misrouted_commands_are_rejected_when_configured)
+
 #endif

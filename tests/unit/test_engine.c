@@ -2,7 +2,8 @@
  * The engine on the embedded log with the bank example: command
  * processing (acceptance, rejection, conflicts, idempotency, bad input),
  * state restore and rebuild, projections and queries. Projector faults
- * are engine_projector_faults_tests.c, retention engine_retention_tests.c.
+ * are engine_projector_faults_tests.c, retention engine_retention_tests.c,
+ * commands on the wrong partition engine_routing_tests.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -495,6 +496,7 @@ int main(void)
         T(test_status_shows_waiting_commands_and_projector_lag),
         T(test_abi_1_0_projector_keeps_its_implied_indexes),
         ENGINE_RETENTION_TESTS,
+        ENGINE_ROUTING_TESTS,
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
