@@ -163,7 +163,6 @@ int stele_engine_submit_json(stele_engine *e, const json_t *cmd,
     return rc;
 }
 
-
 static int parse_result(const stele_log_record *r, const char *command_id,
                         json_t **result, stele_err *err)
 {

@@ -231,14 +231,14 @@ int stele_log_compacted_sync(stele_log *log, const char *topic,
  * Waits (bounded) until no transaction that wrote to topic[partition] is
  * open or still completing, so that a read from now on sees all that will
  * ever be committed there before the call. A new owner of a partition
- * calls it before restoring from it: the previous owner's last
- * transaction can be committed, its consumer offsets stable, while its
- * markers on this partition are still being written (Kafka writes the
- * markers of a transaction's partitions independently), and a restore
- * then misses it. STELE_ERETRY while a transaction stays open past the
- * bound (a killed writer's, until the broker aborts it at
- * transaction.timeout.ms). Nothing to wait for where transactions are
- * atomic (SQLite, PostgreSQL).
+ * calls it before restoring from it. On Kafka a read_committed read stops
+ * at the first open transaction: records committed after it (by an owner
+ * in between, while a dead host's transaction waits for the broker to
+ * abort it at transaction.timeout.ms) are not visible yet, nor is a
+ * committed transaction whose markers on this partition are still being
+ * written; a restore then misses them. STELE_ERETRY while a transaction
+ * stays open past the bound (15 s). Nothing to wait for where
+ * transactions are atomic (SQLite, PostgreSQL).
  */
 int stele_log_settle(stele_log *log, const char *topic, int32_t partition,
                      stele_err *err);

@@ -6,12 +6,14 @@
  *               [--pause S] [--server-down S] [--misrouted PCT] [--keep]
  *
  * The nemesis, all of it from the seed: every --kill-every seconds (on
- * average) one host is SIGKILLed and started again; once, a host is
- * SIGSTOPped for --pause seconds (past its session timeout: its partitions
- * move, and it wakes up as a zombie) and continued; once, the server (the
- * Kafka broker, PostgreSQL) is stopped for --server-down seconds and
- * started again, in a process of its own so that kills and the pause go on
- * meanwhile. Exit status 0 when the audit finds nothing, 1 when it finds a
+ * average) one host is SIGKILLed and started again at once or up to 8 s
+ * later; a host is SIGSTOPped for --pause seconds (past its session
+ * timeout: its partitions move, and it wakes up as a zombie) and
+ * continued, then again every minute or so; the server (the Kafka broker,
+ * PostgreSQL) is stopped for --server-down seconds and started again, in a
+ * process of its own so that kills and pauses go on meanwhile, then again
+ * every minute or two. A run of a minute or two has each fault at least
+ * once, all overlapping at times. Exit status 0 when the audit finds nothing, 1 when it finds a
  * violation, 2 when the run itself could not be done.
  */
 #include "chaos.h"
@@ -297,6 +299,8 @@ static void nemesis(chaos_run *r, int64_t start, int64_t deadline,
                 kill(r->hosts[paused], SIGCONT);
             paused = -1;
             resume_at = INT64_MAX;
+            /* a long run (the soak) has a pause every minute or so */
+            pause_at = now + 30000 + (int64_t)(nrand48(rng) % 60000);
         }
         if (now >= server_at) {
             now_line(r, start, "server down for %d s", r->o.server_down_s);
@@ -306,6 +310,7 @@ static void nemesis(chaos_run *r, int64_t start, int64_t deadline,
         if (server > 0 && waitpid(server, NULL, WNOHANG) == server) {
             now_line(r, start, "server up again (%d)", r->server_restarts);
             server = 0;
+            server_at = now + 45000 + (int64_t)(nrand48(rng) % 75000);
         }
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
@@ -394,6 +399,28 @@ static void cleanup(chaos_run *r, bool keep)
         fprintf(stderr, "chaos: could not remove %s\n", r->dir);
 }
 
+/* A sanitizer's report (ASan, UBSan) in a host's or client's output: the
+ * hosts are SIGKILLed, so their exit status says nothing. */
+static void check_sanitizers(const chaos_run *r, chaos_report *rep)
+{
+    const char *who[] = {"host", "client"};
+    int n[] = {r->o.hosts, r->o.clients};
+    for (int w = 0; w < 2; w++)
+        for (int i = 0; i < n[w]; i++) {
+            char path[sizeof r->dir + 32], line[1024];
+            snprintf(path, sizeof path, "%s/%s%d.log", r->dir, who[w], i);
+            FILE *in = fopen(path, "r");
+            while (in && fgets(line, sizeof line, in))
+                if (strstr(line, "Sanitizer") ||
+                    strstr(line, "runtime error:")) {
+                    chaos_violation(rep, &rep->crashed, "%s: %s", path, line);
+                    break;
+                }
+            if (in)
+                fclose(in);
+        }
+}
+
 static void print_report(const chaos_run *r, const chaos_report *p)
 {
     printf("chaos: backend %s, seed %" PRIu64 ", %d s, %d hosts, %d clients, "
@@ -412,11 +439,13 @@ static void print_report(const chaos_run *r, const chaos_report *p)
     printf("violations: unanswered %ld, answers differ %ld, results twice "
            "%ld, result mismatch %ld, events missing %ld, events twice %ld, "
            "events of rejected %ld, version gaps %ld, bad decisions %ld, "
-           "stale decisions %ld, wrong partition %ld, balance mismatch %ld\n",
+           "stale decisions %ld, wrong partition %ld, balance mismatch %ld, "
+           "crashed %ld\n",
            p->unanswered, p->answers_differ, p->results_twice,
            p->result_mismatch, p->events_missing, p->events_twice,
            p->events_rejected, p->version_gaps, p->bad_decisions,
-           p->stale_decisions, p->wrong_partition, p->balance_mismatch);
+           p->stale_decisions, p->wrong_partition, p->balance_mismatch,
+           p->crashed);
     if (p->first[0])
         printf("first: %s\n", p->first);
     printf("%s\n", chaos_violations(p) ? "FAILED" : "OK");
@@ -454,7 +483,14 @@ int main(int argc, char **argv)
     for (int i = 0; i < r.o.clients; i++) {
         pid_t pid = fork();
         if (pid == 0) {
-            /* only the client: not the nemesis' children */
+            /* its librdkafka lines (the broker going away) in a file */
+            char path[sizeof r.dir + 32];
+            snprintf(path, sizeof path, "%s/client%d.log", r.dir, i);
+            int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd >= 0) {
+                dup2(fd, STDERR_FILENO);
+                close(fd);
+            }
             _exit(chaos_client_main(&r, i, deadline));
         }
         r.clients[i] = pid;
@@ -503,8 +539,9 @@ int main(int argc, char **argv)
         chaos_violation(&rep, &rep.balance_mismatch,
                         "the read model did not catch up in 180 s");
     if (failed_clients)
-        chaos_violation(&rep, &rep.unanswered, "%d clients failed",
+        chaos_violation(&rep, &rep.crashed, "%d clients failed",
                         failed_clients);
+    check_sanitizers(&r, &rep);
     print_report(&r, &rep);
     bool bad = rc != 0 || chaos_violations(&rep) > 0;
     if (bad)
@@ -512,5 +549,6 @@ int main(int argc, char **argv)
                         " (the hosts' output is in %s)\n",
                 r.o.seed, r.dir);
     cleanup(&r, r.o.keep || bad);
+    free(r.conninfo);
     return rc != 0 ? 2 : bad ? 1 : 0;
 }

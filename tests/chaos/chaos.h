@@ -71,6 +71,7 @@ typedef struct chaos_report {
                              * client had already been told */
     long wrong_partition;   /* an aggregate's events off its partition */
     long balance_mismatch;  /* events, state, read model, commands differ */
+    long crashed;           /* a client failed, a sanitizer reported */
     char first[512];        /* the first violation, described */
 } chaos_report;
 

@@ -67,6 +67,22 @@ typedef struct audit {
     account *accs;
 } audit;
 
+/* j as compact JSON, in one of two static buffers (for messages). */
+static const char *js(const json_t *j)
+{
+    static char buf[2][1024];
+    static int which;
+    char *b = buf[which ^= 1];
+    size_t n = j ? json_dumpb(j, b, sizeof buf[0] - 1, JSON_COMPACT) : 0;
+    if (!j)
+        snprintf(b, sizeof buf[0], "nothing");
+    else if (n == 0 || n >= sizeof buf[0] - 1)
+        snprintf(b, sizeof buf[0], "(too long)");
+    else
+        b[n] = '\0';
+    return b;
+}
+
 void chaos_violation(chaos_report *rep, long *counter, const char *fmt, ...)
 {
     (*counter)++;
@@ -83,7 +99,8 @@ long chaos_violations(const chaos_report *p)
     return p->unanswered + p->answers_differ + p->results_twice +
            p->result_mismatch + p->events_missing + p->events_twice +
            p->events_rejected + p->version_gaps + p->bad_decisions +
-           p->stale_decisions + p->wrong_partition + p->balance_mismatch;
+           p->stale_decisions + p->wrong_partition + p->balance_mismatch +
+           p->crashed;
 }
 
 static bool grow(void **arr, size_t *cap, size_t n, size_t size)
@@ -97,6 +114,15 @@ static bool grow(void **arr, size_t *cap, size_t n, size_t size)
     *arr = p;
     *cap = c;
     return true;
+}
+
+static void cmd_free(void *v)
+{
+    cmd *k = v;
+    json_decref(k->answer);
+    json_decref(k->logged);
+    json_decref(k->event_ids);
+    free(k);
 }
 
 static int acc_of(const char *id)
@@ -241,9 +267,8 @@ static int read_results(audit *a, stele_log *log)
                         a->rep, &a->rep->results_twice,
                         "%s has %d results: %s at offset %" PRId64
                         " after %s",
-                        cid, k->logged_n,
-                        json_dumps(res, JSON_COMPACT), rec->offset,
-                        json_dumps(k->logged, JSON_COMPACT));
+                        cid, k->logged_n, js(res), rec->offset,
+                        js(k->logged));
                 json_decref(res);
             }
             stele_log_batch_free(b);
@@ -340,9 +365,7 @@ static void check_answers(audit *a, cmd *k)
     if (!k->logged || !json_equal(k->logged, k->answer))
         chaos_violation(rep, &rep->result_mismatch,
                         "%s: the client was told %s, the log holds %s",
-                        k->cid, json_dumps(k->answer, JSON_COMPACT),
-                        k->logged ? json_dumps(k->logged, JSON_COMPACT)
-                                  : "nothing");
+                        k->cid, js(k->answer), js(k->logged));
     json_t *ids = json_object_get(k->answer, "event_ids");
     size_t want = accepted(k) ? json_array_size(ids) : 0;
     size_t have = json_array_size(k->event_ids);
@@ -357,9 +380,7 @@ static void check_answers(audit *a, cmd *k)
     else if (have < want || (want && !json_equal(ids, k->event_ids)))
         chaos_violation(rep, &rep->events_missing,
                         "%s: its result names events %s, the log holds %s",
-                        k->cid, json_dumps(ids, JSON_COMPACT),
-                        k->event_ids ? json_dumps(k->event_ids, JSON_COMPACT)
-                                     : "none");
+                        k->cid, js(ids), js(k->event_ids));
 }
 
 /* Replays an account's events by the bank's rules; returns the balance. */
@@ -584,7 +605,7 @@ int chaos_audit(const chaos_run *r, chaos_report *rep)
         free(a.accs[acc].cmds);
     }
     free(a.accs);
-    stele_map_free(a.cmds, NULL); /* the commands die with the process */
+    stele_map_free(a.cmds, cmd_free);
     if (log)
         stele_log_close(log);
     stele_engine_close(e);
