@@ -508,6 +508,52 @@ out:
     return rc;
 }
 
+/* Takes the commands of partitions not restored yet out of the gathered
+ * input, and moves those partitions back to their first one: they are
+ * read again once restored, while the others go on. Returns how many
+ * commands are left. */
+static size_t hold_unrestored(stele_engine *e, stele_log_batch **ins,
+                              size_t nin)
+{
+    next_offset held[64]; /* per partition held: its first offset */
+    size_t n_held = 0, left = 0;
+    for (size_t k = 0; k < nin; k++) {
+        stele_log_batch *b = ins[k];
+        size_t w = 0;
+        for (size_t i = 0; i < b->n; i++) {
+            const stele_log_record *r = &b->records[i];
+            aggregate *a = NULL;
+            for (size_t j = 0; j < e->n_aggs && !a; j++)
+                if (!strcmp(e->aggs[j].t_commands, r->topic))
+                    a = &e->aggs[j];
+            if (!a || r->partition < 0 || r->partition >= a->partitions ||
+                !a->unrestored[r->partition]) {
+                b->records[w++] = *r;
+                continue;
+            }
+            size_t h = 0;
+            while (h < n_held && !(held[h].partition == r->partition &&
+                                   held[h].topic == a->t_commands))
+                h++;
+            if (h == n_held && n_held < sizeof held / sizeof held[0])
+                held[n_held++] =
+                    (next_offset){a->t_commands, r->partition, r->offset};
+            else if (h == n_held)
+                e->cmd_needs_rewind = true; /* all back to committed */
+        }
+        b->n = w;
+        left += w;
+    }
+    for (size_t h = 0; h < n_held; h++) {
+        stele_err serr;
+        if (stele_log_consumer_seek(e->cmd_consumer, held[h].topic,
+                                    held[h].partition, held[h].next,
+                                    &serr) != 0)
+            e->cmd_needs_rewind = true;
+    }
+    return left;
+}
+
 int commands_process(stele_engine *e, int timeout_ms, size_t *did,
                      stele_err *err)
 {
@@ -519,8 +565,23 @@ int commands_process(stele_engine *e, int timeout_ms, size_t *did,
     int rc = ensure_consumer(e, err);
     if (rc != 0 || !e->cmd_consumer)
         return rc;
-    if (e->cmd_unrestored > 0 && (rc = commands_restore_pending(e, err)))
-        return rc;
+    if (e->cmd_unrestored > 0) {
+        stele_err rerr;
+        if ((rc = commands_restore_pending(e, &rerr)) == STELE_EFATAL) {
+            *err = rerr;
+            return rc;
+        }
+        /* The partitions that stay unrestored wait (hold_unrestored);
+         * said the first time and then every 10 s while it goes on. */
+        int64_t now = stele_mono_ns();
+        if (rc && now >= e->restore_report_ns) {
+            engine_logf(e, STELE_LOG_WARN, "%s (its commands wait; "
+                        "retrying)", rerr.msg);
+            e->restore_report_ns = now + 10000 * 1000000LL;
+        } else if (!rc) {
+            e->restore_report_ns = 0;
+        }
+    }
     if (e->cmd_needs_rewind) {
         if ((rc = stele_log_consumer_rewind(e->cmd_consumer, err)))
             return rc;
@@ -563,15 +624,6 @@ int commands_process(stele_engine *e, int timeout_ms, size_t *did,
                            "restoring states of assigned partitions failed");
         goto free_input;
     }
-    if (e->cmd_unrestored > 0) {
-        /* A partition assigned by these polls could not be restored: read
-         * on once it is (the next call tries), from the committed
-         * offsets. */
-        if (total > 0)
-            e->cmd_needs_rewind = true;
-        rc = 0;
-        goto free_input;
-    }
     if (total == 0)
         return 0;
     if (e->cmd_revokes != revokes) {
@@ -588,6 +640,11 @@ int commands_process(stele_engine *e, int timeout_ms, size_t *did,
         stele_err rerr;
         if (stele_log_consumer_rewind(e->cmd_consumer, &rerr) != 0)
             e->cmd_needs_rewind = true;
+        rc = 0;
+        goto free_input;
+    }
+    if (e->cmd_unrestored > 0 &&
+        (total = hold_unrestored(e, ins, nin)) == 0) {
         rc = 0;
         goto free_input;
     }

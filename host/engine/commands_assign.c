@@ -18,6 +18,12 @@
  * results: those within log.result_retention_ms (older ones are about to
  * be deleted). (A failure leaves the set absent: every command is then
  * checked in the results topic itself.) */
+/* How long an assignment waits for a transaction open on the partitions
+ * it restores before it leaves them for later (the marker of a committed
+ * one lands in milliseconds; a dead host's waits for the broker's
+ * transaction.timeout.ms). */
+#define ASSIGN_SETTLE_MS 1000
+
 static void drop_answered(aggregate *a, int32_t p)
 {
     stele_set64_free(a->answered[p]);
@@ -85,29 +91,28 @@ static void mark_unrestored(stele_engine *e, aggregate *a, int32_t p,
  * the ids answered there and its aggregates' states (rebuilt from events
  * when their state_version changed). Whatever the cache held of p goes. */
 static int restore_partition(stele_engine *e, aggregate *a, int32_t p,
-                             stele_err *err)
+                             int settle_ms, stele_err *err)
 {
     stele_state_drop_partition(a->cache, p);
     size_t loaded = 0, stale = 0;
+    /* Kafka: a read stops at the first open transaction, so what an owner
+     * in between committed behind a dead host's open one is not visible
+     * until the broker aborts it, nor is a committed transaction whose
+     * markers are still on their way. A restore before then misses
+     * committed batches: their answers (a resubmitted id decided again)
+     * and their states (the next command decided on a version already
+     * taken). So first no transaction may be open on what is read. */
+    int rc = stele_log_settle(e->log, a->t_results, p, settle_ms, err);
+    if (rc == 0)
+        rc = stele_log_settle(e->log, a->t_state, p, settle_ms, err);
+    if (rc == 0)
+        rc = stele_log_settle(e->log, a->t_events, p, settle_ms, err);
     /* The previous owner's last transaction may still be completing: a
-     * stable read of the committed offset waits for it (Kafka: KIP-447),
-     * so its states and results are visible before they are restored.
-     * Without this, a command after that transaction could be decided
-     * against a state that misses it. */
+     * stable read of the committed offset waits for it (Kafka: KIP-447). */
     int64_t committed;
-    int rc = stele_log_committed(e->log, e->cmd_group, a->t_commands, p,
+    if (rc == 0)
+        rc = stele_log_committed(e->log, e->cmd_group, a->t_commands, p,
                                  &committed, err);
-    /* Stable offsets do not make the data visible: the markers of that
-     * transaction on the results, state and events partitions may still
-     * be on their way (Kafka), and a restore before they land misses a
-     * committed batch — its answers (a resubmitted id decided again) and
-     * its states (the next command decided on a version already taken). */
-    if (rc == 0)
-        rc = stele_log_settle(e->log, a->t_results, p, err);
-    if (rc == 0)
-        rc = stele_log_settle(e->log, a->t_state, p, err);
-    if (rc == 0)
-        rc = stele_log_settle(e->log, a->t_events, p, err);
     /* Logs without lookup by key (Kafka) materialize the compacted
      * partitions this host now owns: results answer duplicates. */
     if (rc == 0)
@@ -150,14 +155,19 @@ void commands_on_assigned(void *opaque, stele_log_consumer *c,
         if (!a)
             continue;
         stele_err err;
-        int rc = restore_partition(e, a, tps[i].partition, &err);
+        int rc = restore_partition(e, a, tps[i].partition, ASSIGN_SETTLE_MS,
+                                   &err);
         if (rc == 0)
             continue;
-        /* The log failed us (a server restarting): the partition is
-         * restored again before any of its commands is decided. */
-        engine_logf(e, STELE_LOG_ERROR, "restoring %s[%d]: %s%s",
-                    a->t_state, (int)tps[i].partition, err.msg,
-                    rc == STELE_EFATAL ? "" : " (retrying)");
+        /* The log failed us (a server restarting), or a transaction is
+         * still open there (a dead host's): the partition is restored
+         * later, before any of its commands is decided; the others go
+         * on meanwhile. */
+        engine_logf(e, rc == STELE_EFATAL ? STELE_LOG_ERROR : STELE_LOG_WARN,
+                    "restoring %s[%d]: %s%s", a->t_state,
+                    (int)tps[i].partition, err.msg,
+                    rc == STELE_EFATAL ? ""
+                                       : " (its commands wait; retrying)");
         if (rc == STELE_EFATAL)
             e->cmd_failed = true;
         mark_unrestored(e, a, tps[i].partition, true);
@@ -174,20 +184,30 @@ void commands_mark_unrestored(stele_engine *e, const char *commands_topic,
 
 int commands_restore_pending(stele_engine *e, stele_err *err)
 {
+    int first = 0;
     for (size_t j = 0; j < e->n_aggs && e->cmd_unrestored > 0; j++) {
         aggregate *a = &e->aggs[j];
         for (int32_t p = 0; p < a->partitions; p++) {
             if (!a->unrestored[p])
                 continue;
-            int rc = restore_partition(e, a, p, err);
-            if (rc) {
-                stele_err_prefix(err, "restoring %s[%d]", a->t_state, (int)p);
-                return rc;
+            stele_err perr;
+            /* A quick look only: the other partitions' commands go on
+             * while this one waits. */
+            int rc = restore_partition(e, a, p, 0, &perr);
+            if (rc == 0) {
+                mark_unrestored(e, a, p, false);
+                continue;
             }
-            mark_unrestored(e, a, p, false);
+            if (rc == STELE_EFATAL)
+                e->cmd_failed = true;
+            if (!first) {
+                first = rc;
+                stele_err_set(err, rc, "restoring %s[%d]: %s", a->t_state,
+                              (int)p, perr.msg);
+            }
         }
     }
-    return 0;
+    return first;
 }
 
 void commands_on_revoked(void *opaque, stele_log_consumer *c,

@@ -142,6 +142,7 @@ struct stele_engine {
     stele_log_consumer *cmd_consumer;
     bool cmd_failed; /* a fatal log error: stop processing commands */
     size_t cmd_unrestored; /* partitions marked in aggregate.unrestored */
+    int64_t restore_report_ns; /* when a failing restore is logged again */
     /* A batch failed and the consumer could not be rewound yet (the log
      * was unreachable): rewind before reading on, or commands would be
      * skipped. */

@@ -334,14 +334,14 @@ int stele_log_get_latest(stele_log *log, const char *topic, int32_t partition,
 }
 
 int stele_log_settle(stele_log *log, const char *topic, int32_t partition,
-                     stele_err *err)
+                     int timeout_ms, stele_err *err)
 {
     if (!log)
         return stele_err_set(err, STELE_EINVAL, "settle: NULL log");
     int rc = check_topic(topic, err);
     if (rc || !log->ops->settle)
         return rc;
-    return log->ops->settle(log, topic, partition, err);
+    return log->ops->settle(log, topic, partition, timeout_ms, err);
 }
 
 int stele_log_compacted_sync(stele_log *log, const char *topic,

@@ -237,11 +237,11 @@ int stele_log_compacted_sync(stele_log *log, const char *topic,
  * abort it at transaction.timeout.ms) are not visible yet, nor is a
  * committed transaction whose markers on this partition are still being
  * written; a restore then misses them. STELE_ERETRY while a transaction
- * stays open past the bound (15 s). Nothing to wait for where
- * transactions are atomic (SQLite, PostgreSQL).
+ * is still open after timeout_ms (0: look once). Nothing to wait for
+ * where transactions are atomic (SQLite, PostgreSQL).
  */
 int stele_log_settle(stele_log *log, const char *topic, int32_t partition,
-                     stele_err *err);
+                     int timeout_ms, stele_err *err);
 
 /*
  * Retention on the backends that keep records themselves (SQLite,

@@ -74,7 +74,7 @@ struct stele_log_ops {
                           stele_err *err);
     /* NULL: transactions are atomic, nothing to wait for */
     int (*settle)(stele_log *log, const char *topic, int32_t partition,
-                  stele_err *err);
+                  int timeout_ms, stele_err *err);
     int (*committed)(stele_log *log, const char *group, const char *topic,
                      int32_t partition, int64_t *next, stele_err *err);
     /* optional: NULL when the backend keeps every record */

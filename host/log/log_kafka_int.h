@@ -27,7 +27,6 @@
 #define LK_REQUEST_TIMEOUT_MS 30000
 #define LK_READ_TIMEOUT_MS 30000
 #define LK_VISIBLE_TIMEOUT_MS 15000
-#define LK_SETTLE_TIMEOUT_MS 15000
 #define LK_RETRIES 5
 
 /* A topic as the broker described it; cached by name for the life of the
@@ -206,7 +205,7 @@ int lk_end_offset(stele_log *log, const char *topic, int32_t partition,
 int lk_committed(stele_log *log, const char *group, const char *topic,
                  int32_t partition, int64_t *next, stele_err *err);
 int lk_settle(stele_log *log, const char *topic, int32_t partition,
-              stele_err *err);
+              int timeout_ms, stele_err *err);
 
 /* --- log_kafka_view.c ------------------------------------------------- */
 

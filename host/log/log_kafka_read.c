@@ -82,7 +82,7 @@ static int watermark(lk_log *l, rd_kafka_t *rk, const lk_topic *t,
 }
 
 int lk_settle(stele_log *log, const char *topic, int32_t partition,
-              stele_err *err)
+              int timeout_ms, stele_err *err)
 {
     lk_log *l = (lk_log *)log;
     const lk_topic *t;
@@ -93,7 +93,7 @@ int lk_settle(stele_log *log, const char *topic, int32_t partition,
         rc = reader_get(l, err);
     if (!rc && !l->peeker)
         rc = client_new(l, false, &l->peeker, err);
-    int64_t deadline = lk_now_ms() + LK_SETTLE_TIMEOUT_MS;
+    int64_t deadline = lk_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     /* The last stable offset reaches the high watermark once every
      * transaction that wrote there has its marker: the high watermark
      * first, so a record appended in between (an open transaction's)
@@ -107,7 +107,7 @@ int lk_settle(stele_log *log, const char *topic, int32_t partition,
             return 0;
         if (rc && rc != STELE_ERETRY)
             return rc;
-        if (lk_now_ms() > deadline)
+        if (lk_now_ms() >= deadline)
             return rc ? rc
                       : stele_err_set(err, STELE_ERETRY,
                                       "%s[%d]: a transaction is still open "
@@ -115,8 +115,8 @@ int lk_settle(stele_log *log, const char *topic, int32_t partition,
                                       "%lld, high watermark %lld): the "
                                       "broker aborts a dead writer's at "
                                       "transaction.timeout.ms",
-                                      t->name, partition,
-                                      LK_SETTLE_TIMEOUT_MS, (long long)lso,
+                                      t->name, partition, timeout_ms,
+                                      (long long)lso,
                                       (long long)hw);
         rc = 0;
         lk_sleep_ms(delay);

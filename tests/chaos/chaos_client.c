@@ -212,27 +212,19 @@ static json_t *new_command(client *c, int *acc_out, bool *dup)
     if (c->known[acc] >= 0 && rnd(c, 100) < 25)
         json_object_set_new(cmd, "expected_version",
                             json_integer(c->known[acc]));
+    return cmd;
+}
+
+/* Keeps a command that is being sent, for a resubmission later. */
+static void remember(client *c, json_t *cmd)
+{
     sent *slot = c->n_sent < MAX_SENT ? &c->sent[c->n_sent++]
                                       : &c->sent[rnd(c, MAX_SENT)];
     if (slot->cmd)
         json_decref(slot->cmd);
-    snprintf(slot->cid, sizeof slot->cid, "%s", cid);
+    snprintf(slot->cid, sizeof slot->cid, "%s",
+             json_string_value(json_object_get(cmd, "command_id")));
     slot->cmd = json_incref(cmd);
-    return cmd;
-}
-
-/* Forgets the command new_command just made (a clash with one in
- * flight): it is never sent. */
-static void drop_last_sent(client *c, bool dup)
-{
-    if (dup)
-        return;
-    c->seq--;
-    if (c->n_sent > 0 && c->n_sent < MAX_SENT) {
-        sent *s = &c->sent[--c->n_sent];
-        json_decref(s->cmd);
-        s->cmd = NULL;
-    }
 }
 
 static void learn(client *c, int acc, json_t *answers)
@@ -315,11 +307,12 @@ int chaos_client_main(const chaos_run *r, int i, int64_t deadline_ms)
             bool clash = false;
             for (int j = 0; j < n; j++)
                 clash |= fl[j].acc == f->acc;
-            if (clash) {
-                drop_last_sent(&c, f->dup);
+            if (clash) { /* never sent: its id is not used again */
                 json_decref(f->cmd);
                 continue;
             }
+            if (!f->dup)
+                remember(&c, f->cmd);
             f->misroute = rnd(&c, 100) < r->o.misrouted_pct;
             f->t0 = stele_now_ms();
             stele_err err = {0};

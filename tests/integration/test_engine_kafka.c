@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <librdkafka/rdkafka.h>
+
 #include "common/map.h"
 #include "common/util.h"
 #include "config/config.h"
@@ -403,6 +405,90 @@ static void test_a_new_owner_waits_for_open_transactions(void **state)
     ce_audit_free(&a);
 }
 
+/* Commands from a producer with librdkafka's defaults (what Confluent's
+ * Python, Go and .NET clients have): partitioner consistent_random, CRC32
+ * of the key, so most land off their aggregate's partition. The accounts
+ * are opened through stele (murmur2); each deposit from the other
+ * producer must be decided once, on its account's partition. Before,
+ * deposits were decided where they landed: "account is not open" there. */
+static void test_commands_from_librdkafka_defaults_are_routed(void **state)
+{
+    ce_fixture *f = *state;
+    enum { N = 12 };
+    ce_start_host(f, 0);
+    ce_start_host(f, 1);
+    stele_submitted s[N];
+    int off_home = 0;
+    for (int i = 0; i < N; i++) {
+        char id[16], cid[32];
+        snprintf(id, sizeof id, "rk-%d", i);
+        snprintf(cid, sizeof cid, "rk-open-%d", i);
+        ce_submit(f, "bank.OpenAccount", id, "{\"owner\":\"R\"}", cid, &s[i]);
+        off_home += stele_partition_for_key(id, strlen(id), 6) !=
+                    rd_kafka_msg_partitioner_consistent(NULL, id, strlen(id),
+                                                        6, NULL, NULL);
+    }
+    assert_true(off_home > 0);
+    for (int i = 0; i < N; i++) {
+        json_t *res = ce_wait(f, &s[i]);
+        assert_string_equal(ce_str(res, "status"), "accepted");
+        json_decref(res);
+    }
+    char es[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers",
+                                       "127.0.0.1:9092", es, sizeof es),
+                     RD_KAFKA_CONF_OK);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof es);
+    assert_non_null(rk);
+    for (int i = 0; i < N; i++) {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd,
+                 "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"rk-%d\","
+                 "\"command_id\":\"rk-dep-%d\",\"expected_version\":1,"
+                 "\"data\":{\"amount\":%d}}",
+                 i, i, i + 1);
+        json_t *c = json_loads(cmd, 0, NULL);
+        stele_encoded_command ec;
+        stele_err err = {0};
+        assert_int_equal(stele_engine_encode_command(f->e, c, &ec, &err), 0);
+        json_decref(c);
+        s[i] = ec.submitted;
+        const stele_log_record *r = &ec.record;
+        rd_kafka_headers_t *h = rd_kafka_headers_new(r->n_headers);
+        for (size_t j = 0; j < r->n_headers; j++)
+            rd_kafka_header_add(h, r->headers[j].name, -1,
+                                r->headers[j].value,
+                                (ssize_t)r->headers[j].len);
+        assert_int_equal(
+            rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(ec.topic),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_KEY(r->key, r->key_len),
+                              RD_KAFKA_V_VALUE((void *)r->value, r->value_len),
+                              RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END),
+            0);
+    }
+    assert_int_equal(rd_kafka_flush(rk, 30000), 0);
+    rd_kafka_destroy(rk);
+    for (int i = 0; i < N; i++) {
+        json_t *res = ce_wait(f, &s[i]);
+        if (strcmp(ce_str(res, "status"), "accepted") != 0)
+            CE_FAIL(f, "%s: %s %s", s[i].command_id, ce_str(res, "code"),
+                    ce_str(res, "message"));
+        assert_int_equal(json_integer_value(json_object_get(res, "version")),
+                         2);
+        json_decref(res);
+    }
+    ce_audit_result a;
+    ce_audit(f, &a); /* every partition: each account's versions once */
+    if (a.broken)
+        CE_FAIL(f, "%s", a.why);
+    assert_int_equal(a.events, 2 * N);
+    assert_int_equal(a.deposits, N);
+    assert_int_equal(stele_map_count(a.versions), N);
+    ce_audit_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -412,6 +498,7 @@ int main(void)
         T(test_sigkill_during_load_loses_and_duplicates_nothing),
         T(test_partitions_revoked_while_a_batch_gathers),
         T(test_a_new_owner_waits_for_open_transactions),
+        T(test_commands_from_librdkafka_defaults_are_routed),
         T(test_broker_restart_under_load_loses_nothing),
         T(test_broker_down_past_the_transaction_timeout),
     };

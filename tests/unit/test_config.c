@@ -111,6 +111,7 @@ static void test_full_file_sets_every_key(void **state)
                               "  projection_batch: 1\n"
                               "  max_value_bytes: 16777216\n"
                               "  reply_timeout_ms: 3600000\n"
+                              "  misrouted: reject\n"
                               "http:\n"
                               "  listen: 127.0.0.1:8080\n"
                               "logging:\n"
@@ -144,6 +145,7 @@ static void test_full_file_sets_every_key(void **state)
     assert_int_equal(c->projection_batch, 1);
     assert_int_equal(c->max_value_bytes, 16777216);
     assert_int_equal(c->reply_timeout_ms, 3600000);
+    assert_true(c->misrouted_reject);
     assert_string_equal(c->http_listen, "127.0.0.1:8080");
     assert_string_equal(c->log_level, "debug");
     assert_path(c->path, "stele.yaml");
@@ -176,6 +178,7 @@ static void test_only_app_gives_defaults(void **state)
     assert_int_equal(c->commit_interval_ms, 5);
     assert_int_equal(c->projection_batch, 1000);
     assert_int_equal(c->max_value_bytes, 1048576);
+    assert_false(c->misrouted_reject);
     assert_int_equal(c->reply_timeout_ms, 10000);
     assert_null(c->http_listen);
     assert_string_equal(c->log_level, "info");
@@ -297,7 +300,7 @@ static void test_unknown_keys_are_errors(void **state)
     load_fails("app: bank\nengine:\n  batch: 3\n",
                "3: unknown key 'batch' in 'engine' (expected one of: "
                "command_batch, commit_interval_ms, projection_batch, "
-               "max_value_bytes, reply_timeout_ms)");
+               "max_value_bytes, reply_timeout_ms, misrouted)");
     load_fails("app: bank\nhttp:\n  port: 80\n",
                "3: unknown key 'port' in 'http' (expected one of: listen)");
     load_fails("app: bank\n[a]: 1\n", "2: keys must be scalars, got a "
@@ -355,6 +358,9 @@ static void test_bad_values_are_errors(void **state)
     load_fails("app: bank\nlog:\n  backend: mysql\n",
                "3: 'log.backend' must be one of sqlite, kafka, postgres, got "
                "'mysql'");
+    load_fails("app: bank\nengine:\n  misrouted: decide\n",
+               "3: 'engine.misrouted' must be one of forward, reject, got "
+               "'decide'");
     load_fails("app: bank\nlogging:\n  level: verbose\n",
                "3: 'logging.level' must be one of error, warn, info, debug, "
                "got 'verbose'");
