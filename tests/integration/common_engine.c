@@ -222,6 +222,20 @@ void ce_audit(ce_fixture *f, ce_audit_result *a)
         fail_msg("events: %s", err.msg);
 }
 
+void ce_expect_events(ce_fixture *f, size_t events, size_t aggregates)
+{
+    ce_audit_result a;
+    ce_audit(f, &a);
+    if (a.broken)
+        CE_FAIL(f, "%s", a.why);
+    if (a.events != events ||
+        (aggregates && stele_map_count(a.versions) != aggregates))
+        CE_FAIL(f, "the log holds %zu events of %zu aggregates; want %zu of "
+                   "%zu",
+                a.events, stele_map_count(a.versions), events, aggregates);
+    ce_audit_free(&a);
+}
+
 void ce_audit_free(ce_audit_result *a)
 {
     stele_map_free(a->versions, NULL);

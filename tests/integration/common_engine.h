@@ -71,6 +71,9 @@ typedef struct ce_audit_result {
 } ce_audit_result;
 
 void ce_audit(ce_fixture *f, ce_audit_result *a);
+/* ce_audit, failing the test on a violation or when the log holds other
+ * than `events` events of `aggregates` aggregates (0: any number). */
+void ce_expect_events(ce_fixture *f, size_t events, size_t aggregates);
 void ce_audit_free(ce_audit_result *a);
 
 /* Opens CE_ACCOUNTS accounts and sends CE_DEPOSITS deposits of 1 with

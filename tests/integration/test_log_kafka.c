@@ -91,6 +91,39 @@ static void test_aborted_txn_is_invisible_to_reads_and_get_latest(void **state)
     stele_log_close(other);
 }
 
+/* Records committed behind a transaction still open are not visible: a
+ * handle's settle waits until no transaction is open on the partition,
+ * and says so when one stays open past its bound. */
+static void test_settle_waits_for_open_transactions(void **state)
+{
+    ctx *c = *state;
+    const char *t = lkt_N(c, "st");
+    lc_ensure(c->log, t, 1, true);
+    lc_produce(c->log, t, 0, "a", "before");
+    OK(stele_log_settle(c->log, t, 0, 0, E)); /* nothing open */
+    stele_log *writer = NULL;
+    OK(lkt_open_log(NULL, &writer, E));
+    stele_log_txn *open_txn = NULL;
+    OK(stele_log_txn_begin(writer, &open_txn, E));
+    stele_log_record r = lc_kv("a", "open");
+    OK(stele_log_txn_produce(open_txn, t, 0, &r, NULL, E));
+    usleep(500 * 1000); /* at the broker, not in the client's queue */
+    lc_produce(c->log, t, 0, "a", "behind"); /* committed, not visible */
+    stele_err err = {0};
+    assert_int_equal(stele_log_settle(c->log, t, 0, 0, &err), STELE_ERETRY);
+    assert_int_equal(stele_log_settle(c->log, t, 0, 300, &err), STELE_ERETRY);
+    assert_non_null(strstr(err.msg, "a transaction is still open"));
+    stele_log *reader = NULL;
+    OK(lkt_open_log(NULL, &reader, E));
+    lkt_assert_latest(reader, t, "a", "before");
+    stele_log_txn_abort(open_txn);
+    OK(stele_log_settle(reader, t, 0, 10000, E));
+    OK(stele_log_compacted_sync(reader, t, 0, E));
+    lkt_assert_latest(reader, t, "a", "behind");
+    stele_log_close(reader);
+    stele_log_close(writer);
+}
+
 static void
 test_zombie_with_same_txn_id_is_fenced_and_writes_nothing(void **state)
 {
@@ -362,6 +395,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         KT(test_aborted_txn_is_invisible_to_reads_and_get_latest),
         KT(test_zombie_with_same_txn_id_is_fenced_and_writes_nothing),
+        KT(test_settle_waits_for_open_transactions),
         KT(test_group_rebalance_splits_and_returns_partitions),
         KT(test_member_that_lost_its_partitions_cannot_commit),
         KT(test_consumer_outside_the_generation_cannot_commit),
