@@ -129,12 +129,13 @@ static int restore_partition(stele_engine *e, aggregate *a, int32_t p,
                                  a->def->state_version, &loaded, &stale, err);
     e->stats.states_restored += loaded;
     if (rc == 0 && stale > 0) {
-        /* The aggregate's state_version changed: its stored states mean
-         * something else now, so rebuild them from events. */
+        /* The aggregate's state_version changed (its stored states mean
+         * something else now), or a stored state's headers are
+         * unreadable: rebuild them from events. */
         size_t events, states;
         engine_logf(e, STELE_LOG_INFO,
-                    "%s[%d]: %zu states of another state version: "
-                    "rebuilding from events",
+                    "%s[%d]: %zu states of another state version or with "
+                    "unreadable headers: rebuilding from events",
                     a->t_state, (int)p, stale);
         stele_state_drop_partition(a->cache, p);
         rc = replay_partition(e, a, p, &events, &states, err);

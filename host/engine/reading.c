@@ -197,15 +197,25 @@ int stele_engine_state(stele_engine *e, const char *aggregate_type,
     if (rc != 0)
         return rc;
     const stele_log_record *r = &b->records[0];
-    char version[24];
+    char version[24], *end;
     header_str(r, STELE_H_VERSION, version, sizeof version);
-    rc = stele_codec_decode(e->codec, r->value, r->value_len, a->state_schema,
-                            &a->state, err);
+    long long v = strtoll(version, &end, 10);
+    if (!version[0] || *end || v < 0)
+        rc = stele_err_set(err, STELE_EINVAL,
+                           "%s[%d]@%lld: the stored state of %s %s has no "
+                           "readable version header ('%s'); its owner "
+                           "rebuilds it from events when it restores the "
+                           "partition",
+                           r->topic, (int)r->partition, (long long)r->offset,
+                           aggregate_type, aggregate_id, version);
+    if (rc == 0)
+        rc = stele_codec_decode(e->codec, r->value, r->value_len,
+                                a->state_schema, &a->state, err);
     if (rc == 0)
         *out = json_pack("{s:s, s:s, s:I, s:o}", "aggregate_type",
                          aggregate_type, "aggregate_id", aggregate_id,
-                         "version", (json_int_t)strtoll(version, NULL, 10),
-                         "state", stele_codec_to_json(&a->state));
+                         "version", (json_int_t)v, "state",
+                         stele_codec_to_json(&a->state));
     stele_log_batch_free(b);
     return rc;
 }

@@ -133,14 +133,16 @@ int stele_state_restore(stele_state_cache *c, stele_log *log,
             from = r->offset + 1;
             if (!r->value)
                 continue;
+            /* A record without readable version headers is not a state
+             * this host can trust: like one of another state version, it
+             * makes the caller rebuild the partition from its events
+             * (which rewrites it), instead of stopping every aggregate of
+             * the partition. */
             if (header_int(r, STELE_H_VERSION, &version) != 0 ||
-                header_int(r, STELE_H_STATE_VERSION, &sv) != 0) {
-                stele_log_batch_free(b);
-                return stele_err_set(err, STELE_EINVAL,
-                                     "%s[%d]@%lld: state record without "
-                                     "version headers",
-                                     topic, (int)partition,
-                                     (long long)r->offset);
+                header_int(r, STELE_H_STATE_VERSION, &sv) != 0 ||
+                version < 0) {
+                (*stale)++;
+                continue;
             }
             if (sv != state_version) {
                 (*stale)++;

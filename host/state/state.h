@@ -49,8 +49,9 @@ size_t stele_state_count(const stele_state_cache *c);
 /*
  * Loads the latest state of every aggregate in one partition of a state
  * changelog topic into the cache. Records whose state_version header
- * differs from state_version are counted in *stale and not loaded: the
- * caller rebuilds that partition from its events.
+ * differs from state_version, or whose version headers cannot be read,
+ * are counted in *stale and not loaded: the caller rebuilds that
+ * partition from its events.
  */
 int stele_state_restore(stele_state_cache *c, stele_log *log,
                         const char *topic, int32_t partition,
