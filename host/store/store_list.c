@@ -322,6 +322,14 @@ int stele_store_list(stele_store *s, const stele_table_def *t,
     if (req->page < 1 || req->page_size < 1 || req->page_size > 1000)
         return stele_err_set(err, STELE_EINVAL,
                              "page must be >= 1 and page size 1..1000");
+    /* (page - 1) * page_size is the OFFSET: past INT64_MAX it wrapped
+     * around (signed overflow) and answered page 1 */
+    if (req->page - 1 > INT64_MAX / req->page_size)
+        return stele_err_set(err, STELE_EINVAL,
+                             "page %lld of %lld rows is past any table (at "
+                             "most page %lld)",
+                             (long long)req->page, (long long)req->page_size,
+                             (long long)(INT64_MAX / req->page_size));
     if (req->after && req->page != 1)
         return stele_err_set(err, STELE_EINVAL,
                              "a page number and a cursor (after) do not go "

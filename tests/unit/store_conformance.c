@@ -170,6 +170,15 @@ static void test_list_refuses_undeclared_columns_and_bad_values(void **state)
     assert_null(sc_list(s, "balance^=1", NULL, false, 1, 10, &err));
     assert_null(sc_list(s, NULL, NULL, false, 0, 10, &err));
     assert_null(sc_list(s, NULL, NULL, false, 1, 1001, &err));
+    /* (page - 1) * size past INT64_MAX: it wrapped around to page 1 */
+    stele_list_request far = {.page = 461168601842738792LL, .page_size = 20};
+    assert_null(list_on(s, &sc_accounts, NULL, far, &err));
+    assert_non_null(strstr(err.msg, "is past any table"));
+    far.page = INT64_MAX / 20 + 1; /* the last page that fits: empty */
+    json_t *last = list_on(s, &sc_accounts, NULL, far, &err);
+    assert_non_null(last);
+    assert_int_equal(json_array_size(json_object_get(last, "items")), 0);
+    json_decref(last);
     char bad[] = "balance";
     stele_filter flt;
     assert_int_not_equal(stele_filter_parse(bad, &flt, &err), 0);
