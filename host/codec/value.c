@@ -118,7 +118,7 @@ static int write_field(stele_value *rec, const char *field,
 static int get_long(const stele_value *rec, const char *field, int64_t *out)
 {
     avro_value_t f;
-    int rc = read_field(rec, field, &f);
+    int rc = out ? read_field(rec, field, &f) : STELE_EINVAL;
     if (rc)
         return rc;
     int32_t i;
@@ -136,7 +136,7 @@ static int get_long(const stele_value *rec, const char *field, int64_t *out)
 static int get_double(const stele_value *rec, const char *field, double *out)
 {
     avro_value_t f;
-    int rc = read_field(rec, field, &f);
+    int rc = out ? read_field(rec, field, &f) : STELE_EINVAL;
     if (rc)
         return rc;
     float fl;
@@ -164,7 +164,7 @@ static int get_double(const stele_value *rec, const char *field, double *out)
 static int get_bool(const stele_value *rec, const char *field, bool *out)
 {
     avro_value_t f;
-    int rc = read_field(rec, field, &f), b;
+    int rc = out ? read_field(rec, field, &f) : STELE_EINVAL, b;
     if (rc)
         return rc;
     if (avro_value_get_type(&f) != AVRO_BOOLEAN ||
@@ -178,7 +178,7 @@ static int get_string(const stele_value *rec, const char *field,
                       const char **out, size_t *len)
 {
     avro_value_t f;
-    int rc = read_field(rec, field, &f);
+    int rc = out ? read_field(rec, field, &f) : STELE_EINVAL;
     if (rc)
         return rc;
     const void *p;
@@ -205,7 +205,7 @@ static int get_enum(const stele_value *rec, const char *field,
                     const char **symbol)
 {
     avro_value_t f;
-    int rc = read_field(rec, field, &f), i;
+    int rc = symbol ? read_field(rec, field, &f) : STELE_EINVAL, i;
     if (rc)
         return rc;
     if (avro_value_get_type(&f) != AVRO_ENUM || avro_value_get_enum(&f, &i))
@@ -222,7 +222,7 @@ static int get_record(const stele_value *rec, const char *field,
                       stele_value *out)
 {
     avro_value_t f;
-    int rc = read_field(rec, field, &f);
+    int rc = out ? read_field(rec, field, &f) : STELE_EINVAL;
     if (rc)
         return rc;
     if (avro_value_get_type(&f) != AVRO_RECORD)
@@ -254,7 +254,7 @@ static int get_branch(const stele_value *rec, const char *field,
 static int is_null(const stele_value *rec, const char *field, bool *out)
 {
     avro_value_t f;
-    int rc = field_of(rec, field, &f);
+    int rc = out ? field_of(rec, field, &f) : STELE_EINVAL;
     if (rc)
         return rc;
     if (avro_value_get_type(&f) == AVRO_UNION &&
@@ -269,7 +269,7 @@ static int is_null(const stele_value *rec, const char *field, bool *out)
 static int array_size(const stele_value *rec, const char *field, size_t *n)
 {
     avro_value_t f;
-    int rc = read_field(rec, field, &f);
+    int rc = n ? read_field(rec, field, &f) : STELE_EINVAL;
     if (rc)
         return rc;
     if (avro_value_get_type(&f) != AVRO_ARRAY || avro_value_get_size(&f, n))
@@ -282,7 +282,7 @@ static int array_get(const stele_value *rec, const char *field, size_t i,
 {
     avro_value_t f, e;
     size_t n;
-    int rc = read_field(rec, field, &f);
+    int rc = out ? read_field(rec, field, &f) : STELE_EINVAL;
     if (rc)
         return rc;
     if (avro_value_get_type(&f) != AVRO_ARRAY || avro_value_get_size(&f, &n))

@@ -10,6 +10,14 @@
 
 static int api_emit(stele_decision *d, const char *event_type, stele_value *out)
 {
+    if (!d)
+        return STELE_EINVAL;
+    if (!event_type || !out) {
+        d->fault = STELE_EINVAL;
+        snprintf(d->fault_msg, sizeof d->fault_msg, "emit: %s is NULL",
+                 event_type ? "the output value" : "the event type");
+        return STELE_EINVAL;
+    }
     aggregate *a = d->agg;
     typed_values *tv = NULL;
     for (size_t i = 0; i < a->def->n_events; i++)
@@ -48,8 +56,14 @@ static int api_emit(stele_decision *d, const char *event_type, stele_value *out)
 
 static int api_reject(stele_decision *d, const char *code, const char *fmt, ...)
 {
+    if (!d)
+        return STELE_EINVAL;
     d->rejected = true;
     snprintf(d->code, sizeof d->code, "%s", code && *code ? code : "REJECTED");
+    if (!fmt) {
+        d->message[0] = '\0';
+        return 0;
+    }
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(d->message, sizeof d->message, fmt, ap);

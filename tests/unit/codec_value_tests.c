@@ -115,6 +115,14 @@ static void test_wrong_type_is_einval_and_missing_field_enotfound(void **state)
     assert_int_equal(x.api->get_long(&none, "x", &l), STELE_EINVAL);
     assert_int_equal(x.api->get_long(NULL, "x", &l), STELE_EINVAL);
     assert_int_equal(x.api->set_long(&x.sv, NULL, 1), STELE_EINVAL);
+    /* no place for the answer: an error, not a crash (they wrote there) */
+    assert_int_equal(x.api->get_long(&x.sv, "count", NULL), STELE_EINVAL);
+    assert_int_equal(x.api->get_double(&x.sv, "count", NULL), STELE_EINVAL);
+    assert_int_equal(x.api->get_string(&x.sv, "label", NULL, &len),
+                     STELE_EINVAL);
+    assert_int_equal(x.api->is_null(&x.sv, "memo", NULL), STELE_EINVAL);
+    assert_int_equal(x.api->array_size(&x.sv, "tags", NULL), STELE_EINVAL);
+    assert_int_equal(x.api->array_get(&x.sv, "tags", 0, NULL), STELE_EINVAL);
     avro_value_decref(&x.v);
 }
 
