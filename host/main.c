@@ -225,7 +225,9 @@ static int cmd_send(const opts *o, const stele_config *cfg, stele_engine *e)
         return EXIT_FAILURE;
     }
     json_error_t jerr;
-    json_t *cmd = json_loads(src, 0, &jerr);
+    /* A key twice is a mistake, not "the last one wins": a withdraw with a
+     * second "type" would become a deposit. */
+    json_t *cmd = json_loads(src, JSON_REJECT_DUPLICATES, &jerr);
     free(text);
     if (!cmd) {
         fprintf(stderr, "stele: the command is not valid JSON: %s (line %d)\n",
@@ -288,7 +290,8 @@ static int cmd_query(const opts *o, stele_engine *e)
         json_t *params = NULL;
         if (o->argc > 1) {
             json_error_t jerr;
-            if (!(params = json_loads(o->argv[1], 0, &jerr))) {
+            if (!(params = json_loads(o->argv[1], JSON_REJECT_DUPLICATES,
+                                      &jerr))) {
                 fprintf(stderr, "stele: parameters are not valid JSON: %s\n",
                         jerr.text);
                 return EXIT_USAGE;

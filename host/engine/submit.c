@@ -25,6 +25,14 @@ static int opt_string(const json_t *obj, const char *key, const char **out,
         return stele_err_set(err, STELE_EINVAL,
                              "command: '%s' must be 1 to %d characters",
                              key, MAX_ID_LEN);
+    /* What the host refuses in a command's envelope is refused here, not
+     * written and then dead-lettered while the sender waits. */
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)(*out)[i] < 0x20 || (*out)[i] == 0x7f)
+            return stele_err_set(err, STELE_EINVAL,
+                                 "command: '%s' holds a control character "
+                                 "(at byte %zu)",
+                                 key, i);
     return 0;
 }
 

@@ -238,6 +238,15 @@ static void test_bad_input_is_refused_with_a_reason(void **state)
     rc = run(&out, "%s frobnicate", STELE);
     assert_int_equal(rc, 2);
     free(out);
+    /* a key twice: before, the last "type" won and a withdraw went in as
+     * a deposit */
+    rc = run(&out, "%s send -c %s '{\"type\":\"bank.Withdraw\","
+                   "\"aggregate_id\":\"x\",\"data\":{\"amount\":5},"
+                   "\"type\":\"bank.Deposit\"}'",
+             STELE, config);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "duplicate object key"));
+    free(out);
 }
 
 static void test_bad_config_names_file_and_line(void **state)

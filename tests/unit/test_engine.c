@@ -214,6 +214,11 @@ static void test_malformed_json_commands_are_refused(void **state)
         "{\"amount\":1,\"extra\":2}}",
         "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"a\",\"bogus\":1}",
         "[1,2]",
+        /* before, written, then dead-lettered by the host: no answer */
+        "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"a\",\"command_id\":"
+        "\"x\\u0001y\",\"data\":{\"amount\":1}}",
+        "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"a\\n\",\"data\":"
+        "{\"amount\":1}}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         json_t *cmd = json_loads(bad[i], 0, NULL);
