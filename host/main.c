@@ -178,6 +178,12 @@ static int open_engine(const opts *o, stele_config **cfg, stele_engine **e)
 }
 
 /* Reads all of stdin, bounded. */
+/* The largest command stele send reads from stdin. */
+#define STDIN_MAX (64u << 20)
+
+/* Reads stdin whole; NULL with the reason on stderr when it cannot, or
+ * when it holds more than STDIN_MAX (cut, it would be read as another
+ * command or as bad JSON). */
 static char *read_stdin(void)
 {
     size_t cap = 4096, n = 0;
@@ -188,8 +194,13 @@ static char *read_stdin(void)
         if (r == 0)
             break;
         if (n + 1 == cap) {
-            if (cap >= (64u << 20))
-                break;
+            if (cap >= STDIN_MAX) {
+                fprintf(stderr, "stele: the command on stdin is larger "
+                                "than %u MiB\n",
+                        STDIN_MAX >> 20);
+                free(buf);
+                return NULL;
+            }
             char *nb = realloc(buf, cap *= 2);
             if (!nb) {
                 free(buf);

@@ -247,6 +247,12 @@ static void test_bad_input_is_refused_with_a_reason(void **state)
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "duplicate object key"));
     free(out);
+    /* stdin past the limit: before, cut at 64 MiB without a word */
+    rc = run(&out, "head -c 70000000 /dev/zero | tr '\\0' ' ' | %s send -c %s -",
+             STELE, config);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "larger than 64 MiB"));
+    free(out);
 }
 
 static void test_bad_config_names_file_and_line(void **state)
