@@ -1,6 +1,7 @@
 #include "text.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 void stele_text_tidy(const char *in, char *out, size_t cap)
@@ -47,4 +48,46 @@ void stele_text_redact_quoted(const char *in, char *out, size_t cap)
     }
     out[k] = '\0';
     stele_text_tidy(out, out, cap);
+}
+
+size_t stele_text_utf8_seq(const unsigned char *s, size_t len)
+{
+    if (len == 0)
+        return 0;
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t n;
+    uint32_t cp, min;
+    if ((c & 0xe0) == 0xc0)
+        n = 2, cp = c & 0x1f, min = 0x80;
+    else if ((c & 0xf0) == 0xe0)
+        n = 3, cp = c & 0x0f, min = 0x800;
+    else if ((c & 0xf8) == 0xf0)
+        n = 4, cp = c & 0x07, min = 0x10000;
+    else
+        return 0;
+    if (len < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+int stele_text_utf8_valid(const void *s, size_t len)
+{
+    const unsigned char *p = s;
+    while (len > 0) {
+        size_t n = stele_text_utf8_seq(p, len);
+        if (n == 0)
+            return 0;
+        p += n;
+        len -= n;
+    }
+    return 1;
 }

@@ -1,5 +1,6 @@
 /* text.h — making messages from servers safe and one line long, for the
- * PostgreSQL log and store (and any backend quoting a server). */
+ * PostgreSQL log and store (and any backend quoting a server), and
+ * checking that bytes are UTF-8 before they go into JSON. */
 #ifndef STELE_COMMON_TEXT_H
 #define STELE_COMMON_TEXT_H
 
@@ -17,5 +18,12 @@ void stele_text_scrub(char *msg, const char *secret);
  * tidies it: what a connection-string parse error quotes may hold a
  * password. */
 void stele_text_redact_quoted(const char *in, char *out, size_t cap);
+
+/* The length (1..4) of the well-formed UTF-8 sequence that starts s (len
+ * bytes left), 0 when none does: a stray continuation byte, a truncated
+ * or overlong sequence, a surrogate, a code point past U+10FFFF. */
+size_t stele_text_utf8_seq(const unsigned char *s, size_t len);
+/* Whether all of s is well-formed UTF-8. */
+int stele_text_utf8_valid(const void *s, size_t len);
 
 #endif

@@ -24,8 +24,6 @@ int64_t stele_mono_ns(void);
  * process. Thread-safe. */
 void stele_ulid(char out[STELE_ULID_LEN + 1]);
 
-
-
 /* Creates the directory that will hold path (mkdir -p of its dirname). */
 int stele_mkdir_parent(const char *path);
 

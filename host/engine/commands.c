@@ -11,6 +11,7 @@
 
 #include "codec/value.h"
 #include "common/err.h"
+#include "common/text.h"
 #include "common/util.h"
 #include "commands_private.h"
 
@@ -195,9 +196,11 @@ static int decide_and_write(batch *b, envelope *env, typed_values *cmd_tv,
     return write_accepted(b, env, new_version, ids, d.n, err);
 }
 
+/* An id the host can put in a result: 1..MAX_ID_LEN bytes of UTF-8
+ * without control characters. */
 static bool id_ok(const char *v, size_t len)
 {
-    if (len == 0 || len > MAX_ID_LEN)
+    if (len == 0 || len > MAX_ID_LEN || !stele_text_utf8_valid(v, len))
         return false;
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)

@@ -9,20 +9,33 @@
 #include <string.h>
 
 #include "commands_private.h"
+#include "common/text.h"
 
-/* Appends s to out as a JSON string body (without quotes). */
+/* Appends s to out as a JSON string body (without quotes). Bytes that
+ * are not UTF-8 (a plugin's message, a key from a raw producer) become
+ * U+FFFD: copied as they are, they made the stored result unreadable. */
 static void json_escape(char *out, size_t size, size_t *at, const char *s)
 {
-    for (; *s && *at + 7 < size; s++) {
+    size_t left = strlen(s);
+    while (left > 0 && *at + 7 < size) {
         unsigned char c = (unsigned char)*s;
+        size_t n = stele_text_utf8_seq((const unsigned char *)s, left);
         if (c == '"' || c == '\\') {
             out[(*at)++] = '\\';
             out[(*at)++] = (char)c;
         } else if (c < 0x20) {
             *at += (size_t)snprintf(out + *at, size - *at, "\\u%04x", c);
+        } else if (n == 0) {
+            *at += (size_t)snprintf(out + *at, size - *at, "\\ufffd");
+            n = 1;
         } else {
-            out[(*at)++] = (char)c;
+            memcpy(out + *at, s, n);
+            *at += n;
         }
+        if (n == 0)
+            n = 1;
+        s += n;
+        left -= n;
     }
     out[*at] = '\0';
 }

@@ -190,6 +190,15 @@ static void test_bad_records_are_rejected_and_host_keeps_running(void **state)
     r = result_of(f, "b1", "too-big");
     expect_status(r, "rejected", "TOO_LARGE");
     json_decref(r);
+    /* a key that is not UTF-8: before, copied into the result, which then
+     * was not JSON any more */
+    produce_raw(f, "b\xff" "1", "garbage", 7, "bad-key");
+    r = result_of(f, "b\xff" "1", "bad-key");
+    expect_status(r, "rejected", "BAD_COMMAND");
+    assert_non_null(strstr(jstr(r, "message"), "key (aggregate id)"));
+    json_decref(r);
+    /* a command id that is not UTF-8 cannot be answered in JSON */
+    produce_raw(f, "b1", "x", 1, "bad\xfe");
     /* no command id: nobody to answer, so it goes to the dead-letter topic */
     produce_raw(f, "b1", "x", 1, NULL);
     size_t did;
@@ -197,7 +206,7 @@ static void test_bad_records_are_rejected_and_host_keeps_running(void **state)
     assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
     stele_engine_stats st;
     stele_engine_stats_get(f->e, &st);
-    assert_int_equal(st.dead_letters, 1);
+    assert_int_equal(st.dead_letters, 2);
     /* and the host still works */
     open_account(f, "b1", 1);
 }
