@@ -292,8 +292,20 @@ int stele_plugin_check(const stele_plugin_descriptor *d, const char *path,
     if (d->size < sizeof *d)
         return bad(err, STELE_EABI, path, "descriptor size %u smaller than %zu",
                    (unsigned)d->size, sizeof *d);
+    /* Its ABI is not newer than the host's (above): it cannot be larger
+     * than the host's descriptor either. */
+    if (d->size > sizeof *d)
+        return bad(err, STELE_EABI, path,
+                   "descriptor size %u larger than ABI %u.%u's %zu",
+                   (unsigned)d->size, (unsigned)d->abi_major,
+                   (unsigned)d->abi_minor, sizeof *d);
     if (!has_text(d->name))
         return bad(err, STELE_EINVAL, path, "descriptor has no name");
+    /* The name goes into the host's log lines and messages: one word. */
+    if (!is_name(d->name))
+        return bad(err, STELE_EINVAL, path,
+                   "plugin name may hold only letters, digits, '.', '_' and "
+                   "'-'");
     if (!d->version)
         return bad(err, STELE_EINVAL, path,
                    "plugin '%s' has no version string", d->name);

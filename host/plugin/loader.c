@@ -61,6 +61,55 @@ static bool is_elf(const char *path)
     return n == 4 && memcmp(head, "\177ELF", 4) == 0;
 }
 
+/* The ELF class (32/64-bit) and machine of the file at path, 0 when it is
+ * not ELF or cannot be read. */
+static unsigned elf_target(const char *path)
+{
+    unsigned char h[20] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t n = fread(h, 1, sizeof h, f);
+    fclose(f);
+    if (n != sizeof h || memcmp(h, "\177ELF", 4) != 0)
+        return 0;
+    /* e_machine at 18, in the file's byte order (e_ident[5]: 1 LE, 2 BE) */
+    unsigned machine = h[5] == 2 ? (unsigned)h[18] << 8 | h[19]
+                                 : (unsigned)h[19] << 8 | h[18];
+    return (unsigned)h[4] << 16 | machine;
+}
+
+static const char *machine_name(unsigned target)
+{
+    static const struct {
+        unsigned machine;
+        const char *name;
+    } names[] = {{3, "x86 (32-bit)"}, {8, "MIPS"},     {20, "PowerPC"},
+                 {21, "PowerPC 64"},  {22, "s390"},    {40, "ARM (32-bit)"},
+                 {62, "x86-64"},      {183, "AArch64"}, {243, "RISC-V"},
+                 {258, "LoongArch"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].machine == (target & 0xffff))
+            return names[i].name;
+    return "another machine";
+}
+
+/* Why dlopen refused an ELF file, when it is built for another machine
+ * or word size than the host: glibc says only "No such file or
+ * directory" then. NULL when the targets agree. */
+static const char *other_target(const char *path, char *buf, size_t size)
+{
+    unsigned mine = elf_target("/proc/self/exe"), its = elf_target(path);
+    if (!mine || !its || mine == its)
+        return NULL;
+    snprintf(buf, size,
+             "built for %s (ELF machine %u, %d-bit), the host is %s (%u, "
+             "%d-bit)",
+             machine_name(its), its & 0xffff, (its >> 16) == 2 ? 64 : 32,
+             machine_name(mine), mine & 0xffff, (mine >> 16) == 2 ? 64 : 32);
+    return buf;
+}
+
 int stele_plugin_open(const char *path, stele_plugin **out, stele_err *err)
 {
     struct stat st;
@@ -93,6 +142,10 @@ int stele_plugin_open(const char *path, stele_plugin **out, stele_err *err)
         /* dlerror repeats the path: "x.so: invalid ELF header". */
         if (strncmp(why, dlpath, dl_len) == 0 && why[dl_len] == ':')
             why += dl_len + (why[dl_len + 1] == ' ' ? 2 : 1);
+        char target[200];
+        const char *other = other_target(dlpath, target, sizeof target);
+        if (other)
+            why = other;
         int rc = stele_err_set(err, STELE_EINVAL, "%s: %s: %s", path,
                                is_elf(dlpath) ? "cannot be loaded"
                                               : "not a shared object",

@@ -135,6 +135,37 @@ static void test_refusals_name_the_file_and_the_field(void **state)
     assert_string_equal(logged, "");
 }
 
+/* A plugin built for another machine: glibc's dlopen says "No such file
+ * or directory" of a file that is there; the host names both machines. */
+static void test_plugin_for_another_machine_names_it(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/stele-plugin-arch-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *in = fopen(FIXTURE("good_aggregate"), "rb");
+    assert_non_null(in);
+    static unsigned char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf, in);
+    fclose(in);
+    assert_true(n > 20 && n < sizeof buf);
+    /* e_machine (little-endian here): AArch64, or x86-64 on AArch64 */
+    unsigned other = buf[18] == 183 ? 62 : 183;
+    buf[18] = (unsigned char)other;
+    buf[19] = 0;
+    assert_int_equal(write(fd, buf, n), (ssize_t)n);
+    close(fd);
+    stele_plugin *p = NULL;
+    stele_err err = {0};
+    assert_int_equal(stele_plugin_load(path, &api, &p, &err), STELE_EINVAL);
+    char want[64];
+    snprintf(want, sizeof want, "cannot be loaded: built for %s",
+             other == 183 ? "AArch64" : "x86-64");
+    assert_non_null(strstr(err.msg, want));
+    assert_non_null(strstr(err.msg, "the host is"));
+    unlink(path);
+}
+
 /* A valid aggregate descriptor the definition tests break one field at a
  * time. */
 static int decide(void *ctx, const stele_command *cmd, const stele_value *st,
@@ -196,7 +227,18 @@ static void test_check_refuses_incomplete_aggregates(void **state)
 
     d.name = "";
     assert_refused(&d, "descriptor has no name");
+    /* before, both were taken */
+    d.name = "t\nstele error: forged";
+    assert_refused(&d, "plugin name may hold only letters, digits, '.', '_' "
+                       "and '-'");
     d.name = "t";
+    d.size = 0xffffffffu;
+    char big[128];
+    snprintf(big, sizeof big,
+             "descriptor size 4294967295 larger than ABI %d.%d's %zu",
+             STELE_ABI_MAJOR, STELE_ABI_MINOR, sizeof d);
+    assert_refused(&d, big);
+    d.size = sizeof d;
     d.version = NULL;
     assert_refused(&d, "plugin 't' has no version string");
     d.version = "1";
@@ -525,6 +567,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_good_plugins_load_init_and_fini, reset),
         cmocka_unit_test_setup(test_refusals_name_the_file_and_the_field,
+                               reset),
+        cmocka_unit_test_setup(test_plugin_for_another_machine_names_it,
                                reset),
         cmocka_unit_test_setup(test_check_refuses_incomplete_aggregates,
                                reset),
