@@ -118,6 +118,17 @@ static int expand(cfg_loader *L, const yaml_node_t *n, const char *what,
                             "bad reference '${%.*s}' in '%s' (expected "
                             "${NAME} or ${NAME:-default})",
                             (int)reflen, ref, what);
+        /* "${X:-${Y}}" would end at the first '}': "${Y" and a "}" taken
+         * literally, a log opened at a path named "${Y}". */
+        const char *dflt = ref + namelen + 2;
+        bool nested = false;
+        for (size_t k = 0; has_default && k + 1 < reflen - namelen - 2; k++)
+            nested |= dflt[k] == '$' && dflt[k + 1] == '{';
+        if (nested)
+            return cfg_fail(L, n,
+                            "the default in '${%.*s}' refers to another "
+                            "variable, which is not supported (in '%s')",
+                            (int)namelen, ref, what);
         char name[256];
         if (namelen >= sizeof name)
             return cfg_fail(L, n, "variable name too long in '%s'", what);

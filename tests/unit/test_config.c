@@ -358,6 +358,9 @@ static void test_bad_values_are_errors(void **state)
     load_fails("app: bank\nlog:\n  backend: mysql\n",
                "3: 'log.backend' must be one of sqlite, kafka, postgres, got "
                "'mysql'");
+    load_fails("app: bank\ndata_dir: ${STELE_NOPE:-${HOME}}\n",
+               "2: the default in '${STELE_NOPE}' refers to another variable, "
+               "which is not supported (in 'data_dir')");
     load_fails("app: bank\nengine:\n  misrouted: decide\n",
                "3: 'engine.misrouted' must be one of forward, reject, got "
                "'decide'");
