@@ -106,6 +106,43 @@ static char *dir_of(const char *path)
     return strndup(path, (size_t)(slash - path));
 }
 
+/* How deep mappings and sequences may nest: a config needs four levels;
+ * 100,000 took libyaml 30 s to load before anything was refused. */
+#define CONFIG_MAX_DEPTH 64
+
+/* Refuses nesting past CONFIG_MAX_DEPTH, from libyaml's events, which
+ * stop at the first level too deep instead of loading all of them. */
+static int check_depth(const char *path, const char *text, size_t len,
+                       stele_err *err)
+{
+    yaml_parser_t p;
+    yaml_event_t ev;
+    int depth = 0, rc = 0;
+    yaml_parser_initialize(&p);
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    for (bool done = false; !done && rc == 0;) {
+        if (!yaml_parser_parse(&p, &ev))
+            break; /* the load that follows reports it, with its line */
+        switch (ev.type) {
+        case YAML_MAPPING_START_EVENT:
+        case YAML_SEQUENCE_START_EVENT:
+            if (++depth > CONFIG_MAX_DEPTH)
+                rc = stele_err_set(err, STELE_EINVAL,
+                                   "%s:%zu: nested more than %d levels deep",
+                                   path, ev.start_mark.line + 1,
+                                   CONFIG_MAX_DEPTH);
+            break;
+        case YAML_MAPPING_END_EVENT:
+        case YAML_SEQUENCE_END_EVENT: depth--; break;
+        case YAML_STREAM_END_EVENT: done = true; break;
+        default: break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&p);
+    return rc;
+}
+
 int stele_config_load(const char *path, stele_config **out, stele_err *err)
 {
     char *text = NULL;
@@ -114,6 +151,10 @@ int stele_config_load(const char *path, stele_config **out, stele_err *err)
     *out = NULL;
     if ((rc = read_file(path, &text, &len, err)))
         return rc;
+    if ((rc = check_depth(path, text, len, err))) {
+        free(text);
+        return rc;
+    }
 
     stele_config *c = calloc(1, sizeof *c);
     cfg_loader L = {.file = path, .err = err, .cfg = c};

@@ -358,6 +358,18 @@ static void test_bad_values_are_errors(void **state)
     load_fails("app: bank\nlog:\n  backend: mysql\n",
                "3: 'log.backend' must be one of sqlite, kafka, postgres, got "
                "'mysql'");
+    /* before, 100,000 levels took libyaml 30 s to load first */
+    char *deep = malloc(300000);
+    assert_non_null(deep);
+    int at = snprintf(deep, 300000, "app: bank\nlog:\n  partitions: ");
+    for (int i = 0; i < 100000; i++)
+        deep[at++] = '[';
+    for (int i = 0; i < 100000; i++)
+        deep[at++] = ']';
+    deep[at++] = '\n';
+    deep[at] = '\0';
+    load_fails(deep, "3: nested more than 64 levels deep");
+    free(deep);
     load_fails("app: bank\ndata_dir: ${STELE_NOPE:-${HOME}}\n",
                "2: the default in '${STELE_NOPE}' refers to another variable, "
                "which is not supported (in 'data_dir')");
