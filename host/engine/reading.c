@@ -139,7 +139,17 @@ static int events_of_partition(stele_engine *e, aggregate *a, int32_t p,
             for (size_t j = 0; j < n; j++) {
                 stele_event ev = {items[j].schema->name,
                                   items[j].schema->version, NULL, &meta};
-                cb(opaque, event_json(&ev, &items[j].value));
+                json_t *shown = event_json(&ev, &items[j].value);
+                if (!shown) {
+                    /* left out, the listing would look complete */
+                    stele_log_batch_free(b);
+                    return stele_err_set(
+                        err, STELE_EINVAL,
+                        "%s[%d]@%" PRId64 ": the event cannot be shown as "
+                        "JSON: a header or a string in it is not UTF-8",
+                        a->t_events, (int)p, from - 1);
+                }
+                cb(opaque, shown);
                 if (limit && ++*emitted >= limit) {
                     stele_log_batch_free(b);
                     return 1;

@@ -77,4 +77,11 @@ void test_misrouted_commands_are_rejected_when_configured(void **state);
     T(test_misrouted_commands_are_forwarded_to_their_partition),               \
         T(test_misrouted_commands_are_rejected_when_configured)
 
+/* engine_bad_data_tests.c */
+void test_state_with_unreadable_version_is_rebuilt(void **state);
+void test_events_that_cannot_be_shown_are_named(void **state);
+#define ENGINE_BAD_DATA_TESTS                                                  \
+    T(test_state_with_unreadable_version_is_rebuilt),                          \
+        T(test_events_that_cannot_be_shown_are_named)
+
 #endif

@@ -3,7 +3,8 @@
  * processing (acceptance, rejection, conflicts, idempotency, bad input),
  * state restore and rebuild, projections and queries. Projector faults
  * are engine_projector_faults_tests.c, retention engine_retention_tests.c,
- * commands on the wrong partition engine_routing_tests.c.
+ * commands on the wrong partition engine_routing_tests.c, bad stored
+ * records engine_bad_data_tests.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -265,47 +266,6 @@ static void test_restart_restores_states_from_snapshots(void **state)
     assert_int_equal(st.events_replayed, 0);
 }
 
-/* A stored state whose version header is not a number: before, restoring
- * its partition read the record after freeing it (a use-after-free) and
- * failed, so no command of the partition was decided again, and `stele
- * state` said version 0. Now the partition is rebuilt from its events and
- * the state is named as unreadable until then. */
-static void test_state_with_unreadable_version_is_rebuilt(void **state)
-{
-    fixture *f = *state;
-    open_account(f, "sv-1", 10);
-    json_t *r = send_cmd(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":"
-                            "\"sv-1\",\"data\":{\"amount\":5}}");
-    json_decref(r);
-    close_engine(f);
-    stele_config *cfg = NULL;
-    stele_err err = {0};
-    assert_int_equal(stele_config_load(f->config, &cfg, &err), 0);
-    stele_log *log = NULL;
-    assert_int_equal(stele_log_open_sqlite(cfg->log_path, &log, &err), 0);
-    stele_log_header h[] = {{"version", "abc", 3}, {"state_version", "1", 1}};
-    stele_log_record rec = {.key = "sv-1", .key_len = 4, .value = "\x02",
-                            .value_len = 1, .headers = h, .n_headers = 2};
-    int32_t p = stele_partition_for_key("sv-1", 4, 3);
-    assert_int_equal(
-        stele_log_produce(log, "bank.Account.state", p, &rec, NULL, &err), 0);
-    stele_log_close(log);
-    stele_config_free(cfg);
-    open_with(f, bank_plugins);
-    json_t *st = NULL;
-    assert_int_equal(stele_engine_state(f->e, "Account", "sv-1", &st, &err),
-                     STELE_EINVAL);
-    assert_non_null(strstr(err.msg, "no readable version header ('abc')"));
-    r = send_cmd(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"sv-1\","
-                    "\"data\":{\"amount\":7},\"expected_version\":2}");
-    expect_status(r, "accepted", NULL);
-    assert_int_equal(jint(r, "version"), 3);
-    json_decref(r);
-    assert_int_equal(stele_engine_state(f->e, "Account", "sv-1", &st, &err), 0);
-    assert_int_equal(jint(st, "version"), 3);
-    json_decref(st);
-}
-
 static void test_state_version_bump_rebuilds_states_from_events(void **state)
 {
     fixture *f = *state;
@@ -544,7 +504,6 @@ int main(void)
         T(test_malformed_json_commands_are_refused),
         T(test_restart_restores_states_from_snapshots),
         T(test_state_version_bump_rebuilds_states_from_events),
-        T(test_state_with_unreadable_version_is_rebuilt),
         T(test_replay_rebuilds_states),
         T(test_projection_and_queries),
         ENGINE_PROJECTOR_FAULT_TESTS,
@@ -553,6 +512,7 @@ int main(void)
         T(test_abi_1_0_projector_keeps_its_implied_indexes),
         ENGINE_RETENTION_TESTS,
         ENGINE_ROUTING_TESTS,
+        ENGINE_BAD_DATA_TESTS,
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
