@@ -92,4 +92,3 @@ void test_events_that_cannot_be_shown_are_named(void **state)
     assert_non_null(strstr(err.msg, "bank.Account.events"));
     assert_non_null(strstr(err.msg, "not UTF-8"));
 }
-
