@@ -256,6 +256,15 @@ static int handle_record(batch *b, const stele_log_record *rec,
     if (!env.agg)
         return dead_letter(b, rec, "no aggregate for this topic", err);
     aggregate *a = env.agg;
+    /* A record the log could not read whole (its stored headers are
+     * corrupt) has no command id to answer: out of the way, and the
+     * partition goes on. */
+    if (rec->damaged) {
+        char why[160];
+        snprintf(why, sizeof why, "the stored command is unreadable: %s",
+                 rec->damaged);
+        return dead_letter(b, rec, why, err);
+    }
 
     size_t len;
     const char *v = header_get(rec, H_COMMAND_ID, &len);

@@ -394,9 +394,11 @@ static int read_batch(stele_engine *e, projector *p, const stele_log_batch *in,
         first[i] = stele_codec_events_list(p->reads, &items);
         char type[256];
         header_str(r, H_EVENT_TYPE, type, sizeof type);
-        if (!stele_map_gets(p->sub_index, type) &&
+        /* not subscribed: only the checkpoint moves (a record without
+         * its headers has no type to tell: read_stored_event names it) */
+        if (!r->damaged && !stele_map_gets(p->sub_index, type) &&
             !stele_codec_has_upcasters(e->codec, type))
-            continue; /* not subscribed: only the checkpoint moves */
+            continue;
         size_t need = 8;
         for (size_t j = 0; j < r->n_headers; j++)
             need += r->headers[j].len + 1;

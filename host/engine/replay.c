@@ -54,6 +54,14 @@ int read_stored_event(stele_engine *e, const stele_log_record *r,
                       stele_codec_want_fn want, void *opaque,
                       stele_codec_events *ev, stele_err *err)
 {
+    /* Without its headers an event has no id, aggregate or version: it is
+     * named, never shown or projected with empty ones. */
+    if (r->damaged)
+        return stele_err_set(err, STELE_EINVAL,
+                             "%s[%d]@%" PRId64 ": the stored event is "
+                             "unreadable: %s",
+                             r->topic, (int)r->partition, r->offset,
+                             r->damaged);
     int rc = stele_codec_read_event(e->codec, r->value, r->value_len, want,
                                     opaque, ev, err);
     if (rc != 0)

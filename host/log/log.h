@@ -50,6 +50,12 @@ typedef struct stele_log_record {
     size_t value_len;
     const stele_log_header *headers;
     size_t n_headers;
+    /* Why the record could not be read whole (its stored headers are
+     * corrupt), NULL when it could: the record is returned all the same,
+     * without headers, for the reader to put it out of the way (a command
+     * dead-lettered, a state rebuilt, a projector stopped alone) instead
+     * of one record failing every read of its partition. */
+    const char *damaged;
 } stele_log_record;
 
 /* Records returned by a read; free with stele_log_batch_free. */

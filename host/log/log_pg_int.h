@@ -261,7 +261,7 @@ int lpg_get_latest(stele_log *log, const char *topic, int32_t partition,
 int lpg_committed(stele_log *log, const char *group, const char *topic,
                   int32_t partition, int64_t *next, stele_err *err);
 /* Appends the rows of a read (off, ts, key, value, headers) to b. */
-int lpg_rows_into(lpg_log *l, const PGresult *r, const lpg_topic *t,
+int lpg_rows_into(const PGresult *r, const lpg_topic *t,
                   int32_t partition, stele_log_batch *b, stele_err *err);
 /* Sends a read of up to max records of t[partition] from `from` on. */
 int lpg_send_read(PGconn *c, const lpg_topic *t, int32_t partition,

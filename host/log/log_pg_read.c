@@ -27,7 +27,7 @@ static bool column_copy(stele_log_batch *b, const PGresult *r, int row, int col,
     return *out != NULL;
 }
 
-int lpg_rows_into(lpg_log *l, const PGresult *r, const lpg_topic *t,
+int lpg_rows_into(const PGresult *r, const lpg_topic *t,
                   int32_t partition, stele_log_batch *b, stele_err *err)
 {
     int n = PQntuples(r);
@@ -46,14 +46,13 @@ int lpg_rows_into(lpg_log *l, const PGresult *r, const lpg_topic *t,
             if (!stele_log_headers_decode(b, PQgetvalue(r, i, 4),
                                           (size_t)PQgetlength(r, i, 4), rec,
                                           &oom)) {
-                stele_log_batch_drop_last(b);
-                if (oom)
+                if (oom) {
+                    stele_log_batch_drop_last(b);
                     goto oom;
-                return stele_err_set(err, STELE_EFATAL,
-                                     "PostgreSQL log at %s: %s[%d] offset "
-                                     "%lld: headers are corrupt",
-                                     l->where, t->name, partition,
-                                     (long long)lpg_i64(r, i, 0));
+                }
+                rec->headers = NULL;
+                rec->n_headers = 0;
+                rec->damaged = "its headers are corrupt";
             }
         }
     }
@@ -94,7 +93,7 @@ static int read_rows(lpg_log *l, const lpg_topic *t, int32_t partition,
     PGresult *r;
     int rc = lpg_run(l, l->conn, s, p, &r, err, what);
     if (!rc)
-        rc = lpg_rows_into(l, r, t, partition, b, err);
+        rc = lpg_rows_into(r, t, partition, b, err);
     PQclear(r);
     if (rc) {
         stele_log_batch_free(b);
@@ -240,7 +239,7 @@ int lpg_get_latest(stele_log *log, const char *topic, int32_t partition,
     else if (!(b = stele_log_batch_create()))
         rc = stele_err_set(err, STELE_ENOMEM, "get_latest %s", topic);
     else
-        rc = lpg_rows_into(l, r, t, partition, b, err);
+        rc = lpg_rows_into(r, t, partition, b, err);
     PQclear(r);
     if (rc) {
         stele_log_batch_free(b);

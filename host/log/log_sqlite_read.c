@@ -39,14 +39,13 @@ static int row_to_record(lsq_log *l, sqlite3_stmt *s, const lsq_topic *t,
         size_t n = (size_t)sqlite3_column_bytes(s, 4);
         bool oom = false;
         if (!stele_log_headers_decode(b, p, n, rec, &oom)) {
-            stele_log_batch_drop_last(b);
-            if (oom)
+            if (oom) {
+                stele_log_batch_drop_last(b);
                 goto oom;
-            return stele_err_set(err, STELE_EFATAL,
-                                 "%s: %s[%d] offset %lld: headers are "
-                                 "corrupt",
-                                 l->path, t->name, partition,
-                                 (long long)sqlite3_column_int64(s, 0));
+            }
+            rec->headers = NULL;
+            rec->n_headers = 0;
+            rec->damaged = "its headers are corrupt";
         }
     }
     return 0;

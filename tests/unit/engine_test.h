@@ -80,8 +80,10 @@ void test_misrouted_commands_are_rejected_when_configured(void **state);
 /* engine_bad_data_tests.c */
 void test_state_with_unreadable_version_is_rebuilt(void **state);
 void test_events_that_cannot_be_shown_are_named(void **state);
+void test_records_with_corrupt_headers_cost_only_themselves(void **state);
 #define ENGINE_BAD_DATA_TESTS                                                  \
     T(test_state_with_unreadable_version_is_rebuilt),                          \
-        T(test_events_that_cannot_be_shown_are_named)
+        T(test_events_that_cannot_be_shown_are_named),                         \
+        T(test_records_with_corrupt_headers_cost_only_themselves)
 
 #endif
