@@ -124,9 +124,14 @@ static int decide_and_write(batch *b, envelope *env, typed_values *cmd_tv,
     rc = cur ? stele_codec_decode(e->codec, cur->data, cur->len,
                                   a->state_schema, &a->state, &derr)
              : stele_codec_value_reset(a->state_schema, &a->state, &derr);
-    if (rc != 0)
-        return stele_err_set(err, STELE_EFATAL, "%s %s: stored state: %s",
+    if (rc != 0) {
+        /* Restores check that stored states decode, so this is a state of
+         * the cache gone bad: not a reason to stop every aggregate. The
+         * batch is tried again after its partitions are restored. */
+        commands_mark_unrestored(e, a->t_commands, env->rec->partition);
+        return stele_err_set(err, STELE_ERETRY, "%s %s: stored state: %s",
                              a->def->type, env->aggregate_id, derr.msg);
+    }
 
     int64_t now = stele_now_ms();
     stele_value cv = stele_value_wrap(cmd_value);

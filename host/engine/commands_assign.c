@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "codec/codec.h"
 #include "common/util.h"
 #include "internal.h"
 
@@ -87,6 +88,23 @@ static void mark_unrestored(stele_engine *e, aggregate *a, int32_t p,
         e->cmd_unrestored--;
 }
 
+/* Whether a stored state decodes (into the aggregate's scratch value: no
+ * command is being decided while partitions are restored). One that does
+ * not is rebuilt from events with its partition, instead of failing the
+ * first command of its aggregate. */
+typedef struct state_check {
+    stele_engine *e;
+    aggregate *a;
+} state_check;
+
+static bool state_readable(void *opaque, const void *value, size_t len)
+{
+    state_check *c = opaque;
+    stele_err err;
+    return stele_codec_decode(c->e->codec, value, len, c->a->state_schema,
+                              &c->a->state, &err) == 0;
+}
+
 /* Reads what deciding the commands of partition p takes from the log:
  * the ids answered there and its aggregates' states (rebuilt from events
  * when their state_version changed). Whatever the cache held of p goes. */
@@ -126,7 +144,8 @@ static int restore_partition(stele_engine *e, aggregate *a, int32_t p,
         rc = load_answered(e, a, p, err);
     if (rc == 0)
         rc = stele_state_restore(a->cache, e->log, a->t_state, p,
-                                 a->def->state_version, &loaded, &stale, err);
+                                 a->def->state_version, state_readable,
+                                 &(state_check){e, a}, &loaded, &stale, err);
     e->stats.states_restored += loaded;
     if (rc == 0 && stale > 0) {
         /* The aggregate's state_version changed (its stored states mean

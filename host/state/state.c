@@ -113,7 +113,8 @@ static int header_int(const stele_log_record *r, const char *name,
 
 int stele_state_restore(stele_state_cache *c, stele_log *log,
                         const char *topic, int32_t partition,
-                        int state_version, size_t *loaded, size_t *stale,
+                        int state_version, stele_state_readable_fn readable,
+                        void *opaque, size_t *loaded, size_t *stale,
                         stele_err *err)
 {
     int64_t from = 0;
@@ -144,7 +145,8 @@ int stele_state_restore(stele_state_cache *c, stele_log *log,
                 (*stale)++;
                 continue;
             }
-            if (sv != state_version) {
+            if (sv != state_version ||
+                (readable && !readable(opaque, r->value, r->value_len))) {
                 (*stale)++;
                 continue;
             }

@@ -51,11 +51,15 @@ size_t stele_state_count(const stele_state_cache *c);
  * changelog topic into the cache. Records whose state_version header
  * differs from state_version, or whose version headers cannot be read,
  * are counted in *stale and not loaded: the caller rebuilds that
- * partition from its events.
+ * partition from its events. So are those whose value readable() (when
+ * not NULL) says cannot be read.
  */
+typedef bool (*stele_state_readable_fn)(void *opaque, const void *value,
+                                        size_t len);
 int stele_state_restore(stele_state_cache *c, stele_log *log,
                         const char *topic, int32_t partition,
-                        int state_version, size_t *loaded, size_t *stale,
+                        int state_version, stele_state_readable_fn readable,
+                        void *opaque, size_t *loaded, size_t *stale,
                         stele_err *err);
 
 #endif

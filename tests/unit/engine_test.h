@@ -81,9 +81,11 @@ void test_misrouted_commands_are_rejected_when_configured(void **state);
 void test_state_with_unreadable_version_is_rebuilt(void **state);
 void test_events_that_cannot_be_shown_are_named(void **state);
 void test_records_with_corrupt_headers_cost_only_themselves(void **state);
+void test_state_that_does_not_decode_is_rebuilt(void **state);
 #define ENGINE_BAD_DATA_TESTS                                                  \
     T(test_state_with_unreadable_version_is_rebuilt),                          \
         T(test_events_that_cannot_be_shown_are_named),                         \
-        T(test_records_with_corrupt_headers_cost_only_themselves)
+        T(test_records_with_corrupt_headers_cost_only_themselves),             \
+        T(test_state_that_does_not_decode_is_rebuilt)
 
 #endif
