@@ -252,12 +252,10 @@ static int handle_record(batch *b, const stele_log_record *rec,
                          stele_err *err)
 {
     stele_engine *e = b->e;
-    envelope env = {.rec = rec};
-    for (size_t i = 0; i < e->n_aggs; i++)
-        if (strcmp(e->aggs[i].t_commands, rec->topic) == 0) {
-            env.agg = &e->aggs[i];
-            env.agg_index = i;
-        }
+    envelope env = {.rec = rec,
+                    .agg = aggregate_by_commands_topic(e, rec->topic)};
+    if (env.agg)
+        env.agg_index = (size_t)(env.agg - e->aggs);
     if (!env.agg)
         return dead_letter(b, rec, "no aggregate for this topic", err);
     aggregate *a = env.agg;
@@ -539,10 +537,7 @@ static size_t hold_unrestored(stele_engine *e, stele_log_batch **ins,
         size_t w = 0;
         for (size_t i = 0; i < b->n; i++) {
             const stele_log_record *r = &b->records[i];
-            aggregate *a = NULL;
-            for (size_t j = 0; j < e->n_aggs && !a; j++)
-                if (!strcmp(e->aggs[j].t_commands, r->topic))
-                    a = &e->aggs[j];
+            aggregate *a = aggregate_by_commands_topic(e, r->topic);
             if (!a || r->partition < 0 || r->partition >= a->partitions ||
                 !a->unrestored[r->partition]) {
                 b->records[w++] = *r;

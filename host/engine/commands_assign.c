@@ -68,14 +68,6 @@ static int load_answered(stele_engine *e, aggregate *a, int32_t p,
     return 0;
 }
 
-static aggregate *aggregate_of(stele_engine *e, const char *commands_topic)
-{
-    for (size_t j = 0; j < e->n_aggs; j++)
-        if (strcmp(e->aggs[j].t_commands, commands_topic) == 0)
-            return &e->aggs[j];
-    return NULL;
-}
-
 static void mark_unrestored(stele_engine *e, aggregate *a, int32_t p,
                             bool on)
 {
@@ -171,7 +163,7 @@ void commands_on_assigned(void *opaque, stele_log_consumer *c,
     (void)c;
     stele_engine *e = opaque;
     for (size_t i = 0; i < n; i++) {
-        aggregate *a = aggregate_of(e, tps[i].topic);
+        aggregate *a = aggregate_by_commands_topic(e, tps[i].topic);
         if (!a)
             continue;
         stele_err err;
@@ -197,7 +189,7 @@ void commands_on_assigned(void *opaque, stele_log_consumer *c,
 void commands_mark_unrestored(stele_engine *e, const char *commands_topic,
                               int32_t partition)
 {
-    aggregate *a = aggregate_of(e, commands_topic);
+    aggregate *a = aggregate_by_commands_topic(e, commands_topic);
     if (a)
         mark_unrestored(e, a, partition, true);
 }
@@ -240,7 +232,7 @@ void commands_on_revoked(void *opaque, stele_log_consumer *c,
     if (n > 0)
         e->cmd_revokes++;
     for (size_t i = 0; i < n; i++) {
-        aggregate *a = aggregate_of(e, tps[i].topic);
+        aggregate *a = aggregate_by_commands_topic(e, tps[i].topic);
         int32_t p = tps[i].partition;
         if (!a)
             continue;

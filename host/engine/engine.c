@@ -104,6 +104,14 @@ aggregate *aggregate_by_type(stele_engine *e, const char *type)
     return NULL;
 }
 
+aggregate *aggregate_by_commands_topic(stele_engine *e, const char *topic)
+{
+    for (size_t i = 0; i < e->n_aggs; i++)
+        if (strcmp(e->aggs[i].t_commands, topic) == 0)
+            return &e->aggs[i];
+    return NULL;
+}
+
 static char *topic_name(const char *app, const char *type, const char *suffix)
 {
     size_t n = strlen(app) + strlen(type) + strlen(suffix) + 3;

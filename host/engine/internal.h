@@ -189,6 +189,8 @@ const char *header_get(const stele_log_record *r, const char *name,
 const char *header_str(const stele_log_record *r, const char *name, char *buf,
                        size_t size);
 aggregate *aggregate_by_type(stele_engine *e, const char *type);
+/* The aggregate whose commands topic this is; NULL when none. */
+aggregate *aggregate_by_commands_topic(stele_engine *e, const char *topic);
 void engine_logf(stele_engine *e, stele_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

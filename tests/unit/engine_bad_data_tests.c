@@ -13,6 +13,23 @@
 #include "engine_test.h"
 #include "log/log.h"
 
+/* Opens account id with a deposit after it (versions 1 and 2), closes the
+ * engine and returns the path of its log (the caller frees it), for a
+ * test to damage what is stored. */
+static char *deposit_then_close(fixture *f, const char *id, int initial,
+                                int amount)
+{
+    open_account(f, id, initial);
+    json_t *r = send_cmd(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":"
+                            "\"%s\",\"data\":{\"amount\":%d}}",
+                         id, amount);
+    json_decref(r);
+    char *path = strdup(f->cfg->log_path);
+    assert_non_null(path);
+    close_engine(f);
+    return path;
+}
+
 /* A stored state whose version header is not a number: before, restoring
  * its partition read the record after freeing it (a use-after-free) and
  * failed, so no command of the partition was decided again, and `stele
@@ -21,16 +38,11 @@
 void test_state_with_unreadable_version_is_rebuilt(void **state)
 {
     fixture *f = *state;
-    open_account(f, "sv-1", 10);
-    json_t *r = send_cmd(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":"
-                            "\"sv-1\",\"data\":{\"amount\":5}}");
-    json_decref(r);
-    close_engine(f);
-    stele_config *cfg = NULL;
+    char *path = deposit_then_close(f, "sv-1", 10, 5);
     stele_err err = {0};
-    assert_int_equal(stele_config_load(f->config, &cfg, &err), 0);
     stele_log *log = NULL;
-    assert_int_equal(stele_log_open_sqlite(cfg->log_path, &log, &err), 0);
+    assert_int_equal(stele_log_open_sqlite(path, &log, &err), 0);
+    free(path);
     stele_log_header h[] = {{"version", "abc", 3}, {"state_version", "1", 1}};
     stele_log_record rec = {.key = "sv-1", .key_len = 4, .value = "\x02",
                             .value_len = 1, .headers = h, .n_headers = 2};
@@ -38,13 +50,12 @@ void test_state_with_unreadable_version_is_rebuilt(void **state)
     assert_int_equal(
         stele_log_produce(log, "bank.Account.state", p, &rec, NULL, &err), 0);
     stele_log_close(log);
-    stele_config_free(cfg);
     open_with(f, bank_plugins);
     json_t *st = NULL;
     assert_int_equal(stele_engine_state(f->e, "Account", "sv-1", &st, &err),
                      STELE_EINVAL);
     assert_non_null(strstr(err.msg, "no readable version header ('abc')"));
-    r = send_cmd(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"sv-1\","
+    json_t *r = send_cmd(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"sv-1\","
                     "\"data\":{\"amount\":7},\"expected_version\":2}");
     expect_status(r, "accepted", NULL);
     assert_int_equal(jint(r, "version"), 3);
@@ -201,17 +212,10 @@ void test_records_with_corrupt_headers_cost_only_themselves(void **state)
 void test_state_that_does_not_decode_is_rebuilt(void **state)
 {
     fixture *f = *state;
-    open_account(f, "sd-1", 5);
-    json_t *r = send_cmd(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":"
-                            "\"sd-1\",\"data\":{\"amount\":2}}");
-    json_decref(r);
-    close_engine(f);
-    stele_config *cfg = NULL;
-    stele_err err = {0};
-    assert_int_equal(stele_config_load(f->config, &cfg, &err), 0);
+    char *path = deposit_then_close(f, "sd-1", 5, 2);
     sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(cfg->log_path, &db), SQLITE_OK);
-    stele_config_free(cfg);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    free(path);
     /* the wire format's magic byte, then a union branch that is not */
     assert_int_equal(
         sqlite3_exec(db,
@@ -223,7 +227,7 @@ void test_state_that_does_not_decode_is_rebuilt(void **state)
     assert_int_equal(sqlite3_changes(db), 1);
     sqlite3_close(db);
     open_with(f, bank_plugins);
-    r = send_cmd(f, "{\"type\":\"bank.Withdraw\",\"aggregate_id\":\"sd-1\","
+    json_t *r = send_cmd(f, "{\"type\":\"bank.Withdraw\",\"aggregate_id\":\"sd-1\","
                     "\"data\":{\"amount\":7},\"expected_version\":2}");
     expect_status(r, "accepted", NULL);
     assert_int_equal(jint(r, "version"), 3);
