@@ -359,6 +359,29 @@ static int cmd_replay(const opts *o, stele_engine *e)
     if (stele_engine_replay(e, o->aggregate, &events, &states, &err) != 0)
         return fail(&err);
     printf("replayed %zu events into %zu states\n", events, states);
+    json_t *broken = NULL;
+    if (stele_engine_broken(e, o->aggregate, &broken, &err) != 0)
+        return fail(&err);
+    size_t i, n = json_array_size(broken);
+    json_t *b;
+    json_array_foreach(broken, i, b)
+        fprintf(stderr,
+                "stele: %s %s (partition %d, version %lld) cannot be "
+                "rebuilt: %s\n",
+                json_string_value(json_object_get(b, "aggregate")),
+                json_string_value(json_object_get(b, "id")),
+                (int)json_integer_value(json_object_get(b, "partition")),
+                (long long)json_integer_value(json_object_get(b, "version")),
+                json_string_value(json_object_get(b, "reason")));
+    json_decref(broken);
+    if (n > 0) {
+        fprintf(stderr,
+                "stele: %zu aggregate%s left broken: their commands are "
+                "rejected with AGGREGATE_BROKEN until a replay rebuilds "
+                "them\n",
+                n, n == 1 ? "" : "s");
+        return EXIT_FAILURE;
+    }
     return 0;
 }
 

@@ -91,3 +91,17 @@ int stele_text_utf8_valid(const void *s, size_t len)
     }
     return 1;
 }
+
+void stele_text_utf8_fix(char *s)
+{
+    size_t left = strlen(s);
+    while (left > 0) {
+        size_t n = stele_text_utf8_seq((const unsigned char *)s, left);
+        if (n == 0) {
+            *s = '?';
+            n = 1;
+        }
+        s += n;
+        left -= n;
+    }
+}

@@ -25,5 +25,8 @@ void stele_text_redact_quoted(const char *in, char *out, size_t cap);
 size_t stele_text_utf8_seq(const unsigned char *s, size_t len);
 /* Whether all of s is well-formed UTF-8. */
 int stele_text_utf8_valid(const void *s, size_t len);
+/* Replaces, in place, every byte of s (NUL-terminated) that does not
+ * begin a well-formed UTF-8 sequence by '?'. */
+void stele_text_utf8_fix(char *s);
 
 #endif

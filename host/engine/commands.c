@@ -48,6 +48,7 @@ static int stage_state(batch *b, const envelope *env, int64_t version,
     s->version = version;
     s->partition = env->rec->partition;
     s->len = (uint32_t)bytes->len;
+    s->broken = false;
     memcpy(s->data, bytes->data, bytes->len);
     void *old;
     if (stele_map_put(b->dirty, key, kl, s, &old) != 0) {
@@ -114,6 +115,16 @@ static int decide_and_write(batch *b, envelope *env, typed_values *cmd_tv,
     int64_t version = cur ? cur->version : 0;
     int rc;
 
+    if (cur && cur->broken) {
+        /* Its events cannot be read into a state: deciding on the events
+         * before the bad one would append to a history it does not know. */
+        char msg[sizeof ((stele_err *)0)->msg + 96];
+        snprintf(msg, sizeof msg,
+                 "aggregate %s %s cannot be rebuilt from its events: %s "
+                 "(fix the cause, then run stele replay)",
+                 a->def->type, env->aggregate_id, cur->data);
+        return reject(b, env, "AGGREGATE_BROKEN", msg, version, err);
+    }
     if (env->has_expected && env->expected_version != version) {
         char msg[128];
         snprintf(msg, sizeof msg, "expected version %" PRId64

@@ -85,7 +85,9 @@ static int write_result(batch *b, const envelope *env, const char *json,
 int reject(batch *b, const envelope *env, const char *code, const char *message,
            int64_t version, stele_err *err)
 {
-    char out[2048];
+    /* Room for the worst case: every byte of the ids and the message
+     * escaped as \u00XX, so a result is never cut into invalid JSON. */
+    char out[6 * (3 * (MAX_ID_LEN + 1) + 64 + 1024) + 256];
     size_t at = 0;
     result_head(out, sizeof out, &at, "rejected", env);
     json_field(out, sizeof out, &at, "code", code, true);
@@ -101,7 +103,7 @@ int reject(batch *b, const envelope *env, const char *code, const char *message,
 int write_accepted(batch *b, const envelope *env, int64_t version,
                    char ids[][STELE_ULID_LEN + 1], size_t n, stele_err *err)
 {
-    char out[4096 + MAX_EMITTED * 32];
+    char out[6 * 3 * (MAX_ID_LEN + 1) + 256 + MAX_EMITTED * 32];
     size_t at = 0;
     result_head(out, sizeof out, &at, "accepted", env);
     at += (size_t)snprintf(out + at, sizeof out - at,

@@ -200,4 +200,11 @@ int stele_engine_state(stele_engine *e, const char *aggregate_type,
 int stele_engine_replay(stele_engine *e, const char *aggregate_type,
                         size_t *events, size_t *states, stele_err *err);
 
+/* The aggregates of one type (NULL: all) whose events cannot be read into
+ * a state, as a JSON array of {"aggregate", "id", "partition", "version",
+ * "reason"}: their commands are rejected with AGGREGATE_BROKEN until a
+ * replay rebuilds them. */
+int stele_engine_broken(stele_engine *e, const char *aggregate_type,
+                        json_t **out, stele_err *err);
+
 #endif

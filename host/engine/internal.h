@@ -235,6 +235,12 @@ void projector_namespace(const char *name, int version, char *out,
  * model (before a query). */
 int use_serving_namespaces(stele_engine *e, stele_err *err);
 
+/* status.c: appends {"aggregate", "id", "partition", "version",
+ * "reason"} to out for every aggregate of a (NULL: every type) whose latest
+ * stored state marks it broken. */
+int engine_broken_aggregates(stele_engine *e, const aggregate *a,
+                             json_t *out, stele_err *err);
+
 /* replay.c */
 int replay_partition(stele_engine *e, aggregate *a, int32_t partition,
                      size_t *events, size_t *states, stele_err *err);

@@ -207,6 +207,17 @@ int stele_engine_state(stele_engine *e, const char *aggregate_type,
     if (rc != 0)
         return rc;
     const stele_log_record *r = &b->records[0];
+    size_t hl;
+    if (header_get(r, STELE_H_BROKEN, &hl)) {
+        rc = stele_err_set(err, STELE_EINVAL,
+                           "%s %s is broken: %.*s (stele replay rebuilds it "
+                           "once the cause is fixed)",
+                           aggregate_type, aggregate_id,
+                           (int)(r->value_len < 400 ? r->value_len : 400),
+                           r->value ? (const char *)r->value : "");
+        stele_log_batch_free(b);
+        return rc;
+    }
     char version[24], *end;
     header_str(r, STELE_H_VERSION, version, sizeof version);
     long long v = strtoll(version, &end, 10);

@@ -11,6 +11,7 @@
 
 #include "codec/value.h"
 #include "common/err.h"
+#include "common/text.h"
 #include "common/util.h"
 #include "internal.h"
 
@@ -91,6 +92,43 @@ int engine_reads(stele_engine *e, stele_codec_events **out, stele_err *err)
     return 0;
 }
 
+/* Whether a failure to read or evolve a stored event is the record's
+ * (corrupt, no longer decodes, its evolve refuses it): the aggregate is
+ * then marked broken and the others go on. Anything else (the log or the
+ * registry unreachable, memory) fails the rebuild. */
+static bool record_fault(int rc)
+{
+    return rc == STELE_EINVAL || rc == STELE_ENOTFOUND || rc == STELE_EPLUGIN;
+}
+
+static int put_entry(stele_map *built, const stele_log_record *r,
+                     stele_state_entry *s, stele_err *err)
+{
+    void *old;
+    if (stele_map_put(built, r->key, r->key_len, s, &old) != 0) {
+        free(s);
+        return stele_err_set(err, STELE_ENOMEM, "out of memory");
+    }
+    free(old);
+    return 0;
+}
+
+static stele_state_entry *entry_new(int64_t version, int32_t partition,
+                                    bool broken, const void *data, size_t len)
+{
+    stele_state_entry *s = malloc(sizeof *s + len + 1);
+    if (!s)
+        return NULL;
+    s->version = version;
+    s->partition = partition;
+    s->len = (uint32_t)len;
+    s->broken = broken;
+    if (len)
+        memcpy(s->data, data, len);
+    s->data[len] = '\0';
+    return s;
+}
+
 /* Evolves the state of r's aggregate by every event read from r. */
 static int evolve_record(stele_engine *e, aggregate *a,
                          const stele_log_record *r, stele_map *built,
@@ -124,20 +162,39 @@ static int evolve_record(stele_engine *e, aggregate *a,
                                 err);
     if (rc != 0)
         return rc;
-    stele_state_entry *s = malloc(sizeof *s + e->buf.len);
+    stele_state_entry *s =
+        entry_new(meta->version, r->partition, false, e->buf.data, e->buf.len);
     if (!s)
         return stele_err_set(err, STELE_ENOMEM, "out of memory");
-    s->version = meta->version;
-    s->partition = r->partition;
-    s->len = (uint32_t)e->buf.len;
-    memcpy(s->data, e->buf.data, e->buf.len);
-    void *old;
-    if (stele_map_put(built, r->key, r->key_len, s, &old) != 0) {
-        free(s);
+    return put_entry(built, r, s, err);
+}
+
+/* r's aggregate cannot be rebuilt past r: it keeps the version before r,
+ * and why, and its later events are not applied. */
+static int mark_broken(stele_engine *e, aggregate *a,
+                       const stele_log_record *r, stele_map *built,
+                       const stele_err *why, stele_err *err)
+{
+    const stele_state_entry *cur = stele_map_get(built, r->key, r->key_len);
+    int64_t version = cur ? cur->version : 0;
+    char id[MAX_ID_LEN + 1];
+    size_t il = r->key_len < MAX_ID_LEN ? r->key_len : MAX_ID_LEN;
+    if (il)
+        memcpy(id, r->key, il);
+    id[il] = '\0';
+    char reason[sizeof why->msg];
+    snprintf(reason, sizeof reason, "%s", why->msg);
+    stele_text_utf8_fix(reason);
+    stele_text_utf8_fix(id);
+    engine_logf(e, STELE_LOG_ERROR,
+                "aggregate %s %s is broken: %s (its commands are rejected "
+                "with AGGREGATE_BROKEN; the other aggregates go on)",
+                a->def->type, id, reason);
+    stele_state_entry *s = entry_new(version, r->partition, true, reason,
+                                     strlen(reason));
+    if (!s)
         return stele_err_set(err, STELE_ENOMEM, "out of memory");
-    }
-    free(old);
-    return 0;
+    return put_entry(built, r, s, err);
 }
 
 static int write_states(stele_engine *e, aggregate *a, int32_t partition,
@@ -181,14 +238,25 @@ int replay_partition(stele_engine *e, aggregate *a, int32_t partition,
         for (size_t i = 0; i < b->n && rc == 0; i++) {
             const stele_log_record *r = &b->records[i];
             from = r->offset + 1;
+            const stele_state_entry *cur =
+                stele_map_get(built, r->key, r->key_len);
+            if (cur && cur->broken)
+                continue; /* nothing after its bad event is applied */
             stele_codec_events *evs;
             stele_event_meta meta;
+            stele_err why = {0};
             event_meta_fill(r, &meta, strbuf, sizeof strbuf);
-            if ((rc = engine_reads(e, &evs, err)) ||
-                (rc = read_stored_event(e, r, aggregate_wants, a, evs, err)) ||
-                (rc = evolve_record(e, a, r, built, evs, &meta, err)))
+            if ((rc = engine_reads(e, &evs, err)))
                 break;
-            (*events)++;
+            if ((rc = read_stored_event(e, r, aggregate_wants, a, evs,
+                                        &why)) == 0)
+                rc = evolve_record(e, a, r, built, evs, &meta, &why);
+            if (rc != 0 && record_fault(rc))
+                rc = mark_broken(e, a, r, built, &why, err);
+            else if (rc != 0)
+                *err = why;
+            else
+                (*events)++;
         }
         stele_log_batch_free(b);
     }
@@ -223,15 +291,18 @@ static int write_states(stele_engine *e, aggregate *a, int32_t partition,
         for (; i < end && rc == 0; i++) {
             char v[24];
             snprintf(v, sizeof v, "%" PRId64, c.vals[i]->version);
+            /* a broken one: its marker, so that a restore knows it (its
+             * absence would make it look like a new aggregate) */
             stele_log_header h[] = {{STELE_H_VERSION, v, strlen(v)},
-                                    {STELE_H_STATE_VERSION, sv, strlen(sv)}};
+                                    {STELE_H_STATE_VERSION, sv, strlen(sv)},
+                                    {STELE_H_BROKEN, "1", 1}};
             stele_log_record r = {.timestamp_ms = stele_now_ms(),
                                   .key = c.keys[i],
                                   .key_len = c.lens[i],
                                   .value = c.vals[i]->data,
                                   .value_len = c.vals[i]->len,
                                   .headers = h,
-                                  .n_headers = 2};
+                                  .n_headers = c.vals[i]->broken ? 3 : 2};
             rc = stele_log_txn_produce(txn, a->t_state, partition, &r, NULL,
                                        err);
         }
@@ -243,9 +314,13 @@ static int write_states(stele_engine *e, aggregate *a, int32_t partition,
             break;
     }
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = stele_state_put(a->cache, c.keys[i], c.lens[i], partition,
-                             c.vals[i]->version, c.vals[i]->data,
-                             c.vals[i]->len);
+        rc = c.vals[i]->broken
+                 ? stele_state_put_broken(a->cache, c.keys[i], c.lens[i],
+                                          partition, c.vals[i]->version,
+                                          c.vals[i]->data)
+                 : stele_state_put(a->cache, c.keys[i], c.lens[i], partition,
+                                   c.vals[i]->version, c.vals[i]->data,
+                                   c.vals[i]->len);
 out:
     free(c.keys);
     free(c.lens);
@@ -289,5 +364,24 @@ int stele_engine_replay(stele_engine *e, const char *aggregate_type,
             e->stats.events_replayed += ev;
         }
     }
+    return 0;
+}
+
+int stele_engine_broken(stele_engine *e, const char *aggregate_type,
+                        json_t **out, stele_err *err)
+{
+    aggregate *a = NULL;
+    if (aggregate_type && !(a = aggregate_by_type(e, aggregate_type)))
+        return stele_err_set(err, STELE_ENOTFOUND, "no aggregate type '%s'",
+                             aggregate_type);
+    json_t *list = json_array();
+    if (!list)
+        return stele_err_set(err, STELE_ENOMEM, "out of memory");
+    int rc = engine_broken_aggregates(e, a, list, err);
+    if (rc != 0) {
+        json_decref(list);
+        return rc;
+    }
+    *out = list;
     return 0;
 }

@@ -7,6 +7,7 @@
  * without a running host.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "common/err.h"
 #include "internal.h"
@@ -77,6 +78,73 @@ static int add_lag(stele_engine *e, json_t *o, const char *const *topics,
     return rc;
 }
 
+/* The latest state record of each aggregate of one partition: whether
+ * it marks the aggregate broken, and then why. */
+static int broken_of_partition(stele_engine *e, const aggregate *a,
+                               int32_t p, json_t *out, stele_err *err)
+{
+    json_t *latest = json_object(); /* id -> entry, or null when fine */
+    if (!latest)
+        return stele_err_set(err, STELE_ENOMEM, "status: out of memory");
+    int64_t from = 0;
+    int rc = 0;
+    for (;;) {
+        stele_log_batch *b;
+        if ((rc = stele_log_read(e->log, a->t_state, p, from, 4096, &b, err)))
+            break;
+        size_t n = b->n;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            const stele_log_record *r = &b->records[i];
+            from = r->offset + 1;
+            size_t hl;
+            json_t *o = NULL;
+            if (header_get(r, STELE_H_BROKEN, &hl) && r->value) {
+                char v[24];
+                header_str(r, STELE_H_VERSION, v, sizeof v);
+                o = json_pack("{s:s, s:s%, s:i, s:I, s:s%}", "aggregate",
+                              a->def->type, "id", r->key, r->key_len,
+                              "partition", (int)p, "version",
+                              (json_int_t)strtoll(v, NULL, 10), "reason",
+                              (const char *)r->value, r->value_len);
+            }
+            /* not UTF-8: such a key was never an id this host took */
+            if (!o && header_get(r, STELE_H_BROKEN, &hl))
+                continue;
+            json_t *k = json_stringn_nocheck(r->key, r->key_len);
+            const char *key = k ? json_string_value(k) : NULL;
+            if (!key || json_object_setn_new_nocheck(latest, key, r->key_len,
+                                                     o ? o : json_null()))
+                rc = stele_err_set(err, STELE_ENOMEM,
+                                   "status: out of memory");
+            json_decref(k);
+        }
+        stele_log_batch_free(b);
+        if (rc != 0 || n == 0)
+            break;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(latest, key, v)
+        if (rc == 0 && !json_is_null(v) && json_array_append(out, v))
+            rc = stele_err_set(err, STELE_ENOMEM, "status: out of memory");
+    json_decref(latest);
+    return rc;
+}
+
+int engine_broken_aggregates(stele_engine *e, const aggregate *a,
+                             json_t *out, stele_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < e->n_aggs && rc == 0; i++) {
+        const aggregate *x = &e->aggs[i];
+        if (a && x != a)
+            continue;
+        for (int32_t p = 0; p < x->partitions && rc == 0; p++)
+            rc = broken_of_partition(e, x, p, out, err);
+    }
+    return rc;
+}
+
 static int aggregate_status(stele_engine *e, const aggregate *a, json_t **out,
                             stele_err *err)
 {
@@ -84,6 +152,14 @@ static int aggregate_status(stele_engine *e, const aggregate *a, json_t **out,
                           a->t_commands);
     const char *topics[] = {a->t_commands};
     int rc = add_lag(e, o, topics, 1, committed_next, NULL, "committed", err);
+    json_t *broken = json_array();
+    if (rc == 0 && !broken)
+        rc = stele_err_set(err, STELE_ENOMEM, "status: out of memory");
+    if (rc == 0)
+        rc = engine_broken_aggregates(e, a, broken, err);
+    if (rc == 0 && json_object_set(o, "broken", broken))
+        rc = stele_err_set(err, STELE_ENOMEM, "status: out of memory");
+    json_decref(broken);
     if (rc)
         json_decref(o);
     else

@@ -34,19 +34,22 @@ const stele_state_entry *stele_state_get(const stele_state_cache *c,
     return stele_map_get(c->map, id, id_len);
 }
 
-int stele_state_put(stele_state_cache *c, const char *id, size_t id_len,
-                    int32_t partition, int64_t version, const void *data,
-                    size_t len)
+static int put(stele_state_cache *c, const char *id, size_t id_len,
+               int32_t partition, int64_t version, bool broken,
+               const void *data, size_t len)
 {
-    if (len > UINT32_MAX)
+    if (len >= UINT32_MAX)
         return STELE_ENOMEM;
-    stele_state_entry *e = malloc(sizeof *e + len);
+    stele_state_entry *e = malloc(sizeof *e + len + 1);
     if (!e)
         return STELE_ENOMEM;
     e->version = version;
     e->partition = partition;
     e->len = (uint32_t)len;
-    memcpy(e->data, data, len);
+    e->broken = broken;
+    if (len)
+        memcpy(e->data, data, len);
+    e->data[len] = '\0';
     void *old;
     if (stele_map_put(c->map, id, id_len, e, &old) != 0) {
         free(e);
@@ -54,6 +57,21 @@ int stele_state_put(stele_state_cache *c, const char *id, size_t id_len,
     }
     free(old);
     return 0;
+}
+
+int stele_state_put(stele_state_cache *c, const char *id, size_t id_len,
+                    int32_t partition, int64_t version, const void *data,
+                    size_t len)
+{
+    return put(c, id, id_len, partition, version, false, data, len);
+}
+
+int stele_state_put_broken(stele_state_cache *c, const char *id,
+                           size_t id_len, int32_t partition, int64_t version,
+                           const char *reason)
+{
+    return put(c, id, id_len, partition, version, true, reason,
+               strlen(reason));
 }
 
 typedef struct drop_ctx {
@@ -111,6 +129,14 @@ static int header_int(const stele_log_record *r, const char *name,
     return STELE_ENOTFOUND;
 }
 
+static bool has_header(const stele_log_record *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_headers; i++)
+        if (strcmp(r->headers[i].name, name) == 0)
+            return true;
+    return false;
+}
+
 int stele_state_restore(stele_state_cache *c, stele_log *log,
                         const char *topic, int32_t partition,
                         int state_version, stele_state_readable_fn readable,
@@ -145,13 +171,18 @@ int stele_state_restore(stele_state_cache *c, stele_log *log,
                 (*stale)++;
                 continue;
             }
-            if (sv != state_version ||
-                (readable && !readable(opaque, r->value, r->value_len))) {
+            if (sv != state_version) {
                 (*stale)++;
                 continue;
             }
-            if (stele_state_put(c, r->key, r->key_len, partition, version,
-                                r->value, r->value_len) != 0) {
+            bool broken = has_header(r, STELE_H_BROKEN);
+            if (!broken && readable &&
+                !readable(opaque, r->value, r->value_len)) {
+                (*stale)++;
+                continue;
+            }
+            if (put(c, r->key, r->key_len, partition, version, broken,
+                    r->value, r->value_len) != 0) {
                 stele_log_batch_free(b);
                 return stele_err_set(err, STELE_ENOMEM, "out of memory");
             }

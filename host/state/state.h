@@ -21,7 +21,11 @@ typedef struct stele_state_entry {
     int64_t version;  /* the aggregate's version: events applied so far */
     int32_t partition;
     uint32_t len;
-    char data[];      /* wire-format state value */
+    /* The aggregate's events cannot be read into a state (a stored event
+     * is corrupt or no longer decodes): data holds why, NUL-terminated,
+     * and its commands are rejected until a replay rebuilds it. */
+    bool broken;
+    char data[];      /* wire-format state value, or why it is broken */
 } stele_state_entry;
 
 typedef struct stele_state_cache stele_state_cache;
@@ -37,6 +41,12 @@ int stele_state_put(stele_state_cache *c, const char *id, size_t id_len,
                     int32_t partition, int64_t version, const void *data,
                     size_t len);
 
+/* Marks an aggregate broken at version (the events read before the bad
+ * one); reason is copied. */
+int stele_state_put_broken(stele_state_cache *c, const char *id,
+                           size_t id_len, int32_t partition, int64_t version,
+                           const char *reason);
+
 /* Drops every state of a partition (on revocation). */
 void stele_state_drop_partition(stele_state_cache *c, int32_t partition);
 
@@ -45,6 +55,8 @@ size_t stele_state_count(const stele_state_cache *c);
 /* Header names on state changelog records. */
 #define STELE_H_VERSION "version"
 #define STELE_H_STATE_VERSION "state_version"
+/* On a state record that marks its aggregate broken (its value: why). */
+#define STELE_H_BROKEN "broken"
 
 /*
  * Loads the latest state of every aggregate in one partition of a state
@@ -52,7 +64,8 @@ size_t stele_state_count(const stele_state_cache *c);
  * differs from state_version, or whose version headers cannot be read,
  * are counted in *stale and not loaded: the caller rebuilds that
  * partition from its events. So are those whose value readable() (when
- * not NULL) says cannot be read.
+ * not NULL) says cannot be read. A record with a broken header marks
+ * its aggregate broken (stele_state_put_broken).
  */
 typedef bool (*stele_state_readable_fn)(void *opaque, const void *value,
                                         size_t len);

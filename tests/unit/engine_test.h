@@ -88,4 +88,9 @@ void test_state_that_does_not_decode_is_rebuilt(void **state);
         T(test_records_with_corrupt_headers_cost_only_themselves),             \
         T(test_state_that_does_not_decode_is_rebuilt)
 
+/* engine_quarantine_tests.c */
+void test_aggregate_with_unreadable_event_is_broken_alone(void **state);
+#define ENGINE_QUARANTINE_TESTS                                                \
+    T(test_aggregate_with_unreadable_event_is_broken_alone)
+
 #endif

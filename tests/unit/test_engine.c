@@ -513,6 +513,7 @@ int main(void)
         ENGINE_RETENTION_TESTS,
         ENGINE_ROUTING_TESTS,
         ENGINE_BAD_DATA_TESTS,
+        ENGINE_QUARANTINE_TESTS,
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
