@@ -359,6 +359,13 @@ static int cmd_replay(const opts *o, stele_engine *e)
     if (stele_engine_replay(e, o->aggregate, &events, &states, &err) != 0)
         return fail(&err);
     printf("replayed %zu events into %zu states\n", events, states);
+    size_t repaired, parked;
+    if (stele_engine_repair_projections(e, &repaired, &parked, &err) != 0)
+        return fail(&err);
+    if (repaired || parked)
+        printf("projectors: %zu parked aggregate%s repaired, %zu still "
+               "parked (stele status lists them)\n",
+               repaired, repaired == 1 ? "" : "s", parked);
     json_t *broken = NULL;
     if (stele_engine_broken(e, o->aggregate, &broken, &err) != 0)
         return fail(&err);
@@ -374,15 +381,17 @@ static int cmd_replay(const opts *o, stele_engine *e)
                 (long long)json_integer_value(json_object_get(b, "version")),
                 json_string_value(json_object_get(b, "reason")));
     json_decref(broken);
+    if (parked > 0)
+        fprintf(stderr, "stele: %zu aggregate%s still parked by projectors\n",
+                parked, parked == 1 ? "" : "s");
     if (n > 0) {
         fprintf(stderr,
                 "stele: %zu aggregate%s left broken: their commands are "
                 "rejected with AGGREGATE_BROKEN until a replay rebuilds "
                 "them\n",
                 n, n == 1 ? "" : "s");
-        return EXIT_FAILURE;
     }
-    return 0;
+    return n > 0 || parked > 0 ? EXIT_FAILURE : 0;
 }
 
 static int cmd_status(const opts *o, stele_engine *e)

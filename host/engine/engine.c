@@ -524,3 +524,14 @@ int stele_engine_catch_up(stele_engine *e, size_t *did, stele_err *err)
 {
     return until_idle(e, false, did, err);
 }
+
+int stele_engine_repair_projections(stele_engine *e, size_t *repaired,
+                                    size_t *left, stele_err *err)
+{
+    *repaired = *left = 0;
+    /* Own the projectors' groups (refused below when a host runs them),
+     * caught up to the end of the log. */
+    size_t did;
+    int rc = until_idle(e, false, &did, err);
+    return rc ? rc : projections_repair(e, repaired, left, err);
+}

@@ -110,6 +110,8 @@ typedef struct stele_engine_stats {
     /* projector steps that failed (a batch rolled back, a poll failed);
      * each is retried from the projector's checkpoints */
     uint64_t projector_failures;
+    /* events a projector could not read: their aggregate parked */
+    uint64_t events_parked;
 } stele_engine_stats;
 void stele_engine_stats_get(const stele_engine *e, stele_engine_stats *s);
 
@@ -199,6 +201,14 @@ int stele_engine_state(stele_engine *e, const char *aggregate_type,
  * events. Refused while another host owns the commands. */
 int stele_engine_replay(stele_engine *e, const char *aggregate_type,
                         size_t *events, size_t *states, stele_err *err);
+
+/* Projects, for every projector, the events of the aggregates it parked
+ * (an event of theirs could not be read) that now read, up to where the
+ * projector stands, and unparks them; *left counts those still parked
+ * (stele status lists them, with why). Refused while another host runs
+ * the projectors. */
+int stele_engine_repair_projections(stele_engine *e, size_t *repaired,
+                                    size_t *left, stele_err *err);
 
 /* The aggregates of one type (NULL: all) whose events cannot be read into
  * a state, as a JSON array of {"aggregate", "id", "partition", "version",

@@ -104,6 +104,15 @@ typedef struct projector {
     size_t cap;
     stele_event_meta *metas; /* one per record */
     size_t cap_metas;
+    /* Aggregates parked (an event of theirs could not be read): "<events
+     * topic>\0<key>" -> non-NULL, loaded from the store on assignment;
+     * and those the current batch parks, written with its checkpoints. */
+    stele_map *parked;
+    struct parked_new {
+        const stele_log_record *rec;
+        char reason[STELE_ERR_MSG_SIZE];
+    } *parking;
+    size_t n_parking, cap_parking;
 } projector;
 
 typedef struct query {
@@ -240,6 +249,19 @@ int use_serving_namespaces(stele_engine *e, stele_err *err);
  * stored state marks it broken. */
 int engine_broken_aggregates(stele_engine *e, const aggregate *a,
                              json_t *out, stele_err *err);
+
+/* projections.c: projects the events of every parked aggregate that now
+ * read (after an upcaster or a plugin fix is deployed) and unparks them;
+ * *left counts those that still cannot be read. Needs this process to own
+ * the projectors' groups. */
+int projections_repair(stele_engine *e, size_t *repaired, size_t *left,
+                       stele_err *err);
+
+/* Whether a failure to read or evolve a stored event is the record's
+ * (corrupt, no longer decodes, refused by the plugin that reads it), so
+ * that it is quarantined, rather than the log's, the registry's or
+ * memory's, which fail the step to be tried again. */
+bool engine_record_fault(int rc);
 
 /* replay.c */
 int replay_partition(stele_engine *e, aggregate *a, int32_t partition,

@@ -13,6 +13,7 @@
 
 #include "codec/value.h"
 #include "common/err.h"
+#include "common/text.h"
 #include "common/util.h"
 #include "internal.h"
 
@@ -40,7 +41,8 @@ int projections_open(stele_engine *e, stele_err *err)
         p->group = malloc(gl);
         p->subs = calloc(d->n_events ? d->n_events : 1, sizeof *p->subs);
         p->sub_index = stele_map_new();
-        if (!p->group || !p->subs || !p->sub_index)
+        p->parked = stele_map_new();
+        if (!p->group || !p->subs || !p->sub_index || !p->parked)
             return stele_err_set(err, STELE_ENOMEM, "out of memory");
         /* One group per version: hosts of the old version keep serving
          * (and updating) theirs while new hosts build the new one. */
@@ -85,6 +87,8 @@ void projections_close(stele_engine *e)
         free(p->topics);
         free(p->subs);
         stele_map_free(p->sub_index, NULL);
+        stele_map_free(p->parked, NULL);
+        free(p->parking);
         free(p->group);
         stele_codec_events_free(p->reads);
         free(p->evs);
@@ -303,6 +307,121 @@ static int seek_to_checkpoints(stele_engine *e, projector *p, stele_err *err)
     return 0;
 }
 
+/* "<topic>\0<key>" into buf: the key of an aggregate in p->parked (a key
+ * too long for buf is cut: ids are at most MAX_ID_LEN bytes). */
+static size_t parked_key(char *buf, size_t size, const char *topic,
+                         const void *key, size_t key_len)
+{
+    size_t tl = strlen(topic);
+    if (tl + 1 >= size)
+        tl = size - 2;
+    memcpy(buf, topic, tl);
+    buf[tl] = '\0';
+    size_t kl = key_len < size - tl - 1 ? key_len : size - tl - 1;
+    if (kl)
+        memcpy(buf + tl + 1, key, kl);
+    return tl + 1 + kl;
+}
+
+static bool is_parked(const projector *p, const stele_log_record *r)
+{
+    if (stele_map_count(p->parked) == 0)
+        return false;
+    char k[MAX_ID_LEN + 512];
+    size_t kl = parked_key(k, sizeof k, r->topic, r->key, r->key_len);
+    return stele_map_get(p->parked, k, kl) != NULL;
+}
+
+static int mark_parked(projector *p, const char *topic, const void *key,
+                       size_t key_len, bool on)
+{
+    char k[MAX_ID_LEN + 512];
+    size_t kl = parked_key(k, sizeof k, topic, key, key_len);
+    if (!on) {
+        stele_map_del(p->parked, k, kl);
+        return 0;
+    }
+    return stele_map_put(p->parked, k, kl, p, NULL) ? STELE_ENOMEM : 0;
+}
+
+static int load_parked_one(void *opaque, const char *topic, int32_t partition,
+                           const void *key, size_t key_len, int64_t offset,
+                           const char *reason)
+{
+    (void)partition;
+    (void)offset;
+    (void)reason;
+    return mark_parked(opaque, topic, key, key_len, true);
+}
+
+/* The projector's parked aggregates, as the store has them. */
+static int load_parked(stele_engine *e, projector *p, stele_err *err)
+{
+    stele_map_free(p->parked, NULL);
+    if (!(p->parked = stele_map_new()))
+        return stele_err_set(err, STELE_ENOMEM, "out of memory");
+    return stele_store_parked_list(e->store, p->ckpt_key, load_parked_one, p,
+                                   err);
+}
+
+/* Parks r's aggregate: r and its aggregate's later events are not
+ * projected; the batch writes it with its checkpoints. */
+static int park(stele_engine *e, projector *p, const stele_log_record *r,
+                const char *why)
+{
+    if (p->n_parking == p->cap_parking) {
+        size_t cap = p->cap_parking ? 2 * p->cap_parking : 8;
+        struct parked_new *n = realloc(p->parking, cap * sizeof *n);
+        if (!n)
+            return STELE_ENOMEM;
+        p->parking = n;
+        p->cap_parking = cap;
+    }
+    if (mark_parked(p, r->topic, r->key, r->key_len, true))
+        return STELE_ENOMEM;
+    struct parked_new *n = &p->parking[p->n_parking++];
+    n->rec = r;
+    snprintf(n->reason, sizeof n->reason, "%s", why);
+    stele_text_utf8_fix(n->reason);
+    char id[MAX_ID_LEN + 1];
+    snprintf(id, sizeof id, "%.*s",
+             (int)(r->key_len < MAX_ID_LEN ? r->key_len : MAX_ID_LEN),
+             r->key ? (const char *)r->key : "");
+    stele_text_utf8_fix(id);
+    e->stats.events_parked++;
+    engine_logf(e, STELE_LOG_ERROR,
+                "projector %s: parked aggregate %s of %s[%d] at offset "
+                "%" PRId64 ": %s (its later events wait for stele replay; the "
+                "other aggregates go on)",
+                p->def->name, id, r->topic, (int)r->partition, r->offset,
+                n->reason);
+    return 0;
+}
+
+/* Writes what the batch parked (in the store transaction of its
+ * checkpoints). */
+static int write_parking(stele_engine *e, projector *p, stele_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < p->n_parking && rc == 0; i++) {
+        const stele_log_record *r = p->parking[i].rec;
+        rc = stele_store_parked_add(e->store, p->ckpt_key, r->topic,
+                                    r->partition, r->key, r->key_len,
+                                    r->offset, p->parking[i].reason, err);
+    }
+    return rc;
+}
+
+/* The batch did not commit: what it parked is not parked. */
+static void undo_parking(projector *p)
+{
+    for (size_t i = 0; i < p->n_parking; i++) {
+        const stele_log_record *r = p->parking[i].rec;
+        mark_parked(p, r->topic, r->key, r->key_len, false);
+    }
+    p->n_parking = 0;
+}
+
 static void on_assigned(void *opaque, stele_log_consumer *c,
                         const stele_topic_partition *tps, size_t n)
 {
@@ -317,6 +436,8 @@ static void on_assigned(void *opaque, stele_log_consumer *c,
     }
     if (p->assign_rc == 0)
         p->assign_rc = seek_to_checkpoints(p->engine, p, &p->assign_err);
+    if (p->assign_rc == 0)
+        p->assign_rc = load_parked(p->engine, p, &p->assign_err);
 }
 
 static void on_revoked(void *opaque, stele_log_consumer *c,
@@ -388,10 +509,15 @@ static int read_batch(stele_engine *e, projector *p, const stele_log_batch *in,
         return rc;
     }
     stele_codec_events_clear(p->reads);
+    p->n_parking = 0;
     const stele_codec_event *items;
     for (size_t i = 0; i < in->n && rc == 0; i++) {
         const stele_log_record *r = &in->records[i];
         first[i] = stele_codec_events_list(p->reads, &items);
+        /* an aggregate parked before: none of its later events either, or
+         * its read model would skip one */
+        if (is_parked(p, r))
+            continue;
         char type[256];
         header_str(r, H_EVENT_TYPE, type, sizeof type);
         /* not subscribed: only the checkpoint moves (a record without
@@ -404,7 +530,15 @@ static int read_batch(stele_engine *e, projector *p, const stele_log_batch *in,
             need += r->headers[j].len + 1;
         event_meta_fill(r, &p->metas[i], strs + at, need);
         at += need;
-        rc = read_stored_event(e, r, projector_wants, p, p->reads, err);
+        stele_err why = {0};
+        rc = read_stored_event(e, r, projector_wants, p, p->reads, &why);
+        /* The record's fault: its aggregate alone is parked. */
+        if (rc != 0 && engine_record_fault(rc) && park(e, p, r, why.msg))
+            rc = stele_err_set(err, STELE_ENOMEM, "out of memory");
+        else if (rc != 0 && engine_record_fault(rc))
+            rc = 0;
+        else if (rc != 0)
+            *err = why;
     }
     size_t n = stele_codec_events_list(p->reads, &items);
     first[in->n] = n;
@@ -425,8 +559,37 @@ static int read_batch(stele_engine *e, projector *p, const stele_log_batch *in,
     return rc;
 }
 
+/* A repair of one parked aggregate (projections_repair): its batch of
+ * events moves no checkpoint; it unparks the aggregate, or parks it at
+ * next while more of its events are to come, or again where one still
+ * cannot be read. */
+typedef struct repairing {
+    const char *topic;
+    const void *key;
+    size_t key_len;
+    int32_t partition;
+    int64_t next;
+    bool done;
+    const char *reason;
+} repairing;
+
+static int write_repair(stele_engine *e, projector *p, const repairing *fix,
+                        stele_err *err)
+{
+    int rc = stele_store_parked_remove(e->store, p->ckpt_key, fix->topic,
+                                       fix->key, fix->key_len, err);
+    if (rc == 0)
+        rc = write_parking(e, p, err);
+    if (rc == 0 && p->n_parking == 0 && !fix->done)
+        rc = stele_store_parked_add(e->store, p->ckpt_key, fix->topic,
+                                    fix->partition, fix->key, fix->key_len,
+                                    fix->next, fix->reason, err);
+    return rc;
+}
+
 static int project_batch(stele_engine *e, projector *p,
-                         const stele_log_batch *in, stele_err *err)
+                         const stele_log_batch *in, const repairing *fix,
+                         stele_err *err)
 {
     size_t strsize = 0;
     for (size_t i = 0; i < in->n; i++)
@@ -451,14 +614,16 @@ static int project_batch(stele_engine *e, projector *p,
         pos[x] = (position){r->topic, r->partition, r->offset + 1};
         n_pos += x == n_pos;
     }
-    if ((rc = read_batch(e, p, in, strs, &k, err)))
+    if ((rc = read_batch(e, p, in, strs, &k, err)) ||
+        (rc = stele_store_begin(e->store, err))) {
+        undo_parking(p);
         goto out;
-    if ((rc = stele_store_begin(e->store, err)))
-        goto out;
+    }
     /* This version's tables (its own schema on PostgreSQL). */
     const char *ns = p->ns;
     if ((rc = stele_store_use_namespaces(e->store, &ns, 1, err))) {
         stele_store_rollback(e->store);
+        undo_parking(p);
         goto out;
     }
     if (k > 0) {
@@ -473,13 +638,18 @@ static int project_batch(stele_engine *e, projector *p,
                                perr.msg[0] ? perr.msg : stele_strstatus(rc));
         }
     }
-    for (size_t x = 0; x < n_pos && rc == 0; x++)
+    if (rc == 0)
+        rc = fix ? write_repair(e, p, fix, err) : write_parking(e, p, err);
+    for (size_t x = 0; x < n_pos && rc == 0 && !fix; x++)
         rc = stele_store_checkpoint_set(e->store, p->ckpt_key, pos[x].topic,
                                         pos[x].partition, pos[x].next, err);
     if (rc == 0)
         rc = stele_store_commit(e->store, err);
     else
         stele_store_rollback(e->store);
+    if (rc != 0)
+        undo_parking(p);
+    p->n_parking = 0;
     if (rc == 0)
         e->stats.events_projected += k;
 out:
@@ -523,7 +693,7 @@ static int projector_step(stele_engine *e, projector *p, int timeout_ms,
     if (rc != 0)
         return rc;
     if (in->n > 0) {
-        rc = project_batch(e, p, in, err);
+        rc = project_batch(e, p, in, NULL, err);
         if (rc != 0) {
             /* Read the batch again from the checkpoints; if even that
              * fails (the store is down), do it before the next poll. */
@@ -594,4 +764,143 @@ int projections_step(stele_engine *e, int timeout_ms, bool isolate,
                     perr.msg, p->failures, (double)wait / 1000);
     }
     return first;
+}
+
+/* A parked aggregate without events left to project: unparked. */
+static int unpark_only(stele_engine *e, projector *p, const repairing *fix,
+                       stele_err *err)
+{
+    p->n_parking = 0;
+    int rc = stele_store_begin(e->store, err);
+    if (rc != 0)
+        return rc;
+    if ((rc = write_repair(e, p, fix, err))) {
+        stele_store_rollback(e->store);
+        return rc;
+    }
+    return stele_store_commit(e->store, err);
+}
+
+/* Projects the events of one parked aggregate from where it was parked
+ * up to the projector's checkpoint (the events after it are the normal
+ * path's), in batches, each committed with the aggregate's new place. */
+static int repair_one(stele_engine *e, projector *p, const char *topic,
+                      int32_t partition, const void *key, size_t key_len,
+                      int64_t from, const char *reason, bool *fixed,
+                      stele_err *err)
+{
+    int64_t until;
+    int rc = stele_store_checkpoint_get(e->store, p->ckpt_key, topic,
+                                        partition, &until, err);
+    *fixed = false;
+    while (rc == 0) {
+        stele_log_batch *b;
+        if ((rc = stele_log_read_key(e->log, topic, partition, key, key_len,
+                                     from, 1024, &b, err)))
+            break;
+        size_t n = 0;
+        while (n < b->n && b->records[n].offset < until)
+            n++;
+        size_t all = b->n;
+        b->n = n;
+        repairing fix = {topic, key, key_len, partition,
+                         n ? b->records[n - 1].offset + 1 : from,
+                         n == 0 || n < all || n < 1024, reason};
+        mark_parked(p, topic, key, key_len, false);
+        rc = n ? project_batch(e, p, b, &fix, err)
+               : unpark_only(e, p, &fix, err);
+        b->n = all;
+        stele_log_batch_free(b);
+        bool again = is_parked(p, &(stele_log_record){.topic = topic,
+                                                       .key = key,
+                                                       .key_len = key_len});
+        if (rc != 0 || again)
+            break;
+        if (fix.done) {
+            *fixed = true;
+            break;
+        }
+        mark_parked(p, topic, key, key_len, true);
+        from = fix.next;
+    }
+    if (rc != 0)
+        mark_parked(p, topic, key, key_len, true);
+    return rc;
+}
+
+typedef struct parked_item {
+    char topic[256];
+    int32_t partition;
+    char key[MAX_ID_LEN + 1];
+    size_t key_len;
+    int64_t offset;
+    char reason[STELE_ERR_MSG_SIZE];
+} parked_item;
+
+typedef struct parked_items {
+    parked_item *v;
+    size_t n, cap;
+} parked_items;
+
+static int collect_parked(void *opaque, const char *topic, int32_t partition,
+                          const void *key, size_t key_len, int64_t offset,
+                          const char *reason)
+{
+    parked_items *l = opaque;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        parked_item *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return 1;
+        l->v = v;
+        l->cap = cap;
+    }
+    parked_item *it = &l->v[l->n++];
+    snprintf(it->topic, sizeof it->topic, "%s", topic);
+    it->partition = partition;
+    it->key_len = key_len < MAX_ID_LEN ? key_len : MAX_ID_LEN;
+    memcpy(it->key, key, it->key_len);
+    it->offset = offset;
+    snprintf(it->reason, sizeof it->reason, "%s", reason);
+    return 0;
+}
+
+int projections_repair(stele_engine *e, size_t *repaired, size_t *left,
+                       stele_err *err)
+{
+    *repaired = *left = 0;
+    for (size_t i = 0; i < e->n_projs; i++) {
+        projector *p = &e->projs[i];
+        parked_items l = {0};
+        int rc = stele_store_parked_list(e->store, p->ckpt_key,
+                                         collect_parked, &l, err);
+        if (rc == 0 && l.n > 0 &&
+            (!p->consumer ||
+             stele_log_consumer_assignment(p->consumer, NULL) == 0))
+            rc = stele_err_set(err, STELE_ECONFLICT,
+                               "projector %s: another host runs it; stop it "
+                               "before repairing its parked aggregates",
+                               p->def->name);
+        for (size_t j = 0; j < l.n && rc == 0; j++) {
+            bool fixed;
+            rc = repair_one(e, p, l.v[j].topic, l.v[j].partition, l.v[j].key,
+                            l.v[j].key_len, l.v[j].offset, l.v[j].reason,
+                            &fixed, err);
+            if (rc == 0 && fixed) {
+                (*repaired)++;
+                engine_logf(e, STELE_LOG_INFO,
+                            "projector %s: %.*s of %s[%d] repaired from "
+                            "offset %" PRId64,
+                            p->def->name, (int)l.v[j].key_len, l.v[j].key,
+                            l.v[j].topic, (int)l.v[j].partition,
+                            l.v[j].offset);
+            } else if (rc == 0) {
+                (*left)++;
+            }
+        }
+        free(l.v);
+        if (rc != 0)
+            return stele_err_prefix(err, "projector %s", p->def->name);
+    }
+    return 0;
 }

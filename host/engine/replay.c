@@ -92,11 +92,7 @@ int engine_reads(stele_engine *e, stele_codec_events **out, stele_err *err)
     return 0;
 }
 
-/* Whether a failure to read or evolve a stored event is the record's
- * (corrupt, no longer decodes, its evolve refuses it): the aggregate is
- * then marked broken and the others go on. Anything else (the log or the
- * registry unreachable, memory) fails the rebuild. */
-static bool record_fault(int rc)
+bool engine_record_fault(int rc)
 {
     return rc == STELE_EINVAL || rc == STELE_ENOTFOUND || rc == STELE_EPLUGIN;
 }
@@ -251,7 +247,9 @@ int replay_partition(stele_engine *e, aggregate *a, int32_t partition,
             if ((rc = read_stored_event(e, r, aggregate_wants, a, evs,
                                         &why)) == 0)
                 rc = evolve_record(e, a, r, built, evs, &meta, &why);
-            if (rc != 0 && record_fault(rc))
+            /* the record's fault: its aggregate is broken, the others go
+             * on; anything else fails the rebuild */
+            if (rc != 0 && engine_record_fault(rc))
                 rc = mark_broken(e, a, r, built, &why, err);
             else if (rc != 0)
                 *err = why;

@@ -177,6 +177,25 @@ static int version_lag(stele_engine *e, const projector *p, int version,
                    checkpoint_next, key, "checkpoint", err);
 }
 
+static int parked_json(void *opaque, const char *topic, int32_t partition,
+                       const void *key, size_t key_len, int64_t offset,
+                       const char *reason)
+{
+    json_t *id = json_stringn(key, key_len);
+    if (!id) { /* not UTF-8: shown as hex */
+        char hex[2 * MAX_ID_LEN + 1];
+        size_t n = key_len < MAX_ID_LEN ? key_len : MAX_ID_LEN;
+        for (size_t i = 0; i < n; i++)
+            snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)key)[i]);
+        hex[2 * n] = '\0';
+        id = json_pack("{s:s}", "hex", hex);
+    }
+    json_t *o = json_pack("{s:s, s:i, s:o, s:I, s:s}", "topic", topic,
+                          "partition", (int)partition, "id", id, "offset",
+                          (json_int_t)offset, "reason", reason);
+    return !o || json_array_append_new(opaque, o);
+}
+
 /* {"name", "version" (this host's plugin), "serving" (the version queries
  * read; null before the first build), its "lag" and "partitions", and
  * "building" while a new version is built beside the serving one}. */
@@ -192,6 +211,13 @@ static int projector_status(stele_engine *e, const projector *p,
                           p->def->version, "serving",
                           serving >= 0 ? json_integer(serving) : json_null());
     rc = version_lag(e, p, serving >= 0 ? serving : p->def->version, o, err);
+    json_t *parked = json_array();
+    if (rc == 0 && (!parked || json_object_set(o, "parked", parked)))
+        rc = stele_err_set(err, STELE_ENOMEM, "status: out of memory");
+    if (rc == 0)
+        rc = stele_store_parked_list(e->store, p->ckpt_key, parked_json,
+                                     parked, err);
+    json_decref(parked);
     if (rc == 0 && serving >= 0 && serving != p->def->version) {
         json_t *b = json_pack("{s:i}", "version", p->def->version);
         if ((rc = version_lag(e, p, p->def->version, b, err)))

@@ -181,6 +181,82 @@ int stele_store_checkpoints_clear(stele_store *s, const char *projector,
                                   stele_err *err)
 {
     stele_param p = STELE_P_TEXT(projector, strlen(projector));
-    return stele_store_exec(
+    int rc = stele_store_exec(
         s, "DELETE FROM stele_checkpoints WHERE projector = ?", &p, 1, err);
+    return rc ? rc
+              : stele_store_exec(
+                    s, "DELETE FROM stele_parked WHERE projector = ?", &p, 1,
+                    err);
+}
+
+#define P_BLOB(p, n) \
+    ((stele_param){.type = STELE_PARAM_BLOB, .v.s = {(p), (n)}})
+
+int stele_store_parked_add(stele_store *s, const char *projector,
+                           const char *topic, int32_t partition,
+                           const void *key, size_t key_len, int64_t offset,
+                           const char *reason, stele_err *err)
+{
+    stele_param p[6] = {STELE_P_TEXT(projector, strlen(projector)),
+                        STELE_P_TEXT(topic, strlen(topic)),
+                        P_BLOB(key ? key : "", key_len),
+                        STELE_P_INT(partition),
+                        STELE_P_INT(offset),
+                        STELE_P_TEXT(reason, strlen(reason))};
+    return stele_store_exec(
+        s,
+        "INSERT INTO stele_parked(projector, topic, akey, part, first_offset, "
+        "reason) VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT(projector, topic, akey) "
+        "DO NOTHING",
+        p, 6, err);
+}
+
+int stele_store_parked_remove(stele_store *s, const char *projector,
+                              const char *topic, const void *key,
+                              size_t key_len, stele_err *err)
+{
+    stele_param p[3] = {STELE_P_TEXT(projector, strlen(projector)),
+                        STELE_P_TEXT(topic, strlen(topic)),
+                        P_BLOB(key ? key : "", key_len)};
+    return stele_store_exec(s,
+                            "DELETE FROM stele_parked WHERE projector = ? AND "
+                            "topic = ? AND akey = ?",
+                            p, 3, err);
+}
+
+typedef struct parked_ctx {
+    stele_parked_cb cb;
+    void *opaque;
+} parked_ctx;
+
+static int parked_row(void *opaque, const stele_param *c,
+                      const char *const *names, size_t n)
+{
+    (void)names;
+    parked_ctx *x = opaque;
+    if (n != 5 || c[0].type != STELE_PARAM_TEXT ||
+        c[3].type != STELE_PARAM_INT || c[2].type != STELE_PARAM_INT)
+        return 0;
+    char topic[512], reason[STELE_ERR_MSG_SIZE];
+    snprintf(topic, sizeof topic, "%.*s", (int)c[0].v.s.len,
+             (const char *)c[0].v.s.ptr);
+    snprintf(reason, sizeof reason, "%.*s",
+             c[4].type == STELE_PARAM_TEXT ? (int)c[4].v.s.len : 0,
+             c[4].type == STELE_PARAM_TEXT ? (const char *)c[4].v.s.ptr : "");
+    const void *key = c[1].type == STELE_PARAM_NULL ? "" : c[1].v.s.ptr;
+    size_t key_len = c[1].type == STELE_PARAM_NULL ? 0 : c[1].v.s.len;
+    return x->cb(x->opaque, topic, (int32_t)c[2].v.i, key, key_len, c[3].v.i,
+                 reason);
+}
+
+int stele_store_parked_list(stele_store *s, const char *projector,
+                            stele_parked_cb cb, void *opaque, stele_err *err)
+{
+    stele_param p = STELE_P_TEXT(projector, strlen(projector));
+    parked_ctx x = {cb, opaque};
+    return stele_store_select(s,
+                              "SELECT topic, akey, part, first_offset, reason "
+                              "FROM stele_parked WHERE projector = ? ORDER BY "
+                              "topic, part, first_offset",
+                              &p, 1, parked_row, &x, err);
 }

@@ -115,8 +115,32 @@ int stele_store_checkpoint_get(stele_store *s, const char *projector,
 int stele_store_checkpoint_set(stele_store *s, const char *projector,
                                const char *topic, int32_t partition,
                                int64_t next, stele_err *err);
+/* Drops a projector's checkpoints and its parked aggregates (its read
+ * model is rebuilt from the start). */
 int stele_store_checkpoints_clear(stele_store *s, const char *projector,
                                   stele_err *err);
+
+/* Aggregates a projector parked (table stele_parked): one of their events
+ * could not be read, so neither it nor any later event of theirs is
+ * projected until a repair (stele replay) projects them. Keyed by the
+ * events topic and the aggregate's key; offset is the first event not
+ * projected. Adding one already parked keeps the first. */
+int stele_store_parked_add(stele_store *s, const char *projector,
+                           const char *topic, int32_t partition,
+                           const void *key, size_t key_len, int64_t offset,
+                           const char *reason, stele_err *err);
+int stele_store_parked_remove(stele_store *s, const char *projector,
+                              const char *topic, const void *key,
+                              size_t key_len, stele_err *err);
+typedef int (*stele_parked_cb)(void *opaque, const char *topic,
+                               int32_t partition, const void *key,
+                               size_t key_len, int64_t offset,
+                               const char *reason);
+/* Calls cb for every aggregate the projector parked, by topic, partition
+ * and offset; a non-zero return stops the listing. */
+int stele_store_parked_list(stele_store *s, const char *projector,
+                            stele_parked_cb cb, void *opaque,
+                            stele_err *err);
 
 /* CREATE TABLE IF NOT EXISTS from a projector's table definition. */
 int stele_store_table_create(stele_store *s, const stele_table_def *t,

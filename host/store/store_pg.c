@@ -234,6 +234,10 @@ int stele_store_open_postgres(const char *conninfo, stele_store **out,
                   " projector TEXT, topic TEXT, part INTEGER,"
                   " next_offset BIGINT NOT NULL,"
                   " PRIMARY KEY(projector, topic, part));"
+                  "CREATE TABLE IF NOT EXISTS stele_parked("
+                  " projector TEXT, topic TEXT, akey BYTEA, part INTEGER,"
+                  " first_offset BIGINT NOT NULL, reason TEXT NOT NULL,"
+                  " PRIMARY KEY(projector, topic, akey));"
                   "COMMIT",
                   &e)) != 0)
         pg_run_simple(s, "ROLLBACK", NULL);

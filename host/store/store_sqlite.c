@@ -70,7 +70,11 @@ int stele_store_open_sqlite(const char *path, stele_store **out,
                    "CREATE TABLE IF NOT EXISTS stele_checkpoints("
                    " projector TEXT, topic TEXT, part INTEGER,"
                    " next_offset INTEGER NOT NULL,"
-                   " PRIMARY KEY(projector, topic, part)) WITHOUT ROWID;",
+                   " PRIMARY KEY(projector, topic, part)) WITHOUT ROWID;"
+                   "CREATE TABLE IF NOT EXISTS stele_parked("
+                   " projector TEXT, topic TEXT, akey BLOB, part INTEGER,"
+                   " first_offset INTEGER NOT NULL, reason TEXT NOT NULL,"
+                   " PRIMARY KEY(projector, topic, akey)) WITHOUT ROWID;",
                    err) != 0) {
         stele_err_prefix(err, "%s", path);
         sq_close(&s->base);

@@ -186,19 +186,19 @@ void test_records_with_corrupt_headers_cost_only_themselves(void **state)
         STELE_EINVAL);
     assert_non_null(strstr(err.msg, "unreadable: its headers are corrupt"));
     open_account(f, "hd-2", 1);
-    /* one a projector has not read yet: that projector fails alone, not
-     * fatally (the host's run loop isolates it), and does not take it for
-     * an event it does not subscribe to (it has no type header) */
+    /* one a projector has not read yet: its aggregate is parked by each
+     * projector (engine_quarantine_tests.c), the projectors go on, and
+     * it is not taken for an event they do not subscribe to (it has no
+     * type header) */
     const char *id3 = "hd-3";
     open_account(f, id3, 1);
     int32_t p3 = stele_partition_for_key(id3, strlen(id3), 3);
     corrupt_headers(f, "bank.Account.events", p3,
                     end_of(f, "bank.Account.events", p3) - 1);
     err = (stele_err){0};
-    int rc = stele_engine_drain(f->e, &did, &err);
-    assert_int_not_equal(rc, 0);
-    assert_int_not_equal(rc, STELE_EFATAL);
-    assert_non_null(strstr(err.msg, "unreadable: its headers are corrupt"));
+    assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
+    stele_engine_stats_get(f->e, &st);
+    assert_int_equal(st.events_parked, 2);
     r = send_cmd(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"hd-2\","
                     "\"data\":{\"amount\":4}}");
     expect_status(r, "accepted", NULL);

@@ -165,3 +165,89 @@ void test_aggregate_with_unreadable_event_is_broken_alone(void **state)
     assert_int_equal(jint(r, "version"), 3);
     json_decref(r);
 }
+
+static json_t *parked_of(fixture *f)
+{
+    json_t *st = NULL;
+    stele_err err = {0};
+    assert_int_equal(stele_engine_status(f->e, &st, &err), 0);
+    json_t *parked = json_incref(json_object_get(
+        json_array_get(json_object_get(st, "projectors"), 0), "parked"));
+    assert_non_null(parked);
+    json_decref(st);
+    return parked;
+}
+
+/* Before, an event the projector could not read failed its every batch:
+ * the projector stood still at it for every aggregate, for good. Now its
+ * aggregate alone is parked (durably, in the store, listed in status),
+ * its later events wait, the other aggregates are projected, and once the
+ * event reads again stele replay projects what waited. */
+void test_projector_parks_an_unreadable_event_alone(void **state)
+{
+    fixture *f = *state;
+    const char *bad = "parked-1";
+    char peer[32];
+    same_partition(bad, peer, sizeof peer);
+    int32_t p = stele_partition_for_key(bad, strlen(bad), 3);
+    char *log = strdup(f->cfg->log_path);
+    assert_non_null(log);
+    int64_t first = end_of(log, "bank.Account.events", p);
+    open_account(f, bad, 5);
+    json_decref(deposit(f, bad, 1));
+    open_account(f, peer, 3);
+    json_decref(deposit(f, peer, 2));
+    char *good = headers_hex(log, "bank.Account.events", p, first + 1);
+    set_headers_hex(log, "bank.Account.events", p, first + 1, "ffffffff00");
+
+    size_t did;
+    stele_err err = {0};
+    assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
+    assert_int_equal(balance_of(f->e, peer), 5);
+    /* the event before the bad one is in; the bad one and after wait */
+    assert_int_equal(balance_of(f->e, bad), 5);
+    json_t *parked = parked_of(f);
+    assert_int_equal(json_array_size(parked), 1);
+    json_t *it = json_array_get(parked, 0);
+    assert_string_equal(json_string_value(json_object_get(it, "id")), bad);
+    assert_int_equal(jint(it, "offset"), first + 1);
+    assert_non_null(strstr(json_string_value(json_object_get(it, "reason")),
+                           "headers are corrupt"));
+    json_decref(parked);
+    stele_engine_stats st;
+    stele_engine_stats_get(f->e, &st);
+    assert_int_equal(st.events_parked, 2); /* by each of its 2 projectors */
+
+    /* its later events wait too, across a restart */
+    json_decref(deposit(f, bad, 10));
+    json_decref(deposit(f, peer, 10));
+    close_engine(f);
+    open_with(f, bank_plugins);
+    assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
+    assert_int_equal(balance_of(f->e, bad), 5);
+    assert_int_equal(balance_of(f->e, peer), 15);
+
+    /* a repair while the event is still bad: listed, nothing projected */
+    size_t repaired, left;
+    assert_int_equal(
+        stele_engine_repair_projections(f->e, &repaired, &left, &err), 0);
+    assert_int_equal(repaired, 0);
+    assert_int_equal(left, 2); /* one per projector */
+    assert_int_equal(balance_of(f->e, bad), 5);
+
+    /* the cause fixed: what waited is projected, once */
+    set_headers_hex(log, "bank.Account.events", p, first + 1, good);
+    assert_int_equal(
+        stele_engine_repair_projections(f->e, &repaired, &left, &err), 0);
+    assert_int_equal(repaired, 2);
+    assert_int_equal(left, 0);
+    assert_int_equal(balance_of(f->e, bad), 16);
+    parked = parked_of(f);
+    assert_int_equal(json_array_size(parked), 0);
+    json_decref(parked);
+    json_decref(deposit(f, bad, 1));
+    assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
+    assert_int_equal(balance_of(f->e, bad), 17);
+    free(good);
+    free(log);
+}
