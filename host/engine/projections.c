@@ -521,8 +521,9 @@ static int read_batch(stele_engine *e, projector *p, const stele_log_batch *in,
         char type[256];
         header_str(r, H_EVENT_TYPE, type, sizeof type);
         /* not subscribed: only the checkpoint moves (a record without
-         * its headers has no type to tell: read_stored_event names it) */
-        if (!r->damaged && !stele_map_gets(p->sub_index, type) &&
+         * its headers, or without a type, has no type to tell:
+         * read_stored_event names it, and it is parked) */
+        if (!r->damaged && type[0] && !stele_map_gets(p->sub_index, type) &&
             !stele_codec_has_upcasters(e->codec, type))
             continue;
         size_t need = 8;

@@ -63,6 +63,28 @@ int read_stored_event(stele_engine *e, const stele_log_record *r,
                              "unreadable: %s",
                              r->topic, (int)r->partition, r->offset,
                              r->damaged);
+    /* Nor is one stored without them (a raw producer's): listed or
+     * projected, it showed an empty event id and aggregate and version 0. */
+    static const char *const needed[] = {H_EVENT_ID, H_AGGREGATE_ID,
+                                         H_VERSION};
+    for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
+        size_t len;
+        const char *v = header_get(r, needed[i], &len);
+        if (!v || len == 0)
+            return stele_err_set(err, STELE_EINVAL,
+                                 "%s[%d]@%" PRId64 ": the stored event has "
+                                 "no %s header (not written by stele)",
+                                 r->topic, (int)r->partition, r->offset,
+                                 needed[i]);
+    }
+    char num[24], *end;
+    header_str(r, H_VERSION, num, sizeof num);
+    long long version = strtoll(num, &end, 10);
+    if (*end || version < 1)
+        return stele_err_set(err, STELE_EINVAL,
+                             "%s[%d]@%" PRId64 ": the stored event's version "
+                             "header is not a version ('%s')",
+                             r->topic, (int)r->partition, r->offset, num);
     int rc = stele_codec_read_event(e->codec, r->value, r->value_len, want,
                                     opaque, ev, err);
     if (rc != 0)

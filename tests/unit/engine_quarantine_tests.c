@@ -166,6 +166,12 @@ void test_aggregate_with_unreadable_event_is_broken_alone(void **state)
     json_decref(r);
 }
 
+static void count_listed(void *opaque, json_t *ev)
+{
+    (*(size_t *)opaque)++;
+    json_decref(ev);
+}
+
 static json_t *parked_of(fixture *f)
 {
     json_t *st = NULL;
@@ -250,4 +256,48 @@ void test_projector_parks_an_unreadable_event_alone(void **state)
     assert_int_equal(balance_of(f->e, bad), 17);
     free(good);
     free(log);
+}
+
+/* An event written into the log without stele's headers (a raw
+ * producer's): before, it was listed and projected with an empty event id
+ * and aggregate id and version 0. Now every reader names it, and a
+ * projector parks its aggregate. */
+void test_event_without_headers_is_named_not_defaulted(void **state)
+{
+    fixture *f = *state;
+    open_account(f, "nh-0", 1);
+    size_t did;
+    stele_err err = {0};
+    assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
+    /* a valid event value: the stored one of nh-0, without headers */
+    stele_log *l = NULL;
+    assert_int_equal(stele_log_open_sqlite(f->cfg->log_path, &l, &err), 0);
+    int32_t p = stele_partition_for_key("nh-0", 4, 3);
+    stele_log_batch *b = NULL;
+    assert_int_equal(
+        stele_log_read(l, "bank.Account.events", p, 0, 10, &b, &err), 0);
+    assert_true(b->n >= 1);
+    stele_log_record r = b->records[b->n - 1];
+    r.key = "nh-1";
+    r.key_len = 4;
+    r.headers = NULL;
+    r.n_headers = 0;
+    int32_t p1 = stele_partition_for_key("nh-1", 4, 3);
+    assert_int_equal(
+        stele_log_produce(l, "bank.Account.events", p1, &r, NULL, &err), 0);
+    stele_log_batch_free(b);
+    stele_log_close(l);
+
+    size_t n = 0;
+    assert_int_equal(
+        stele_engine_events(f->e, "Account", "nh-1", 0, count_listed, &n,
+                            &err),
+        STELE_EINVAL);
+    assert_non_null(strstr(err.msg, "no event_id header"));
+    assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
+    stele_engine_stats st;
+    stele_engine_stats_get(f->e, &st);
+    assert_int_equal(st.events_parked, 2);
+    assert_int_equal(balance_of(f->e, "nh-1"), -1);
+    assert_int_equal(balance_of(f->e, "nh-0"), 1);
 }

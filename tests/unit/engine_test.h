@@ -91,8 +91,10 @@ void test_state_that_does_not_decode_is_rebuilt(void **state);
 /* engine_quarantine_tests.c */
 void test_aggregate_with_unreadable_event_is_broken_alone(void **state);
 void test_projector_parks_an_unreadable_event_alone(void **state);
+void test_event_without_headers_is_named_not_defaulted(void **state);
 #define ENGINE_QUARANTINE_TESTS                                                \
     T(test_aggregate_with_unreadable_event_is_broken_alone),                   \
-        T(test_projector_parks_an_unreadable_event_alone)
+        T(test_projector_parks_an_unreadable_event_alone),                     \
+        T(test_event_without_headers_is_named_not_defaulted)
 
 #endif
