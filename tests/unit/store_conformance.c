@@ -236,6 +236,70 @@ static void test_rollback_discards_writes_and_checkpoint(void **state)
     assert_int_equal(next, 0);
 }
 
+typedef struct parked_seen {
+    char list[512];
+} parked_seen;
+
+static int note_parked(void *opaque, const char *topic, int32_t partition,
+                       const void *key, size_t key_len, int64_t offset,
+                       const char *reason)
+{
+    parked_seen *ps = opaque;
+    size_t at = strlen(ps->list);
+    char hex[64] = "";
+    for (size_t i = 0; i < key_len && i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)key)[i]);
+    snprintf(ps->list + at, sizeof ps->list - at, "%s/%d/%s/%lld/%s;", topic,
+             (int)partition, hex, (long long)offset, reason);
+    return 0;
+}
+
+/* Parked aggregates: kept by (projector, topic, key), the first kept,
+ * any bytes as a key (a raw producer's), removed one by one or with the
+ * checkpoints, and undone by a rollback. */
+static void test_parked_aggregates(void **state)
+{
+    stele_store *s = store_of(state);
+    stele_err err = {0};
+    assert_int_equal(stele_store_begin(s, &err), 0);
+    assert_int_equal(stele_store_parked_add(s, "p", "t", 1, "a\xff", 2, 7,
+                                            "bad", &err),
+                     0);
+    assert_int_equal(stele_store_parked_add(s, "p", "t", 1, "a\xff", 2, 9,
+                                            "later", &err),
+                     0);
+    assert_int_equal(
+        stele_store_parked_add(s, "p", "t", 0, "b", 1, 3, "worse", &err), 0);
+    assert_int_equal(
+        stele_store_parked_add(s, "q", "t", 0, "b", 1, 4, "other", &err), 0);
+    assert_int_equal(stele_store_commit(s, &err), 0);
+    parked_seen ps = {""};
+    assert_int_equal(stele_store_parked_list(s, "p", note_parked, &ps, &err),
+                     0);
+    assert_string_equal(ps.list, "t/0/62/3/worse;t/1/61ff/7/bad;");
+
+    assert_int_equal(stele_store_begin(s, &err), 0);
+    assert_int_equal(stele_store_parked_remove(s, "p", "t", "b", 1, &err), 0);
+    stele_store_rollback(s);
+    ps.list[0] = '\0';
+    assert_int_equal(stele_store_parked_list(s, "p", note_parked, &ps, &err),
+                     0);
+    assert_string_equal(ps.list, "t/0/62/3/worse;t/1/61ff/7/bad;");
+    assert_int_equal(stele_store_parked_remove(s, "p", "t", "b", 1, &err), 0);
+    ps.list[0] = '\0';
+    assert_int_equal(stele_store_parked_list(s, "p", note_parked, &ps, &err),
+                     0);
+    assert_string_equal(ps.list, "t/1/61ff/7/bad;");
+    assert_int_equal(stele_store_checkpoints_clear(s, "p", &err), 0);
+    ps.list[0] = '\0';
+    assert_int_equal(stele_store_parked_list(s, "p", note_parked, &ps, &err),
+                     0);
+    assert_string_equal(ps.list, "");
+    assert_int_equal(stele_store_parked_list(s, "q", note_parked, &ps, &err),
+                     0);
+    assert_string_equal(ps.list, "t/0/62/4/other;");
+}
+
 static void test_projector_versions_and_drop(void **state)
 {
     stele_store *s = store_of(state);
@@ -487,6 +551,7 @@ int store_conformance_run(const store_conformance_backend *b)
         CT(test_list_values_are_bound_not_spliced),
         CT(test_rollback_discards_writes_and_checkpoint),
         CT(test_projector_versions_and_drop),
+        CT(test_parked_aggregates),
         CT(test_bad_sql_is_an_error_not_a_crash),
         CT(test_cursor_pages_visit_every_row_once_in_order),
         CT(test_nulls_sort_last_ascending_first_descending),
