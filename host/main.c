@@ -165,12 +165,16 @@ static int parse_opts(int argc, char **argv, opts *o)
     return ok ? 0 : EXIT_USAGE;
 }
 
-static int open_engine(const opts *o, stele_config **cfg, stele_engine **e)
+/* Commands that write (run, send, replay) pass the schema gate and may
+ * register schemas; the others only read. */
+static int open_engine(const opts *o, bool writes, stele_config **cfg,
+                       stele_engine **e)
 {
     stele_err err = {0};
     if (stele_config_load(o->config, cfg, &err) != 0)
         return fail(&err);
-    if (stele_engine_open(*cfg, e, &err) != 0) {
+    if ((writes ? stele_engine_open(*cfg, e, &err)
+                : stele_engine_open_reader(*cfg, e, &err)) != 0) {
         stele_config_free(*cfg);
         return fail(&err);
     }
@@ -454,7 +458,9 @@ int main(int argc, char **argv)
         return rc;
     stele_config *cfg;
     stele_engine *e;
-    if ((rc = open_engine(&o, &cfg, &e)) != 0)
+    bool writes = strcmp(cmd, "run") == 0 || strcmp(cmd, "send") == 0 ||
+                  strcmp(cmd, "replay") == 0;
+    if ((rc = open_engine(&o, writes, &cfg, &e)) != 0)
         return rc;
     if (strcmp(cmd, "run") == 0)
         rc = cmd_run(&o, e);

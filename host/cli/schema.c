@@ -196,128 +196,36 @@ static stele_compat_mode subject_mode(ctx *c, const char *subject)
     return c->fallback;
 }
 
-/*
- * Walks the local versions [first, end) of one record type against the
- * registry. For each version not registered yet, checks it against what
- * the registry holds and the local versions before it; register: also
- * registers it (an incompatible one and the versions after it are not).
- * Adds the number of incompatibilities to *bad.
- */
-static int check_type(ctx *c, size_t first, size_t end, bool do_register,
-                      size_t *bad, stele_err *err)
+static bool bridged(void *opaque, const char *type, int version)
 {
-    const char *name = c->cat[first]->name;
-    char subject[1024];
-    if (stele_registry_subject(c->reg, c->topic, name, subject, sizeof subject))
-        return stele_err_set(err, STELE_EINVAL, "%s: subject too long", name);
-    held h;
-    int rc = held_load(c, subject, &h, err);
-    if (rc)
-        return stele_err_prefix(err, "subject %s", subject);
-    stele_compat_mode mode = subject_mode(c, subject);
-    size_t cap = h.n + (end - first);
-    const char **prev = calloc(cap ? cap : 1, sizeof *prev);
-    int *prev_v = calloc(cap ? cap : 1, sizeof *prev_v);
-    size_t n_prev = 0;
-    int next_v = h.n ? h.v[h.n - 1].version + 1 : 1;
-    if (!prev || !prev_v)
-        rc = stele_err_set(err, STELE_ENOMEM, "no memory");
-    for (size_t i = 0; rc == 0 && i < h.n; i++, n_prev++) {
-        prev[n_prev] = h.v[i].text;
-        prev_v[n_prev] = h.v[i].version;
-    }
-    for (size_t i = first; rc == 0 && i < end; i++) {
-        const stele_schema *s = c->cat[i];
-        const stele_registry_schema *got = held_find(&h, s->text);
-        if (got) {
-            printf("%s v%d: registered as %s version %d, id %d\n", name,
-                   s->version, subject, got->version, got->id);
-            continue;
-        }
-        if (upcast_into(c, name, s->version) && n_prev > 0) {
-            printf("%s v%d: older versions reach it through an upcaster; "
-                   "checked against the versions from here on\n",
-                   name, s->version);
-            n_prev = 0;
-        }
-        stele_compat_report rep = {0};
-        rc = stele_compat_check_mode(mode, s->text, prev, prev_v, n_prev, &rep,
-                                     err);
-        if (rc) {
-            stele_err_prefix(err, "%s v%d against subject %s", name, s->version,
-                             subject);
-            break;
-        }
-        for (size_t k = 0; k < rep.n; k++)
-            printf("%s v%d: INCOMPATIBLE (%s, subject %s): %s\n", name,
-                   s->version, stele_compat_mode_name(mode), subject,
-                   rep.msgs[k]);
-        *bad += rep.n;
-        bool ok = rep.n == 0;
-        stele_compat_report_clear(&rep);
-        if (!ok) {
-            if (do_register) {
-                printf("%s v%d: not registered (incompatible); later "
-                       "versions of %s skipped\n",
-                       name, s->version, name);
-                break;
-            }
-        } else if (do_register) {
-            stele_compat_mode m;
-            stele_err ignored = {0};
-            int32_t id;
-            if (h.n == 0 && i == first &&
-                stele_registry_get_compat(c->reg, subject, &m, &ignored) ==
-                    STELE_ENOTFOUND &&
-                (rc = stele_registry_set_compat(c->reg, subject, mode, err)))
-                break;
-            if ((rc = stele_registry_register(c->reg, subject, s->text, &id,
-                                              err))) {
-                stele_err_prefix(err, "%s v%d", name, s->version);
-                break;
-            }
-            printf("%s v%d: registered under %s, id %d\n", name, s->version,
-                   subject, id);
-        } else {
-            printf("%s v%d: compatible (%s), not registered yet\n", name,
-                   s->version, stele_compat_mode_name(mode));
-        }
-        prev[n_prev] = s->text;
-        prev_v[n_prev++] = next_v++;
-    }
-    free(prev);
-    free(prev_v);
-    held_free(&h);
-    return rc;
+    return upcast_into(opaque, type, version);
 }
 
-/* Calls fn for each record type's run of versions in the catalogue. */
-static int each_type(ctx *c, bool do_register, size_t *types, size_t *bad,
-                     stele_err *err)
+static void print_line(void *opaque, bool bad, const char *line)
 {
-    for (size_t i = 0; i < c->n_cat;) {
-        size_t end = i + 1;
-        while (end < c->n_cat &&
-               strcmp(c->cat[end]->name, c->cat[i]->name) == 0)
-            end++;
-        int rc = check_type(c, i, end, do_register, bad, err);
-        if (rc)
-            return rc;
-        (*types)++;
-        i = end;
-    }
-    return 0;
+    (void)opaque;
+    (void)bad;
+    printf("%s\n", line);
 }
 
 static int cmd_check(ctx *c, bool do_register)
 {
     stele_err err = {0};
     size_t types = 0, bad = 0;
-    if (each_type(c, do_register, &types, &bad, &err))
+    stele_gate g = {.reg = c->reg,
+                    .codec = c->codec,
+                    .topic = c->topic,
+                    .fallback = c->fallback,
+                    .do_register = do_register,
+                    .bridged = bridged,
+                    .bridged_opaque = c,
+                    .line = print_line};
+    if (stele_gate_run(&g, &types, &bad, &err))
         return fail(&err);
     if (bad) {
-        printf("%zu incompatibilit%s in %zu record types (%zu schemas)\n", bad,
-               bad == 1 ? "y" : "ies", types, c->n_cat);
+        printf("%zu problem%s in %zu record types (%zu schemas)%s\n", bad,
+               bad == 1 ? "" : "s", types, c->n_cat,
+               do_register ? "; the types with one were not registered" : "");
         return 1;
     }
     printf("%zu record types (%zu schemas): all compatible%s\n", types,

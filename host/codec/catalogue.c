@@ -373,9 +373,23 @@ int stele_codec_schema(stele_codec *c, const char *name, int version,
         return stele_err_set(err, STELE_ENOTFOUND,
                              "no schema for %s v%d in the catalogue",
                              name ? name : "(null)", version);
-    if (cs->pub.id == 0) {
-        int32_t id;
-        int rc = stele_registry_register(c->reg, cs->pub.name, cs->pub.text,
+    if (cs->pub.id == 0 && !cs->looked_up) {
+        /* Look up before registering (as Confluent's serializers do): a
+         * registry that is read-only to this client still answers it. */
+        stele_registry_schema found;
+        int32_t id = 0;
+        int rc = stele_registry_find(c->reg, cs->pub.name, cs->pub.text,
+                                     &found, err);
+        if (rc == 0)
+            id = found.id;
+        stele_registry_schema_clear(&found);
+        if (rc == STELE_ENOTFOUND && c->lookup_only) {
+            cs->looked_up = true; /* read with; not written with */
+            *out = &cs->pub;
+            return 0;
+        }
+        if (rc == STELE_ENOTFOUND)
+            rc = stele_registry_register(c->reg, cs->pub.name, cs->pub.text,
                                          &id, err);
         if (rc)
             return stele_err_prefix(err, "%s", cs->path);
@@ -385,6 +399,11 @@ int stele_codec_schema(stele_codec *c, const char *name, int version,
     }
     *out = &cs->pub;
     return 0;
+}
+
+void stele_codec_set_registering(stele_codec *c, bool on)
+{
+    c->lookup_only = !on;
 }
 
 /* The version of the catalogue file whose schema is the same as a writer
@@ -439,4 +458,15 @@ size_t stele_codec_catalogue(stele_codec *c, const stele_schema *const **out)
 {
     *out = c->list;
     return c->n_cat;
+}
+
+const char *codec_writer_label(const stele_schema *s, char *buf, size_t size)
+{
+    if (s->version > 0)
+        snprintf(buf, size, "%s v%d (schema id %d)", s->name, s->version,
+                 s->id);
+    else
+        snprintf(buf, size, "%s (schema id %d, in no file of schemas/)",
+                 s->name, s->id);
+    return buf;
 }

@@ -391,6 +391,43 @@ int stele_compat_check_mode(stele_compat_mode mode, const char *new_text,
                             const int *previous_versions, size_t n_previous,
                             stele_compat_report *rep, stele_err *err);
 
+/* Whether stele_codec_schema may register a schema the registry does not
+ * hold (on by default). Off in a process that only reads: schemas are
+ * looked up, and one not registered is handed out with id 0 (it reads;
+ * encoding with it is refused). */
+void stele_codec_set_registering(stele_codec *c, bool on);
+
+/*
+ * The schema gate (gate.c): every record type of the catalogue against
+ * its subject in the registry — registered versions matched by text, a
+ * deployed version edited in place (DIFFERS), the compatibility of the
+ * versions not registered yet by the subject's level (fallback when it
+ * has none), upcaster-bridged steps understood (bridged: whether an
+ * upcaster leads into type vN). Each finding goes to line(), bad when it
+ * is an error; *bad counts those. do_register registers the compatible
+ * new versions of every type without an error. Returns 0 when the gate
+ * ran (whatever it found).
+ */
+typedef struct stele_gate {
+    stele_registry *reg;
+    stele_codec *codec;
+    const char *topic; /* topic-record strategy: the topic's subjects */
+    stele_compat_mode fallback;
+    bool do_register;
+    bool (*bridged)(void *opaque, const char *type, int version);
+    void *bridged_opaque;
+    /* Whether the process registers type vN (NULL: every version, as
+     * stele schema register does): one it does not is neither checked nor
+     * checked against (the process that writes it checks it, with the
+     * upcasters it loads). */
+    bool (*registers)(void *opaque, const char *type, int version);
+    void *registers_opaque;
+    void (*line)(void *opaque, bool bad, const char *line);
+    void *line_opaque;
+} stele_gate;
+int stele_gate_run(const stele_gate *g, size_t *types, size_t *bad,
+                   stele_err *err);
+
 /* The codec's schema name vN, registered under its subject for topic (the
  * topic-record strategy needs it; under the record strategy this is
  * stele_codec_schema). */

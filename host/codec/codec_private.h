@@ -95,6 +95,9 @@ typedef struct codec_schema {
     /* upcast.c: the chain of this type, looked up once chains are checked */
     struct upcast_chain *chain;
     bool chain_known;
+    /* looked up in the registry by a codec that does not register: not
+     * registered then (its id stays 0), so not asked again */
+    bool looked_up;
 } codec_schema;
 
 static inline const codec_schema *codec_schema_of(const stele_schema *s)
@@ -209,7 +212,15 @@ struct stele_codec {
     stele_buf upcast_buf; /* re-encoding between upcast steps */
     avro_writer_t writer;
     avro_reader_t reader;
+    /* stele_codec_set_registering(false): schemas are looked up, never
+     * registered (a process that only reads) */
+    bool lookup_only;
 };
+
+/* "name vN (schema id I)" for a writer schema, or, for one fetched by id
+ * that no file of schemas/ holds, "name (schema id I, in no file of
+ * schemas/)": never "v0". */
+const char *codec_writer_label(const stele_schema *s, char *buf, size_t size);
 
 /* Copies avro-c's global error text into err, prefixed. */
 int codec_avro_err(stele_err *err, int code, const char *what);

@@ -459,9 +459,10 @@ int resolver_new(const stele_schema *writer, const stele_schema *reader,
     resolver *r = calloc(1, sizeof *r);
     if (!r)
         return stele_err_set(err, STELE_ENOMEM, "resolver: no memory");
-    snprintf(r->what, sizeof r->what,
-             "writer %s v%d (schema id %d) into reader %s v%d", writer->name,
-             writer->version, writer->id, reader->name, reader->version);
+    char label[400];
+    snprintf(r->what, sizeof r->what, "writer %s into reader %s v%d",
+             codec_writer_label(writer, label, sizeof label), reader->name,
+             reader->version);
     bctx b = {.r = r,
               .reader = codec_schema_of(reader),
               .named = stele_map_new(),

@@ -39,10 +39,21 @@ int stele_codec_schema_for_topic(stele_codec *c, const char *topic,
     if (stele_registry_subject(c->reg, topic, name, subject, sizeof subject))
         return stele_err_set(err, STELE_EINVAL, "%s: subject name too long",
                              topic);
-    int32_t id;
-    /* The REST registry caches registrations, so this is one request per
-     * subject and schema per process. */
-    int rc = stele_registry_register(c->reg, subject, cs->pub.text, &id, err);
+    int32_t id = 0;
+    /* Looked up first; registered only by a codec that registers. The
+     * REST registry caches both, so this is one request per subject and
+     * schema per process. */
+    stele_registry_schema found;
+    int rc = stele_registry_find(c->reg, subject, cs->pub.text, &found, err);
+    if (rc == 0)
+        id = found.id;
+    stele_registry_schema_clear(&found);
+    if (rc == STELE_ENOTFOUND && c->lookup_only) {
+        *out = &cs->pub; /* read with; not written with */
+        return 0;
+    }
+    if (rc == STELE_ENOTFOUND)
+        rc = stele_registry_register(c->reg, subject, cs->pub.text, &id, err);
     if (rc)
         return stele_err_prefix(err, "%s", cs->path);
     if (cs->pub.id == 0) {

@@ -449,8 +449,11 @@ int stele_codec_read_event(stele_codec *c, const void *data, size_t len,
     size_t n0 = ev->n;
     if ((rc = advance(&x, writer, NULL, err))) {
         ev->n = n0;
-        return stele_err_prefix(err, "%s v%d (schema id %d)", writer->name,
-                                writer->version, id);
+        char label[400];
+        (void)id;
+        return stele_err_prefix(err, "%s",
+                                codec_writer_label(writer, label,
+                                                   sizeof label));
     }
     return 0;
 }

@@ -52,7 +52,9 @@ int stele_codec_encode(stele_codec *c, const stele_schema *s,
         return stele_err_set(err, STELE_EINVAL, "encode: missing argument");
     if (s->id <= 0)
         return stele_err_set(err, STELE_EINVAL,
-                             "encode %s v%d: schema has no registry id",
+                             "encode %s v%d: the schema is not registered "
+                             "(only a process that writes, stele run or "
+                             "send, or stele schema register, registers)",
                              s->name, s->version);
     if (!value_of(s, v))
         return stele_err_set(err, STELE_EINVAL,

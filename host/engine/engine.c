@@ -288,7 +288,12 @@ static int classify_plugins(stele_engine *e, stele_err *err)
         stele_plugin *p = e->plugins[i];
         switch (p->desc->kind) {
         case STELE_PLUGIN_AGGREGATE:
-            if ((rc = aggregate_setup(e, &e->aggs[e->n_aggs++], p, err)))
+            /* the schemas a writer registers: those its aggregates write;
+             * what projectors and queries read is looked up */
+            stele_codec_set_registering(e->codec, !e->reader);
+            rc = aggregate_setup(e, &e->aggs[e->n_aggs++], p, err);
+            stele_codec_set_registering(e->codec, false);
+            if (rc)
                 return rc;
             break;
         case STELE_PLUGIN_PROJECTOR:
@@ -399,8 +404,111 @@ static int open_store(stele_engine *e, stele_err *err)
     return open_with_retries(e, "read-model store", open_pg_store, err);
 }
 
+/* Whether one of the loaded upcasters leads into type vN. */
+static bool upcaster_into(void *opaque, const char *type, int version)
+{
+    const stele_engine *e = opaque;
+    for (size_t i = 0; i < e->n_plugins; i++) {
+        const stele_plugin_descriptor *d = e->plugins[i]->desc;
+        if (d->kind == STELE_PLUGIN_UPCASTER &&
+            d->def.upcaster->to_version == version &&
+            strcmp(d->def.upcaster->event_type, type) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool ref_is(const stele_record_ref *r, const char *type, int version)
+{
+    return r->version == version && r->name && strcmp(r->name, type) == 0;
+}
+
+/* Whether a loaded aggregate writes type vN (its commands, events or
+ * state): the versions this process registers. */
+static bool writes_version(void *opaque, const char *type, int version)
+{
+    const stele_engine *e = opaque;
+    for (size_t i = 0; i < e->n_plugins; i++) {
+        const stele_plugin_descriptor *d = e->plugins[i]->desc;
+        if (d->kind != STELE_PLUGIN_AGGREGATE)
+            continue;
+        const stele_aggregate_def *a = d->def.aggregate;
+        if (ref_is(&a->state, type, version))
+            return true;
+        for (size_t k = 0; k < a->n_commands; k++)
+            if (ref_is(&a->commands[k], type, version))
+                return true;
+        for (size_t k = 0; k < a->n_events; k++)
+            if (ref_is(&a->events[k], type, version))
+                return true;
+    }
+    return false;
+}
+
+typedef struct gate_found {
+    stele_engine *e;
+    char first[1024];
+    size_t n;
+} gate_found;
+
+static void gate_line(void *opaque, bool bad, const char *line)
+{
+    gate_found *f = opaque;
+    if (!bad)
+        return;
+    if (f->n++ == 0)
+        snprintf(f->first, sizeof f->first, "%s", line);
+    engine_logf(f->e, STELE_LOG_ERROR, "schema gate: %s", line);
+}
+
+/* A process that writes checks schemas/ against the registry before it
+ * registers anything (stele schema check runs the same gate): a schema
+ * that cannot be read back, once written, is never written. */
+static int schema_gate(stele_engine *e, stele_err *err)
+{
+    stele_compat_mode fallback = STELE_COMPAT_BACKWARD_TRANSITIVE;
+    stele_compat_mode_parse(e->cfg->registry_compatibility, &fallback);
+    gate_found found = {.e = e};
+    stele_gate g = {.reg = e->reg,
+                    .codec = e->codec,
+                    .fallback = fallback,
+                    .bridged = upcaster_into,
+                    .bridged_opaque = e,
+                    .registers = writes_version,
+                    .registers_opaque = e,
+                    .line = gate_line,
+                    .line_opaque = &found};
+    size_t types, bad;
+    int rc = stele_gate_run(&g, &types, &bad, err);
+    if (rc)
+        return stele_err_prefix(err, "schema gate");
+    if (bad)
+        return stele_err_set(err, STELE_EINVAL,
+                             "%s%s; nothing was registered, nothing is "
+                             "written (stele schema check lists %s)",
+                             found.first,
+                             bad > 1 ? " (and more)" : "",
+                             bad > 1 ? "them" : "it");
+    return 0;
+}
+
+static int open_engine(const stele_config *cfg, bool writes,
+                       stele_engine **out, stele_err *err);
+
 int stele_engine_open(const stele_config *cfg, stele_engine **out,
                       stele_err *err)
+{
+    return open_engine(cfg, true, out, err);
+}
+
+int stele_engine_open_reader(const stele_config *cfg, stele_engine **out,
+                             stele_err *err)
+{
+    return open_engine(cfg, false, out, err);
+}
+
+static int open_engine(const stele_config *cfg, bool writes,
+                       stele_engine **out, stele_err *err)
 {
     stele_engine *e = calloc(1, sizeof *e);
     if (!e)
@@ -438,6 +546,10 @@ int stele_engine_open(const stele_config *cfg, stele_engine **out,
                                      &e->plugins, err)))
         goto fail;
     e->n_plugins = cfg->n_plugins;
+    e->reader = !writes;
+    stele_codec_set_registering(e->codec, false);
+    if (writes && (rc = schema_gate(e, err)))
+        goto fail;
     if ((rc = ensure_topic(e, e->t_deadletter, 1, TOPIC_TRANSIENT, err)) ||
         (e->t_replies && (rc = ensure_topic(e, e->t_replies,
                                             e->replies_partitions,
@@ -517,7 +629,8 @@ int stele_engine_drain(stele_engine *e, size_t *did, stele_err *err)
     *did = 0;
     if (!e->embedded)
         return 0; /* joining the groups would take work from the hosts */
-    return until_idle(e, true, did, err);
+    /* a reader does not decide commands: that writes */
+    return until_idle(e, !e->reader, did, err);
 }
 
 int stele_engine_catch_up(stele_engine *e, size_t *did, stele_err *err)

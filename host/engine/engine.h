@@ -31,9 +31,18 @@
 typedef struct stele_engine stele_engine;
 
 /* Opens the log, registry, codec, read-model store and plugins, and
- * creates the topics the aggregates need. Nothing is processed yet. */
+ * creates the topics the aggregates need. Nothing is processed yet. A
+ * process that writes first passes the schema gate (stele_gate_run):
+ * schemas/ against the registry; a deployed schema edited in place or an
+ * incompatible new version refuses the open, before anything is
+ * registered. */
 int stele_engine_open(const stele_config *cfg, stele_engine **out,
                       stele_err *err);
+/* The same for a process that only reads (stele state, events, query,
+ * status): it registers no schema (they are looked up; the schema gate is
+ * the writers'), and decides no command. */
+int stele_engine_open_reader(const stele_config *cfg, stele_engine **out,
+                             stele_err *err);
 void stele_engine_close(stele_engine *e);
 
 /*

@@ -148,6 +148,9 @@ struct stele_engine {
      * may do the host's work itself when no host runs. On a shared log
      * (Kafka) joining a group would take partitions from running hosts. */
     bool embedded;
+    /* opened by stele_engine_open_reader: registers no schema, decides no
+     * command */
+    bool reader;
     stele_log_consumer *cmd_consumer;
     bool cmd_failed; /* a fatal log error: stop processing commands */
     size_t cmd_unrestored; /* partitions marked in aggregate.unrestored */

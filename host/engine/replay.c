@@ -352,6 +352,9 @@ int stele_engine_replay(stele_engine *e, const char *aggregate_type,
                         size_t *events, size_t *states, stele_err *err)
 {
     *events = *states = 0;
+    if (e->reader)
+        return stele_err_set(err, STELE_EINVAL,
+                             "replay writes states: open the engine to write");
     if (aggregate_type && !aggregate_by_type(e, aggregate_type))
         return stele_err_set(err, STELE_ENOTFOUND, "no aggregate type '%s'",
                              aggregate_type);

@@ -97,4 +97,13 @@ void test_event_without_headers_is_named_not_defaulted(void **state);
         T(test_projector_parks_an_unreadable_event_alone),                     \
         T(test_event_without_headers_is_named_not_defaulted)
 
+/* engine_gate_tests.c */
+void test_shipped_example_passes_its_gate_after_commands(void **state);
+void test_reading_registers_nothing_and_writing_is_gated(void **state);
+void test_deployed_version_edited_in_place_is_refused(void **state);
+#define ENGINE_GATE_TESTS                                                      \
+    T(test_shipped_example_passes_its_gate_after_commands),                    \
+        T(test_reading_registers_nothing_and_writing_is_gated),                \
+        T(test_deployed_version_edited_in_place_is_refused)
+
 #endif

@@ -514,6 +514,7 @@ int main(void)
         ENGINE_ROUTING_TESTS,
         ENGINE_BAD_DATA_TESTS,
         ENGINE_QUARANTINE_TESTS,
+        ENGINE_GATE_TESTS,
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
