@@ -120,14 +120,39 @@ static stele_compat_mode subject_mode(const stele_gate *g, const char *subject)
 }
 
 /* Registers local version s (compatible) under subject; the first version
- * of a subject stele creates sets its compatibility level. */
+ * of a subject stele creates sets its compatibility level. A registry that
+ * checks compatibility itself (Confluent's API) is asked first, as
+ * Confluent's serializers do: its verdict is what the other clients of the
+ * subject live by. *refused: it said no (counted in *bad). */
 static int register_one(const stele_gate *g, const char *subject,
-                        bool subject_new, stele_compat_mode mode,
-                        const stele_schema *s, stele_err *err)
+                        bool subject_new, bool bridged, stele_compat_mode mode,
+                        const stele_schema *s, size_t *bad, stele_err *err)
 {
     stele_compat_mode m;
     stele_err ignored = {0};
     int rc = 0;
+    if (!subject_new && g->reg->ops->test_compat) {
+        bool ok = false;
+        stele_compat_report rep = {0};
+        if ((rc = stele_registry_test_compat(g->reg, subject, s->text, mode,
+                                             &ok, &rep, err)))
+            return stele_err_prefix(err, "%s v%d", s->name, s->version);
+        if (!ok) {
+            say(g, true,
+                "%s v%d: INCOMPATIBLE by the registry (subject %s)%s%s%s",
+                s->name, s->version, subject, rep.n ? ": " : "",
+                rep.n ? rep.msgs[0] : "",
+                bridged ? "; an upcaster bridges the step for stele, not "
+                          "for the subject's other readers: give the "
+                          "subject a compatibility that allows it, or the "
+                          "new version a new record name"
+                        : "");
+            (*bad)++;
+            stele_compat_report_clear(&rep);
+            return 0;
+        }
+        stele_compat_report_clear(&rep);
+    }
     if (subject_new &&
         stele_registry_get_compat(g->reg, subject, &m, &ignored) ==
             STELE_ENOTFOUND &&
@@ -259,8 +284,9 @@ static int gate_type(const stele_gate *g, const stele_schema *const *cat,
                 name, s->version);
             continue;
         }
-        if (g->bridged && g->bridged(g->bridged_opaque, name, s->version) &&
-            n_prev > 0) {
+        bool bridged =
+            g->bridged && g->bridged(g->bridged_opaque, name, s->version);
+        if (bridged && n_prev > 0) {
             say(g, false,
                 "%s v%d: older versions reach it through an upcaster; "
                 "checked against the versions from here on",
@@ -289,8 +315,10 @@ static int gate_type(const stele_gate *g, const stele_schema *const *cat,
                 say(g, false, "%s v%d: not registered (incompatible)", name,
                     s->version);
         } else if (g->do_register && *bad == bad_before) {
-            rc = register_one(g, subject, h.n == 0 && n_prev == 0, mode, s,
-                              err);
+            rc = register_one(g, subject, h.n == 0 && n_prev == 0, bridged,
+                              mode, s, bad, err);
+            if (rc == 0 && *bad != bad_before)
+                stop = true;
         } else {
             say(g, false, "%s v%d: compatible (%s), not registered yet", name,
                 s->version, stele_compat_mode_name(mode));

@@ -84,6 +84,10 @@ typedef struct stele_config {
     int32_t registry_timeout_ms; /* per request (10000) */
     int32_t registry_retries;    /* on connection errors and 5xx (4) */
     char *registry_subject_strategy; /* "record" (default) | "topic_record" */
+    /* a process that writes registers the versions it writes that the
+     * registry does not hold yet, after the schema gate (true); false: it
+     * refuses to start on one (stele schema register registers them) */
+    bool registry_auto_register;
     char *registry_compatibility; /* mode of subjects that have none
                                      (default "BACKWARD_TRANSITIVE") */
 

@@ -37,7 +37,7 @@ static const char *const logging_keys[] = {"level", NULL};
 static const char *const registry_keys[] = {
     "backend",       "url",      "username",   "password", "ca_file",
     "cert_file",     "key_file", "timeout_ms", "retries",  "subject_strategy",
-    "compatibility", NULL};
+    "compatibility", "auto_register", NULL};
 static const char *const registry_backends[] = {"embedded", "rest", NULL};
 static const char *const subject_strategies[] = {"record", "topic_record",
                                                  NULL};
@@ -399,6 +399,10 @@ static int load_registry(cfg_loader *L, const fields *root)
     if ((n = field(&f, "compatibility")) &&
         (rc = replace_choice(L, n, "registry.compatibility", compat_modes,
                              &c->registry_compatibility)))
+        return rc;
+    if ((n = field(&f, "auto_register")) &&
+        (rc = cfg_get_bool(L, n, "registry.auto_register",
+                           &c->registry_auto_register)))
         return rc;
     bool rest = strcmp(c->registry_backend, "rest") == 0;
     if (rest && !c->registry_url)

@@ -173,6 +173,21 @@ int cfg_get_string(cfg_loader *L, const yaml_node_t *n, const char *what,
     return 0;
 }
 
+int cfg_get_bool(cfg_loader *L, const yaml_node_t *n, const char *what,
+                 bool *out)
+{
+    char *s;
+    int rc = cfg_get_string(L, n, what, true, &s);
+    if (rc)
+        return rc;
+    if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0)
+        *out = s[0] == 't';
+    else
+        rc = cfg_fail(L, n, "'%s' must be true or false, got '%s'", what, s);
+    free(s);
+    return rc;
+}
+
 int cfg_get_int(cfg_loader *L, const yaml_node_t *n, const char *what,
                 int64_t min, int64_t max, int64_t *out)
 {

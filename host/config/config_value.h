@@ -34,6 +34,10 @@ int cfg_get_string(cfg_loader *L, const yaml_node_t *n, const char *what,
 /* A decimal integer in min..max. */
 int cfg_get_int(cfg_loader *L, const yaml_node_t *n, const char *what,
                 int64_t min, int64_t max, int64_t *out);
+/* true or false (YAML 1.2: yes, no, on, off are refused, they are not
+ * booleans in every reader of the file). */
+int cfg_get_bool(cfg_loader *L, const yaml_node_t *n, const char *what,
+                 bool *out);
 /* One of choices (NULL-terminated). */
 int cfg_get_choice(cfg_loader *L, const yaml_node_t *n, const char *what,
                    const char *const *choices, char **out);

@@ -177,6 +177,22 @@ static int schema_ref(stele_engine *e, const stele_record_ref *ref,
     return rc;
 }
 
+static int check_registered(const stele_engine *e, const char *who,
+                            const stele_schema *s, stele_err *err);
+
+/* A schema an aggregate writes to topic: under the topic's subject with
+ * the topic-record strategy, and registered (by the gate) by a writer. */
+static int written_ref(stele_engine *e, const stele_record_ref *ref,
+                       const char *topic, const char *who,
+                       const stele_schema **out, stele_err *err)
+{
+    int rc = stele_codec_schema_for_topic(e->codec, topic, ref->name,
+                                          ref->version, out, err);
+    if (rc != 0)
+        return stele_err_prefix(err, "%s", who);
+    return check_registered(e, who, *out, err);
+}
+
 static int aggregate_setup(stele_engine *e, aggregate *a, stele_plugin *p,
                            stele_err *err)
 {
@@ -203,13 +219,14 @@ static int aggregate_setup(stele_engine *e, aggregate *a, stele_plugin *p,
         (!a->events && d->n_events))
         return stele_err_set(err, STELE_ENOMEM, "out of memory");
 
-    if ((rc = schema_ref(e, &d->state, p->path, &a->state_schema, err)) ||
+    if ((rc = written_ref(e, &d->state, a->t_state, p->path,
+                          &a->state_schema, err)) ||
         (rc = stele_codec_value_new(a->state_schema, &a->state, err)))
         return rc;
     for (size_t i = 0; i < d->n_commands; i++) {
         a->commands[i].name = d->commands[i].name;
-        if ((rc = schema_ref(e, &d->commands[i], p->path,
-                             &a->commands[i].schema, err)))
+        if ((rc = written_ref(e, &d->commands[i], a->t_commands, p->path,
+                              &a->commands[i].schema, err)))
             return rc;
         void *old;
         stele_map_put(e->cmd_index, d->commands[i].name,
@@ -223,8 +240,8 @@ static int aggregate_setup(stele_engine *e, aggregate *a, stele_plugin *p,
     }
     for (size_t i = 0; i < d->n_events; i++) {
         a->events[i].name = d->events[i].name;
-        if ((rc = schema_ref(e, &d->events[i], p->path, &a->events[i].schema,
-                             err)))
+        if ((rc = written_ref(e, &d->events[i], a->t_events, p->path,
+                              &a->events[i].schema, err)))
             return rc;
         stele_map_put(e->event_index, d->events[i].name,
                       strlen(d->events[i].name), a, NULL);
@@ -251,7 +268,7 @@ static void aggregate_free(aggregate *a)
             typed_values_free(&a->events[i]);
     free(a->commands);
     free(a->events);
-    if (a->state_schema)
+    if (a->state.iface) /* made after its schema: a failed setup may not */
         avro_value_decref(&a->state);
     stele_state_cache_free(a->cache);
     for (int32_t p = 0; a->answered && p < a->partitions; p++)
@@ -288,12 +305,7 @@ static int classify_plugins(stele_engine *e, stele_err *err)
         stele_plugin *p = e->plugins[i];
         switch (p->desc->kind) {
         case STELE_PLUGIN_AGGREGATE:
-            /* the schemas a writer registers: those its aggregates write;
-             * what projectors and queries read is looked up */
-            stele_codec_set_registering(e->codec, !e->reader);
-            rc = aggregate_setup(e, &e->aggs[e->n_aggs++], p, err);
-            stele_codec_set_registering(e->codec, false);
-            if (rc)
+            if ((rc = aggregate_setup(e, &e->aggs[e->n_aggs++], p, err)))
                 return rc;
             break;
         case STELE_PLUGIN_PROJECTOR:
@@ -423,23 +435,44 @@ static bool ref_is(const stele_record_ref *r, const char *type, int version)
     return r->version == version && r->name && strcmp(r->name, type) == 0;
 }
 
+/* What a gate run covers: every topic (the record subject strategy), or
+ * the records written to one topic (topic-record: a subject per topic). */
+typedef struct gate_scope {
+    const stele_engine *e;
+    const char *topic; /* NULL: every topic */
+} gate_scope;
+
+static bool topic_is(const gate_scope *sc, const stele_aggregate_def *a,
+                     const char *suffix)
+{
+    if (!sc->topic)
+        return true;
+    char *t = topic_name(sc->e->cfg->topic_prefix, a->type, suffix);
+    bool same = t && strcmp(t, sc->topic) == 0;
+    free(t);
+    return same;
+}
+
 /* Whether a loaded aggregate writes type vN (its commands, events or
- * state): the versions this process registers. */
+ * state) to the scope's topic: the versions this process registers. */
 static bool writes_version(void *opaque, const char *type, int version)
 {
-    const stele_engine *e = opaque;
+    const gate_scope *sc = opaque;
+    const stele_engine *e = sc->e;
     for (size_t i = 0; i < e->n_plugins; i++) {
         const stele_plugin_descriptor *d = e->plugins[i]->desc;
         if (d->kind != STELE_PLUGIN_AGGREGATE)
             continue;
         const stele_aggregate_def *a = d->def.aggregate;
-        if (ref_is(&a->state, type, version))
+        if (ref_is(&a->state, type, version) && topic_is(sc, a, "state"))
             return true;
         for (size_t k = 0; k < a->n_commands; k++)
-            if (ref_is(&a->commands[k], type, version))
+            if (ref_is(&a->commands[k], type, version) &&
+                topic_is(sc, a, "commands"))
                 return true;
         for (size_t k = 0; k < a->n_events; k++)
-            if (ref_is(&a->events[k], type, version))
+            if (ref_is(&a->events[k], type, version) &&
+                topic_is(sc, a, "events"))
                 return true;
     }
     return false;
@@ -461,35 +494,79 @@ static void gate_line(void *opaque, bool bad, const char *line)
     engine_logf(f->e, STELE_LOG_ERROR, "schema gate: %s", line);
 }
 
-/* A process that writes checks schemas/ against the registry before it
- * registers anything (stele schema check runs the same gate): a schema
- * that cannot be read back, once written, is never written. */
-static int schema_gate(stele_engine *e, stele_err *err)
+static int gate_topic(stele_engine *e, const char *topic, gate_found *found,
+                      size_t *bad, stele_err *err)
 {
     stele_compat_mode fallback = STELE_COMPAT_BACKWARD_TRANSITIVE;
     stele_compat_mode_parse(e->cfg->registry_compatibility, &fallback);
-    gate_found found = {.e = e};
+    gate_scope scope = {e, topic};
     stele_gate g = {.reg = e->reg,
                     .codec = e->codec,
+                    .topic = topic,
                     .fallback = fallback,
+                    .do_register = e->cfg->registry_auto_register,
                     .bridged = upcaster_into,
                     .bridged_opaque = e,
                     .registers = writes_version,
-                    .registers_opaque = e,
+                    .registers_opaque = &scope,
                     .line = gate_line,
-                    .line_opaque = &found};
-    size_t types, bad;
-    int rc = stele_gate_run(&g, &types, &bad, err);
+                    .line_opaque = found};
+    size_t types, n = 0;
+    int rc = stele_gate_run(&g, &types, &n, err);
+    *bad += n;
+    return rc ? stele_err_prefix(err, "schema gate") : 0;
+}
+
+/* A process that writes checks schemas/ against the registry, and
+ * registers the versions it writes that are not registered yet, before it
+ * writes anything (stele schema check runs the same gate): a schema that
+ * cannot be read back, once written, is never written. */
+static int schema_gate(stele_engine *e, stele_err *err)
+{
+    gate_found found = {.e = e};
+    size_t bad = 0;
+    int rc = 0;
+    if (stele_registry_strategy(e->reg) != STELE_SUBJECT_TOPIC_RECORD) {
+        rc = gate_topic(e, NULL, &found, &bad, err);
+    } else {
+        static const char *const kinds[] = {"commands", "events", "state"};
+        for (size_t i = 0; i < e->n_plugins && rc == 0; i++) {
+            const stele_plugin_descriptor *d = e->plugins[i]->desc;
+            for (size_t k = 0; k < 3 && rc == 0 &&
+                               d->kind == STELE_PLUGIN_AGGREGATE;
+                 k++) {
+                char *t = topic_name(e->cfg->topic_prefix,
+                                     d->def.aggregate->type, kinds[k]);
+                rc = t ? gate_topic(e, t, &found, &bad, err)
+                       : stele_err_set(err, STELE_ENOMEM, "out of memory");
+                free(t);
+            }
+        }
+    }
     if (rc)
-        return stele_err_prefix(err, "schema gate");
+        return rc;
     if (bad)
         return stele_err_set(err, STELE_EINVAL,
-                             "%s%s; nothing was registered, nothing is "
-                             "written (stele schema check lists %s)",
-                             found.first,
-                             bad > 1 ? " (and more)" : "",
+                             "%s%s; nothing incompatible was registered, "
+                             "nothing is written (stele schema check lists "
+                             "%s)",
+                             found.first, bad > 1 ? " (and more)" : "",
                              bad > 1 ? "them" : "it");
     return 0;
+}
+
+/* After the gate every schema a writer writes has an id: one without is
+ * not registered (registry.auto_register is off). */
+static int check_registered(const stele_engine *e, const char *who,
+                            const stele_schema *s, stele_err *err)
+{
+    if (e->reader || s->id > 0)
+        return 0;
+    return stele_err_set(err, STELE_EINVAL,
+                         "%s: %s v%d is not registered and "
+                         "registry.auto_register is off: register it with "
+                         "stele schema register",
+                         who, s->name, s->version);
 }
 
 static int open_engine(const stele_config *cfg, bool writes,

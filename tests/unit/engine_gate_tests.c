@@ -11,7 +11,10 @@
 #include "engine_test.h"
 #include "log/log.h"
 
-/* The bank example with schemas from f->dir/schemas (a copy to edit). */
+/* The bank example with schemas from f->dir/schemas (a copy to edit),
+ * and a log (with its registry) of its own. */
+static bool auto_register_off; /* the next configs say so */
+
 static void write_copy_config(fixture *f)
 {
     char cmd[700];
@@ -22,12 +25,14 @@ static void write_copy_config(fixture *f)
     assert_non_null(out);
     fprintf(out,
             "app: bank\n"
-            "data_dir: %s/data\n"
+            "data_dir: %s/gate-data\n"
             "schemas: %s/schemas\n"
             "log:\n  partitions: 3\n"
             "logging:\n  level: error\n"
+            "%s"
             "plugins:\n",
-            f->dir, f->dir);
+            f->dir, f->dir,
+            auto_register_off ? "registry:\n  auto_register: false\n" : "");
     for (size_t i = 0; bank_plugins[i]; i++)
         fprintf(out, "  - %s\n", bank_plugins[i]);
     fprintf(out, "  - %s/upcasters/bank_deposited_v1_v2.so\n",
@@ -117,6 +122,13 @@ void test_shipped_example_passes_its_gate_after_commands(void **state)
     assert_int_equal(versions_of(f, "bank.Deposited"), 1);
 }
 
+/* The upcaster of the bank example (the CLI reads it from the config). */
+static bool bank_bridge(void *opaque, const char *type, int version)
+{
+    (void)opaque;
+    return version == 2 && strcmp(type, "bank.Deposited") == 0;
+}
+
 /* The gate as stele schema check (register: as schema register) runs it
  * on the copy: the problems it finds. */
 static size_t gate_problems(fixture *f, bool do_register)
@@ -133,7 +145,8 @@ static size_t gate_problems(fixture *f, bool do_register)
     stele_gate g = {.reg = reg,
                     .codec = codec,
                     .fallback = STELE_COMPAT_BACKWARD_TRANSITIVE,
-                    .do_register = do_register};
+                    .do_register = do_register,
+                    .bridged = bank_bridge};
     size_t types, bad;
     assert_int_equal(stele_gate_run(&g, &types, &bad, &err), 0);
     stele_codec_free(codec);
@@ -205,4 +218,27 @@ void test_deployed_version_edited_in_place_is_refused(void **state)
     /* and a reader does not replay: that writes states */
     assert_int_equal(stele_engine_replay(f->e, "Account", &did, &did, &err),
                      STELE_EINVAL);
+}
+
+/* registry.auto_register: false (a registry only stele schema register
+ * writes to): a writer refuses to start on a version it writes that is
+ * not registered, and starts once it is. */
+void test_without_auto_register_writers_need_registered_schemas(void **state)
+{
+    fixture *f = *state;
+    stele_err err = {0};
+    auto_register_off = true;
+    int rc = open_copy(f, true, &err);
+    auto_register_off = false;
+    assert_int_equal(rc, STELE_EINVAL);
+    assert_non_null(strstr(err.msg, "is not registered and "
+                                    "registry.auto_register is off"));
+    assert_int_equal(versions_of(f, "bank.Deposited"), 0);
+    assert_int_equal(gate_problems(f, true), 0); /* stele schema register */
+    auto_register_off = true;
+    rc = open_copy(f, true, &err);
+    auto_register_off = false;
+    if (rc != 0)
+        fail_msg("open: %s", err.msg);
+    deposit_once(f, "g-1");
 }

@@ -479,6 +479,7 @@ static void test_registry_defaults_to_embedded(void **state)
     assert_string_equal(c->registry_backend, "embedded");
     assert_string_equal(c->registry_subject_strategy, "record");
     assert_string_equal(c->registry_compatibility, "BACKWARD_TRANSITIVE");
+    assert_true(c->registry_auto_register);
     assert_int_equal(c->registry_timeout_ms, 10000);
     assert_int_equal(c->registry_retries, 4);
     assert_null(c->registry_url);
@@ -501,7 +502,9 @@ static void test_registry_rest_sets_every_key(void **state)
                               "  timeout_ms: 2500\n"
                               "  retries: 7\n"
                               "  subject_strategy: topic_record\n"
-                              "  compatibility: FULL_TRANSITIVE\n");
+                              "  compatibility: FULL_TRANSITIVE\n"
+                              "  auto_register: false\n");
+    assert_false(c->registry_auto_register);
     assert_string_equal(c->registry_backend, "rest");
     assert_string_equal(c->registry_url,
                         "https://registry:8081/apis/ccompat/v7");
@@ -526,7 +529,10 @@ static void test_registry_errors_name_line(void **state)
                "3: unknown key 'urll' in 'registry' (expected one of: "
                "backend, url, username, password, ca_file, cert_file, "
                "key_file, timeout_ms, retries, subject_strategy, "
-               "compatibility)");
+               "compatibility, auto_register)");
+    load_fails("app: bank\nregistry:\n  auto_register: yes\n",
+               "3: 'registry.auto_register' must be true or false, got "
+               "'yes'");
     load_fails("app: bank\nregistry:\n  url: ftp://x\n",
                "3: 'registry.url' must start with http:// or https://, got "
                "'ftp://x'");
