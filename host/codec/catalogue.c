@@ -317,6 +317,8 @@ int stele_codec_new(const char *schemas_dir, stele_registry *reg,
         rc = stele_err_set(err, STELE_ENOMEM, "codec: no memory");
     else
         rc = walk(c, schemas_dir, 0, err);
+    if (rc == 0 && !(c->schemas_dir = strdup(schemas_dir)))
+        rc = stele_err_set(err, STELE_ENOMEM, "codec: no memory");
     if (rc == 0 && c->n_cat) {
         qsort(c->cat, c->n_cat, sizeof *c->cat, by_name_version);
         if (!(c->list = malloc(c->n_cat * sizeof *c->list)))
@@ -351,6 +353,7 @@ void stele_codec_free(stele_codec *c)
         codec_schema_free(c->fetched[i]);
     free(c->cat);
     free(c->list);
+    free(c->schemas_dir);
     free(c->fetched);
     stele_map_free(c->by_name, NULL);
     stele_map_free(c->by_id, NULL);
@@ -359,6 +362,23 @@ void stele_codec_free(stele_codec *c)
     if (c->reader)
         avro_reader_free(c->reader);
     free(c);
+}
+
+int codec_no_schema(const stele_codec *c, const char *name, int version,
+                    stele_err *err)
+{
+    int have = 0;
+    for (size_t i = 0; name && i < c->n_cat; i++)
+        if (strcmp(c->cat[i]->pub.name, name) == 0)
+            have++;
+    return stele_err_set(err, STELE_ENOTFOUND,
+                         "no schema for %s v%d: expected a file %s.v%d.avsc "
+                         "in %s or a folder under it (%d other version%s of "
+                         "%s there)",
+                         name ? name : "(null)", version,
+                         name ? name : "(null)", version,
+                         c->schemas_dir ? c->schemas_dir : "schemas/", have,
+                         have == 1 ? "" : "s", name ? name : "(null)");
 }
 
 int stele_codec_schema(stele_codec *c, const char *name, int version,
@@ -370,9 +390,7 @@ int stele_codec_schema(stele_codec *c, const char *name, int version,
     if (name && name_key(name, version, key, sizeof key, &klen) == 0)
         cs = stele_map_get(c->by_name, key, klen);
     if (!cs)
-        return stele_err_set(err, STELE_ENOTFOUND,
-                             "no schema for %s v%d in the catalogue",
-                             name ? name : "(null)", version);
+        return codec_no_schema(c, name, version, err);
     if (cs->pub.id == 0 && !cs->looked_up) {
         /* Look up before registering (as Confluent's serializers do): a
          * registry that is read-only to this client still answers it. */

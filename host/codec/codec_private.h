@@ -215,7 +215,13 @@ struct stele_codec {
     /* stele_codec_set_registering(false): schemas are looked up, never
      * registered (a process that only reads) */
     bool lookup_only;
+    char *schemas_dir; /* where the catalogue was read from, for messages */
 };
+
+/* STELE_ENOTFOUND for name vN, naming the file it expected and the folder
+ * searched. */
+int codec_no_schema(const stele_codec *c, const char *name, int version,
+                    stele_err *err);
 
 /* "name vN (schema id I)" for a writer schema, or, for one fetched by id
  * that no file of schemas/ holds, "name (schema id I, in no file of

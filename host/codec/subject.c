@@ -32,9 +32,7 @@ int stele_codec_schema_for_topic(stele_codec *c, const char *topic,
         return stele_codec_schema(c, name, version, out, err);
     codec_schema *cs = catalogue_find(c, name, version);
     if (!cs)
-        return stele_err_set(err, STELE_ENOTFOUND,
-                             "no schema for %s v%d in the catalogue", name,
-                             version);
+        return codec_no_schema(c, name, version, err);
     char subject[1024];
     if (stele_registry_subject(c->reg, topic, name, subject, sizeof subject))
         return stele_err_set(err, STELE_EINVAL, "%s: subject name too long",

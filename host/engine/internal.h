@@ -247,6 +247,11 @@ void projector_namespace(const char *name, int version, char *out,
  * model (before a query). */
 int use_serving_namespaces(stele_engine *e, stele_err *err);
 
+/* reading.c: why an event type a reader met is not one it declares, for
+ * its message (into buf). */
+const char *undeclared_hint(stele_engine *e, const char *type, char *buf,
+                            size_t size);
+
 /* status.c: appends {"aggregate", "id", "partition", "version",
  * "reason"} to out for every aggregate of a (NULL: every type) whose latest
  * stored state marks it broken. */

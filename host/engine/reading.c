@@ -75,6 +75,21 @@ int stele_engine_list(stele_engine *e, const char *table,
                          "no projector declares a table '%s'", table);
 }
 
+const char *undeclared_hint(stele_engine *e, const char *type, char *buf,
+                            size_t size)
+{
+    if (stele_codec_has_upcasters(e->codec, type))
+        snprintf(buf, size,
+                 " (a loaded upcaster reads it, but not into a type the "
+                 "aggregate declares)");
+    else
+        snprintf(buf, size,
+                 " (no loaded upcaster reads %s: if it was renamed or "
+                 "replaced, list the upcaster that does under plugins:)",
+                 type);
+    return buf;
+}
+
 static json_t *event_json(const stele_event *ev, const avro_value_t *v)
 {
     const stele_event_meta *m = ev->meta;
@@ -88,6 +103,30 @@ static json_t *event_json(const stele_event *ev, const avro_value_t *v)
         (json_int_t)m->version, "causation_id", m->causation_id,
         "correlation_id", m->correlation_id, "timestamp_ms",
         (json_int_t)m->timestamp_ms, "data", stele_codec_to_json(v));
+}
+
+/* What is stored, beside the view read through upcasters and
+ * resolution: {"type" (the stored type header), "schema_id" (the writer's,
+ * from the wire format), "schema_version" (its file version; null when no
+ * file of schemas/ holds it)}. */
+static json_t *stored_json(stele_engine *e, const stele_log_record *r)
+{
+    char type[256];
+    header_str(r, H_EVENT_TYPE, type, sizeof type);
+    const unsigned char *v = r->value;
+    int32_t id = r->value_len >= 5 ? (int32_t)((uint32_t)v[1] << 24 |
+                                               (uint32_t)v[2] << 16 |
+                                               (uint32_t)v[3] << 8 | v[4])
+                                   : 0;
+    const stele_schema *w = NULL;
+    stele_err ignored = {0};
+    json_t *version = stele_codec_schema_by_id(e->codec, id, &w,
+                                               &ignored) == 0 &&
+                              w->version > 0
+                          ? json_integer(w->version)
+                          : json_null();
+    return json_pack("{s:s, s:i, s:o}", "type", type, "schema_id", (int)id,
+                     "schema_version", version);
 }
 
 static int events_of_partition(stele_engine *e, aggregate *a, int32_t p,
@@ -118,6 +157,7 @@ static int events_of_partition(stele_engine *e, aggregate *a, int32_t p,
                 continue;
             stele_codec_events *evs;
             stele_event_meta meta;
+            char hint[300];
             event_meta_fill(r, &meta, strbuf, sizeof strbuf);
             if ((rc = engine_reads(e, &evs, err)) == 0)
                 rc = read_stored_event(e, r, aggregate_wants, a, evs, err);
@@ -125,11 +165,12 @@ static int events_of_partition(stele_engine *e, aggregate *a, int32_t p,
             size_t n = rc ? 0 : stele_codec_events_list(evs, &items);
             for (size_t j = 0; j < n && rc == 0; j++)
                 if (!items[j].declared)
-                    rc = stele_err_set(err, STELE_EINVAL,
-                                       "%s[%d]@%" PRId64 ": undeclared event "
-                                       "type '%s'",
-                                       r->topic, (int)p, r->offset,
-                                       items[j].schema->name);
+                    rc = stele_err_set(
+                        err, STELE_EINVAL,
+                        "%s[%d]@%" PRId64 ": undeclared event type '%s'%s",
+                        r->topic, (int)p, r->offset, items[j].schema->name,
+                        undeclared_hint(e, items[j].schema->name, hint,
+                                        sizeof hint));
             if (rc != 0) {
                 stele_log_batch_free(b);
                 return rc;
@@ -140,6 +181,12 @@ static int events_of_partition(stele_engine *e, aggregate *a, int32_t p,
                 stele_event ev = {items[j].schema->name,
                                   items[j].schema->version, NULL, &meta};
                 json_t *shown = event_json(&ev, &items[j].value);
+                json_t *stored = stored_json(e, r);
+                if (shown && (!stored ||
+                              json_object_set_new(shown, "stored", stored))) {
+                    json_decref(shown);
+                    shown = NULL;
+                }
                 if (!shown) {
                     /* left out, the listing would look complete */
                     stele_log_batch_free(b);

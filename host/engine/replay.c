@@ -162,12 +162,15 @@ static int evolve_record(stele_engine *e, aggregate *a,
                  : stele_codec_value_reset(a->state_schema, &a->state, err);
     for (size_t i = 0; i < n && rc == 0; i++) {
         const stele_codec_event *it = &items[i];
+        char hint[300];
         if (!it->declared)
             return stele_err_set(err, STELE_EINVAL,
                                  "%s[%d]@%" PRId64 ": event type '%s' is "
-                                 "not declared by aggregate %s",
+                                 "not declared by aggregate %s%s",
                                  r->topic, (int)r->partition, r->offset,
-                                 it->schema->name, a->def->type);
+                                 it->schema->name, a->def->type,
+                                 undeclared_hint(e, it->schema->name, hint,
+                                                 sizeof hint));
         stele_value evv = stele_value_wrap(&it->value);
         stele_event ev = {it->schema->name, it->schema->version, &evv, meta};
         if (a->def->evolve(a->plugin->ctx, &sv, &ev))

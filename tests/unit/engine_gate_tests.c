@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "codec/registry_config.h"
+#include "common/util.h"
 #include "engine_test.h"
 #include "log/log.h"
 
@@ -241,4 +242,54 @@ void test_without_auto_register_writers_need_registered_schemas(void **state)
     if (rc != 0)
         fail_msg("open: %s", err.msg);
     deposit_once(f, "g-1");
+}
+
+/* An event of a type the aggregate does not declare (here a command's
+ * value under the events topic, as a renamed type would be): the message
+ * says that no loaded upcaster reads it, where before it named the type
+ * alone. */
+void test_undeclared_event_type_says_no_upcaster_reads_it(void **state)
+{
+    fixture *f = *state;
+    stele_err err = {0};
+    assert_int_equal(open_copy(f, true, &err), 0);
+    deposit_once(f, "g-1");
+    int32_t p = stele_partition_for_key("g-1", 3, 3);
+    stele_log *l = NULL;
+    char path[400];
+    snprintf(path, sizeof path, "%s/gate-data/log.db", f->dir);
+    close_engine(f);
+    assert_int_equal(stele_log_open_sqlite(path, &l, &err), 0);
+    stele_log_batch *cmds = NULL, *evs = NULL;
+    assert_int_equal(
+        stele_log_read(l, "bank.Account.commands", p, 0, 10, &cmds, &err), 0);
+    assert_int_equal(
+        stele_log_read(l, "bank.Account.events", p, 0, 10, &evs, &err), 0);
+    assert_true(cmds->n >= 1 && evs->n >= 1);
+    stele_log_record r = evs->records[0];
+    stele_log_header h[16];
+    assert_true(r.n_headers <= 16);
+    for (size_t i = 0; i < r.n_headers; i++) {
+        h[i] = r.headers[i];
+        if (!strcmp(h[i].name, "event_type"))
+            h[i] = (stele_log_header){"event_type", "bank.OpenAccount", 16};
+        if (!strcmp(h[i].name, "version"))
+            h[i] = (stele_log_header){"version", "3", 1};
+    }
+    r.headers = h;
+    r.value = cmds->records[0].value; /* bank.OpenAccount, in wire format */
+    r.value_len = cmds->records[0].value_len;
+    assert_int_equal(
+        stele_log_produce(l, "bank.Account.events", p, &r, NULL, &err), 0);
+    stele_log_batch_free(cmds);
+    stele_log_batch_free(evs);
+    stele_log_close(l);
+    assert_int_equal(open_copy(f, false, &err), 0);
+    assert_int_equal(stele_engine_events(f->e, "Account", "g-1", 0,
+                                         drop_event, NULL, &err),
+                     STELE_EINVAL);
+    assert_non_null(strstr(err.msg, "undeclared event type "
+                                    "'bank.OpenAccount'"));
+    assert_non_null(strstr(err.msg, "no loaded upcaster reads "
+                                    "bank.OpenAccount"));
 }

@@ -417,6 +417,13 @@ static void test_v1_events_are_read_as_v2_everywhere(void **state)
                         "bank.Deposited");
     assert_int_equal(json_integer_value(json_object_get(dep, "schema_version")),
                      2);
+    /* and what is stored, beside the view */
+    json_t *stored = json_object_get(dep, "stored");
+    assert_string_equal(json_string_value(json_object_get(stored, "type")),
+                        "bank.Deposited");
+    assert_int_equal(
+        json_integer_value(json_object_get(stored, "schema_version")), 1);
+    assert_true(json_integer_value(json_object_get(stored, "schema_id")) > 0);
     json_t *want = json_loads("{\"amount\": {\"minor\": 50, \"currency\": "
                               "\"EUR\"}, \"balance\": 150, \"channel\": "
                               "\"unknown\"}",
