@@ -4,8 +4,30 @@
 # with ctest: unit, end-to-end, and integration tests against a real Kafka
 # broker and a real PostgreSQL server, which the tests start themselves
 # (scripts/kafka-start.sh, scripts/pg-start.sh) when they are not running.
+#
+# Servers the tests start are stopped at the end, and the script says so;
+# a Kafka broker (127.0.0.1:9092) or PostgreSQL server (STELE_PG_PORT,
+# 5433) that was already running before is left running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+kafka_was_up=0; pg_was_up=0
+port_open 9092 && kafka_was_up=1
+port_open "${STELE_PG_PORT:-5433}" && pg_was_up=1
+stop_started() {
+  if [ "$kafka_was_up" = 0 ] && port_open 9092; then
+    echo "test.sh: stopping the Kafka broker the tests started"
+    STELE_KAFKA_DIR="${STELE_TEST_KAFKA_DIR:-/tmp/stele-kafka-test}" \
+      scripts/kafka-stop.sh || true
+  fi
+  if [ "$pg_was_up" = 0 ] && port_open "${STELE_PG_PORT:-5433}"; then
+    echo "test.sh: stopping the PostgreSQL server the tests started"
+    scripts/pg-stop.sh || true
+  fi
+}
+trap stop_started EXIT
+
 scripts/deps.sh --test
 scripts/build.sh build Release
 (cd build && ctest --output-on-failure)
