@@ -298,6 +298,13 @@ typedef struct stele_registry_schema {
 
 void stele_registry_schema_clear(stele_registry_schema *s);
 
+/* Whether the registry still gives id to text (asked anew, not from a
+ * cache): STELE_EFATAL when it gives it to another schema or to none (a
+ * registry that lost its data), the transport's error when it cannot be
+ * asked, 0 otherwise (always, for the embedded registry). */
+int stele_registry_verify(stele_registry *reg, int32_t id, const char *text,
+                          stele_err *err);
+
 /* The version of subject holding schema text (POST /subjects/{s}).
  * STELE_ENOTFOUND when the subject or the text is not registered. */
 int stele_registry_find(stele_registry *reg, const char *subject,

@@ -49,6 +49,11 @@ typedef struct registry_ops {
     int (*test_compat)(stele_registry *reg, const char *subject,
                        const char *text, bool *compatible,
                        stele_compat_report *rep, stele_err *err);
+    /* The text the registry holds for id now, not from a cache (*text is
+     * malloc'd). NULL: the registry cannot lose what it gave out (the
+     * embedded one is the log). */
+    int (*fetch_fresh)(stele_registry *reg, int32_t id, char **text,
+                       stele_err *err);
 } registry_ops;
 
 /* Embedded first in each registry's own struct. */

@@ -216,3 +216,36 @@ int stele_registry_test_compat(stele_registry *reg, const char *subject,
     return test_compat_host(reg, subject, schema_text, fallback, compatible,
                             rep, err);
 }
+
+int stele_registry_verify(stele_registry *reg, int32_t id, const char *text,
+                          stele_err *err)
+{
+    if (!reg || !text || id <= 0)
+        return stele_err_set(err, STELE_EINVAL,
+                             "registry: verify needs an id and a text");
+    if (!reg->ops->fetch_fresh)
+        return 0;
+    char *now = NULL;
+    int rc = reg->ops->fetch_fresh(reg, id, &now, err);
+    if (rc == STELE_ENOTFOUND)
+        return stele_err_set(err, STELE_EFATAL,
+                             "schema registry: schema id %d is no longer "
+                             "known (the registry lost its data?): not "
+                             "writing with it",
+                             id);
+    if (rc)
+        return rc;
+    json_t *a = json_loads(now, 0, NULL), *b = json_loads(text, 0, NULL);
+    bool same = a && b && json_equal(a, b);
+    json_decref(a);
+    json_decref(b);
+    free(now);
+    if (!same)
+        return stele_err_set(err, STELE_EFATAL,
+                             "schema registry: schema id %d now names "
+                             "another schema (the registry lost its data "
+                             "and gave the id out again?): not writing with "
+                             "it",
+                             id);
+    return 0;
+}

@@ -120,6 +120,28 @@ static int rest_lookup(stele_registry *reg, int32_t id, const char **text,
     return rc;
 }
 
+static int rest_fetch_fresh(stele_registry *reg, int32_t id, char **text,
+                            stele_err *err)
+{
+    rest_registry *r = (rest_registry *)reg;
+    char path[64], what[80];
+    snprintf(path, sizeof path, "/schemas/ids/%d", id);
+    snprintf(what, sizeof what, "schema registry: schema id %d", id);
+    long status;
+    int32_t code;
+    json_t *ans = NULL;
+    int rc = rest_http_request(&r->http, "GET", path, NULL, &status, &ans,
+                               &code, what, err);
+    const char *s = json_string_value(json_object_get(ans, "schema"));
+    if (rc == 0 && !s)
+        rc = stele_err_set(err, STELE_EIO, "%s: the answer has no schema",
+                           what);
+    if (rc == 0 && !(*text = strdup(s)))
+        rc = no_memory(err);
+    json_decref(ans);
+    return rc;
+}
+
 /* Fills out from a {subject, version, id, schema} answer. */
 static int fill(json_t *ans, const char *subject, stele_registry_schema *out,
                 stele_err *err)
@@ -373,7 +395,8 @@ static const registry_ops rest_ops = {.register_schema = rest_register,
                                       .versions = rest_versions,
                                       .get_compat = rest_get_compat,
                                       .set_compat = rest_set_compat,
-                                      .test_compat = rest_test_compat};
+                                      .test_compat = rest_test_compat,
+                                      .fetch_fresh = rest_fetch_fresh};
 
 int stele_registry_open_rest(const stele_registry_rest_opts *opts,
                              stele_registry **out, stele_err *err)

@@ -247,6 +247,13 @@ void projector_namespace(const char *name, int version, char *out,
  * model (before a query). */
 int use_serving_namespaces(stele_engine *e, stele_err *err);
 
+/* verify.c: whether the registry still gives every id this host writes
+ * with to its schema; STELE_EFATAL when not (stop writing), the
+ * registry's transport error when it cannot be asked (go on: the ids
+ * are cached). */
+int engine_verify_ids(stele_engine *e, stele_err *err);
+#define VERIFY_IDS_EVERY_MS 30000
+
 /* reading.c: why an event type a reader met is not one it declares, for
  * its message (into buf). */
 const char *undeclared_hint(stele_engine *e, const char *type, char *buf,

@@ -85,6 +85,27 @@ int read_stored_event(stele_engine *e, const stele_log_record *r,
                              "%s[%d]@%" PRId64 ": the stored event's version "
                              "header is not a version ('%s')",
                              r->topic, (int)r->partition, r->offset, num);
+    /* The writer's id must name the stored type: a registry that lost its
+     * data and gave the id to another schema would otherwise have the
+     * event decoded as something it is not. */
+    const unsigned char *w = r->value;
+    if (r->value_len >= 5 && w[0] == 0) {
+        int32_t id = (int32_t)((uint32_t)w[1] << 24 | (uint32_t)w[2] << 16 |
+                               (uint32_t)w[3] << 8 | w[4]);
+        const stele_schema *writer;
+        char type[256];
+        header_str(r, H_EVENT_TYPE, type, sizeof type);
+        stele_err ignored = {0};
+        if (stele_codec_schema_by_id(e->codec, id, &writer, &ignored) == 0 &&
+            strcmp(writer->name, type) != 0)
+            return stele_err_set(err, STELE_EINVAL,
+                                 "%s[%d]@%" PRId64 ": the event is a %s but "
+                                 "its schema id %d is %s in the registry: "
+                                 "the registry's ids changed (restarted "
+                                 "empty?)",
+                                 r->topic, (int)r->partition, r->offset, type,
+                                 id, writer->name);
+    }
     int rc = stele_codec_read_event(e->codec, r->value, r->value_len, want,
                                     opaque, ev, err);
     if (rc != 0)

@@ -41,11 +41,19 @@ int stele_engine_run(stele_engine *e, volatile sig_atomic_t *stop,
                 "running app %s: %zu aggregates, %zu projectors, %zu queries",
                 e->cfg->app, e->n_aggs, e->n_projs, e->n_queries);
     int idle_ms = 1, failures = 0;
-    int64_t next_expire_ns = 0, next_report_ns = 0;
+    int64_t next_expire_ns = 0, next_report_ns = 0, next_verify_ns = 0;
     while (!*stop) {
         if (stele_mono_ns() >= next_expire_ns) {
             expire(e);
             next_expire_ns = stele_mono_ns() + EXPIRE_EVERY_MS * 1000000LL;
+        }
+        if (stele_mono_ns() >= next_verify_ns) {
+            stele_err verr = {0};
+            if (engine_verify_ids(e, &verr) == STELE_EFATAL) {
+                *err = verr;
+                return STELE_EFATAL;
+            }
+            next_verify_ns = stele_mono_ns() + VERIFY_IDS_EVERY_MS * 1000000LL;
         }
         size_t n1 = 0, n2 = 0;
         stele_err local = {0}, perr = {0};

@@ -293,3 +293,46 @@ void test_undeclared_event_type_says_no_upcaster_reads_it(void **state)
     assert_non_null(strstr(err.msg, "no loaded upcaster reads "
                                     "bank.OpenAccount"));
 }
+
+/* An event whose schema id names another record than its type (what a
+ * registry restarted empty does to every id it hands out again): before,
+ * it was decoded with that schema wherever resolution let it. */
+void test_event_whose_id_names_another_type_is_refused(void **state)
+{
+    fixture *f = *state;
+    stele_err err = {0};
+    assert_int_equal(open_copy(f, true, &err), 0);
+    deposit_once(f, "g-1");
+    int32_t p = stele_partition_for_key("g-1", 3, 3);
+    char path[400];
+    snprintf(path, sizeof path, "%s/gate-data/log.db", f->dir);
+    close_engine(f);
+    stele_log *l = NULL;
+    assert_int_equal(stele_log_open_sqlite(path, &l, &err), 0);
+    stele_log_batch *evs = NULL;
+    assert_int_equal(
+        stele_log_read(l, "bank.Account.events", p, 0, 10, &evs, &err), 0);
+    assert_int_equal(evs->n, 2); /* opened, deposited */
+    stele_log_record r = evs->records[1];
+    stele_log_header h[16];
+    assert_true(r.n_headers <= 16);
+    for (size_t i = 0; i < r.n_headers; i++) {
+        h[i] = r.headers[i];
+        if (!strcmp(h[i].name, "version"))
+            h[i] = (stele_log_header){"version", "3", 1};
+    }
+    r.headers = h;
+    r.value = evs->records[0].value; /* an AccountOpened, id and all */
+    r.value_len = evs->records[0].value_len;
+    assert_int_equal(
+        stele_log_produce(l, "bank.Account.events", p, &r, NULL, &err), 0);
+    stele_log_batch_free(evs);
+    stele_log_close(l);
+    assert_int_equal(open_copy(f, false, &err), 0);
+    assert_int_equal(stele_engine_events(f->e, "Account", "g-1", 0,
+                                         drop_event, NULL, &err),
+                     STELE_EINVAL);
+    assert_non_null(strstr(err.msg, "the event is a bank.Deposited but its "
+                                    "schema id"));
+    assert_non_null(strstr(err.msg, "is bank.AccountOpened in the registry"));
+}

@@ -103,11 +103,13 @@ void test_reading_registers_nothing_and_writing_is_gated(void **state);
 void test_deployed_version_edited_in_place_is_refused(void **state);
 void test_without_auto_register_writers_need_registered_schemas(void **state);
 void test_undeclared_event_type_says_no_upcaster_reads_it(void **state);
+void test_event_whose_id_names_another_type_is_refused(void **state);
 #define ENGINE_GATE_TESTS                                                      \
     T(test_shipped_example_passes_its_gate_after_commands),                    \
         T(test_reading_registers_nothing_and_writing_is_gated),                \
         T(test_deployed_version_edited_in_place_is_refused),                   \
         T(test_without_auto_register_writers_need_registered_schemas),         \
-        T(test_undeclared_event_type_says_no_upcaster_reads_it)
+        T(test_undeclared_event_type_says_no_upcaster_reads_it),               \
+        T(test_event_whose_id_names_another_type_is_refused)
 
 #endif
