@@ -13,6 +13,8 @@
 
 /* The connection string of the run's database. */
 extern char *lpt_conninfo;
+/* Its stored records, reached behind the log's back (log_pg_raw.c). */
+extern const log_conformance_raw lpt_raw;
 
 /* A name unique to this run and call. */
 const char *lpt_uniq(char *buf, size_t n, const char *base);

@@ -310,6 +310,7 @@ int main(void)
         .dense_offsets = true,
         .deletes_records = true,
         .poll_timeout_ms = 5000,
+        .raw = &lpt_raw,
     };
     int failures = log_conformance_run(&backend);
 #define T(f) cmocka_unit_test_teardown(f, group_teardown)
