@@ -280,7 +280,7 @@ static int send_stmt(PGconn *c, lpg_txn *t, const lpg_txn_stmt *st)
     lpg_params p = {0};
     lpg_p_i32(&p, first->t->id);
     lpg_p_i32(&p, first->partition);
-    for (int i = 0; i < 6; i++) {
+    for (size_t i = 0; i < sizeof t->arrays / sizeof *t->arrays; i++) {
         if (a[i].n > INT32_MAX)
             return -2;
         lpg_p_bytes(&p, a[i].b, a[i].n);

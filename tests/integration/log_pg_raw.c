@@ -3,7 +3,7 @@
  * back for the conformance suite (log_conformance_raw): a bit flipped in
  * a column, a checksum set to NULL, and a database of its own made by
  * hand with the schema before checksums (version 1, as an earlier stele
- * left it).
+ * left it); and, on such a database, hosts that open it all at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -166,3 +167,58 @@ const log_conformance_raw lpt_raw = {
     .open_old = pg_raw_open_old,
     .remove_old = pg_raw_remove_old,
 };
+
+/* Hosts of this version started at once on a database an earlier stele
+ * made: each opens it (the migration taken in turns under the schema
+ * lock, the later ones finding it done), and the old record reads. */
+void test_hosts_opening_an_old_log_at_once_all_migrate_it(void **state)
+{
+    (void)state;
+    char topic[64], compacted[64];
+    lpt_uniq(topic, sizeof topic, "old");
+    lpt_uniq(compacted, sizeof compacted, "old-state");
+    pg_raw_make_old(NULL, topic, compacted);
+    int go[2];
+    assert_int_equal(pipe(go), 0);
+    enum { HOSTS = 4 };
+    pid_t pids[HOSTS];
+    for (int i = 0; i < HOSTS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            close(go[1]);
+            char b;
+            (void)!read(go[0], &b, 1); /* EOF: the parent let them go */
+            stele_log *l = NULL;
+            stele_err err = {0};
+            int rc = stele_log_open_postgres(old_conninfo, &l, &err);
+            if (rc)
+                fprintf(stderr, "host %d: %s\n", i, err.msg);
+            stele_log_close(l);
+            _exit(rc ? 1 : 0);
+        }
+    }
+    close(go[0]);
+    close(go[1]);
+    for (int i = 0; i < HOSTS; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(pgt_scalar(old_conninfo, "SELECT value::int FROM "
+                                              "stele_log.meta WHERE key = "
+                                              "'schema_version'"),
+                     2);
+    stele_log *l = NULL;
+    OK(pg_raw_open_old(NULL, &l, E));
+    stele_log_batch *b = NULL;
+    OK(stele_log_read(l, topic, 0, 0, 10, &b, E));
+    assert_int_equal(b->n, 1);
+    assert_true(b->records[0].unchecked);
+    assert_int_equal(b->records[0].value_len, 1);
+    assert_memory_equal(b->records[0].value, "v", 1);
+    stele_log_batch_free(b);
+    stele_log_close(l);
+    pg_raw_remove_old(NULL);
+}

@@ -323,6 +323,7 @@ int main(void)
         T(test_big_transaction_is_all_or_nothing),
         T(test_errors_name_the_server_never_the_password),
         T(test_server_restart_fails_with_retry_then_recovers),
+        T(test_hosts_opening_an_old_log_at_once_all_migrate_it),
     };
 #undef T
     failures +=
