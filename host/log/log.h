@@ -50,12 +50,19 @@ typedef struct stele_log_record {
     size_t value_len;
     const stele_log_header *headers;
     size_t n_headers;
-    /* Why the record could not be read whole (its stored headers are
-     * corrupt), NULL when it could: the record is returned all the same,
-     * without headers, for the reader to put it out of the way (a command
-     * dead-lettered, a state rebuilt, a projector stopped alone) instead
-     * of one record failing every read of its partition. */
+    /* Why the record could not be read whole, NULL when it could: the
+     * SQL logs found its stored checksum wrong ("checksum mismatch
+     * (stored 0x..., computed 0x...)") or its header blob corrupt. The
+     * record is returned all the same, with its topic, partition and
+     * offset, without headers, and its key and value as stored (not to
+     * be trusted, nor decoded), for the reader to put it out of the way
+     * (a command dead-lettered, a state rebuilt, a projector stopped
+     * alone) instead of one record failing every read of its partition. */
     const char *damaged;
+    /* The SQL logs: the record was stored before records carried a
+     * checksum, so nothing could be checked (it is read as stored).
+     * Always false on Kafka, whose record batches carry their own CRC. */
+    bool unchecked;
 } stele_log_record;
 
 /* Records returned by a read; free with stele_log_batch_free. */

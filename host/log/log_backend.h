@@ -16,6 +16,7 @@
 #ifndef STELE_LOG_BACKEND_H
 #define STELE_LOG_BACKEND_H
 
+#include "common/set64.h"
 #include "log.h"
 
 typedef struct stele_log_ops stele_log_ops;
@@ -156,6 +157,41 @@ int stele_log_headers_encode(const char *topic, const stele_log_record *rec,
                              stele_err *err);
 bool stele_log_headers_decode(stele_log_batch *b, const void *blob, size_t n,
                               stele_log_record *rec, bool *oom);
+
+/* Record checksums, for the backends that store records in SQL tables
+ * (log_checksum.c; docs/design.md, "Record checksums"). */
+
+/* The CRC-32C stored with a record: over key, header blob (as stored) and
+ * value, each a u32 little-endian length and its bytes; a NULL pointer is
+ * a NULL field (length 0xFFFFFFFF, no bytes), any other pointer with
+ * length 0 an empty one. Each length must be under 2 GiB. */
+uint32_t stele_log_record_crc(const void *key, size_t key_len,
+                              const void *headers, size_t headers_len,
+                              const void *value, size_t value_len);
+
+/* A record's columns as a SQL backend read them: pointers into its row,
+ * NULL for SQL NULL (and not NULL for an empty, non-NULL one). */
+typedef struct stele_log_stored {
+    const void *key, *headers, *value;
+    size_t key_len, headers_len, value_len;
+    bool has_crc; /* false: stored before checksums (crc IS NULL) */
+    int64_t crc;
+} stele_log_stored;
+
+/* Fills rec (just added to b, its topic, partition, offset and timestamp
+ * set) from s: key and value copied into b; the checksum checked, and on
+ * a mismatch rec->damaged says so and the headers are left undecoded;
+ * otherwise the headers decoded (a corrupt blob: damaged too). No
+ * checksum stored: rec->unchecked. 0, or STELE_ENOMEM (drop the record). */
+int stele_log_stored_read(stele_log_batch *b, stele_log_record *rec,
+                          const stele_log_stored *s);
+
+/* Says on stderr, at info level, that records of rec's partition (of the
+ * topic whose id is topic_id) are read unchecked, once per partition:
+ * *seen (created at the first call; the caller frees it with
+ * stele_set64_free) holds those said already. where names the log. */
+void stele_log_note_unchecked(stele_set64 **seen, const char *where,
+                              int64_t topic_id, const stele_log_record *rec);
 
 /* ------------------------------------------------------------------ */
 /* Consumer bookkeeping for backends that run groups themselves (SQLite, */

@@ -5,7 +5,7 @@
  *
  *   stele_log.topics(id, name, partitions, compacted)
  *   stele_log.partitions(topic_id, part, uid, next_offset)  the watermark
- *   stele_log.records(topic_id, part, off, ts, key, value, headers)
+ *   stele_log.records(topic_id, part, off, ts, key, value, headers, crc)
  *   stele_log.compacted(topic_id, part, key, off, ...)  latest per key
  *   stele_log.group_offsets(grp, topic_id, part, next_offset)
  *   stele_log.groups(id, name), stele_log.owners(group_id, puid, member,
@@ -32,7 +32,8 @@
 #include "common/err.h"
 #include "pgconn/pgconn.h"
 
-#define SCHEMA_VERSION 1
+/* 2: records carry a checksum (crc, NULL in rows written before) */
+#define SCHEMA_VERSION 2
 /* pg_advisory_xact_lock key serializing the schema's creation between
  * processes (not the store's 1398031692). */
 #define DDL_LOCK_KEY "1398033479"
@@ -45,7 +46,7 @@ static const char *const schema_sql =
     "CREATE SCHEMA IF NOT EXISTS stele_log;"
     "CREATE TABLE IF NOT EXISTS stele_log.meta("
     " key text PRIMARY KEY, value text NOT NULL);"
-    "INSERT INTO stele_log.meta VALUES ('schema_version', '1')"
+    "INSERT INTO stele_log.meta VALUES ('schema_version', '2')"
     " ON CONFLICT DO NOTHING;"
     "CREATE TABLE IF NOT EXISTS stele_log.topics("
     " id serial PRIMARY KEY, name text NOT NULL UNIQUE,"
@@ -57,7 +58,7 @@ static const char *const schema_sql =
     " PRIMARY KEY(topic_id, part));"
     "CREATE TABLE IF NOT EXISTS stele_log.records("
     " topic_id integer NOT NULL, part integer NOT NULL, off bigint NOT NULL,"
-    " ts bigint NOT NULL, key bytea, value bytea, headers bytea,"
+    " ts bigint NOT NULL, key bytea, value bytea, headers bytea, crc bigint,"
     " PRIMARY KEY(topic_id, part, off));"
     /* an aggregate's events without reading its partition */
     "CREATE INDEX IF NOT EXISTS records_by_key"
@@ -65,7 +66,7 @@ static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS stele_log.compacted("
     " topic_id integer NOT NULL, part integer NOT NULL, key bytea NOT NULL,"
     " off bigint NOT NULL, ts bigint NOT NULL, value bytea, headers bytea,"
-    " PRIMARY KEY(topic_id, part, key));"
+    " crc bigint, PRIMARY KEY(topic_id, part, key));"
     "CREATE UNIQUE INDEX IF NOT EXISTS compacted_by_offset"
     " ON stele_log.compacted(topic_id, part, off);"
     "CREATE TABLE IF NOT EXISTS stele_log.groups("
@@ -78,6 +79,12 @@ static const char *const schema_sql =
     " member bigint NOT NULL, epoch bigint NOT NULL,"
     " since timestamptz NOT NULL, PRIMARY KEY(group_id, puid));"
     "CREATE SEQUENCE IF NOT EXISTS stele_log.members;"
+    /* version 1 to 2: a checksum per record; adding a nullable column
+     * without a default rewrites nothing, whatever the table's size */
+    "ALTER TABLE stele_log.records ADD COLUMN IF NOT EXISTS crc bigint;"
+    "ALTER TABLE stele_log.compacted ADD COLUMN IF NOT EXISTS crc bigint;"
+    "UPDATE stele_log.meta SET value = '2'"
+    " WHERE key = 'schema_version' AND value = '1';"
     "COMMIT";
 
 /* ------------------------------------------------------------------ */
@@ -284,6 +291,7 @@ static void pg_close(stele_log *log)
         PQfinish(l->conn);
     if (l->topics)
         stele_map_free(l->topics, topic_free);
+    stele_set64_free(l->unchecked_seen);
     if (l->secret) {
         memset(l->secret, 0, strlen(l->secret));
         free(l->secret);
@@ -292,14 +300,15 @@ static void pg_close(stele_log *log)
     free(l);
 }
 
-/* Creates the schema when this database has none yet; refuses a schema
- * newer than this code. */
+/* Creates the schema when this database has none yet, brings an older
+ * one up to this version; refuses a schema newer than this code. */
 static int schema_ensure(lpg_log *l, stele_err *err)
 {
     const char *check =
         "SELECT value FROM stele_log.meta WHERE key = 'schema_version'";
     PGresult *r = PQexec(l->conn, check);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
+        atoi(PQgetvalue(r, 0, 0)) < SCHEMA_VERSION) {
         PQclear(r);
         /* Several processes may open one database at once: CREATE ... IF
          * NOT EXISTS races on the catalog, so they take turns. */

@@ -263,7 +263,8 @@ static int send_stmt(PGconn *c, lpg_txn *t, const lpg_txn_stmt *st)
     if (arr_begin(&a[0], 20, count, count * 8) ||
         arr_begin(&a[1], 20, count, count * 8) ||
         arr_begin(&a[2], 17, count, kb) || arr_begin(&a[3], 17, count, vb) ||
-        arr_begin(&a[4], 17, count, hb))
+        arr_begin(&a[4], 17, count, hb) ||
+        arr_begin(&a[5], 20, count, count * 8))
         return -2;
     const unsigned char *b = t->bytes;
     for (size_t i = st->from; i < st->to; i++) {
@@ -273,12 +274,13 @@ static int send_stmt(PGconn *c, lpg_txn *t, const lpg_txn_stmt *st)
         arr_bytes(&a[2], b + x->key_at, x->key_len, !x->has_key);
         arr_bytes(&a[3], b + x->value_at, x->value_len, !x->has_value);
         arr_bytes(&a[4], b + x->hdr_at, x->hdr_len, !x->has_hdr);
+        arr_i64(&a[5], x->crc);
     }
     const lpg_txn_rec *first = &t->recs[t->order[st->from]];
     lpg_params p = {0};
     lpg_p_i32(&p, first->t->id);
     lpg_p_i32(&p, first->partition);
-    for (int i = 0; i < 5; i++) {
+    for (size_t i = 0; i < sizeof t->arrays / sizeof *t->arrays; i++) {
         if (a[i].n > INT32_MAX)
             return -2;
         lpg_p_bytes(&p, a[i].b, a[i].n);

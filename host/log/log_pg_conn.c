@@ -21,7 +21,7 @@
 #define THIS_DB                                                                \
     "(SELECT oid FROM pg_catalog.pg_database"                                  \
     " WHERE datname = current_database())"
-#define ROW_COLUMNS "off, ts, key, value, headers"
+#define ROW_COLUMNS "off, ts, key, value, headers, crc"
 
 /* retention: at most $5 records from the lowest offset, before the first
  * one to keep (found in offset order: the walk costs the records it
@@ -59,22 +59,25 @@ static const char *const stmt_sql[S_COUNT] = {
                 " FROM stele_log.owners o"
                 " WHERE o.group_id = $1 AND o.puid = $2 FOR SHARE OF o",
     /* Many records of one partition per statement: arrays of offsets,
-     * timestamps, keys, values and headers (binary), one row each. */
+     * timestamps, keys, values, headers and checksums (binary), one row
+     * each. */
     [S_REC_INSERT] =
         "INSERT INTO stele_log.records(topic_id, part, off, ts, key, value,"
-        " headers) SELECT $1::int4, $2::int4, u.off, u.ts, u.key, u.value,"
-        " u.headers FROM unnest($3::int8[], $4::int8[], $5::bytea[],"
-        " $6::bytea[], $7::bytea[]) AS u(off, ts, key, value, headers)",
+        " headers, crc) SELECT $1::int4, $2::int4, u.off, u.ts, u.key,"
+        " u.value, u.headers, u.crc FROM unnest($3::int8[], $4::int8[],"
+        " $5::bytea[], $6::bytea[], $7::bytea[], $8::int8[])"
+        " AS u(off, ts, key, value, headers, crc)",
     /* Keys are distinct within one statement (the transaction keeps the
      * last record of each key: the others are compacted away at once). */
     [S_CMP_UPSERT] =
         "INSERT INTO stele_log.compacted(topic_id, part, off, ts, key, value,"
-        " headers) SELECT $1::int4, $2::int4, u.off, u.ts, u.key, u.value,"
-        " u.headers FROM unnest($3::int8[], $4::int8[], $5::bytea[],"
-        " $6::bytea[], $7::bytea[]) AS u(off, ts, key, value, headers)"
+        " headers, crc) SELECT $1::int4, $2::int4, u.off, u.ts, u.key,"
+        " u.value, u.headers, u.crc FROM unnest($3::int8[], $4::int8[],"
+        " $5::bytea[], $6::bytea[], $7::bytea[], $8::int8[])"
+        " AS u(off, ts, key, value, headers, crc)"
         " ON CONFLICT (topic_id, part, key) DO UPDATE SET off = excluded.off,"
         " ts = excluded.ts, value = excluded.value,"
-        " headers = excluded.headers",
+        " headers = excluded.headers, crc = excluded.crc",
     [S_GRP_SET] = "INSERT INTO stele_log.group_offsets(grp, topic_id, part,"
                   " next_offset) VALUES ($1::text, $2::int4, $3::int4,"
                   " $4::int8) ON CONFLICT (grp, topic_id, part)"

@@ -90,6 +90,7 @@ typedef struct lpg_log {
     stele_map *topics; /* name -> lpg_topic* */
     lpg_txn *txn;      /* the one transaction a handle may have */
     int64_t max_poll_ms; /* stele_log_pg_options.max_poll_interval_ms */
+    stele_set64 *unchecked_seen; /* partitions said to be read unchecked */
 } lpg_log;
 
 /* --- log_pg_conn.c --- */
@@ -161,6 +162,7 @@ typedef struct lpg_txn_rec {
     int64_t ts;
     size_t key_at, key_len, value_at, value_len, hdr_at, hdr_len;
     bool has_key, has_value, has_hdr;
+    uint32_t crc; /* of the bytes kept, as stored (stele_log_record_crc) */
 } lpg_txn_rec;
 
 /* A partition written to: how many records, and (at commit) the offset
@@ -210,7 +212,7 @@ struct lpg_txn {
     size_t n_order, cap_order;
     lpg_txn_stmt *stmts;
     size_t n_stmts, cap_stmts;
-    lpg_arr arrays[5]; /* offsets, timestamps, keys, values, headers */
+    lpg_arr arrays[6]; /* offsets, timestamps, keys, values, headers, crcs */
 };
 
 int lpg_txn_begin(stele_log *log, stele_log_txn **out, stele_err *err);
@@ -260,8 +262,9 @@ int lpg_get_latest(stele_log *log, const char *topic, int32_t partition,
                    stele_err *err);
 int lpg_committed(stele_log *log, const char *group, const char *topic,
                   int32_t partition, int64_t *next, stele_err *err);
-/* Appends the rows of a read (off, ts, key, value, headers) to b. */
-int lpg_rows_into(const PGresult *r, const lpg_topic *t,
+/* Appends the rows of a read (off, ts, key, value, headers, crc) to b,
+ * their checksums checked. */
+int lpg_rows_into(lpg_log *l, const PGresult *r, const lpg_topic *t,
                   int32_t partition, stele_log_batch *b, stele_err *err);
 /* Sends a read of up to max records of t[partition] from `from` on. */
 int lpg_send_read(PGconn *c, const lpg_topic *t, int32_t partition,

@@ -93,7 +93,7 @@ static int fetch_round(lpg_consumer *c, size_t share, size_t remaining,
                               c->base.group, t->name, p->partition);
         } else if (!rc) {
             size_t before = b->n;
-            rc = lpg_rows_into(r, t, p->partition, b, err);
+            rc = lpg_rows_into(l, r, t, p->partition, b, err);
             size_t nrows = b->n - before;
             *got += nrows;
             if (nrows)

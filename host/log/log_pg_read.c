@@ -16,18 +16,18 @@
 #include "common/err.h"
 #include "common/util.h"
 
-/* A bytea column copied into the batch; NULL stays NULL. */
-static bool column_copy(stele_log_batch *b, const PGresult *r, int row, int col,
-                        const void **out, size_t *len)
+/* A bytea column as stele_log_stored wants it: NULL for SQL NULL. */
+static const void *column_field(const PGresult *r, int row, int col,
+                                size_t *len)
 {
+    *len = 0;
     if (PQgetisnull(r, row, col))
-        return true;
+        return NULL;
     *len = (size_t)PQgetlength(r, row, col);
-    *out = stele_log_batch_copy(b, PQgetvalue(r, row, col), *len);
-    return *out != NULL;
+    return PQgetvalue(r, row, col);
 }
 
-int lpg_rows_into(const PGresult *r, const lpg_topic *t,
+int lpg_rows_into(lpg_log *l, const PGresult *r, const lpg_topic *t,
                   int32_t partition, stele_log_batch *b, stele_err *err)
 {
     int n = PQntuples(r);
@@ -38,22 +38,19 @@ int lpg_rows_into(const PGresult *r, const lpg_topic *t,
         rec->partition = partition;
         rec->offset = lpg_i64(r, i, 0);
         rec->timestamp_ms = lpg_i64(r, i, 1);
-        if (!column_copy(b, r, i, 2, &rec->key, &rec->key_len) ||
-            !column_copy(b, r, i, 3, &rec->value, &rec->value_len))
+        stele_log_stored st = {.has_crc = !PQgetisnull(r, i, 5)};
+        st.crc = st.has_crc ? lpg_i64(r, i, 5) : 0;
+        st.key = column_field(r, i, 2, &st.key_len);
+        st.value = column_field(r, i, 3, &st.value_len);
+        st.headers = column_field(r, i, 4, &st.headers_len);
+        if (stele_log_stored_read(b, rec, &st)) {
+            stele_log_batch_drop_last(b);
             goto oom;
-        if (!PQgetisnull(r, i, 4)) {
-            bool oom = false;
-            if (!stele_log_headers_decode(b, PQgetvalue(r, i, 4),
-                                          (size_t)PQgetlength(r, i, 4), rec,
-                                          &oom)) {
-                if (oom) {
-                    stele_log_batch_drop_last(b);
-                    goto oom;
-                }
-                rec->headers = NULL;
-                rec->n_headers = 0;
-                rec->damaged = "its headers are corrupt";
-            }
+        }
+        if (rec->unchecked) {
+            char where[200];
+            snprintf(where, sizeof where, "PostgreSQL log at %s", l->where);
+            stele_log_note_unchecked(&l->unchecked_seen, where, t->id, rec);
         }
     }
     return 0;
@@ -93,7 +90,7 @@ static int read_rows(lpg_log *l, const lpg_topic *t, int32_t partition,
     PGresult *r;
     int rc = lpg_run(l, l->conn, s, p, &r, err, what);
     if (!rc)
-        rc = lpg_rows_into(r, t, partition, b, err);
+        rc = lpg_rows_into(l, r, t, partition, b, err);
     PQclear(r);
     if (rc) {
         stele_log_batch_free(b);
@@ -239,7 +236,7 @@ int lpg_get_latest(stele_log *log, const char *topic, int32_t partition,
     else if (!(b = stele_log_batch_create()))
         rc = stele_err_set(err, STELE_ENOMEM, "get_latest %s", topic);
     else
-        rc = lpg_rows_into(r, t, partition, b, err);
+        rc = lpg_rows_into(l, r, t, partition, b, err);
     PQclear(r);
     if (rc) {
         stele_log_batch_free(b);

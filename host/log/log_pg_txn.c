@@ -70,7 +70,7 @@ void lpg_txn_free(lpg_txn *t)
     free(t->hdr);
     free(t->order);
     free(t->stmts);
-    for (int i = 0; i < 5; i++)
+    for (size_t i = 0; i < sizeof t->arrays / sizeof *t->arrays; i++)
         free(t->arrays[i].b);
     free(t);
 }
@@ -204,6 +204,10 @@ int lpg_txn_produce(stele_log_txn *txn, const char *topic, int32_t partition,
         keep(t, t->hdr, hlen, &r->hdr_at))
         return stele_err_set(err, STELE_ENOMEM, "%s[%d]: produce", topic,
                              partition);
+    /* of the bytes just kept, which commit sends as they are */
+    r->crc = stele_log_record_crc(rec->key, rec->key_len,
+                                  rec->n_headers ? t->hdr : NULL, hlen,
+                                  rec->value, rec->value_len);
     t->slots[slot].count++;
     t->n_recs++;
     if (offset_out)

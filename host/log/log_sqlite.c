@@ -1,13 +1,18 @@
 /*
  * log_sqlite.c — the embedded log: one SQLite file in WAL mode.
  *
- * Layout (schema version 1):
+ * Layout (schema version 2):
  *   topics(id, name, partitions, compacted)
  *   partitions(topic_id, part, next_offset)   the high watermark
  *   records(topic_id, part, off, ...)         normal topics, every record
  *   compacted(topic_id, part, key, off, ...)  compacted topics, latest per
  *                                             key, indexed by offset too
  *   group_offsets(grp, topic_id, part, next_offset)
+ *
+ * Version 2 added a crc column to records and compacted: the CRC-32C of
+ * the record's key, headers and value (log_checksum.c), checked on every
+ * read; NULL in rows written before, which are read unchecked. A version
+ * 1 file gets the column when it is first opened.
  *
  * Offsets are assigned when a record is produced: a transaction holds
  * SQLite's write lock from BEGIN IMMEDIATE, reads each partition's next
@@ -31,7 +36,7 @@
 #include "common/err.h"
 #include "common/util.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 5000
 
 static const char *const schema_sql =
@@ -45,22 +50,23 @@ static const char *const schema_sql =
     " PRIMARY KEY(topic_id, part)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS records("
     " topic_id INTEGER NOT NULL, part INTEGER NOT NULL, off INTEGER NOT NULL,"
-    " ts INTEGER NOT NULL, key BLOB, value BLOB, headers BLOB,"
+    " ts INTEGER NOT NULL, key BLOB, value BLOB, headers BLOB, crc INTEGER,"
     " PRIMARY KEY(topic_id, part, off)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS compacted("
     " topic_id INTEGER NOT NULL, part INTEGER NOT NULL, key BLOB NOT NULL,"
     " off INTEGER NOT NULL, ts INTEGER NOT NULL, value BLOB, headers BLOB,"
-    " PRIMARY KEY(topic_id, part, key)) WITHOUT ROWID;"
+    " crc INTEGER, PRIMARY KEY(topic_id, part, key)) WITHOUT ROWID;"
     "CREATE UNIQUE INDEX IF NOT EXISTS compacted_by_offset"
     " ON compacted(topic_id, part, off);"
     "CREATE TABLE IF NOT EXISTS group_offsets("
     " grp TEXT NOT NULL, topic_id INTEGER NOT NULL, part INTEGER NOT NULL,"
     " next_offset INTEGER NOT NULL,"
-    " PRIMARY KEY(grp, topic_id, part)) WITHOUT ROWID;"
-    "PRAGMA user_version = 1;"
-    "COMMIT;";
+    " PRIMARY KEY(grp, topic_id, part)) WITHOUT ROWID;";
 
-#define ROW_COLUMNS "off, ts, key, value, headers"
+/* The tables whose rows carry a crc since schema version 2. */
+static const char *const crc_tables[] = {"records", "compacted"};
+
+#define ROW_COLUMNS "off, ts, key, value, headers, crc"
 
 /* retention: at most ?5 records from the lowest offset, before the first
  * one to keep (found in offset order: the walk costs the records it
@@ -90,14 +96,15 @@ static const char *const stmt_sql[ST_COUNT] = {
                     " WHERE topic_id = ?1 AND part = ?2",
     [ST_PART_ALL] = "SELECT part, next_offset FROM partitions"
                     " WHERE topic_id = ?1 ORDER BY part",
-    [ST_REC_INSERT] = "INSERT INTO records(topic_id, part, off, ts, key,"
-                      " value, headers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_REC_INSERT] =
+        "INSERT INTO records(topic_id, part, off, ts, key, value, headers,"
+        " crc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_CMP_UPSERT] =
-        "INSERT INTO compacted(topic_id, part, off, ts, key, value, headers)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+        "INSERT INTO compacted(topic_id, part, off, ts, key, value, headers,"
+        " crc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
         " ON CONFLICT(topic_id, part, key) DO UPDATE SET off = excluded.off,"
         " ts = excluded.ts, value = excluded.value,"
-        " headers = excluded.headers",
+        " headers = excluded.headers, crc = excluded.crc",
     [ST_REC_READ] = "SELECT " ROW_COLUMNS " FROM records"
                     " WHERE topic_id = ?1 AND part = ?2 AND off >= ?3"
                     " ORDER BY off LIMIT ?4",
@@ -301,6 +308,7 @@ static void sq_close(stele_log *log)
         stele_map_free(l->topics, free);
     free(l->txn.slots);
     free(l->hdr_buf);
+    stele_set64_free(l->unchecked_seen);
     free(l->realpath);
     free(l->path);
     free(l);
@@ -319,6 +327,53 @@ static int pragma_int(lsq_log *l, const char *sql, int64_t *v, stele_err *err)
         lsq_fail(l, rc, err, "%s", sql);
     sqlite3_finalize(s);
     return rc ? status_of(rc) : 0;
+}
+
+/* Adds the crc column to table unless it has one (a version 1 file). */
+static int crc_column_ensure(lsq_log *l, const char *table, stele_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = sqlite3_prepare_v2(
+        l->db, "SELECT count(*) FROM pragma_table_info(?1) WHERE name = 'crc'",
+        -1, &s, NULL);
+    int64_t has = 0;
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+        rc = sqlite3_step(s);
+        has = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+        rc = rc == SQLITE_ROW ? SQLITE_OK : rc;
+    }
+    sqlite3_finalize(s);
+    if (rc == SQLITE_OK && !has) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN crc INTEGER",
+                 table);
+        rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
+    }
+    return rc ? lsq_fail(l, rc, err, "adding checksums to table %s", table)
+              : 0;
+}
+
+/* Creates the tables, or brings a file of an older version up to this
+ * one, in one write transaction: processes opening the file at once take
+ * turns, and whoever comes second finds the work done. */
+static int schema_ensure(lsq_log *l, stele_err *err)
+{
+    int rc = sqlite3_exec(l->db, schema_sql, NULL, NULL, NULL);
+    if (rc)
+        rc = lsq_fail(l, rc, err, "creating the log schema");
+    for (size_t i = 0; !rc && i < sizeof crc_tables / sizeof *crc_tables; i++)
+        rc = crc_column_ensure(l, crc_tables[i], err);
+    if (!rc) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d; COMMIT",
+                 SCHEMA_VERSION);
+        if ((rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL)))
+            rc = lsq_fail(l, rc, err, "creating the log schema");
+    }
+    if (rc && !sqlite3_get_autocommit(l->db))
+        sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
 }
 
 static int configure(lsq_log *l, stele_err *err)
@@ -351,15 +406,8 @@ static int configure(lsq_log *l, stele_err *err)
                              "%s: log schema version %lld is newer than this "
                              "stele's (%d)",
                              l->path, (long long)version, SCHEMA_VERSION);
-    if (version < SCHEMA_VERSION) {
-        rc = sqlite3_exec(l->db, schema_sql, NULL, NULL, NULL);
-        if (rc) {
-            int code = lsq_fail(l, rc, err, "creating the log schema");
-            if (!sqlite3_get_autocommit(l->db))
-                sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
-            return code;
-        }
-    }
+    if (version < SCHEMA_VERSION && (rc = schema_ensure(l, err)))
+        return rc;
     for (int i = 0; i < ST_COUNT; i++) {
         rc = sqlite3_prepare_v3(l->db, stmt_sql[i], -1,
                                 SQLITE_PREPARE_PERSISTENT, &l->st[i], NULL);

@@ -70,6 +70,7 @@ typedef struct lsq_log {
     lsq_txn txn;       /* the one transaction a handle may have */
     unsigned char *hdr_buf;
     size_t hdr_cap;
+    stele_set64 *unchecked_seen; /* partitions said to be read unchecked */
 } lsq_log;
 
 /* Fills err from the SQLite status rc ("<path>: <what>: <sqlite message>")

@@ -13,6 +13,20 @@
 /* ------------------------------------------------------------------ */
 /* Reading                                                              */
 
+/* A blob column as stele_log_stored wants it: NULL for SQL NULL, never
+ * NULL for an empty blob (for which SQLite returns NULL). */
+static const void *column_field(sqlite3_stmt *s, int col, size_t *len)
+{
+    *len = 0;
+    if (sqlite3_column_type(s, col) == SQLITE_NULL)
+        return NULL;
+    const void *p = sqlite3_column_blob(s, col);
+    *len = (size_t)sqlite3_column_bytes(s, col);
+    return p ? p : "";
+}
+
+/* Appends the row s is on (ROW_COLUMNS) to b as a record of t[partition],
+ * its checksum checked. */
 static int row_to_record(lsq_log *l, sqlite3_stmt *s, const lsq_topic *t,
                          int32_t partition, stele_log_batch *b, stele_err *err)
 {
@@ -22,32 +36,17 @@ static int row_to_record(lsq_log *l, sqlite3_stmt *s, const lsq_topic *t,
     rec->partition = partition;
     rec->offset = sqlite3_column_int64(s, 0);
     rec->timestamp_ms = sqlite3_column_int64(s, 1);
-    if (sqlite3_column_type(s, 2) != SQLITE_NULL) {
-        const void *p = sqlite3_column_blob(s, 2);
-        rec->key_len = (size_t)sqlite3_column_bytes(s, 2);
-        if (!(rec->key = stele_log_batch_copy(b, p, rec->key_len)))
-            goto oom;
+    stele_log_stored st = {.has_crc = sqlite3_column_type(s, 5) != SQLITE_NULL,
+                           .crc = sqlite3_column_int64(s, 5)};
+    st.key = column_field(s, 2, &st.key_len);
+    st.value = column_field(s, 3, &st.value_len);
+    st.headers = column_field(s, 4, &st.headers_len);
+    if (stele_log_stored_read(b, rec, &st)) {
+        stele_log_batch_drop_last(b);
+        goto oom;
     }
-    if (sqlite3_column_type(s, 3) != SQLITE_NULL) {
-        const void *p = sqlite3_column_blob(s, 3);
-        rec->value_len = (size_t)sqlite3_column_bytes(s, 3);
-        if (!(rec->value = stele_log_batch_copy(b, p, rec->value_len)))
-            goto oom;
-    }
-    if (sqlite3_column_type(s, 4) != SQLITE_NULL) {
-        const void *p = sqlite3_column_blob(s, 4);
-        size_t n = (size_t)sqlite3_column_bytes(s, 4);
-        bool oom = false;
-        if (!stele_log_headers_decode(b, p, n, rec, &oom)) {
-            if (oom) {
-                stele_log_batch_drop_last(b);
-                goto oom;
-            }
-            rec->headers = NULL;
-            rec->n_headers = 0;
-            rec->damaged = "its headers are corrupt";
-        }
-    }
+    if (rec->unchecked)
+        stele_log_note_unchecked(&l->unchecked_seen, l->path, t->id, rec);
     return 0;
 oom:
     return stele_err_set(err, STELE_ENOMEM, "%s: reading %s[%d]", l->path,

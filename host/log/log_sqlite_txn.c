@@ -176,6 +176,11 @@ int lsq_txn_produce(stele_log_txn *txn, const char *topic, int32_t partition,
         sqlite3_bind_blob64(s, 7, l->hdr_buf, hlen, SQLITE_STATIC);
     else
         sqlite3_bind_null(s, 7);
+    /* over the very buffers bound above */
+    sqlite3_bind_int64(s, 8,
+                       stele_log_record_crc(rec->key, rec->key_len,
+                                            rec->n_headers ? l->hdr_buf : NULL,
+                                            hlen, rec->value, rec->value_len));
     rc = lsq_step_done(s);
     if (rc)
         return txn_fail(l, rc, err, "writing to", topic, partition);

@@ -13,6 +13,9 @@
 
 /* The connection string of the run's database. */
 extern char *lpt_conninfo;
+/* Its stored records, reached behind the log's back (log_pg_raw.c). */
+extern const log_conformance_raw lpt_raw;
+void test_hosts_opening_an_old_log_at_once_all_migrate_it(void **state);
 
 /* A name unique to this run and call. */
 const char *lpt_uniq(char *buf, size_t n, const char *base);

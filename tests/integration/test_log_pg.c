@@ -310,6 +310,7 @@ int main(void)
         .dense_offsets = true,
         .deletes_records = true,
         .poll_timeout_ms = 5000,
+        .raw = &lpt_raw,
     };
     int failures = log_conformance_run(&backend);
 #define T(f) cmocka_unit_test_teardown(f, group_teardown)
@@ -322,6 +323,7 @@ int main(void)
         T(test_big_transaction_is_all_or_nothing),
         T(test_errors_name_the_server_never_the_password),
         T(test_server_restart_fails_with_retry_then_recovers),
+        T(test_hosts_opening_an_old_log_at_once_all_migrate_it),
     };
 #undef T
     failures +=

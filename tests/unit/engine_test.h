@@ -82,11 +82,13 @@ void test_state_with_unreadable_version_is_rebuilt(void **state);
 void test_events_that_cannot_be_shown_are_named(void **state);
 void test_records_with_corrupt_headers_cost_only_themselves(void **state);
 void test_state_that_does_not_decode_is_rebuilt(void **state);
+void test_records_whose_checksum_fails_cost_only_themselves(void **state);
 #define ENGINE_BAD_DATA_TESTS                                                  \
     T(test_state_with_unreadable_version_is_rebuilt),                          \
         T(test_events_that_cannot_be_shown_are_named),                         \
         T(test_records_with_corrupt_headers_cost_only_themselves),             \
-        T(test_state_that_does_not_decode_is_rebuilt)
+        T(test_state_that_does_not_decode_is_rebuilt),                         \
+        T(test_records_whose_checksum_fails_cost_only_themselves)
 
 /* engine_quarantine_tests.c */
 void test_aggregate_with_unreadable_event_is_broken_alone(void **state);

@@ -556,6 +556,10 @@ int log_conformance_run(const log_conformance_backend *b)
         CT(test_poll_returns_each_partition_in_order),
         CT(test_seek_and_rewind_move_the_position),
         CT(test_new_consumer_resumes_at_committed_offsets),
+        CT(test_a_byte_changed_in_a_stored_record_is_a_checksum_mismatch),
+        CT(test_a_checksum_mismatch_is_found_by_every_read_path),
+        CT(test_a_record_stored_without_checksum_reads_unchecked),
+        CT(test_a_log_from_before_checksums_is_migrated_and_read),
     };
 #undef CT
     char name[64];

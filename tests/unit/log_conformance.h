@@ -10,6 +10,29 @@
 
 #include "log/log.h"
 
+/* What a backend that keeps its records in SQL tables (the embedded
+ * logs) lets the suite do to them behind the log's back, for the tests
+ * of stored records gone bad. The calls assert. */
+typedef struct log_conformance_raw {
+    /* Flips the lowest bit of the last byte of column ("key", "value" or
+     * "headers", not empty) of the stored record topic[partition]@offset. */
+    void (*flip)(void *fixture, const char *topic, int32_t partition,
+                 int64_t offset, const char *column);
+    /* Sets that record's stored checksum to NULL, as in a row stored
+     * before records carried one. */
+    void (*uncheck)(void *fixture, const char *topic, int32_t partition,
+                    int64_t offset);
+    /* Makes by hand, apart from the fixture's log, a log of the schema
+     * before checksums (version 1) holding, at offset 0 of partition 0,
+     * the record key "k", value "v", header "h" = "1" in the normal topic
+     * topic and in the compacted topic compacted (one partition each). */
+    void (*make_old)(void *fixture, const char *topic, const char *compacted);
+    /* Opens a handle on that log; called more than once per test. */
+    int (*open_old)(void *fixture, stele_log **out, stele_err *err);
+    /* Removes what make_old made, its handles closed. */
+    void (*remove_old)(void *fixture);
+} log_conformance_raw;
+
 typedef struct log_conformance_backend {
     const char *name;
     /* Prepares an empty log for one test; *fixture is passed back. */
@@ -32,6 +55,9 @@ typedef struct log_conformance_backend {
      * shared broker keeps topics across runs, so its backend passes one
      * unique to the run. */
     const char *name_prefix;
+    /* NULL: the backend's stored records cannot be reached (Kafka), and
+     * the tests that alter them are skipped. */
+    const log_conformance_raw *raw;
 } log_conformance_backend;
 
 /* OK(call): a log call that must succeed, failing the running cmocka test

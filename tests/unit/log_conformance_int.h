@@ -53,6 +53,13 @@ void test_delete_before_drops_only_the_oldest_records(void **state);
 void test_delete_before_goes_a_chunk_at_a_time(void **state);
 void test_delete_before_forgets_old_keys_of_a_compacted_topic(void **state);
 
+/* log_conformance_checksums.c */
+void test_a_byte_changed_in_a_stored_record_is_a_checksum_mismatch(
+    void **state);
+void test_a_checksum_mismatch_is_found_by_every_read_path(void **state);
+void test_a_record_stored_without_checksum_reads_unchecked(void **state);
+void test_a_log_from_before_checksums_is_migrated_and_read(void **state);
+
 /* log_conformance_consumers.c */
 void test_consumer_is_assigned_every_partition_then_revoked_on_close(
     void **state);

@@ -22,6 +22,8 @@ typedef struct fixture {
 int sl_fx_setup(void **out);
 int sl_fx_open(void *opaque, stele_log **out, stele_err *err);
 void sl_fx_teardown(void *opaque);
+/* Its stored records, reached behind the log's back (log_sqlite_raw.c). */
+extern const log_conformance_raw sl_raw;
 
 /* SQLite-specific tests: each gets a fixture and an open handle. */
 typedef struct ctx {

@@ -338,6 +338,7 @@ int main(void)
         .dense_offsets = true,
         .deletes_records = true,
         .poll_timeout_ms = 100,
+        .raw = &sl_raw,
     };
     int failed = log_conformance_run(&sqlite_backend);
 
