@@ -9,25 +9,29 @@ if(NOT version)
 endif()
 set(released ${RELEASED}/stele-abi-${version}.txt)
 if(NOT EXISTS ${released})
-  message(FATAL_ERROR
-    "ABI ${version} has no dump in abi/: a new ABI version records its "
-    "plugin surface when it is introduced:\n"
+  # Plain message(): printed as it is, where FATAL_ERROR rewraps lines.
+  message("ABI ${version} has no dump in abi/. A new ABI version records "
+    "its plugin surface when it is introduced:\n"
     "  cp ${GENERATED} ${released}\n"
-    "and commit it with the headers (docs/plugins.md, \"Changing the ABI\").")
+    "and commits it with the headers (docs/plugins.md, \"Changing the "
+    "ABI\").")
+  message(FATAL_ERROR "no abi/stele-abi-${version}.txt")
 endif()
 execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${released}
   ${GENERATED} RESULT_VARIABLE differ)
 if(differ)
-  execute_process(COMMAND diff -u ${released} ${GENERATED}
-    OUTPUT_VARIABLE diff)
-  message(FATAL_ERROR
-    "the public headers (include/stele/) changed the plugin surface, but "
-    "the ABI is still ${version}: plugins built against "
-    "abi/stele-abi-${version}.txt would be refused, or worse, misread.\n"
-    "Bump STELE_ABI_MINOR in include/stele/plugin.h (fields appended at "
-    "the end of a struct) or STELE_ABI_MAJOR (anything else), rebuild, and "
-    "add the new dump:\n"
+  message("The public headers (include/stele/) changed the plugin surface, "
+    "but the ABI is still ${version}:\n")
+  execute_process(COMMAND diff -u ${released} ${GENERATED})
+  message("\nPlugins built against abi/stele-abi-${version}.txt would be "
+    "refused, or worse, misread. Bump STELE_ABI_MINOR in "
+    "include/stele/plugin.h (members appended at the end of a struct, new "
+    "constants or typedefs) or STELE_ABI_MAJOR (anything else), rebuild, "
+    "and add the new dump:\n"
     "  cp ${GENERATED} ${RELEASED}/stele-abi-<new version>.txt\n"
-    "Never edit a released dump. The change:\n${diff}")
+    "A released dump is never edited (docs/plugins.md, \"Changing the "
+    "ABI\").")
+  message(FATAL_ERROR "plugin surface differs from "
+    "abi/stele-abi-${version}.txt without an ABI bump")
 endif()
 message(STATUS "plugin surface matches abi/stele-abi-${version}.txt")
