@@ -11,7 +11,8 @@
  *       writes the table of the fingerprints the host accepts, one per ABI
  *       minor of its major since fingerprints exist: the current one from
  *       this build's dump, older ones from the released dumps kept in abi/,
- *       each checked against its own declarations.
+ *       each checked against its own declarations; and fails when the
+ *       current minor does more than append to an older one.
  *
  * The dump is made of declarations, not of sizes: every struct, union and
  * enum with its members (name and type, in order), every typedef and
@@ -887,13 +888,126 @@ static void cmd_dump(const char *surface_path, const char *header_dir,
 typedef struct dump_info {
     int major, minor;
     uint64_t fingerprint;
+    char *text;       /* the whole file */
+    char **lines;     /* the declarations, split in place */
+    size_t n_lines;
 } dump_info;
+
+static void dump_free(dump_info *d)
+{
+    free(d->lines);
+    free(d->text);
+}
+
+static void dump_split(dump_info *d, char *body)
+{
+    size_t cap = 64;
+    d->lines = malloc(cap * sizeof *d->lines);
+    if (!d->lines)
+        die("out of memory");
+    while (body && *body) {
+        if (d->n_lines == cap) {
+            cap *= 2;
+            char **grown = realloc(d->lines, cap * sizeof *d->lines);
+            if (!grown)
+                die("out of memory");
+            d->lines = grown;
+        }
+        d->lines[d->n_lines++] = body;
+        char *end = strchr(body, '\n');
+        if (!end)
+            break;
+        *end = '\0';
+        body = end + 1;
+    }
+}
+
+static int indent_of(const char *line)
+{
+    int n = 0;
+    while (line[n] == ' ')
+        n++;
+    return n;
+}
+
+/* The end of the item that starts at lines[i]: the lines indented deeper
+ * that follow it (a struct's members, a union's inside a member). */
+static size_t item_end(char **lines, size_t n, size_t i)
+{
+    int level = indent_of(lines[i]);
+    size_t j = i + 1;
+    while (j < n && indent_of(lines[j]) > level)
+        j++;
+    return j;
+}
+
+/* Whether new[nb..ne) keeps every line of old[ob..oe) at its place, at each
+ * level of nesting, with only lines appended after them: what a minor
+ * version may do. On failure *why gets the first line that differs. */
+static bool appended_only(char **old, size_t ob, size_t oe, char **new,
+                          size_t nb, size_t ne, const char **was,
+                          const char **is)
+{
+    size_t i = ob, j = nb;
+    while (i < oe) {
+        if (j >= ne) {
+            *was = old[i];
+            *is = "(nothing)";
+            return false;
+        }
+        if (strcmp(old[i], new[j]) != 0) {
+            *was = old[i];
+            *is = new[j];
+            return false;
+        }
+        size_t oi = item_end(old, oe, i), nj = item_end(new, ne, j);
+        if (!appended_only(old, i + 1, oi, new, j + 1, nj, was, is))
+            return false;
+        i = oi;
+        j = nj;
+    }
+    return true;
+}
+
+/* A minor version only adds: every item of an older minor's dump (a
+ * constant, a typedef, a struct, union or enum) is still there, unchanged,
+ * and a struct or enum only has members appended to it. Items may move
+ * and new ones appear anywhere. */
+static void check_minor_extends(const dump_info *old, const char *old_path,
+                                const dump_info *cur)
+{
+    for (size_t i = 0; i < old->n_lines; i = item_end(old->lines,
+                                                     old->n_lines, i)) {
+        const char *head = old->lines[i];
+        size_t oe = item_end(old->lines, old->n_lines, i);
+        size_t j = 0;
+        while (j < cur->n_lines && strcmp(cur->lines[j], head) != 0)
+            j = item_end(cur->lines, cur->n_lines, j);
+        if (j == cur->n_lines)
+            die("ABI %d.%d changes what %d.%d declared (%s): '%s' is gone "
+                "or changed. A minor version only appends; bump "
+                "STELE_ABI_MAJOR instead (docs/plugins.md, \"Changing the "
+                "ABI\")",
+                cur->major, cur->minor, old->major, old->minor, old_path,
+                head);
+        const char *was = NULL, *is = NULL;
+        size_t ne = item_end(cur->lines, cur->n_lines, j);
+        if (!appended_only(old->lines, i + 1, oe, cur->lines, j + 1, ne, &was,
+                           &is))
+            die("ABI %d.%d changes what %d.%d declared (%s): in '%s', '%s' "
+                "became '%s'. A minor version only appends members at the "
+                "end; bump STELE_ABI_MAJOR instead (docs/plugins.md, "
+                "\"Changing the ABI\")",
+                cur->major, cur->minor, old->major, old->minor, old_path,
+                head, was + indent_of(was), is + indent_of(is));
+    }
+}
 
 /* Reads a dump's title and checks its fingerprint against its lines. */
 static dump_info dump_read(const char *path)
 {
     char *text = read_file(path);
-    dump_info d = {-1, -1, 0};
+    dump_info d = {.major = -1, .minor = -1};
     char *abi = strstr(text, "\nabi ");
     char *fp = strstr(text, "\nfingerprint ");
     if (!abi || !fp || sscanf(abi, "\nabi %d.%d", &d.major, &d.minor) != 2 ||
@@ -906,7 +1020,8 @@ static dump_info dump_read(const char *path)
             " but its declarations hash to %016" PRIx64
             ": a released dump is never edited, restore it from git",
             path, d.fingerprint, h);
-    free(text);
+    d.text = text;
+    dump_split(&d, body ? body + 1 : NULL);
     return d;
 }
 
@@ -919,9 +1034,11 @@ static void cmd_known(const char *out_path, int n, char **dumps)
     fps[cur.minor] = cur.fingerprint;
     for (int i = 1; i < n; i++) {
         dump_info d = dump_read(dumps[i]);
-        if (d.major != cur.major || d.minor >= cur.minor)
-            continue; /* another major, or this build's own minor */
-        fps[d.minor] = d.fingerprint;
+        if (d.major == cur.major && d.minor < cur.minor) {
+            check_minor_extends(&d, dumps[i], &cur);
+            fps[d.minor] = d.fingerprint;
+        } /* else another major, or this build's own minor */
+        dump_free(&d);
     }
     int first = cur.major == 1 ? FIRST_FINGERPRINTED_MINOR_1 : 0;
     buf h = {0};
@@ -945,6 +1062,7 @@ static void cmd_known(const char *out_path, int n, char **dumps)
     buf_puts(&h, "};\n");
     write_if_changed(out_path, h.s);
     free(h.s);
+    dump_free(&cur);
 }
 
 int main(int argc, char **argv)
