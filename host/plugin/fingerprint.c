@@ -24,9 +24,9 @@
 
 /* Descriptors of the ABI minors before fingerprints end where the
  * fingerprint begins. */
-#define SIZE_BEFORE_FINGERPRINTS offsetof(stele_plugin_descriptor, abi_fingerprint)
-#define SIZE_WITH_FINGERPRINT \
-    (SIZE_BEFORE_FINGERPRINTS + sizeof(((stele_plugin_descriptor *)0)->abi_fingerprint))
+#define SIZE_BEFORE_FINGERPRINTS \
+    offsetof(stele_plugin_descriptor, abi_fingerprint)
+#define SIZE_WITH_FINGERPRINT (SIZE_BEFORE_FINGERPRINTS + sizeof(uint64_t))
 
 bool stele_plugin_fingerprinted(const stele_plugin_descriptor *d)
 {
@@ -48,7 +48,8 @@ static int check_unfingerprinted(const stele_plugin_descriptor *d,
     if (d->size == SIZE_BEFORE_FINGERPRINTS)
         return 0;
     return stele_err_set(err, STELE_EABI,
-                         "%s: descriptor size %u %s than ABI %u.%u's %zu " LAYOUT_HINT,
+                         "%s: descriptor size %u %s than ABI %u.%u's "
+                         "%zu " LAYOUT_HINT,
                          path, (unsigned)d->size,
                          d->size < SIZE_BEFORE_FINGERPRINTS ? "smaller"
                                                             : "larger",
@@ -63,7 +64,8 @@ int stele_plugin_check_layout(const stele_plugin_descriptor *d,
         return check_unfingerprinted(d, path, err);
     if (d->size < SIZE_WITH_FINGERPRINT)
         return stele_err_set(err, STELE_EABI,
-                             "%s: descriptor size %u smaller than %zu " LAYOUT_HINT,
+                             "%s: descriptor size %u smaller than "
+                             "%zu " LAYOUT_HINT,
                              path, (unsigned)d->size, SIZE_WITH_FINGERPRINT);
     /* Its ABI is not newer than the host's (checked before): it cannot be
      * larger than the host's descriptor either. */

@@ -46,8 +46,8 @@ int stele_plugins_load_all(char *const *paths, size_t n,
 void stele_plugins_unload_all(stele_plugin **plugins, size_t n);
 
 /* Prints the descriptor of the plugin at path (without calling init):
- * name, version, kind, ABI and fingerprint, and its definition (commands, events, state,
- * tables and columns, parameters...). */
+ * name, version, kind, ABI and fingerprint, and its definition (commands,
+ * events, state, tables and columns, parameters...). */
 int stele_plugin_inspect(const char *path, FILE *out, stele_err *err);
 
 const char *stele_plugin_kind_name(stele_plugin_kind kind);
