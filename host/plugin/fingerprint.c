@@ -24,7 +24,7 @@
 
 /* Descriptors of the ABI minors before fingerprints end where the
  * fingerprint begins. */
-#define SIZE_BEFORE_FINGERPRINTS \
+#define SIZE_BEFORE_FINGERPRINTS                                               \
     offsetof(stele_plugin_descriptor, abi_fingerprint)
 #define SIZE_WITH_FINGERPRINT (SIZE_BEFORE_FINGERPRINTS + sizeof(uint64_t))
 
@@ -89,6 +89,6 @@ int stele_plugin_check_layout(const stele_plugin_descriptor *d,
                          "(fingerprint %016" PRIx64 ", host %016" PRIx64
                          " for ABI %u.%u): rebuild against this host's "
                          "headers",
-                         path, d->abi_fingerprint, want,
-                         (unsigned)d->abi_major, (unsigned)d->abi_minor);
+                         path, d->abi_fingerprint, want, (unsigned)d->abi_major,
+                         (unsigned)d->abi_minor);
 }
