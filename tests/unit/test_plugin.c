@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "plugin/loader.h"
+#include "plugin/open.h"
 
 #define FIXTURE(name) STELE_BUILD_DIR "/fixtures/" name ".so"
 #define STR_(x) #x
@@ -619,6 +620,13 @@ static void test_check_reads_fingerprint_before_the_rest(void **state)
     assert_refused(&d, want);
     d.size = (uint32_t)old_size; /* a real 1.1 descriptor: not checked */
     assert_refused(&d, "descriptor has no name");
+
+    /* What the host compares with: its own for its minor, none before 1.2
+     * nor past its own. */
+    assert_true(stele_plugin_known_fingerprint(STELE_ABI_MINOR) ==
+                STELE_ABI_FINGERPRINT);
+    assert_true(stele_plugin_known_fingerprint(1) == 0);
+    assert_true(stele_plugin_known_fingerprint(STELE_ABI_MINOR + 1) == 0);
 }
 
 /* A plugin built against ABI 1.1 (its descriptor ends before the
