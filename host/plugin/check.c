@@ -7,7 +7,7 @@
  * not an SQL identifier would be spliced into CREATE TABLE, a count with a
  * NULL array would be read.
  */
-#include "loader.h"
+#include "open.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +18,10 @@
 /* Far above any real definition; bounds what a garbage count makes us read. */
 #define DEF_MAX_ITEMS 10000
 #define SQL_IDENT_MAX 63 /* PostgreSQL's NAMEDATALEN - 1 */
+
+/* What a tripped bound most likely means: the plugin and the host disagree
+ * on where the fields are. */
+#define LAYOUT_HINT " (layout mismatch? built against a different plugin.h)"
 
 #define COL_KNOWN_FLAGS                                                       \
     (STELE_COL_KEY | STELE_COL_FILTER | STELE_COL_SORT | STELE_COL_NULLABLE | \
@@ -85,8 +89,9 @@ static int check_refs(const char *path, const char *owner,
     if (n == 0 && need_one)
         return bad(err, STELE_EINVAL, path, "%s declares no %ss", owner, what);
     if (n > DEF_MAX_ITEMS)
-        return bad(err, STELE_EINVAL, path, "%s declares %zu %ss (at most %d)",
-                   owner, n, what, DEF_MAX_ITEMS);
+        return bad(err, STELE_EINVAL, path,
+                   "%s declares %zu %ss (at most %d)" LAYOUT_HINT, owner, n,
+                   what, DEF_MAX_ITEMS);
     if (n && !refs)
         return bad(err, STELE_EINVAL, path, "%s has %zu %ss but no %s array",
                    owner, n, what, what);
@@ -160,7 +165,8 @@ static int check_table(const char *path, const char *owner,
         return bad(err, STELE_EINVAL, path,
                    "%s table '%s' has %zu columns but %s", owner, t->name,
                    t->n_columns,
-                   t->columns ? "at most 10000 are allowed" : "no array");
+                   t->columns ? "at most 10000 are allowed" LAYOUT_HINT
+                              : "no array");
     bool key = false;
     for (size_t i = 0; i < t->n_columns; i++) {
         const stele_column_def *c = &t->columns[i];
@@ -214,7 +220,8 @@ static int check_projector(const char *path, const stele_projector_def *p,
     if (p->n_tables > DEF_MAX_ITEMS || (p->n_tables && !p->tables))
         return bad(err, STELE_EINVAL, path, "%s has %zu tables but %s", owner,
                    p->n_tables,
-                   p->tables ? "at most 10000 are allowed" : "no array");
+                   p->tables ? "at most 10000 are allowed" LAYOUT_HINT
+                             : "no array");
     for (size_t i = 0; i < p->n_tables; i++) {
         if ((rc = check_table(path, owner, &p->tables[i], err)))
             return rc;
@@ -277,8 +284,9 @@ int stele_plugin_check(const stele_plugin_descriptor *d, const char *path,
     if (!d)
         return bad(err, STELE_EABI, path, "%s returned NULL",
                    STELE_PLUGIN_ENTRY_SYMBOL);
-    /* magic, ABI and size are the descriptor's stable head: read them
-     * before trusting anything after them. */
+    /* magic, ABI and size are the descriptor's stable head, and the
+     * fingerprint says whether the rest is laid out as the host reads it:
+     * check them before trusting anything after them. */
     if (d->magic != STELE_PLUGIN_MAGIC)
         return bad(err, STELE_EABI, path, "bad magic 0x%08x (expected 0x%08x)",
                    (unsigned)d->magic, (unsigned)STELE_PLUGIN_MAGIC);
@@ -289,16 +297,9 @@ int stele_plugin_check(const stele_plugin_descriptor *d, const char *path,
         return bad(err, STELE_EABI, path, "ABI %u.%u is newer than host %d.%d",
                    (unsigned)d->abi_major, (unsigned)d->abi_minor,
                    STELE_ABI_MAJOR, STELE_ABI_MINOR);
-    if (d->size < sizeof *d)
-        return bad(err, STELE_EABI, path, "descriptor size %u smaller than %zu",
-                   (unsigned)d->size, sizeof *d);
-    /* Its ABI is not newer than the host's (above): it cannot be larger
-     * than the host's descriptor either. */
-    if (d->size > sizeof *d)
-        return bad(err, STELE_EABI, path,
-                   "descriptor size %u larger than ABI %u.%u's %zu",
-                   (unsigned)d->size, (unsigned)d->abi_major,
-                   (unsigned)d->abi_minor, sizeof *d);
+    int rc = stele_plugin_check_layout(d, path, err);
+    if (rc)
+        return rc;
     if (!has_text(d->name))
         return bad(err, STELE_EINVAL, path, "descriptor has no name");
     /* The name goes into the host's log lines and messages: one word. */
@@ -310,7 +311,8 @@ int stele_plugin_check(const stele_plugin_descriptor *d, const char *path,
         return bad(err, STELE_EINVAL, path,
                    "plugin '%s' has no version string", d->name);
     if (d->kind < STELE_PLUGIN_AGGREGATE || d->kind > STELE_PLUGIN_UPCASTER)
-        return bad(err, STELE_EABI, path, "unknown kind %d", (int)d->kind);
+        return bad(err, STELE_EABI, path, "unknown kind %d" LAYOUT_HINT,
+                   (int)d->kind);
     if (!d->def.aggregate) /* every member of the union is a pointer */
         return bad(err, STELE_EINVAL, path, "%s plugin '%s' has no definition",
                    stele_plugin_kind_name(d->kind), d->name);

@@ -6,6 +6,7 @@
  */
 #include "open.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 static const char *column_type_name(stele_column_type t)
@@ -96,8 +97,14 @@ int stele_plugin_inspect(const char *path, FILE *out, stele_err *err)
     fprintf(out, "name: %s\n", d->name);
     fprintf(out, "version: %s\n", d->version);
     fprintf(out, "kind: %s\n", stele_plugin_kind_name(d->kind));
-    fprintf(out, "abi: %u.%u (host %d.%d)\n", (unsigned)d->abi_major,
+    fprintf(out, "abi: %u.%u (host %d.%d), ", (unsigned)d->abi_major,
             (unsigned)d->abi_minor, STELE_ABI_MAJOR, STELE_ABI_MINOR);
+    /* A mismatch never gets here: stele_plugin_open refused it. */
+    if (stele_plugin_fingerprinted(d))
+        fprintf(out, "fingerprint %016" PRIx64 " (matches)\n",
+                d->abi_fingerprint);
+    else
+        fprintf(out, "unchecked: built before fingerprints\n");
     fprintf(out, "init: %s, fini: %s\n", d->init ? "yes" : "no",
             d->fini ? "yes" : "no");
     switch (d->kind) {

@@ -45,6 +45,7 @@ void stele_plugin_api_init(stele_host_api *api)
     api->abi_major = STELE_ABI_MAJOR;
     api->abi_minor = STELE_ABI_MINOR;
     api->log = host_log;
+    api->abi_fingerprint = STELE_ABI_FINGERPRINT;
 }
 
 /* true when the file starts with the ELF magic: then a dlopen failure is
@@ -187,6 +188,15 @@ void stele_plugin_close(stele_plugin *p)
 static int plugin_init(stele_plugin *p, const stele_host_api *api,
                        stele_err *err)
 {
+    /* Loaded all the same: it was built against a header that had no
+     * fingerprint to give, and refusing it would break every plugin of a
+     * deployment at once on upgrade. */
+    if (!stele_plugin_fingerprinted(p->desc) && api->log)
+        api->log(STELE_LOG_WARN,
+                 "%s: built before ABI fingerprints (ABI %u.%u): unchecked; "
+                 "rebuild it against this host's headers",
+                 p->path, (unsigned)p->desc->abi_major,
+                 (unsigned)p->desc->abi_minor);
     if (!p->desc->init)
         return 0;
     stele_err perr = {0};

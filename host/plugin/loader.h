@@ -4,8 +4,9 @@
  * A plugin is refused, with one line naming the file and the reason, when
  * the file is not a loadable shared object, lacks stele_plugin_entry, the
  * entry returns NULL, the magic differs, the ABI major differs or the minor
- * is newer than the host's, the descriptor's size is smaller than this ABI's,
- * the kind is unknown, its definition is missing or incomplete (a required
+ * is newer than the host's, the descriptor's size is not its ABI's, its ABI
+ * fingerprint (ABI 1.2 on) is not the one of that version's headers, the
+ * kind is unknown, its definition is missing or incomplete (a required
  * callback or name is NULL), or its init fails.
  */
 #ifndef STELE_PLUGIN_LOADER_H
@@ -27,7 +28,8 @@ int stele_plugin_check(const stele_plugin_descriptor *d, const char *path,
                        stele_err *err);
 
 /* dlopens path (RTLD_NOW | RTLD_LOCAL), checks the descriptor and calls
- * init with api (borrowed: it must outlive the plugin). */
+ * init with api (borrowed: it must outlive the plugin). A plugin built
+ * before ABI fingerprints loads with a warning logged through api->log. */
 int stele_plugin_load(const char *path, const stele_host_api *api,
                       stele_plugin **out, stele_err *err);
 
@@ -44,8 +46,8 @@ int stele_plugins_load_all(char *const *paths, size_t n,
 void stele_plugins_unload_all(stele_plugin **plugins, size_t n);
 
 /* Prints the descriptor of the plugin at path (without calling init):
- * name, version, kind, ABI, and its definition (commands, events, state,
- * tables and columns, parameters...). */
+ * name, version, kind, ABI and fingerprint, and its definition (commands,
+ * events, state, tables and columns, parameters...). */
 int stele_plugin_inspect(const char *path, FILE *out, stele_err *err);
 
 const char *stele_plugin_kind_name(stele_plugin_kind kind);
@@ -58,7 +60,8 @@ int stele_plugins_each_upcaster(char *const *paths, size_t n,
                                           const stele_upcaster_def *u),
                                 void *opaque, stele_err *err);
 
-/* Fills the host API table's header fields and log function. */
+/* Fills the host API table's header fields (the fingerprint among them)
+ * and log function. */
 void stele_plugin_api_init(stele_host_api *api);
 
 #endif

@@ -6,6 +6,8 @@
 #include <stele/plugin.h>
 #include <string.h>
 
+#include "../fixtures/descriptor_1_1.h"
+
 static const stele_host_api *host;
 
 static const stele_record_ref events[] = {{"bank.AccountOpened", 1}};
@@ -60,12 +62,9 @@ static const stele_projector_def def = {
     .project = project,
 };
 
-/* STELE_DESCRIPTOR_HEADER with the minor version of ABI 1.0 */
-static const stele_plugin_descriptor descriptor = {
-    .magic = STELE_PLUGIN_MAGIC,
-    .abi_major = 1,
-    .abi_minor = 0,
-    .size = (uint32_t)sizeof(stele_plugin_descriptor),
+/* The descriptor of ABI 1.0: no fingerprint at its end. */
+static const descriptor_1_1 descriptor = {
+    DESCRIPTOR_HEADER_1(0),
     .name = "test.abi10",
     .version = "1",
     .kind = STELE_PLUGIN_PROJECTOR,
@@ -75,5 +74,5 @@ static const stele_plugin_descriptor descriptor = {
 
 STELE_EXPORT const stele_plugin_descriptor *stele_plugin_entry(void)
 {
-    return &descriptor;
+    return (const stele_plugin_descriptor *)&descriptor;
 }

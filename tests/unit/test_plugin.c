@@ -2,6 +2,8 @@
  * reason, definition checks, init/fini, load_all's rollback and duplicate
  * refusal, inspect's output, and the host API header. The fixtures are
  * built by tests/fixtures/CMakeLists.txt. */
+#include <dlfcn.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,12 +16,14 @@
 #include <cmocka.h>
 
 #include "plugin/loader.h"
+#include "plugin/open.h"
 
 #define FIXTURE(name) STELE_BUILD_DIR "/fixtures/" name ".so"
 #define STR_(x) #x
 #define STR(x) STR_(x)
-/* the host's ABI version as the messages print it, "1.1" */
+/* the host's ABI version as the messages print it, "1.2" */
 #define ABI STR(STELE_ABI_MAJOR) "." STR(STELE_ABI_MINOR)
+#define LAYOUT " (layout mismatch? built against a different plugin.h)"
 
 /* What the fixtures logged through the host API: "init x\nfini x\n". */
 static char logged[4096];
@@ -96,9 +100,9 @@ typedef struct refusal {
 static void test_refusals_name_the_file_and_the_field(void **state)
 {
     (void)state;
-    char size_reason[64];
+    char size_reason[128];
     snprintf(size_reason, sizeof size_reason,
-             "descriptor size 40 smaller than %zu",
+             "descriptor size 40 smaller than %zu" LAYOUT,
              sizeof(stele_plugin_descriptor));
     const refusal cases[] = {
         {FIXTURE("not_a_plugin"), STELE_EINVAL,
@@ -114,7 +118,7 @@ static void test_refusals_name_the_file_and_the_field(void **state)
         {FIXTURE("bad_abi"), STELE_EABI, "ABI major 2, host expects 1"},
         {FIXTURE("bad_minor"), STELE_EABI, "ABI 1.7 is newer than host " ABI},
         {FIXTURE("bad_size"), STELE_EABI, size_reason},
-        {FIXTURE("bad_kind"), STELE_EABI, "unknown kind 9"},
+        {FIXTURE("bad_kind"), STELE_EABI, "unknown kind 9" LAYOUT},
         {FIXTURE("bad_no_decide"), STELE_EINVAL,
          "aggregate 'fixture.Broken' has no decide callback"},
         {FIXTURE("bad_init"), STELE_EPLUGIN,
@@ -235,10 +239,14 @@ static void test_check_refuses_incomplete_aggregates(void **state)
     d.size = 0xffffffffu;
     char big[128];
     snprintf(big, sizeof big,
-             "descriptor size 4294967295 larger than ABI %d.%d's %zu",
+             "descriptor size 4294967295 larger than ABI %d.%d's %zu" LAYOUT,
              STELE_ABI_MAJOR, STELE_ABI_MINOR, sizeof d);
     assert_refused(&d, big);
     d.size = sizeof d;
+    a.n_commands = 139656476364256u; /* a pointer read as a count */
+    assert_refused(&d, "aggregate 't.Acct' declares 139656476364256 "
+                       "commands (at most 10000)" LAYOUT);
+    a.n_commands = 2;
     d.version = NULL;
     assert_refused(&d, "plugin 't' has no version string");
     d.version = "1";
@@ -467,27 +475,33 @@ static void test_inspect_prints_each_kind_without_init(void **state)
 {
     (void)state;
     stele_err err = {0};
+    char abi[128], want[2048];
+    snprintf(abi, sizeof abi,
+             "abi: " ABI " (host " ABI "), fingerprint %016" PRIx64
+             " (matches)\n",
+             (uint64_t)STELE_ABI_FINGERPRINT);
     char *s = inspect(FIXTURE("good_aggregate"), 0, &err);
-    assert_string_equal(s, "plugin: " FIXTURE("good_aggregate") "\n"
-                           "name: fixture_counter\n"
-                           "version: 1.2.3\n"
-                           "kind: aggregate\n"
-                           "abi: " ABI " (host " ABI ")\n"
-                           "init: yes, fini: yes\n"
-                           "aggregate: fixture.Counter\n"
-                           "  state: fixture.CounterState v1\n"
-                           "  state_version: 3\n"
-                           "  commands:\n"
-                           "    fixture.Increment v1\n"
-                           "    fixture.Reset v2\n"
-                           "  events:\n"
-                           "    fixture.Incremented v1\n");
+    snprintf(want, sizeof want, "%s%s%s",
+             "plugin: " FIXTURE("good_aggregate") "\n"
+             "name: fixture_counter\n"
+             "version: 1.2.3\n"
+             "kind: aggregate\n",
+             abi,
+             "init: yes, fini: yes\n"
+             "aggregate: fixture.Counter\n"
+             "  state: fixture.CounterState v1\n"
+             "  state_version: 3\n"
+             "  commands:\n"
+             "    fixture.Increment v1\n"
+             "    fixture.Reset v2\n"
+             "  events:\n"
+             "    fixture.Incremented v1\n");
+    assert_string_equal(s, want);
     free(s);
 
     s = inspect(FIXTURE("good_projector"), 0, &err);
-    assert_non_null(strstr(s, "kind: projector\n"
-                              "abi: " ABI " (host " ABI ")\n"
-                              "init: yes, fini: yes\n"
+    assert_non_null(strstr(s, abi));
+    assert_non_null(strstr(s, "init: yes, fini: yes\n"
                               "projector: counters\n"
                               "  version: 2\n"
                               "  events:\n"
@@ -529,6 +543,119 @@ static void test_inspect_prints_each_kind_without_init(void **state)
     assert_string_equal(logged, "");
 }
 
+/* The fingerprint a fixture's descriptor carries, read past the host's
+ * checks (the edited headers leave the descriptor's own layout alone). */
+static uint64_t fingerprint_of(const char *path)
+{
+    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    assert_non_null(dl);
+    void *sym = dlsym(dl, STELE_PLUGIN_ENTRY_SYMBOL);
+    assert_non_null(sym);
+    stele_plugin_entry_fn entry;
+    memcpy(&entry, &sym, sizeof entry);
+    uint64_t fp = entry()->abi_fingerprint;
+    dlclose(dl);
+    return fp;
+}
+
+/* Built against a copy of plugin.h with get_long and get_double swapped,
+ * or with a member inserted into stele_aggregate_def, still claiming the
+ * host's ABI: refused for its fingerprint, naming the file, before its
+ * name, kind or definition is read (the inserted member would otherwise
+ * trip a bound with a pointer read as a count) and before init. */
+static void test_plugin_built_against_edited_header_is_refused(void **state)
+{
+    (void)state;
+    const char *paths[] = {FIXTURE("bad_swapped_getters"),
+                           FIXTURE("bad_inserted_member")};
+    for (size_t i = 0; i < 2; i++) {
+        uint64_t theirs = fingerprint_of(paths[i]);
+        assert_true(theirs != STELE_ABI_FINGERPRINT);
+        char want[512];
+        snprintf(want, sizeof want,
+                 "%s: built against a different plugin.h (fingerprint "
+                 "%016" PRIx64 ", host %016" PRIx64
+                 "): rebuild against this host's headers",
+                 paths[i], theirs, (uint64_t)STELE_ABI_FINGERPRINT);
+        stele_plugin *p = (stele_plugin *)1;
+        stele_err err = {0};
+        assert_int_equal(stele_plugin_load(paths[i], &api, &p, &err),
+                         STELE_EABI);
+        assert_null(p);
+        assert_string_equal(err.msg, want);
+        char *s = inspect(paths[i], STELE_EABI, &err);
+        assert_string_equal(s, "");
+        free(s);
+        assert_string_equal(err.msg, want);
+    }
+    assert_string_equal(logged, "");
+}
+
+/* The fingerprint is checked first: a descriptor whose fingerprint differs
+ * is refused for it whatever follows; ABI 1.0 and 1.1 descriptors are of
+ * the size they had then, and unchecked. */
+static void test_check_reads_fingerprint_before_the_rest(void **state)
+{
+    (void)state;
+    stele_plugin_descriptor d = {STELE_DESCRIPTOR_HEADER,
+                                 .kind = (stele_plugin_kind)77};
+    d.abi_fingerprint ^= 1;
+    char want[256];
+    snprintf(want, sizeof want,
+             "built against a different plugin.h (fingerprint %016" PRIx64
+             ", host %016" PRIx64 "): rebuild against this host's headers",
+             (uint64_t)(STELE_ABI_FINGERPRINT ^ 1),
+             (uint64_t)STELE_ABI_FINGERPRINT);
+    assert_refused(&d, want);
+
+    size_t old_size = offsetof(stele_plugin_descriptor, abi_fingerprint);
+    d.abi_minor = 1; /* claims 1.1 with a 1.2 descriptor's size */
+    snprintf(want, sizeof want,
+             "descriptor size %zu larger than ABI 1.1's %zu" LAYOUT,
+             sizeof d, old_size);
+    assert_refused(&d, want);
+    d.size = 40;
+    snprintf(want, sizeof want,
+             "descriptor size 40 smaller than ABI 1.1's %zu" LAYOUT, old_size);
+    assert_refused(&d, want);
+    d.size = (uint32_t)old_size; /* a real 1.1 descriptor: not checked */
+    assert_refused(&d, "descriptor has no name");
+
+    /* What the host compares with: its own for its minor, none before 1.2
+     * nor past its own. */
+    assert_true(stele_plugin_known_fingerprint(STELE_ABI_MINOR) ==
+                STELE_ABI_FINGERPRINT);
+    assert_true(stele_plugin_known_fingerprint(1) == 0);
+    assert_true(stele_plugin_known_fingerprint(STELE_ABI_MINOR + 1) == 0);
+}
+
+/* A plugin built against ABI 1.1 (its descriptor ends before the
+ * fingerprint) loads, with a warning, and inspect says it is unchecked. */
+static void test_plugin_built_before_fingerprints_loads_unchecked(void **state)
+{
+    (void)state;
+    stele_plugin *p;
+    stele_err err = {0};
+    if (stele_plugin_load(FIXTURE("old_abi11"), &api, &p, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(p->desc->abi_minor, 1);
+    assert_string_equal(p->desc->def.aggregate->type, "fixture.Old");
+    assert_string_equal(logged, FIXTURE("old_abi11") ": built before ABI "
+                                                     "fingerprints (ABI "
+                                                     "1.1): unchecked; "
+                                                     "rebuild it against "
+                                                     "this host's headers\n"
+                                                     "init fixture_old\n");
+    stele_plugin_unload(p);
+
+    char *s = inspect(FIXTURE("old_abi11"), 0, &err);
+    assert_non_null(strstr(s, "kind: aggregate\n"
+                              "abi: 1.1 (host " ABI
+                              "), unchecked: built before fingerprints\n"
+                              "init: yes, fini: yes\n"));
+    free(s);
+}
+
 static void test_api_init_fills_header_and_log_only(void **state)
 {
     (void)state;
@@ -538,6 +665,7 @@ static void test_api_init_fills_header_and_log_only(void **state)
     assert_int_equal(a.size, sizeof a);
     assert_int_equal(a.abi_major, STELE_ABI_MAJOR);
     assert_int_equal(a.abi_minor, STELE_ABI_MINOR);
+    assert_true(a.abi_fingerprint == STELE_ABI_FINGERPRINT);
     assert_non_null(a.log);
     assert_null(a.get_long);
     assert_null(a.emit);
@@ -583,6 +711,12 @@ int main(void)
                                reset),
         cmocka_unit_test_setup(test_inspect_prints_each_kind_without_init,
                                reset),
+        cmocka_unit_test_setup(
+            test_plugin_built_against_edited_header_is_refused, reset),
+        cmocka_unit_test_setup(test_check_reads_fingerprint_before_the_rest,
+                               reset),
+        cmocka_unit_test_setup(
+            test_plugin_built_before_fingerprints_loads_unchecked, reset),
         cmocka_unit_test_setup(test_api_init_fills_header_and_log_only,
                                reset),
     };
