@@ -332,7 +332,13 @@ static int handle_record(batch *b, const stele_log_record *rec,
     if (rc == 0) {
         /* A client tailing the replies topic waits for an answer: send
          * the stored one again (results themselves are not rewritten). */
-        if (e->t_replies) {
+        if (prior->records[0].damaged)
+            engine_logf(e, STELE_LOG_ERROR,
+                        "%s: the stored result of %s is damaged (%s): not "
+                        "decided again, and not sent again",
+                        a->t_results, env.command_id,
+                        prior->records[0].damaged);
+        else if (e->t_replies) {
             stele_log_record r = prior->records[0];
             r.headers = NULL;
             r.n_headers = 0;

@@ -175,6 +175,13 @@ static int parse_result(const stele_log_record *r, const char *command_id,
                         json_t **result, stele_err *err)
 {
     json_error_t jerr;
+    *result = NULL;
+    if (r->damaged)
+        return stele_err_set(err, STELE_EINVAL,
+                             "the stored result of %s is damaged (%s): the "
+                             "command was processed, its answer cannot be "
+                             "read",
+                             command_id, r->damaged);
     *result = json_loadb(r->value, r->value_len, 0, &jerr);
     if (!*result)
         return stele_err_set(err, STELE_EINVAL,

@@ -124,7 +124,7 @@ void test_aggregate_with_unreadable_event_is_broken_alone(void **state)
         expect_status(r, "rejected", "AGGREGATE_BROKEN");
         assert_int_equal(jint(r, "version"), 1);
         assert_non_null(strstr(json_string_value(json_object_get(r, "message")),
-                               "headers are corrupt"));
+                               "the stored event is unreadable"));
         json_decref(r);
         r = send_cmd(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"%s\","
                         "\"data\":{\"amount\":1},\"expected_version\":%d}",
@@ -218,7 +218,7 @@ void test_projector_parks_an_unreadable_event_alone(void **state)
     assert_string_equal(json_string_value(json_object_get(it, "id")), bad);
     assert_int_equal(jint(it, "offset"), first + 1);
     assert_non_null(strstr(json_string_value(json_object_get(it, "reason")),
-                           "headers are corrupt"));
+                           "the stored event is unreadable"));
     json_decref(parked);
     stele_engine_stats st;
     stele_engine_stats_get(f->e, &st);
@@ -300,4 +300,53 @@ void test_event_without_headers_is_named_not_defaulted(void **state)
     assert_int_equal(st.events_parked, 2);
     assert_int_equal(balance_of(f->e, "nh-1"), -1);
     assert_int_equal(balance_of(f->e, "nh-0"), 1);
+}
+
+/* A stored result whose bytes changed (its checksum fails): before, its
+ * bytes were parsed as the answer to a resubmitted command. Now the
+ * command is not decided again and the client is told the answer cannot
+ * be read. */
+void test_damaged_result_is_named_not_parsed(void **state)
+{
+    fixture *f = *state;
+    json_t *r = send_cmd(f, "{\"type\":\"bank.OpenAccount\",\"aggregate_id\":"
+                            "\"rs-1\",\"command_id\":\"rs-cmd-1\",\"data\":"
+                            "{\"owner\":\"x\",\"initial_deposit\":1}}");
+    expect_status(r, "accepted", NULL);
+    json_decref(r);
+    char *log = strdup(f->cfg->log_path);
+    assert_non_null(log);
+    close_engine(f);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(log, &db), SQLITE_OK);
+    for (int t = 0; t < 2; t++) {
+        char sql[400];
+        snprintf(sql, sizeof sql,
+                 "UPDATE %s SET value = CAST(replace(CAST(value AS TEXT), "
+                 "'accepted', 'rejected') AS BLOB) WHERE key = "
+                 "CAST('rs-cmd-1' AS BLOB)",
+                 t ? "compacted" : "records");
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    sqlite3_close(db);
+    free(log);
+    open_with(f, bank_plugins);
+    stele_submitted s;
+    stele_err err = {0};
+    json_t *cmd = json_loads(
+        "{\"type\":\"bank.OpenAccount\",\"aggregate_id\":\"rs-1\","
+        "\"command_id\":\"rs-cmd-1\",\"data\":{\"owner\":\"x\","
+        "\"initial_deposit\":1}}",
+        0, NULL);
+    assert_non_null(cmd);
+    assert_int_equal(stele_engine_submit_json(f->e, cmd, &s, &err), 0);
+    json_decref(cmd);
+    json_t *res = NULL;
+    assert_int_equal(stele_engine_wait_result(f->e, &s, 5000, &res, &err),
+                     STELE_EINVAL);
+    assert_non_null(strstr(err.msg, "the stored result of rs-cmd-1 is "
+                                    "damaged"));
+    stele_engine_stats st;
+    stele_engine_stats_get(f->e, &st);
+    assert_int_equal(st.accepted + st.rejected, 0); /* not decided again */
 }

@@ -94,10 +94,12 @@ void test_records_whose_checksum_fails_cost_only_themselves(void **state);
 void test_aggregate_with_unreadable_event_is_broken_alone(void **state);
 void test_projector_parks_an_unreadable_event_alone(void **state);
 void test_event_without_headers_is_named_not_defaulted(void **state);
+void test_damaged_result_is_named_not_parsed(void **state);
 #define ENGINE_QUARANTINE_TESTS                                                \
     T(test_aggregate_with_unreadable_event_is_broken_alone),                   \
         T(test_projector_parks_an_unreadable_event_alone),                     \
-        T(test_event_without_headers_is_named_not_defaulted)
+        T(test_event_without_headers_is_named_not_defaulted),                  \
+        T(test_damaged_result_is_named_not_parsed)
 
 /* engine_gate_tests.c */
 void test_shipped_example_passes_its_gate_after_commands(void **state);
