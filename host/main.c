@@ -11,7 +11,7 @@
  *   stele state   [-c CONFIG] TYPE ID
  *   stele replay  [-c CONFIG] [--aggregate TYPE]
  *   stele status  [-c CONFIG]                  commands waiting, projector lag
- *   stele plugin inspect FILE.so
+ *   stele plugin inspect FILE.so [--config CONFIG]
  *   stele schema  check|register|list|diff [-c CONFIG] [--topic TOPIC]
  *
  * Exit status: 0 success, 1 error, 2 usage, 3 command rejected,
@@ -57,7 +57,7 @@ static void usage(FILE *f)
           "  stele state   [-c CONFIG] TYPE ID\n"
           "  stele replay  [-c CONFIG] [--aggregate TYPE]\n"
           "  stele status  [-c CONFIG]\n"
-          "  stele plugin inspect FILE.so\n"
+          "  stele plugin inspect FILE.so [--config CONFIG]\n"
           "  stele schema  check|register|list|diff [-c CONFIG] "
           "[--topic TOPIC]\n"
           "CONFIG defaults to config/stele.yaml. A command is JSON:\n"
@@ -413,6 +413,43 @@ static int cmd_status(const opts *o, stele_engine *e)
     return 0;
 }
 
+/* stele plugin inspect PATH [--config F]: what the plugin declares, and
+ * with a config, whether the config's schemas/ has every schema it names
+ * (exit 1 when not). */
+static int cmd_plugin(int argc, char **argv)
+{
+    const char *config = NULL;
+    if (argc == 6 && (strcmp(argv[4], "--config") == 0 ||
+                      strcmp(argv[4], "-c") == 0))
+        config = argv[5];
+    if ((argc != 4 && !config) || strcmp(argv[2], "inspect") != 0) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    stele_err err = {0};
+    if (stele_plugin_inspect(argv[3], stdout, &err) != 0)
+        return fail(&err);
+    if (!config)
+        return 0;
+    stele_config *cfg = NULL;
+    stele_codec *codec = NULL;
+    size_t missing = 0;
+    int rc = stele_config_load(config, &cfg, &err);
+    if (rc == 0)
+        rc = stele_codec_new(cfg->schemas_dir, NULL, &codec, &err);
+    if (rc == 0) {
+        const stele_schema *const *cat;
+        size_t n = stele_codec_catalogue(codec, &cat);
+        rc = stele_plugin_check_catalogue(argv[3], cat, n, cfg->schemas_dir,
+                                          stdout, &missing, &err);
+    }
+    stele_codec_free(codec);
+    stele_config_free(cfg);
+    if (rc != 0)
+        return fail(&err);
+    return missing ? EXIT_FAILURE : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -430,16 +467,8 @@ int main(int argc, char **argv)
                STELE_ABI_MINOR);
         return 0;
     }
-    if (strcmp(cmd, "plugin") == 0) {
-        if (argc != 4 || strcmp(argv[2], "inspect") != 0) {
-            usage(stderr);
-            return EXIT_USAGE;
-        }
-        stele_err err = {0};
-        if (stele_plugin_inspect(argv[3], stdout, &err) != 0)
-            return fail(&err);
-        return 0;
-    }
+    if (strcmp(cmd, "plugin") == 0)
+        return cmd_plugin(argc, argv);
     if (strcmp(cmd, "schema") == 0)
         return stele_cli_schema(argc - 1, argv + 1);
     static const char *known[] = {"run",   "send",   "query", "events",

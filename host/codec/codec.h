@@ -78,8 +78,10 @@ typedef struct stele_codec stele_codec;
 /*
  * Reads every *.avsc below schemas_dir (a file that fails to parse, or whose
  * record name does not match its file name, is an error naming the file).
- * Schemas are registered lazily, the first time one is used for writing.
- * The codec borrows reg, which must outlive it.
+ * Schemas are looked up (and, in a codec that registers, registered) the
+ * first time one is handed out. The codec borrows reg, which must outlive
+ * it; reg NULL: a catalogue only (stele plugin inspect --config), whose
+ * schemas cannot be handed out.
  */
 int stele_codec_new(const char *schemas_dir, stele_registry *reg,
                     stele_codec **out, stele_err *err);

@@ -116,3 +116,72 @@ int stele_plugin_inspect(const char *path, FILE *out, stele_err *err)
     stele_plugin_close(p);
     return 0;
 }
+
+typedef struct cat_check {
+    const stele_schema *const *cat;
+    size_t n;
+    const char *dir;
+    FILE *out;
+    size_t checked, missing;
+} cat_check;
+
+static void check_ref(cat_check *c, const char *what, const char *name,
+                      int version)
+{
+    c->checked++;
+    for (size_t i = 0; name && i < c->n; i++)
+        if (c->cat[i]->version == version && strcmp(c->cat[i]->name, name) == 0)
+            return;
+    c->missing++;
+    fprintf(c->out, "  MISSING %s %s v%d: no file %s.v%d.avsc in %s\n", what,
+            name ? name : "(null)", version, name ? name : "(null)", version,
+            c->dir);
+}
+
+static void check_refs(cat_check *c, const char *what,
+                       const stele_record_ref *refs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        check_ref(c, what, refs[i].name, refs[i].version);
+}
+
+int stele_plugin_check_catalogue(const char *path,
+                                 const stele_schema *const *cat, size_t n,
+                                 const char *dir, FILE *out, size_t *missing,
+                                 stele_err *err)
+{
+    stele_plugin *p;
+    int rc = stele_plugin_open(path, &p, err);
+    if (rc)
+        return rc;
+    const stele_plugin_descriptor *d = p->desc;
+    cat_check c = {cat, n, dir, out, 0, 0};
+    fprintf(out, "catalogue %s:\n", dir);
+    switch (d->kind) {
+    case STELE_PLUGIN_AGGREGATE: {
+        const stele_aggregate_def *a = d->def.aggregate;
+        check_ref(&c, "state", a->state.name, a->state.version);
+        check_refs(&c, "command", a->commands, a->n_commands);
+        check_refs(&c, "event", a->events, a->n_events);
+        break;
+    }
+    case STELE_PLUGIN_PROJECTOR:
+        check_refs(&c, "event", d->def.projector->events,
+                   d->def.projector->n_events);
+        break;
+    case STELE_PLUGIN_QUERY:
+        check_ref(&c, "params", d->def.query->params.name,
+                  d->def.query->params.version);
+        break;
+    case STELE_PLUGIN_UPCASTER:
+        check_ref(&c, "upcast from", d->def.upcaster->event_type,
+                  d->def.upcaster->from_version);
+        break;
+    }
+    if (c.missing == 0)
+        fprintf(out, "  all %zu schema%s the plugin names are there\n",
+                c.checked, c.checked == 1 ? "" : "s");
+    *missing = c.missing;
+    stele_plugin_close(p);
+    return 0;
+}

@@ -16,6 +16,8 @@
 
 #include <stele/plugin.h>
 
+#include "codec/codec.h"
+
 typedef struct stele_plugin {
     char *path;
     void *dl; /* dlopen handle */
@@ -49,6 +51,15 @@ void stele_plugins_unload_all(stele_plugin **plugins, size_t n);
  * name, version, kind, ABI and fingerprint, and its definition (commands,
  * events, state, tables and columns, parameters...). */
 int stele_plugin_inspect(const char *path, FILE *out, stele_err *err);
+
+/* Checks that every schema the plugin at path names (state, commands,
+ * events, query parameters, an upcaster's from-version) has its file in
+ * the catalogue cat[0..n) read from dir; prints each one missing to out
+ * and counts them in *missing. */
+int stele_plugin_check_catalogue(const char *path,
+                                 const stele_schema *const *cat, size_t n,
+                                 const char *dir, FILE *out, size_t *missing,
+                                 stele_err *err);
 
 const char *stele_plugin_kind_name(stele_plugin_kind kind);
 

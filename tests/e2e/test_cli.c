@@ -355,6 +355,61 @@ static void test_schema_check_passes_on_the_bank_and_names_a_breaking_change(
     free(out);
 }
 
+/* Before, --config was not an option: a plugin named a schema the
+ * config's schemas/ lacks only when the host first used it. */
+static void test_plugin_inspect_checks_a_config_catalogue(void **state)
+{
+    (void)state;
+    char *out;
+    int rc = run(&out, "%s plugin inspect %sbank_account.so --config %s",
+                 STELE, PLUGINS, config);
+    if (rc != 0 || !strstr(out, "schemas the plugin names are there"))
+        fail_msg("inspect --config: exit %d: %s", rc, out);
+    free(out);
+    rc = run(&out,
+             "mkdir -p %s/schemas && cp -r %s/schemas/bank %s/schemas/ && "
+             "rm %s/schemas/bank/bank.Withdrawn.v1.avsc && "
+             "sed -i 's#^schemas: .*#schemas: %s/schemas#' %s",
+             dir, STELE_SOURCE_DIR, dir, dir, dir, config);
+    assert_int_equal(rc, 0);
+    free(out);
+    rc = run(&out, "%s plugin inspect %sbank_account.so --config %s", STELE,
+             PLUGINS, config);
+    if (rc != 1 || !strstr(out, "MISSING event bank.Withdrawn v1: no file "
+                                "bank.Withdrawn.v1.avsc"))
+        fail_msg("inspect --config, a schema missing: exit %d: %s", rc, out);
+    free(out);
+}
+
+/* Before, the shipped example failed its own check once one command had
+ * registered Deposited v2 (v1 was checked against it, backwards). */
+static void test_schema_check_passes_before_and_after_commands(void **state)
+{
+    (void)state;
+    write_config(STELE_BUILD_DIR "/upcasters/bank_deposited_v1_v2.so");
+    char *out;
+    int rc = run(&out, "%s schema check -c %s", STELE, config);
+    if (rc != 0)
+        fail_msg("schema check, fresh: exit %d: %s", rc, out);
+    free(out);
+    send_ok("{\"type\":\"bank.OpenAccount\",\"aggregate_id\":\"sc-1\","
+            "\"data\":{\"owner\":\"ann\"}}",
+            "accepted");
+    send_ok("{\"type\":\"bank.Deposit\",\"aggregate_id\":\"sc-1\","
+            "\"data\":{\"amount\":5}}",
+            "accepted");
+    rc = run(&out, "%s schema check -c %s", STELE, config);
+    if (rc != 0 || !strstr(out, "all compatible"))
+        fail_msg("schema check after commands: exit %d: %s", rc, out);
+    free(out);
+    /* a read registers nothing */
+    rc = run(&out, "%s state -c %s Account sc-1 && %s schema list -c %s",
+             STELE, config, STELE, config);
+    assert_int_equal(rc, 0);
+    assert_null(strstr(out, "version 2"));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +422,8 @@ int main(void)
         T(test_query_answers_while_another_projector_fails),
         T(test_plugin_inspect_prints_the_descriptor),
         T(test_schema_check_passes_on_the_bank_and_names_a_breaking_change),
+        T(test_plugin_inspect_checks_a_config_catalogue),
+        T(test_schema_check_passes_before_and_after_commands),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
