@@ -182,9 +182,11 @@ static int events_of_partition(stele_engine *e, aggregate *a, int32_t p,
                                   items[j].schema->version, NULL, &meta};
                 json_t *shown = event_json(&ev, &items[j].value);
                 json_t *stored = stored_json(e, r);
-                if (shown && (!stored ||
-                              json_object_set_new(shown, "stored", stored))) {
-                    json_decref(shown);
+                if (!shown)
+                    json_decref(stored);
+                else if (!stored ||
+                         json_object_set_new(shown, "stored", stored)) {
+                    json_decref(shown); /* set_new took stored */
                     shown = NULL;
                 }
                 if (!shown) {
