@@ -443,7 +443,8 @@ class Interop(unittest.TestCase):
                 self.sr = SchemaRegistryClient({"url": REG_URL})
                 self.sr.register_schema(f"other.S{i}", Schema(json.dumps(
                     {"type": "record", "name": f"S{i}", "namespace": "other",
-                     "fields": [{"name": "f", "type": "string"}]}), "AVRO"))
+                     "fields": [{"name": "f", "type": "string"},
+                                {"name": "g", "type": "long"}]}), "AVRO"))
             cid, _ = self.produce_command("record", "bank.Deposit",
                                           "bank.Deposit.v2.avsc", "acc-r",
                                           {"amount": 4, "channel": "y"})
@@ -464,6 +465,19 @@ class Interop(unittest.TestCase):
         print(f"restarted empty: reply {r}, host running {running}; last "
               f"event {etype} written with id {sid}, which the registry now "
               f"names {named}\nhost output:\n{out[-2000:]}", file=sys.stderr)
+        # A reader that starts now fetches the old ids afresh: it must name
+        # the mismatch (event_type vs the schema the id now names), never
+        # show an event decoded with another record's schema.
+        p = stele("events", "--aggregate", "Account", "--id", "acc-r",
+                  cfg=self.cfg, check=False)
+        print(f"stele events after the restart: exit {p.returncode}\n"
+              f"{p.stdout[-1500:]}\n{p.stderr[-1500:]}", file=sys.stderr)
+        with self.subTest("readers"):
+            for line in p.stdout.splitlines():
+                ev = json.loads(line)
+                self.assertFalse(json.dumps(ev).count("other.S"),
+                                 f"an event shown with another record's "
+                                 f"schema: {ev}")
         # Either stele stops (no reply, or a rejection naming the
         # registry) or it writes under an id that names its schema.
         self.assertEqual(named, etype,
