@@ -161,9 +161,16 @@ if pid="$(registry_pid)"; then
     pid=""
   fi
 elif port_open "$PORT"; then
-  registry_answers || die "127.0.0.1:$PORT is in use, but not by a schema registry that answers at $BASE"
-  say "a schema registry already answers at $BASE, not started by this script; leaving it alone"
-  exit 0
+  # Not ours: Apicurio (its API under /apis/ccompat/v7) or a registry with
+  # Confluent's API at the root (Confluent, Karapace, Redpanda).
+  for url in "$BASE" "http://127.0.0.1:$PORT"; do
+    if curl -fsS -m 5 -o /dev/null "$url/subjects" 2>/dev/null; then
+      say "a schema registry already answers at $url, not started by this script; leaving it alone"
+      echo "STELE_REGISTRY_URL=$url"
+      exit 0
+    fi
+  done
+  die "127.0.0.1:$PORT is in use, but not by a schema registry that answers at $BASE"
 fi
 if [ -z "${pid:-}" ]; then
   port_open "$PORT" && die "port 127.0.0.1:$PORT is in use (set STELE_REGISTRY_PORT)"
