@@ -26,7 +26,11 @@ typedef struct registry_conformance_backend {
     const char *subject_prefix;
     /* One text under two subjects: one id (Confluent's rule), an id per
      * subject (the embedded registry), or either (Apicurio). */
-    enum { RC_IDS_SHARED, RC_IDS_PER_SUBJECT, RC_IDS_EITHER } ids_across_subjects;
+    enum {
+        RC_IDS_SHARED,
+        RC_IDS_PER_SUBJECT,
+        RC_IDS_EITHER
+    } ids_across_subjects;
     /* The server refuses an incompatible registration itself (409); the
      * embedded registry leaves that to the schema gate. */
     bool register_checks_compat;
