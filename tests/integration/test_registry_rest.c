@@ -412,7 +412,14 @@ static void test_real_restarted_empty_reuses_ids(void **s)
     assert_int_equal(again, ia);
     stele_registry_close(old);
     stele_registry_close(fresh);
+}
+
+/* The registry of the restart test stops even when the test failed. */
+static int stop_private_registry(void **state)
+{
+    (void)state;
     crt_private_registry(18091, "stop", NULL, 0);
+    return 0;
 }
 
 int main(void)
@@ -444,6 +451,6 @@ int main(void)
         cmocka_unit_test(test_real_restarted_empty_reuses_ids),
     };
     failed += cmocka_run_group_tests_name("Apicurio deviations", real, NULL,
-                                          NULL);
+                                          stop_private_registry);
     return failed ? 1 : 0;
 }

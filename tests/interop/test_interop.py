@@ -215,6 +215,8 @@ class Interop(unittest.TestCase):
     def setUpClass(cls):
         ensure_kafka()
         registry("fresh")
+        # Stopped even when the setup fails (tearDownClass would not run).
+        cls.addClassCleanup(registry, "stop")
         cls.dir = tempfile.mkdtemp(prefix="stele-interop-")
         cls.sr = SchemaRegistryClient({"url": REG_URL})
         # A Confluent client registers first: stele must use that id.
@@ -247,7 +249,6 @@ class Interop(unittest.TestCase):
                     f.result(30)
                 except Exception as e:  # noqa: BLE001 - best effort
                     print(f"deleting a topic: {e}", file=sys.stderr)
-        registry("stop")
         shutil.rmtree(cls.dir, ignore_errors=True)
 
     # ---------------------------------------------------------------
