@@ -315,7 +315,7 @@ class Interop(unittest.TestCase):
         self.assertEqual(len(ours), 3, p.stdout)
         for o, t, i in zip(ours, theirs, ids):
             self.assertEqual(o["data"], t, o)
-            self.assertEqual(o.get("schema_id", i), i, o)
+            self.assertEqual(o["stored"]["schema_id"], i, o)
         print("stele events == AvroDeserializer:", theirs, file=sys.stderr)
         # The second oracle: Confluent's JavaScript client, when
         # scripts/test-npm.sh has installed it.
