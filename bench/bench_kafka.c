@@ -5,7 +5,13 @@
  *
  *   bench_kafka [COMMANDS] [ACCOUNTS]     defaults: 100000 10000
  *
- * The broker must be up (scripts/kafka-start.sh). Prints:
+ * The broker must be up (scripts/kafka-start.sh). With
+ * STELE_BENCH_REGISTRY_URL set (e.g. http://127.0.0.1:8081/apis/ccompat/v7,
+ * scripts/registry-start.sh) the host and the encoder use that REST
+ * registry (registry.backend: rest) instead of the embedded one, and the
+ * HTTP requests they send are counted: at start, and on the command path
+ * (from the first command produced to the last reply), which should send
+ * none once the ids are cached. Prints:
  *   raw produce   the events the run writes, produced with a plain
  *                 idempotent librdkafka producer (no transactions)
  *   end-to-end    commands produced to the commands topic while one
@@ -36,6 +42,7 @@
 #define PARTITIONS 6
 
 static char app[32], dir[128];
+static const char *registry_url; /* STELE_BENCH_REGISTRY_URL */
 static volatile sig_atomic_t stop_host;
 
 static void die(const char *what, const char *why)
@@ -187,8 +194,10 @@ static void encode_commands(const stele_config *cfg, commands *c, long n,
     const char *k[] = {"bootstrap.servers"}, *v[] = {"127.0.0.1:9092"};
     char id[64];
     snprintf(id, sizeof id, "%s.encoder", app);
+    stele_registry_rest_opts ro = {.url = registry_url};
     if (stele_log_open_kafka(k, v, 1, id, &log, &err) ||
-        stele_registry_open_embedded(log, &reg, &err) ||
+        (registry_url ? stele_registry_open_rest(&ro, &reg, &err)
+                      : stele_registry_open_embedded(log, &reg, &err)) ||
         stele_codec_new(cfg->schemas_dir, reg, &codec, &err))
         die("codec", err.msg);
     const stele_schema *open_s, *dep_s;
@@ -267,6 +276,9 @@ int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 100000;
     long accounts = argc > 2 ? atol(argv[2]) : 10000;
+    registry_url = getenv("STELE_BENCH_REGISTRY_URL");
+    if (registry_url && !*registry_url)
+        registry_url = NULL;
     uint32_t r;
     if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
         die("getrandom", NULL);
@@ -286,6 +298,8 @@ int main(int argc, char **argv)
             "engine:\n  command_batch: 5000\n  commit_interval_ms: 50\n"
             "logging:\n  level: warn\n",
             app, dir, STELE_SOURCE_DIR, PLUGINS, PARTITIONS);
+    if (registry_url)
+        fprintf(f, "registry:\n  backend: rest\n  url: %s\n", registry_url);
     fclose(f);
     stele_config *cfg;
     stele_engine *e;
@@ -293,14 +307,18 @@ int main(int argc, char **argv)
     if (stele_config_load(path, &cfg, &err) ||
         stele_engine_open(cfg, &e, &err))
         die("engine", err.msg);
+    uint64_t req_start = stele_registry_rest_requests();
 
     double raw = raw_produce(e, n);
 
     commands c;
+    uint64_t req_enc0 = stele_registry_rest_requests();
     encode_commands(cfg, &c, n, accounts, "c");
+    uint64_t req_enc = stele_registry_rest_requests() - req_enc0;
     rd_kafka_t *tail = replies_tail();
     rd_kafka_t *p = client(RD_KAFKA_PRODUCER, NULL);
     pthread_t host;
+    uint64_t req_run0 = stele_registry_rest_requests();
     pthread_create(&host, NULL, host_thread, e);
     int64_t t0 = stele_mono_ns();
     for (long i = 0; i < n; i++) {
@@ -323,6 +341,7 @@ int main(int argc, char **argv)
     }
     int64_t t1 = stele_mono_ns();
     double e2e = (double)replies / secs(t1 - t0);
+    uint64_t req_run = stele_registry_rest_requests() - req_run0;
 
     /* Latency at half that rate. */
     long m_n = n / 5 > 20000 ? 20000 : n / 5;
@@ -385,6 +404,11 @@ int main(int argc, char **argv)
     printf("%-14s %9ld cmds  at %.0f cmds/s: p50 %.1f ms, p99 %.1f ms%s\n",
            "latency", got, rate, (double)p50 / 1e6, (double)p99 / 1e6,
            missing ? " (some replies missing!)" : "");
+    if (registry_url)
+        printf("%-14s %9" PRIu64 " HTTP requests at start (schema gate), "
+               "%" PRIu64 " while encoding (another client), %" PRIu64
+               " on the command path (%ld commands)  (%s)\n",
+               "registry", req_start, req_enc, req_run, replies, registry_url);
     rd_kafka_consumer_close(tail);
     rd_kafka_destroy(tail);
     stele_engine_close(e);

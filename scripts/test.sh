@@ -2,18 +2,22 @@
 # The whole test suite: installs the build and test dependencies, builds
 # stele twice (Release, and ASan+UBSan), and runs every test in both builds
 # with ctest: unit, end-to-end, and integration tests against a real Kafka
-# broker and a real PostgreSQL server, which the tests start themselves
-# (scripts/kafka-start.sh, scripts/pg-start.sh) when they are not running.
+# broker, a real PostgreSQL server and a real schema registry (Apicurio),
+# which the tests start themselves (scripts/kafka-start.sh, pg-start.sh,
+# registry-start.sh) when they are not running; the interop tests run
+# Confluent's Python client from the venv scripts/deps.sh --test makes.
 #
 # Servers the tests start are stopped at the end, and the script says so;
-# a Kafka broker (127.0.0.1:9092) or PostgreSQL server (STELE_PG_PORT,
-# 5433) that was already running before is left running.
+# a Kafka broker (127.0.0.1:9092), PostgreSQL server (STELE_PG_PORT, 5433)
+# or schema registry (127.0.0.1:8081) that was already running before is
+# left running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-kafka_was_up=0; pg_was_up=0
+kafka_was_up=0; pg_was_up=0; registry_was_up=0
 port_open 9092 && kafka_was_up=1
+port_open 8081 && registry_was_up=1
 port_open "${STELE_PG_PORT:-5433}" && pg_was_up=1
 stop_started() {
   if [ "$kafka_was_up" = 0 ] && port_open 9092; then
@@ -24,6 +28,11 @@ stop_started() {
   if [ "$pg_was_up" = 0 ] && port_open "${STELE_PG_PORT:-5433}"; then
     echo "test.sh: stopping the PostgreSQL server the tests started"
     scripts/pg-stop.sh || true
+  fi
+  if [ "$registry_was_up" = 0 ] && port_open 8081; then
+    echo "test.sh: stopping the schema registry the tests started"
+    STELE_REGISTRY_DIR="${STELE_TEST_REGISTRY_DIR:-/tmp/stele-registry-test}" \
+      scripts/registry-stop.sh || true
   fi
 }
 trap stop_started EXIT

@@ -280,6 +280,11 @@ typedef struct stele_registry_rest_opts {
 int stele_registry_open_rest(const stele_registry_rest_opts *opts,
                              stele_registry **out, stele_err *err);
 
+/* How many HTTP requests (attempts, retries included) the REST registry
+ * clients of this process have sent so far; for tests and benchmarks
+ * that check what reaches the registry. */
+uint64_t stele_registry_rest_requests(void);
+
 /* The strategy the registry was opened with (embedded: record). */
 stele_subject_strategy stele_registry_strategy(const stele_registry *reg);
 

@@ -306,8 +306,21 @@ static int rest_set_compat(stele_registry *reg, const char *subject,
     json_t *payload =
         json_pack("{s:s}", "compatibility", stele_compat_mode_name(mode));
     json_t *ans = NULL;
-    int rc = path && payload ? fetch(r, "PUT", path, payload, what, &ans, err)
-                             : no_memory(err);
+    long status = 0;
+    int rc = path && payload
+                 ? rest_http_request(&r->http, "PUT", path, payload, &status,
+                                     &ans, NULL, what, err)
+                 : no_memory(err);
+    /* Apicurio answers 409 "A rule named 'COMPATIBILITY' already exists"
+     * to a PUT that raced another one creating the subject's rule (hosts
+     * starting at once); the rule exists now, so a second PUT updates it.
+     * Confluent's PUT is idempotent and never answers 409. */
+    if (rc == STELE_EINVAL && status == 409) {
+        if (err)
+            *err = (stele_err){0};
+        rc = rest_http_request(&r->http, "PUT", path, payload, &status, &ans,
+                               NULL, what, err);
+    }
     json_decref(ans);
     json_decref(payload);
     free(path);

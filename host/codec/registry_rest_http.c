@@ -13,6 +13,7 @@
 #include "registry_rest_http.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,13 @@
 /* A schema is at most STELE_CODEC_MAX_VALUE; answers list a few more. */
 #define MAX_BODY (2u * STELE_CODEC_MAX_VALUE)
 #define MAX_BACKOFF_MS 5000
+
+static atomic_uint_fast64_t requests;
+
+uint64_t stele_registry_rest_requests(void)
+{
+    return (uint64_t)atomic_load(&requests);
+}
 
 typedef struct body {
     char *data;
@@ -135,6 +143,7 @@ int rest_http_request(rest_http *r, const char *method, const char *path,
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, r->insecure ? 0L : 1L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, r->insecure ? 0L : 2L);
 
+        atomic_fetch_add(&requests, 1);
         CURLcode cc = curl_easy_perform(c);
         char why[600];
         bool retry = false;
