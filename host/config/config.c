@@ -40,6 +40,7 @@ static int set_defaults(stele_config *c)
     c->registry_subject_strategy = strdup("record");
     c->registry_compatibility = strdup("BACKWARD_TRANSITIVE");
     c->registry_auto_register = true;
+    c->registry_verify_ms = 5000;
     if (!c->log_backend || !c->store_backend || !c->log_level ||
         !c->registry_backend || !c->registry_subject_strategy ||
         !c->registry_compatibility)

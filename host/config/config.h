@@ -88,6 +88,9 @@ typedef struct stele_config {
      * registry does not hold yet, after the schema gate (true); false: it
      * refuses to start on one (stele schema register registers them) */
     bool registry_auto_register;
+    /* rest: how often stele run asks whether the ids it writes with still
+     * name its schemas (5000; 0: never) */
+    int32_t registry_verify_ms;
     char *registry_compatibility; /* mode of subjects that have none
                                      (default "BACKWARD_TRANSITIVE") */
 

@@ -37,7 +37,7 @@ static const char *const logging_keys[] = {"level", NULL};
 static const char *const registry_keys[] = {
     "backend",       "url",      "username",   "password", "ca_file",
     "cert_file",     "key_file", "timeout_ms", "retries",  "subject_strategy",
-    "compatibility", "auto_register", NULL};
+    "compatibility", "auto_register", "verify_ms", NULL};
 static const char *const registry_backends[] = {"embedded", "rest", NULL};
 static const char *const subject_strategies[] = {"record", "topic_record",
                                                  NULL};
@@ -389,7 +389,9 @@ static int load_registry(cfg_loader *L, const fields *root)
     if ((rc = read_int32(L, field(&f, "timeout_ms"), "registry.timeout_ms", 1,
                          600000, &c->registry_timeout_ms)) ||
         (rc = read_int32(L, field(&f, "retries"), "registry.retries", 0, 100,
-                         &c->registry_retries)))
+                         &c->registry_retries)) ||
+        (rc = read_int32(L, field(&f, "verify_ms"), "registry.verify_ms", 0,
+                         3600000, &c->registry_verify_ms)))
         return rc;
     if ((n = field(&f, "subject_strategy")) &&
         (rc =

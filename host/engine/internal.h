@@ -252,7 +252,6 @@ int use_serving_namespaces(stele_engine *e, stele_err *err);
  * registry's transport error when it cannot be asked (go on: the ids
  * are cached). */
 int engine_verify_ids(stele_engine *e, stele_err *err);
-#define VERIFY_IDS_EVERY_MS 30000
 
 /* reading.c: why an event type a reader met is not one it declares, for
  * its message (into buf). */

@@ -47,13 +47,15 @@ int stele_engine_run(stele_engine *e, volatile sig_atomic_t *stop,
             expire(e);
             next_expire_ns = stele_mono_ns() + EXPIRE_EVERY_MS * 1000000LL;
         }
-        if (stele_mono_ns() >= next_verify_ns) {
+        if (e->cfg->registry_verify_ms > 0 &&
+            stele_mono_ns() >= next_verify_ns) {
             stele_err verr = {0};
             if (engine_verify_ids(e, &verr) == STELE_EFATAL) {
                 *err = verr;
                 return STELE_EFATAL;
             }
-            next_verify_ns = stele_mono_ns() + VERIFY_IDS_EVERY_MS * 1000000LL;
+            next_verify_ns = stele_mono_ns() +
+                             (int64_t)e->cfg->registry_verify_ms * 1000000LL;
         }
         size_t n1 = 0, n2 = 0;
         stele_err local = {0}, perr = {0};

@@ -95,6 +95,7 @@ registry:
   subject_strategy: {strategy}
   timeout_ms: {timeout_ms}
   retries: {retries}
+  verify_ms: 200
 engine:
   command_batch: 200
   commit_interval_ms: 20

@@ -529,7 +529,7 @@ static void test_registry_errors_name_line(void **state)
                "3: unknown key 'urll' in 'registry' (expected one of: "
                "backend, url, username, password, ca_file, cert_file, "
                "key_file, timeout_ms, retries, subject_strategy, "
-               "compatibility, auto_register)");
+               "compatibility, auto_register, verify_ms)");
     load_fails("app: bank\nregistry:\n  auto_register: yes\n",
                "3: 'registry.auto_register' must be true or false, got "
                "'yes'");
