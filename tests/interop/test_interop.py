@@ -287,6 +287,92 @@ class Interop(unittest.TestCase):
         level = self.sr.get_compatibility("bank.OpenAccount")
         self.assertEqual(level, "BACKWARD_TRANSITIVE", level)
 
+    # A registry that is read-only to this client (as production
+    # registries are to consumers): a proxy in front of the test registry
+    # forwards reads and lookups (GET, POST /subjects/{s}) and refuses
+    # every write with 403. Before, every stele process registered every
+    # schema it knew at start, so reading broke on such a registry.
+    def test_1b_readers_never_write_to_the_registry(self):
+        import http.server
+        import threading
+        import urllib.error
+        import urllib.request
+        writes, reads = [], []
+
+        class ReadOnly(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def forward(self, method):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                path = self.path.split("?")[0].rstrip("/")
+                parts = path.split("/")
+                lookup = (method == "POST" and len(parts) == 3 and
+                          parts[1] == "subjects")
+                if method != "GET" and not lookup:
+                    writes.append(f"{method} {self.path}")
+                    out = json.dumps({"error_code": 40301,
+                                      "message": "read-only"}).encode()
+                    self.send_response(403)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(out)))
+                    self.end_headers()
+                    self.wfile.write(out)
+                    return
+                reads.append(f"{method} {self.path}")
+                req = urllib.request.Request(REG_URL + self.path, data=body,
+                                             method=method)
+                for h in ("Content-Type", "Accept"):
+                    if self.headers.get(h):
+                        req.add_header(h, self.headers[h])
+                try:
+                    with urllib.request.urlopen(req, timeout=10) as r:
+                        code, out = r.status, r.read()
+                except urllib.error.HTTPError as e:
+                    code, out = e.code, e.read()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def do_GET(self):
+                self.forward("GET")
+
+            def do_POST(self):
+                self.forward("POST")
+
+            def do_PUT(self):
+                self.forward("PUT")
+
+            def do_DELETE(self):
+                self.forward("DELETE")
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ReadOnly)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        try:
+            cfg = write_config(self.dir, APP, strategy="record")
+            with open(cfg) as f:
+                text = f.read()
+            ro = cfg.replace(".yaml", "-readonly.yaml")
+            with open(ro, "w") as f:
+                f.write(text.replace(
+                    f"url: {REG_URL}",
+                    f"url: http://127.0.0.1:{srv.server_address[1]}"))
+            for args in (("status",),
+                         ("events", "--aggregate", "Account"),
+                         ("schema", "check")):
+                p = stele(*args, cfg=ro, check=False)
+                self.assertEqual(p.returncode, 0,
+                                 f"stele {' '.join(args)} on a read-only "
+                                 f"registry: {p.stdout[-800:]}"
+                                 f"{p.stderr[-800:]}")
+            self.assertEqual(writes, [], f"readers wrote: {writes}")
+            self.assertTrue(reads, "the readers asked nothing")
+        finally:
+            srv.shutdown()
+
     # ---------------------------------------------------------------
     # Events: stele writes, Confluent's deserializer reads
 
