@@ -37,31 +37,15 @@ typedef struct held {
 
 static void held_free(held *h)
 {
-    for (size_t i = 0; i < h->n; i++)
-        stele_registry_schema_clear(&h->v[i]);
-    free(h->v);
+    stele_registry_held_free(h->v, h->n);
     memset(h, 0, sizeof *h);
 }
 
 static int held_load(stele_registry *reg, const char *subject, held *h,
                      stele_err *err)
 {
-    int *versions = NULL;
-    size_t n = 0;
     memset(h, 0, sizeof *h);
-    int rc = stele_registry_versions(reg, subject, &versions, &n, err);
-    if (rc == STELE_ENOTFOUND)
-        return 0;
-    if (rc)
-        return rc;
-    if (n && !(h->v = calloc(n, sizeof *h->v)))
-        rc = stele_err_set(err, STELE_ENOMEM, "no memory");
-    for (size_t i = 0; rc == 0 && i < n; i++, h->n++)
-        rc = stele_registry_version(reg, subject, versions[i], &h->v[i], err);
-    free(versions);
-    if (rc)
-        held_free(h);
-    return rc;
+    return stele_registry_held(reg, subject, &h->v, &h->n, err);
 }
 
 static bool same_text(const char *a, const char *b)

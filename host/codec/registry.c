@@ -249,3 +249,39 @@ int stele_registry_verify(stele_registry *reg, int32_t id, const char *text,
                              id);
     return 0;
 }
+
+void stele_registry_held_free(stele_registry_schema *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        stele_registry_schema_clear(&v[i]);
+    free(v);
+}
+
+int stele_registry_held(stele_registry *reg, const char *subject,
+                        stele_registry_schema **out, size_t *n,
+                        stele_err *err)
+{
+    int *versions = NULL;
+    size_t nv = 0;
+    *out = NULL;
+    *n = 0;
+    int rc = stele_registry_versions(reg, subject, &versions, &nv, err);
+    if (rc == STELE_ENOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
+    stele_registry_schema *v = nv ? calloc(nv, sizeof *v) : NULL;
+    size_t got = 0;
+    if (nv && !v)
+        rc = stele_err_set(err, STELE_ENOMEM, "no memory");
+    for (; rc == 0 && got < nv; got++)
+        rc = stele_registry_version(reg, subject, versions[got], &v[got], err);
+    free(versions);
+    if (rc) {
+        stele_registry_held_free(v, got);
+        return rc;
+    }
+    *out = v;
+    *n = nv;
+    return 0;
+}
