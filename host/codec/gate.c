@@ -62,7 +62,8 @@ static bool same_text(const char *a, const char *b)
 static size_t likeness(const char *a, const char *b)
 {
     json_t *x = json_loads(a, 0, NULL), *y = json_loads(b, 0, NULL);
-    json_t *fx = json_object_get(x, "fields"), *fy = json_object_get(y, "fields");
+    json_t *fx = json_object_get(x, "fields");
+    json_t *fy = json_object_get(y, "fields");
     size_t same = 0, i, k;
     json_t *f, *g;
     json_array_foreach(fx, i, f)

@@ -42,14 +42,10 @@ static int stage_state(batch *b, const envelope *env, int64_t version,
 {
     char key[MAX_ID_LEN + 32];
     size_t kl = scoped_key(key, sizeof key, env->agg_index, env->aggregate_id);
-    stele_state_entry *s = malloc(sizeof *s + bytes->len);
+    stele_state_entry *s = stele_state_entry_new(
+        version, env->rec->partition, false, bytes->data, bytes->len);
     if (!s)
         return stele_err_set(err, STELE_ENOMEM, "out of memory");
-    s->version = version;
-    s->partition = env->rec->partition;
-    s->len = (uint32_t)bytes->len;
-    s->broken = false;
-    memcpy(s->data, bytes->data, bytes->len);
     void *old;
     if (stele_map_put(b->dirty, key, kl, s, &old) != 0) {
         free(s);

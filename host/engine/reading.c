@@ -113,13 +113,10 @@ static json_t *stored_json(stele_engine *e, const stele_log_record *r)
 {
     char type[256];
     header_str(r, H_EVENT_TYPE, type, sizeof type);
-    const unsigned char *v = r->value;
-    int32_t id = r->value_len >= 5 ? (int32_t)((uint32_t)v[1] << 24 |
-                                               (uint32_t)v[2] << 16 |
-                                               (uint32_t)v[3] << 8 | v[4])
-                                   : 0;
+    int32_t id = 0;
     const stele_schema *w = NULL;
     stele_err ignored = {0};
+    stele_codec_wire_id(r->value, r->value_len, &id, &ignored);
     json_t *version = stele_codec_schema_by_id(e->codec, id, &w,
                                                &ignored) == 0 &&
                               w->version > 0

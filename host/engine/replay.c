@@ -88,14 +88,12 @@ int read_stored_event(stele_engine *e, const stele_log_record *r,
     /* The writer's id must name the stored type: a registry that lost its
      * data and gave the id to another schema would otherwise have the
      * event decoded as something it is not. */
-    const unsigned char *w = r->value;
-    if (r->value_len >= 5 && w[0] == 0) {
-        int32_t id = (int32_t)((uint32_t)w[1] << 24 | (uint32_t)w[2] << 16 |
-                               (uint32_t)w[3] << 8 | w[4]);
+    int32_t id;
+    stele_err ignored = {0};
+    if (stele_codec_wire_id(r->value, r->value_len, &id, &ignored) == 0) {
         const stele_schema *writer;
         char type[256];
         header_str(r, H_EVENT_TYPE, type, sizeof type);
-        stele_err ignored = {0};
         if (stele_codec_schema_by_id(e->codec, id, &writer, &ignored) == 0 &&
             strcmp(writer->name, type) != 0)
             return stele_err_set(err, STELE_EINVAL,
@@ -152,22 +150,6 @@ static int put_entry(stele_map *built, const stele_log_record *r,
     return 0;
 }
 
-static stele_state_entry *entry_new(int64_t version, int32_t partition,
-                                    bool broken, const void *data, size_t len)
-{
-    stele_state_entry *s = malloc(sizeof *s + len + 1);
-    if (!s)
-        return NULL;
-    s->version = version;
-    s->partition = partition;
-    s->len = (uint32_t)len;
-    s->broken = broken;
-    if (len)
-        memcpy(s->data, data, len);
-    s->data[len] = '\0';
-    return s;
-}
-
 /* Evolves the state of r's aggregate by every event read from r. */
 static int evolve_record(stele_engine *e, aggregate *a,
                          const stele_log_record *r, stele_map *built,
@@ -204,8 +186,8 @@ static int evolve_record(stele_engine *e, aggregate *a,
                                 err);
     if (rc != 0)
         return rc;
-    stele_state_entry *s =
-        entry_new(meta->version, r->partition, false, e->buf.data, e->buf.len);
+    stele_state_entry *s = stele_state_entry_new(
+        meta->version, r->partition, false, e->buf.data, e->buf.len);
     if (!s)
         return stele_err_set(err, STELE_ENOMEM, "out of memory");
     return put_entry(built, r, s, err);
@@ -232,8 +214,8 @@ static int mark_broken(stele_engine *e, aggregate *a,
                 "aggregate %s %s is broken: %s (its commands are rejected "
                 "with AGGREGATE_BROKEN; the other aggregates go on)",
                 a->def->type, id, reason);
-    stele_state_entry *s = entry_new(version, r->partition, true, reason,
-                                     strlen(reason));
+    stele_state_entry *s = stele_state_entry_new(version, r->partition, true,
+                                                 reason, strlen(reason));
     if (!s)
         return stele_err_set(err, STELE_ENOMEM, "out of memory");
     return put_entry(built, r, s, err);

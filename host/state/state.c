@@ -34,15 +34,15 @@ const stele_state_entry *stele_state_get(const stele_state_cache *c,
     return stele_map_get(c->map, id, id_len);
 }
 
-static int put(stele_state_cache *c, const char *id, size_t id_len,
-               int32_t partition, int64_t version, bool broken,
-               const void *data, size_t len)
+stele_state_entry *stele_state_entry_new(int64_t version, int32_t partition,
+                                         bool broken, const void *data,
+                                         size_t len)
 {
     if (len >= UINT32_MAX)
-        return STELE_ENOMEM;
+        return NULL;
     stele_state_entry *e = malloc(sizeof *e + len + 1);
     if (!e)
-        return STELE_ENOMEM;
+        return NULL;
     e->version = version;
     e->partition = partition;
     e->len = (uint32_t)len;
@@ -50,6 +50,17 @@ static int put(stele_state_cache *c, const char *id, size_t id_len,
     if (len)
         memcpy(e->data, data, len);
     e->data[len] = '\0';
+    return e;
+}
+
+static int put(stele_state_cache *c, const char *id, size_t id_len,
+               int32_t partition, int64_t version, bool broken,
+               const void *data, size_t len)
+{
+    stele_state_entry *e =
+        stele_state_entry_new(version, partition, broken, data, len);
+    if (!e)
+        return STELE_ENOMEM;
     void *old;
     if (stele_map_put(c->map, id, id_len, e, &old) != 0) {
         free(e);

@@ -28,6 +28,13 @@ typedef struct stele_state_entry {
     char data[];      /* wire-format state value, or why it is broken */
 } stele_state_entry;
 
+/* A new entry holding a copy of data (NUL-terminated after len bytes, so
+ * a broken one's reason is a string); NULL when out of memory or len does
+ * not fit. Free with free(). */
+stele_state_entry *stele_state_entry_new(int64_t version, int32_t partition,
+                                         bool broken, const void *data,
+                                         size_t len);
+
 typedef struct stele_state_cache stele_state_cache;
 
 stele_state_cache *stele_state_cache_new(void);

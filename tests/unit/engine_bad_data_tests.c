@@ -65,12 +65,6 @@ void test_state_with_unreadable_version_is_rebuilt(void **state)
     json_decref(st);
 }
 
-static void count_listed(void *opaque, json_t *ev)
-{
-    (*(size_t *)opaque)++;
-    json_decref(ev);
-}
-
 /* An event whose aggregate id header is not UTF-8: before, stele events
  * left it out without a word (exit 0), so the listing looked complete. */
 void test_events_that_cannot_be_shown_are_named(void **state)
@@ -100,7 +94,7 @@ void test_events_that_cannot_be_shown_are_named(void **state)
     stele_log_close(log);
     size_t n = 0;
     assert_int_equal(
-        stele_engine_events(f->e, "Account", NULL, 0, count_listed, &n, &err),
+        stele_engine_events(f->e, "Account", NULL, 0, listed_event, &n, &err),
         STELE_EINVAL);
     assert_non_null(strstr(err.msg, "bank.Account.events"));
     assert_non_null(strstr(err.msg, "not UTF-8"));
@@ -129,18 +123,6 @@ static void corrupt_headers(fixture *f, const char *topic, int32_t partition,
     sqlite3_close(db);
 }
 
-static int64_t end_of(fixture *f, const char *topic, int32_t partition)
-{
-    stele_log *log = NULL;
-    stele_err err = {0};
-    int64_t end = -1;
-    assert_int_equal(stele_log_open_sqlite(f->cfg->log_path, &log, &err), 0);
-    assert_int_equal(stele_log_end_offset(log, topic, partition, &end, &err),
-                     0);
-    stele_log_close(log);
-    return end;
-}
-
 /* Before, the first read of the partition failed ("headers are corrupt",
  * fatal): stele run exited, every later send failed, a projector that met
  * the event stopped the host, and a corrupt state stopped the commands of
@@ -156,7 +138,7 @@ void test_records_with_corrupt_headers_cost_only_themselves(void **state)
     assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
 
     /* a command: dead-lettered, the partition goes on */
-    int64_t at = end_of(f, "bank.Account.commands", p);
+    int64_t at = log_end(f->cfg->log_path, "bank.Account.commands", p);
     submit_only(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"hd-1\","
                    "\"data\":{\"amount\":1}}");
     corrupt_headers(f, "bank.Account.commands", p, at);
@@ -171,7 +153,7 @@ void test_records_with_corrupt_headers_cost_only_themselves(void **state)
 
     /* its state: rebuilt from the events when the partition is restored */
     corrupt_headers(f, "bank.Account.state", p,
-                    end_of(f, "bank.Account.state", p) - 1);
+                    log_end(f->cfg->log_path, "bank.Account.state", p) - 1);
     close_engine(f);
     open_with(f, bank_plugins);
     r = send_cmd(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"hd-1\","
@@ -184,7 +166,7 @@ void test_records_with_corrupt_headers_cost_only_themselves(void **state)
     corrupt_headers(f, "bank.Account.events", p, 0);
     size_t n = 0;
     assert_int_equal(
-        stele_engine_events(f->e, "Account", id, 0, count_listed, &n, &err),
+        stele_engine_events(f->e, "Account", id, 0, listed_event, &n, &err),
         STELE_EINVAL);
     assert_non_null(strstr(err.msg, "unreadable: its headers are corrupt"));
     open_account(f, "hd-2", 1);
@@ -196,7 +178,7 @@ void test_records_with_corrupt_headers_cost_only_themselves(void **state)
     open_account(f, id3, 1);
     int32_t p3 = stele_partition_for_key(id3, strlen(id3), 3);
     corrupt_headers(f, "bank.Account.events", p3,
-                    end_of(f, "bank.Account.events", p3) - 1);
+                    log_end(f->cfg->log_path, "bank.Account.events", p3) - 1);
     err = (stele_err){0};
     assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
     stele_engine_stats_get(f->e, &st);
@@ -325,7 +307,7 @@ void test_records_whose_checksum_fails_cost_only_themselves(void **state)
     assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
 
     /* a command: dead-lettered, the next one decided */
-    int64_t at = end_of(f, "bank.Account.commands", p);
+    int64_t at = log_end(f->cfg->log_path, "bank.Account.commands", p);
     submit_only(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"ck-1\","
                    "\"data\":{\"amount\":1}}");
     flip_value(f, "bank.Account.commands", p, at);
@@ -342,7 +324,7 @@ void test_records_whose_checksum_fails_cost_only_themselves(void **state)
     /* its state (balance 7): rebuilt from the events when the partition
      * is restored, not read as another balance */
     flip_value(f, "bank.Account.state", p,
-               end_of(f, "bank.Account.state", p) - 1);
+               log_end(f->cfg->log_path, "bank.Account.state", p) - 1);
     close_engine(f);
     open_with(f, bank_plugins);
     r = send_cmd(f, "{\"type\":\"bank.Withdraw\",\"aggregate_id\":\"ck-1\","
@@ -357,7 +339,7 @@ void test_records_whose_checksum_fails_cost_only_themselves(void **state)
     flip_value(f, "bank.Account.events", p, 0);
     size_t n = 0;
     assert_int_equal(
-        stele_engine_events(f->e, "Account", id, 0, count_listed, &n, &err),
+        stele_engine_events(f->e, "Account", id, 0, listed_event, &n, &err),
         STELE_EINVAL);
     assert_non_null(strstr(err.msg, "bank.Account.events"));
     assert_non_null(strstr(err.msg, "unreadable: checksum mismatch"));

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log/log.h"
 #include "store/store.h"
 
 const char *const bank_plugins[] = {
@@ -196,3 +197,22 @@ void submit_only(fixture *f, const char *json)
     json_decref(cmd);
 }
 
+
+void listed_event(void *opaque, json_t *ev)
+{
+    if (opaque)
+        (*(size_t *)opaque)++;
+    json_decref(ev);
+}
+
+int64_t log_end(const char *log_path, const char *topic, int32_t partition)
+{
+    stele_log *log = NULL;
+    stele_err err = {0};
+    int64_t end = -1;
+    assert_int_equal(stele_log_open_sqlite(log_path, &log, &err), 0);
+    assert_int_equal(stele_log_end_offset(log, topic, partition, &end, &err),
+                     0);
+    stele_log_close(log);
+    return end;
+}

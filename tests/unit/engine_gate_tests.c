@@ -104,12 +104,6 @@ static void deposit_once(fixture *f, const char *id)
     json_decref(r);
 }
 
-static void drop_event(void *opaque, json_t *ev)
-{
-    (void)opaque;
-    json_decref(ev);
-}
-
 /* Before, after the first deposit the check read the v1 -> v2 step the
  * wrong way round (v1 against the registered v2) and failed. */
 void test_shipped_example_passes_its_gate_after_commands(void **state)
@@ -211,8 +205,8 @@ void test_deployed_version_edited_in_place_is_refused(void **state)
         json_decref(st);
     size_t did;
     err = (stele_err){0};
-    assert_int_equal(stele_engine_events(f->e, "Account", "g-1", 0, drop_event,
-                                         NULL, &err),
+    assert_int_equal(stele_engine_events(f->e, "Account", "g-1", 0,
+                                         listed_event, NULL, &err),
                      STELE_EINVAL);
     assert_non_null(strstr(err.msg, "schema id"));
     assert_null(strstr(err.msg, " v0 "));
@@ -286,7 +280,7 @@ void test_undeclared_event_type_says_no_upcaster_reads_it(void **state)
     stele_log_close(l);
     assert_int_equal(open_copy(f, false, &err), 0);
     assert_int_equal(stele_engine_events(f->e, "Account", "g-1", 0,
-                                         drop_event, NULL, &err),
+                                         listed_event, NULL, &err),
                      STELE_EINVAL);
     assert_non_null(strstr(err.msg, "undeclared event type "
                                     "'bank.OpenAccount'"));
@@ -330,7 +324,7 @@ void test_event_whose_id_names_another_type_is_refused(void **state)
     stele_log_close(l);
     assert_int_equal(open_copy(f, false, &err), 0);
     assert_int_equal(stele_engine_events(f->e, "Account", "g-1", 0,
-                                         drop_event, NULL, &err),
+                                         listed_event, NULL, &err),
                      STELE_EINVAL);
     assert_non_null(strstr(err.msg, "the event is a bank.Deposited but its "
                                     "schema id"));

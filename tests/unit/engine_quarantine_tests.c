@@ -40,8 +40,9 @@ static char *headers_hex(const char *log, const char *topic, int32_t partition,
     return hex;
 }
 
-static void set_headers_hex(const char *log, const char *topic, int32_t partition,
-                            int64_t offset, const char *hex)
+static void set_headers_hex(const char *log, const char *topic,
+                            int32_t partition, int64_t offset,
+                            const char *hex)
 {
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(log, &db), SQLITE_OK);
@@ -57,18 +58,6 @@ static void set_headers_hex(const char *log, const char *topic, int32_t partitio
         assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     }
     sqlite3_close(db);
-}
-
-static int64_t end_of(const char *log, const char *topic, int32_t partition)
-{
-    stele_log *l = NULL;
-    stele_err err = {0};
-    int64_t end = -1;
-    assert_int_equal(stele_log_open_sqlite(log, &l, &err), 0);
-    assert_int_equal(stele_log_end_offset(l, topic, partition, &end, &err),
-                     0);
-    stele_log_close(l);
-    return end;
 }
 
 /* An id other than `other` in the same of the bank's 3 partitions. */
@@ -103,7 +92,7 @@ void test_aggregate_with_unreadable_event_is_broken_alone(void **state)
     int32_t p = stele_partition_for_key(bad, strlen(bad), 3);
     char *log = strdup(f->cfg->log_path);
     assert_non_null(log);
-    int64_t first = end_of(log, "bank.Account.events", p);
+    int64_t first = log_end(log, "bank.Account.events", p);
     open_account(f, bad, 5);
     json_decref(deposit(f, bad, 1));
     open_account(f, peer, 3);
@@ -117,7 +106,7 @@ void test_aggregate_with_unreadable_event_is_broken_alone(void **state)
     char *good = headers_hex(log, "bank.Account.events", p, first + 1);
     set_headers_hex(log, "bank.Account.events", p, first + 1, "ffffffff00");
     set_headers_hex(log, "bank.Account.state", p,
-                    end_of(log, "bank.Account.state", p) - 1, "ffffffff00");
+                    log_end(log, "bank.Account.state", p) - 1, "ffffffff00");
     open_with(f, bank_plugins);
     for (int round = 0; round < 2; round++) {
         json_t *r = deposit(f, bad, 2);
@@ -166,12 +155,6 @@ void test_aggregate_with_unreadable_event_is_broken_alone(void **state)
     json_decref(r);
 }
 
-static void count_listed(void *opaque, json_t *ev)
-{
-    (*(size_t *)opaque)++;
-    json_decref(ev);
-}
-
 static json_t *parked_of(fixture *f)
 {
     json_t *st = NULL;
@@ -198,7 +181,7 @@ void test_projector_parks_an_unreadable_event_alone(void **state)
     int32_t p = stele_partition_for_key(bad, strlen(bad), 3);
     char *log = strdup(f->cfg->log_path);
     assert_non_null(log);
-    int64_t first = end_of(log, "bank.Account.events", p);
+    int64_t first = log_end(log, "bank.Account.events", p);
     open_account(f, bad, 5);
     json_decref(deposit(f, bad, 1));
     open_account(f, peer, 3);
@@ -290,7 +273,7 @@ void test_event_without_headers_is_named_not_defaulted(void **state)
 
     size_t n = 0;
     assert_int_equal(
-        stele_engine_events(f->e, "Account", "nh-1", 0, count_listed, &n,
+        stele_engine_events(f->e, "Account", "nh-1", 0, listed_event, &n,
                             &err),
         STELE_EINVAL);
     assert_non_null(strstr(err.msg, "no event_id header"));

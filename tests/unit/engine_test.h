@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -45,6 +46,12 @@ const char *jstr(json_t *o, const char *key);
 long long jint(json_t *o, const char *key);
 void expect_status(json_t *r, const char *status, const char *code);
 size_t count_events(fixture *f, const char *id);
+/* A stele_engine_events callback: counts into *(size_t *)opaque (when not
+ * NULL) and frees the event. */
+void listed_event(void *opaque, json_t *ev);
+/* The end offset of topic[partition] in the embedded log at log_path. */
+int64_t log_end(const char *log_path, const char *topic, int32_t partition);
+
 /* The account's balance in the balances read model; -1 when absent. */
 long long balance_of(stele_engine *e, const char *id);
 json_t *status_of(stele_engine *e);
