@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what stele builds with, from Debian's packages; with --test also
 # what its integration tests run against: PostgreSQL, and Java with Maven
-# (which fetch the Kafka broker from Maven Central).
+# (which fetch the Kafka broker from Maven Central), and clang, whose
+# libFuzzer runtime (libclang-rt-14-dev) the fuzz targets link (scripts/fuzz.sh).
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -11,7 +12,8 @@ PKGS=(build-essential cmake ninja-build pkg-config
       libmicrohttpd-dev)
 if [ "${1:-}" = "--test" ]; then
   PKGS+=(postgresql                    # scripts/pg-start.sh
-         openjdk-17-jre-headless maven) # scripts/kafka-start.sh
+         openjdk-17-jre-headless maven # scripts/kafka-start.sh
+         clang libclang-rt-14-dev)     # scripts/fuzz.sh
 fi
 missing=()
 for p in "${PKGS[@]}"; do
