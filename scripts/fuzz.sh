@@ -6,7 +6,8 @@
 # Configures and builds build-fuzz (clang, -DSTELE_FUZZ=ON) when needed,
 # fuzzes a scratch copy of tests/fuzz/corpus/<target> (the seeds stay as
 # they are), and exits non-zero on a crash, a leak or a sanitizer report,
-# printing the path of the input that caused it. What to do with that
+# printing the path of the input that caused it. tests/fuzz/<target>.dict,
+# when there is one, is the target's libFuzzer dictionary. What to do with that
 # input: docs/fuzzing.md. STELE_FUZZ_DIR chooses the scratch folder
 # (default /tmp/stele-fuzz); extra libFuzzer flags go in STELE_FUZZ_FLAGS.
 set -euo pipefail
@@ -53,13 +54,15 @@ for t in "${targets[@]}"; do
     cp -r "tests/fuzz/corpus/$t/." "$work/corpus/"
   fi
   echo "fuzz.sh: fuzz_$t for ${seconds}s (log: $work/log)"
+  dict=()
+  if [ -f "tests/fuzz/$t.dict" ]; then dict=(-dict="$PWD/tests/fuzz/$t.dict"); fi
   rc=0
   # libFuzzer's own -timeout (per input) catches a hang; the outer timeout
   # only guards against the fuzzer itself never stopping.
   (cd "$work" && timeout $((seconds + 120)) "$OLDPWD/$build/fuzz_$t" \
       -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 \
       -timeout=10 -print_final_stats=1 -artifact_prefix="$work/crashes/" \
-      ${STELE_FUZZ_FLAGS:-} corpus) >"$work/log" 2>&1 || rc=$?
+      "${dict[@]}" ${STELE_FUZZ_FLAGS:-} corpus) >"$work/log" 2>&1 || rc=$?
   stats=$(grep -E '^#[0-9]+.*DONE' "$work/log" | tail -1 || true)
   echo "fuzz.sh: fuzz_$t: ${stats:-no summary}"
   if [ "$rc" != 0 ]; then
