@@ -3,7 +3,9 @@
 # stele twice (Release, and ASan+UBSan), and runs every test in both builds
 # with ctest: unit, end-to-end, and integration tests against a real Kafka
 # broker and a real PostgreSQL server, which the tests start themselves
-# (scripts/kafka-start.sh, scripts/pg-start.sh) when they are not running.
+# (scripts/kafka-start.sh, scripts/pg-start.sh) when they are not running;
+# then a short run of every libFuzzer target (scripts/fuzz.sh, 15 s each,
+# docs/fuzzing.md). STELE_FUZZ_SECONDS changes that time; 0 skips it.
 #
 # Servers the tests start are stopped at the end, and the script says so;
 # a Kafka broker (127.0.0.1:9092) or PostgreSQL server (STELE_PG_PORT,
@@ -33,3 +35,7 @@ scripts/build.sh build Release
 (cd build && ctest --output-on-failure)
 scripts/build.sh build-asan Asan
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure)
+fuzz_seconds=${STELE_FUZZ_SECONDS:-15}
+if [ "$fuzz_seconds" != 0 ]; then
+  scripts/fuzz.sh all "$fuzz_seconds"
+fi
