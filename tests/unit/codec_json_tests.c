@@ -212,7 +212,7 @@ static void test_json_errors_name_the_field_path(void **state)
                       "r: the object fits union branches A and B");
 }
 
-/* Found by tests/fuzz/fuzz_json: 1e39 was stored as an infinite float,
+/* Caught by tests/fuzz/fuzz_json's round trip: 1e39 was stored as an infinite float,
  * which converts back to JSON as null, a value the field then refuses. */
 static void test_json_float_out_of_range_is_refused(void **state)
 {
