@@ -66,8 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     stele_err err = {0};
     if (stele_config_load(path, &c, &err)) {
         if (c || strncmp(err.msg, path, strlen(path))) {
-            fprintf(stderr, "refusal does not name the file: '%s'\n",
-                    err.msg);
+            fprintf(stderr, "refusal does not name the file: '%s'\n", err.msg);
             abort();
         }
         if (getenv("STELE_FUZZ_VERBOSE"))

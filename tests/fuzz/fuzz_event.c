@@ -89,13 +89,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     stele_codec_events_clear(events);
     stele_err err = {0};
     const stele_codec_event *items;
-    int rc = stele_codec_read_event(f->codec, wire, len, want, &pick, events,
-                                    &err);
+    int rc =
+        stele_codec_read_event(f->codec, wire, len, want, &pick, events, &err);
     size_t n = stele_codec_events_list(events, &items);
     if (rc) {
         if (n || err.code == 0 || !err.msg[0]) {
-            fprintf(stderr, "refused event: %zu appended, '%s'\n", n,
-                    err.msg);
+            fprintf(stderr, "refused event: %zu appended, '%s'\n", n, err.msg);
             abort();
         }
         if (fuzz_verbose())
@@ -108,8 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < n; i++) {
             const stele_schema *s = items[i].schema;
             if (items[i].declared && s != want(&pick, s->name)) {
-                fprintf(stderr, "event %zu: %s v%d, not the declared one\n",
-                        i, s->name, s->version);
+                fprintf(stderr, "event %zu: %s v%d, not the declared one\n", i,
+                        s->name, s->version);
                 abort();
             }
             if (fuzz_verbose())

@@ -62,12 +62,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         snprintf(id, sizeof id, "a%02d", i);
         snprintf(memo, sizeof memo, "m%d", i % 7);
         const char *o = owners[i % 4];
-        stele_param p[] = {STELE_P_TEXT(id, strlen(id)),
-                           STELE_P_TEXT(o, strlen(o)),
-                           STELE_P_INT((i % 5) * 10 - 20),
-                           STELE_P_REAL(i / 10.0),
-                           i % 3 ? STELE_P_TEXT(memo, strlen(memo))
-                                 : STELE_P_NULL()};
+        stele_param p[] = {
+            STELE_P_TEXT(id, strlen(id)), STELE_P_TEXT(o, strlen(o)),
+            STELE_P_INT((i % 5) * 10 - 20), STELE_P_REAL(i / 10.0),
+            i % 3 ? STELE_P_TEXT(memo, strlen(memo)) : STELE_P_NULL()};
         if (stele_store_exec(store,
                              "INSERT INTO accounts(id, owner, balance, rate, "
                              "memo) VALUES(?, ?, ?, ?, ?)",

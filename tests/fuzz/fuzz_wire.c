@@ -19,9 +19,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     fuzz_codec *f = fuzz_codec_get();
     const stele_schema *writer = f->schemas[data[0] % f->n];
-    const stele_schema *reader =
-        data[1] & 0x80 ? f->schemas[(data[1] & 0x7f) % f->n]
-                       : fuzz_codec_same_name(f, writer, data[1]);
+    const stele_schema *reader = data[1] & 0x80
+                                     ? f->schemas[(data[1] & 0x7f) % f->n]
+                                     : fuzz_codec_same_name(f, writer, data[1]);
     bool raw = data[2] & 1;
     data += 3;
     size -= 3;

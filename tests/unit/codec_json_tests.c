@@ -212,8 +212,9 @@ static void test_json_errors_name_the_field_path(void **state)
                       "r: the object fits union branches A and B");
 }
 
-/* Caught by tests/fuzz/fuzz_json's round trip: 1e39 was stored as an infinite float,
- * which converts back to JSON as null, a value the field then refuses. */
+/* Caught by tests/fuzz/fuzz_json's round trip: 1e39 was stored as an
+ * infinite float, which converts back to JSON as null, a value the field
+ * then refuses. */
 static void test_json_float_out_of_range_is_refused(void **state)
 {
     codec_fx *fx = *state;

@@ -335,12 +335,12 @@ static void test_group_lock_file_name_is_sanitized(void **state)
 static void test_header_blob_refuses_a_name_with_a_nul_inside(void **state)
 {
     (void)state;
+    /* 1 header, its name 10 bytes with a NUL inside, then its value */
     static const unsigned char blob[] = {
-        0x01, 0x00, 0x00, 0x00,                               /* 1 header */
-        0x0a, 0x00, 0x00, 0x00, 's', 't', '%', 0x00, 0x00, 0x00, /* name, */
-        't', 'y', 'p', 'e', 0x00,                  /* 10 bytes with a NUL */
-        0x0e, 0x00, 0x00, 0x00, 'b', 'a', 'n', 'k', '.', 'D', 'e', 'p', 'o',
-        's', 'i', 't', 'e', 'd'};
+        0x01, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x00, 's',  't',
+        '%',  0x00, 0x00, 0x00, 't',  'y',  'p',  'e',  0x00, 0x0e,
+        0x00, 0x00, 0x00, 'b',  'a',  'n',  'k',  '.',  'D',  'e',
+        'p',  'o',  's',  'i',  't',  'e',  'd'};
     stele_log_batch *b = stele_log_batch_create();
     assert_non_null(b);
     stele_log_record rec = {0};
