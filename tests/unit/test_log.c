@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "log/log_backend.h"
 #include "log_sqlite_test.h"
 
 static void test_group_is_exclusive_across_handles(void **state)
@@ -328,6 +329,28 @@ static void test_group_lock_file_name_is_sanitized(void **state)
     stele_log_consumer_close(cons);
 }
 
+/* Found by tests/fuzz/fuzz_headers: a header name with a NUL inside its
+ * stored length decoded as the shorter name, so a corrupt blob read as a
+ * whole one and re-encoded to other bytes. */
+static void test_header_blob_refuses_a_name_with_a_nul_inside(void **state)
+{
+    (void)state;
+    /* 1 header, its name 10 bytes with a NUL inside, then its value */
+    static const unsigned char blob[] = {
+        0x01, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x00, 's',  't',
+        '%',  0x00, 0x00, 0x00, 't',  'y',  'p',  'e',  0x00, 0x0e,
+        0x00, 0x00, 0x00, 'b',  'a',  'n',  'k',  '.',  'D',  'e',
+        'p',  'o',  's',  'i',  't',  'e',  'd'};
+    stele_log_batch *b = stele_log_batch_create();
+    assert_non_null(b);
+    stele_log_record rec = {0};
+    bool oom = false;
+    assert_false(stele_log_headers_decode(b, blob, sizeof blob, &rec, &oom));
+    assert_false(oom);
+    assert_int_equal(rec.n_headers, 0);
+    stele_log_batch_free(b);
+}
+
 int main(void)
 {
     static const log_conformance_backend sqlite_backend = {
@@ -358,6 +381,7 @@ int main(void)
         ST(test_open_rejects_a_file_that_is_not_a_log),
         ST(test_log_file_is_in_wal_mode),
         ST(test_group_lock_file_name_is_sanitized),
+        cmocka_unit_test(test_header_blob_refuses_a_name_with_a_nul_inside),
     };
 #undef ST
     failed += cmocka_run_group_tests_name("log sqlite", tests, NULL, NULL);
