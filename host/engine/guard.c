@@ -41,6 +41,7 @@
 /* A death in a call is ended with these (watchdog). */
 #define EXIT_TIMED_OUT 70 /* EX_SOFTWARE */
 #define EXIT_STOPPED 143  /* as if killed by SIGTERM */
+#define WATCH_TICK_MS 20
 
 enum { IDLE = 0, IN_CALL = 1 };
 enum { R_NONE = 0, R_SIGNAL, R_EXIT, R_TIMEOUT, R_STOPPED, R_MAX };
@@ -55,7 +56,7 @@ typedef struct slot {
     int32_t partition;
     int32_t pid;
     int64_t offset;
-    int64_t started_ns; /* CLOCK_MONOTONIC: only this boot's watchdog */
+    uint64_t calls;     /* calls begun: the watchdog times each by it */
     int64_t elapsed_ms; /* R_TIMEOUT, R_STOPPED */
     char topic[TOPIC_MAX];
     char command_id[ID_MAX];
@@ -239,10 +240,11 @@ static void watchdog_end(slot *s, uint32_t reason, int64_t elapsed_ms)
 static void *watch(void *arg)
 {
     (void)arg;
-    int64_t stop_ns = 0;
+    int64_t stop_ns = 0, seen_ns = 0;
+    uint64_t seen_call = 0;
     /* Fine enough for a limit of a few hundred ms; 50 wake-ups a second
      * cost an idle host nothing it would notice. */
-    struct timespec tick = {0, 20 * 1000000L};
+    struct timespec tick = {0, WATCH_TICK_MS * 1000000L};
     while (!__atomic_load_n(&g.quit, __ATOMIC_ACQUIRE)) {
         nanosleep(&tick, NULL);
         slot *s = g.slot;
@@ -251,16 +253,22 @@ static void *watch(void *arg)
             stop_ns = now;
         if (!s || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != IN_CALL)
             continue;
-        int64_t started = __atomic_load_n(&s->started_ns, __ATOMIC_RELAXED);
-        int64_t elapsed_ms = (now - started) / 1000000;
+        uint64_t call = __atomic_load_n(&s->calls, __ATOMIC_RELAXED);
+        if (call != seen_call || !seen_ns) {
+            /* A call begun since the last tick: timed from now, so it
+             * is never cut short (and at most a tick late). */
+            seen_call = call;
+            seen_ns = now;
+        }
+        int64_t elapsed_ms = (now - seen_ns) / 1000000;
         if (g.timeout_ms > 0 && elapsed_ms >= g.timeout_ms)
             watchdog_end(s, R_TIMEOUT, elapsed_ms);
         /* A stop lets the call in hand finish within the grace, counted
          * from the stop or from the call's start, whichever is later: a
          * batch finished after a stop goes on call by call. */
-        if (stop_ns && (now - (started > stop_ns ? started : stop_ns)) /
-                               1000000 >=
-                           g.grace_ms)
+        if (stop_ns &&
+            (now - (seen_ns > stop_ns ? seen_ns : stop_ns)) / 1000000 >=
+                g.grace_ms)
             watchdog_end(s, R_STOPPED, elapsed_ms);
     }
     return NULL;
@@ -292,7 +300,9 @@ void guard_call(guard_call_kind kind)
     s->kind = (uint32_t)kind;
     s->reason = R_NONE;
     s->signal = 0;
-    __atomic_store_n(&s->started_ns, stele_mono_ns(), __ATOMIC_RELAXED);
+    /* No clock here: the watchdog times a call from when it first sees
+     * its number, a tick late at most. */
+    __atomic_store_n(&s->calls, s->calls + 1, __ATOMIC_RELAXED);
     __atomic_store_n(&s->state, IN_CALL, __ATOMIC_RELEASE);
 }
 

@@ -63,6 +63,8 @@ int stele_guard_open(const stele_config *cfg, volatile sig_atomic_t *stop,
 void stele_guard_close(void);
 
 /* --- for the engine's files ---------------------------------------- */
+/* One slot per process: plugin calls are made from one thread (the one
+ * that called stele_guard_open, whose alternate signal stack it is). */
 
 /* Names the command (or, for a projector, its batch's first event) the
  * following calls are for. Strings are copied (cut to the slot's size). */
