@@ -29,6 +29,7 @@
 #include "common/util.h"
 #include "config/config.h"
 #include "engine/engine.h"
+#include "engine/guard.h"
 #include "log/log.h"
 
 #define PLUGINS STELE_BUILD_DIR "/plugins/"
@@ -150,10 +151,13 @@ static void drain(stele_config *cfg, stele_engine_stats *st)
     stele_engine *e;
     stele_err err = {0};
     size_t did;
-    if (stele_engine_open(cfg, &e, &err) || stele_engine_drain(e, &did, &err))
+    /* Guarded as stele run is: the cost of recording each plugin call. */
+    if (stele_engine_open(cfg, &e, &err) ||
+        stele_guard_open(cfg, NULL, &err) || stele_engine_drain(e, &did, &err))
         die("engine", &err);
     stele_engine_stats_get(e, st);
     stele_engine_close(e);
+    stele_guard_close();
 }
 
 /* The baseline: per command one command row, one event row, one state
@@ -297,7 +301,8 @@ int main(int argc, char **argv)
     stele_engine *pe;
     stele_err perr = {0};
     size_t pdid;
-    if (stele_engine_open(cfg, &pe, &perr))
+    if (stele_engine_open(cfg, &pe, &perr) ||
+        stele_guard_open(cfg, NULL, &perr))
         die("engine", &perr);
     int64_t t3 = stele_mono_ns();
     if (stele_engine_catch_up(pe, &pdid, &perr))
@@ -305,6 +310,7 @@ int main(int argc, char **argv)
     int64_t t4 = stele_mono_ns();
     stele_engine_stats_get(pe, &pst);
     stele_engine_close(pe);
+    stele_guard_close();
     stele_config_free(cfg);
 
     double raw = raw_sqlite(accounts, commands);

@@ -26,6 +26,7 @@
 
 #include "config/config.h"
 #include "engine/engine.h"
+#include "engine/guard.h"
 #include "plugin/loader.h"
 
 int stele_cli_schema(int argc, char **argv); /* cli/schema.c */
@@ -491,6 +492,17 @@ int main(int argc, char **argv)
                   strcmp(cmd, "replay") == 0;
     if ((rc = open_engine(&o, writes, &cfg, &e)) != 0)
         return rc;
+    /* Whatever may call decide, evolve or project (query drains pending
+     * commands on the embedded log) is guarded: a plugin that crashes or
+     * hangs costs its command, not every start of the host. */
+    stele_err gerr = {0};
+    if ((writes || strcmp(cmd, "query") == 0) &&
+        stele_guard_open(cfg, strcmp(cmd, "run") == 0 ? &stop_requested
+                                                      : NULL,
+                         &gerr) != 0)
+        fprintf(stderr, "stele: warning: %s (plugin calls are not "
+                        "guarded)\n",
+                gerr.msg);
     if (strcmp(cmd, "run") == 0)
         rc = cmd_run(&o, e);
     else if (strcmp(cmd, "send") == 0)
@@ -506,6 +518,7 @@ int main(int argc, char **argv)
     else
         rc = cmd_replay(&o, e);
     stele_engine_close(e);
+    stele_guard_close();
     stele_config_free(cfg);
     return rc;
 }

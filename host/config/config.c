@@ -30,6 +30,9 @@ static int set_defaults(stele_config *c)
     c->projection_batch = 1000;
     c->max_value_bytes = 1048576;
     c->reply_timeout_ms = 10000;
+    c->plugin_crash_limit = 3;
+    c->plugin_timeout_ms = 10000;
+    c->shutdown_grace_ms = 5000;
     c->log_backend = strdup("sqlite");
     c->store_backend = strdup("sqlite");
     c->store_fillfactor = 90; /* STELE_STORE_PG_FILLFACTOR */

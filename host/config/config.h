@@ -72,6 +72,15 @@ typedef struct stele_config {
      * partition in the transaction that consumes it (false, the default),
      * or rejected with MISROUTED (true). */
     bool misrouted_reject;
+    /* Containment of plugin calls (engine/guard.h): a command during which
+     * the host died this many times is rejected with PLUGIN_CRASHED and
+     * dead-lettered (3; 0: never); a decide, evolve or project running
+     * longer than plugin_timeout_ms ends the host like a crash (10000; 0:
+     * no limit); after SIGTERM a call in hand gets shutdown_grace_ms
+     * before the host exits all the same (5000). */
+    int32_t plugin_crash_limit;
+    int32_t plugin_timeout_ms;
+    int32_t shutdown_grace_ms;
 
     /* registry: (docs/schema-registry.md) */
     char *registry_backend;  /* "embedded" (default) | "rest" */

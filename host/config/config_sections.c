@@ -30,7 +30,8 @@ static const char *const store_keys[] = {"backend", "path", "conninfo",
                                          "fillfactor", NULL};
 static const char *const engine_keys[] = {
     "command_batch", "commit_interval_ms", "projection_batch",
-    "max_value_bytes", "reply_timeout_ms", "misrouted", NULL};
+    "max_value_bytes", "reply_timeout_ms", "misrouted",
+    "plugin_crash_limit", "plugin_timeout_ms", "shutdown_grace_ms", NULL};
 static const char *const misrouted_modes[] = {"forward", "reject", NULL};
 static const char *const http_keys[] = {"listen", NULL};
 static const char *const logging_keys[] = {"level", NULL};
@@ -304,7 +305,16 @@ static int load_engine(cfg_loader *L, const fields *root)
                          &c->projection_batch)) ||
         (rc = read_int32(L, field(&f, "reply_timeout_ms"),
                          "engine.reply_timeout_ms", 1, 3600000,
-                         &c->reply_timeout_ms)))
+                         &c->reply_timeout_ms)) ||
+        (rc = read_int32(L, field(&f, "plugin_crash_limit"),
+                         "engine.plugin_crash_limit", 0, 1000,
+                         &c->plugin_crash_limit)) ||
+        (rc = read_int32(L, field(&f, "plugin_timeout_ms"),
+                         "engine.plugin_timeout_ms", 0, 3600000,
+                         &c->plugin_timeout_ms)) ||
+        (rc = read_int32(L, field(&f, "shutdown_grace_ms"),
+                         "engine.shutdown_grace_ms", 0, 3600000,
+                         &c->shutdown_grace_ms)))
         return rc;
     yaml_node_t *n = field(&f, "max_value_bytes");
     if (n && (rc = cfg_get_int(L, n, "engine.max_value_bytes", 1024,

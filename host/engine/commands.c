@@ -14,6 +14,7 @@
 #include "common/text.h"
 #include "common/util.h"
 #include "commands_private.h"
+#include "guard.h"
 
 #define MAX_POLLS 64 /* polls gathered into one batch */
 
@@ -127,6 +128,8 @@ static int decide_and_write(batch *b, envelope *env, typed_values *cmd_tv,
                  ", current version %" PRId64, env->expected_version, version);
         return reject(b, env, "CONFLICT", msg, version, err);
     }
+    if (commands_crashed_out(b, env, version, &rc, err))
+        return rc;
     stele_err derr = {0};
     rc = cur ? stele_codec_decode(e->codec, cur->data, cur->len,
                                   a->state_schema, &a->state, &derr)
@@ -154,7 +157,11 @@ static int decide_and_write(batch *b, envelope *env, typed_values *cmd_tv,
     stele_decision d = {.e = e, .agg = a};
     for (size_t i = 0; i < a->def->n_events; i++)
         typed_values_release_all(&a->events[i]);
+    guard_begin(env->rec->topic, env->rec->partition, env->rec->offset,
+                env->command_id);
+    guard_call(GUARD_DECIDE);
     rc = a->def->decide(a->plugin->ctx, &cmd, &sv, &d);
+    guard_return();
     if (d.fault || rc != 0) {
         char msg[sizeof d.fault_msg + 32];
         snprintf(msg, sizeof msg, "decide failed: %s",
@@ -185,7 +192,9 @@ static int decide_and_write(batch *b, envelope *env, typed_values *cmd_tv,
                              .schema_version = d.ev[i].tv->schema->version,
                              .value = &ev,
                              .meta = &metas[i]};
+        guard_call(GUARD_EVOLVE);
         rc = a->def->evolve(a->plugin->ctx, &sv, &event);
+        guard_return();
         if (rc != 0) {
             char msg[300];
             snprintf(msg, sizeof msg, "evolve failed on %s: %s", event.type,

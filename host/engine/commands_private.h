@@ -54,4 +54,10 @@ int write_accepted(batch *b, const envelope *env, int64_t version,
 int dead_letter(batch *b, const stele_log_record *rec, const char *reason,
                 stele_err *err);
 
+/* commands_guard.c: whether the host died deciding env's command
+ * engine.plugin_crash_limit times; if so it is rejected PLUGIN_CRASHED and
+ * dead-lettered into b's transaction, and *rc gets the status. */
+bool commands_crashed_out(batch *b, const envelope *env, int64_t version,
+                          int *rc, stele_err *err);
+
 #endif

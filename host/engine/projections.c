@@ -15,6 +15,7 @@
 #include "common/err.h"
 #include "common/text.h"
 #include "common/util.h"
+#include "guard.h"
 #include "internal.h"
 
 static int add_topic(projector *p, const char *topic)
@@ -629,8 +630,12 @@ static int project_batch(stele_engine *e, projector *p,
     }
     if (k > 0) {
         stele_err perr = {0};
+        guard_begin(p->evs[0].meta->topic, p->evs[0].meta->partition,
+                    p->evs[0].meta->offset, p->def->name);
+        guard_call(GUARD_PROJECT);
         rc = p->def->project(p->plugin->ctx, p->evs, k,
                              (stele_store_tx *)e->store, &perr);
+        guard_return();
         if (rc != 0) {
             rc = stele_err_set(err, STELE_EPLUGIN,
                                "projector %s failed on a batch at %s[%d]: %s",

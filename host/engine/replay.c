@@ -13,6 +13,7 @@
 #include "common/err.h"
 #include "common/text.h"
 #include "common/util.h"
+#include "guard.h"
 #include "internal.h"
 
 /* Copies a header into the string buffer; "" when absent or no room. */
@@ -176,7 +177,11 @@ static int evolve_record(stele_engine *e, aggregate *a,
                                                  sizeof hint));
         stele_value evv = stele_value_wrap(&it->value);
         stele_event ev = {it->schema->name, it->schema->version, &evv, meta};
-        if (a->def->evolve(a->plugin->ctx, &sv, &ev))
+        guard_begin(r->topic, r->partition, r->offset, a->def->type);
+        guard_call(GUARD_REBUILD);
+        int erc = a->def->evolve(a->plugin->ctx, &sv, &ev);
+        guard_return();
+        if (erc)
             return stele_err_set(
                 err, STELE_EPLUGIN, "%s[%d]@%" PRId64 ": evolve failed on %s",
                 r->topic, (int)r->partition, r->offset, ev.type);

@@ -112,6 +112,9 @@ static void test_full_file_sets_every_key(void **state)
                               "  max_value_bytes: 16777216\n"
                               "  reply_timeout_ms: 3600000\n"
                               "  misrouted: reject\n"
+                              "  plugin_crash_limit: 1\n"
+                              "  plugin_timeout_ms: 0\n"
+                              "  shutdown_grace_ms: 250\n"
                               "http:\n"
                               "  listen: 127.0.0.1:8080\n"
                               "logging:\n"
@@ -146,6 +149,9 @@ static void test_full_file_sets_every_key(void **state)
     assert_int_equal(c->max_value_bytes, 16777216);
     assert_int_equal(c->reply_timeout_ms, 3600000);
     assert_true(c->misrouted_reject);
+    assert_int_equal(c->plugin_crash_limit, 1);
+    assert_int_equal(c->plugin_timeout_ms, 0);
+    assert_int_equal(c->shutdown_grace_ms, 250);
     assert_string_equal(c->http_listen, "127.0.0.1:8080");
     assert_string_equal(c->log_level, "debug");
     assert_path(c->path, "stele.yaml");
@@ -180,6 +186,9 @@ static void test_only_app_gives_defaults(void **state)
     assert_int_equal(c->max_value_bytes, 1048576);
     assert_false(c->misrouted_reject);
     assert_int_equal(c->reply_timeout_ms, 10000);
+    assert_int_equal(c->plugin_crash_limit, 3);
+    assert_int_equal(c->plugin_timeout_ms, 10000);
+    assert_int_equal(c->shutdown_grace_ms, 5000);
     assert_null(c->http_listen);
     assert_string_equal(c->log_level, "info");
     stele_config_free(c);
@@ -300,7 +309,8 @@ static void test_unknown_keys_are_errors(void **state)
     load_fails("app: bank\nengine:\n  batch: 3\n",
                "3: unknown key 'batch' in 'engine' (expected one of: "
                "command_batch, commit_interval_ms, projection_batch, "
-               "max_value_bytes, reply_timeout_ms, misrouted)");
+               "max_value_bytes, reply_timeout_ms, misrouted, "
+               "plugin_crash_limit, plugin_timeout_ms, shutdown_grace_ms)");
     load_fails("app: bank\nhttp:\n  port: 80\n",
                "3: unknown key 'port' in 'http' (expected one of: listen)");
     load_fails("app: bank\n[a]: 1\n", "2: keys must be scalars, got a "
@@ -373,6 +383,9 @@ static void test_bad_values_are_errors(void **state)
     load_fails("app: bank\ndata_dir: ${STELE_NOPE:-${HOME}}\n",
                "2: the default in '${STELE_NOPE}' refers to another variable, "
                "which is not supported (in 'data_dir')");
+    load_fails("app: bank\nengine:\n  plugin_timeout_ms: -1\n",
+               "3: 'engine.plugin_timeout_ms' must be an integer in "
+               "0..3600000, got '-1'");
     load_fails("app: bank\nengine:\n  misrouted: decide\n",
                "3: 'engine.misrouted' must be one of forward, reject, got "
                "'decide'");

@@ -1,0 +1,36 @@
+/*
+ * A command the host died deciding (guard.h): after
+ * engine.plugin_crash_limit deaths it is answered PLUGIN_CRASHED, with a
+ * copy in the dead-letter topic for whoever fixes the plugin, instead of
+ * being decided again — and killing the host again — on every start.
+ */
+#include <stdio.h>
+
+#include "commands_private.h"
+#include "guard.h"
+
+bool commands_crashed_out(batch *b, const envelope *env, int64_t version,
+                          int *rc, stele_err *err)
+{
+    unsigned limit = guard_crash_limit();
+    if (limit == 0)
+        return false;
+    const stele_log_record *rec = env->rec;
+    guard_call_kind kind = GUARD_DECIDE;
+    char why[128];
+    unsigned deaths = guard_crashes(rec->topic, rec->partition, rec->offset,
+                                    env->command_id, &kind, why, sizeof why);
+    if (deaths < limit)
+        return false;
+    char msg[300];
+    snprintf(msg, sizeof msg, "the host died %u times %s it: %s", deaths,
+             kind == GUARD_EVOLVE ? "applying the events decided for"
+                                  : "deciding",
+             why);
+    char reason[sizeof msg + 32];
+    snprintf(reason, sizeof reason, "PLUGIN_CRASHED: %s", msg);
+    *rc = reject(b, env, "PLUGIN_CRASHED", msg, version, err);
+    if (*rc == 0)
+        *rc = dead_letter(b, rec, reason, err);
+    return true;
+}
