@@ -28,6 +28,9 @@
 #define LIMIT "timeout -s KILL 10 "
 
 static char dir[256], config[320];
+/* Put before each stele send: an exit() inside decide leaves the host's
+ * memory allocated, which LeakSanitizer would report as exit status 1. */
+static const char *send_env = "";
 
 /* Runs a shell command line; returns its exit status (128 + n when a
  * signal n ended it, as the shell says) and its stdout+stderr in out
@@ -99,10 +102,10 @@ static int teardown(void **state)
 static int send_deposit(char **out, const char *id, int amount)
 {
     return run(out,
-               LIMIT "%s send -c %s '{\"type\":\"bank.Deposit\","
+               "%s" LIMIT "%s send -c %s '{\"type\":\"bank.Deposit\","
                      "\"aggregate_id\":\"acc-1\",\"command_id\":\"%s\","
                      "\"data\":{\"amount\":%d}}'",
-               STELE, config, id, amount);
+               send_env, STELE, config, id, amount);
 }
 
 static void open_account(void)
@@ -212,7 +215,9 @@ static void test_a_decide_that_calls_exit_is_rejected_after_three_deaths(
     void **state)
 {
     (void)state;
+    send_env = "ASAN_OPTIONS=detect_leaks=0 ";
     expect_contained(668, "exit() during the call", 3);
+    send_env = "";
 }
 
 static void test_a_stack_overflow_in_decide_is_rejected_after_three_deaths(

@@ -30,7 +30,9 @@ static int recurse(int depth)
 static void crash_as_asked(int64_t amount)
 {
     switch (amount) {
-    case 666: *(volatile int *)(uintptr_t)sink = 1; break;
+    /* Address 8, not NULL: UBSan would stop a NULL store before it
+     * faults. */
+    case 666: *(volatile int *)(uintptr_t)(sink + 8) = 1; break;
     case 667: abort();
     case 668: exit(3);
     case 669: sink = recurse(0); break;
@@ -64,7 +66,7 @@ static int crashing_evolve(void *ctx, stele_value *state,
     if (strcmp(ev->type, "bank.Deposited") == 0 &&
         host->get_record(ev->value, "amount", &money) == 0 &&
         host->get_long(&money, "minor", &minor) == 0 && minor == 671)
-        *(volatile int *)(uintptr_t)sink = 1;
+        *(volatile int *)(uintptr_t)(sink + 8) = 1;
     return evolve(ctx, state, ev);
 }
 
