@@ -44,6 +44,9 @@ scripts/build.sh build Release
 (cd build && ctest --output-on-failure)
 scripts/build.sh build-asan Asan
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure)
+# A build with neither optional backend builds and passes what it has.
+scripts/build.sh build-minimal Debug -DSTELE_KAFKA=OFF -DSTELE_POSTGRES=OFF
+(cd build-minimal && ctest --output-on-failure)
 fuzz_seconds=${STELE_FUZZ_SECONDS:-15}
 if [ "$fuzz_seconds" != 0 ]; then
   scripts/fuzz.sh all "$fuzz_seconds"

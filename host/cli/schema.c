@@ -14,10 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "codec/registry_config.h"
 #include "plugin/loader.h"
 #include "common/err.h"
 #include "common/util.h"
+#include "open/open.h"
 
 int stele_cli_schema(int argc, char **argv);
 
@@ -75,34 +75,10 @@ static void usage(FILE *f)
           f);
 }
 
-static int open_log(const stele_config *cfg, stele_log **log, stele_err *err)
+static void warn(void *opaque, const char *msg)
 {
-    if (strcmp(cfg->log_backend, "kafka") == 0) {
-        const char **keys = calloc(cfg->n_log_props + 1, sizeof *keys);
-        const char **values = calloc(cfg->n_log_props + 1, sizeof *values);
-        int rc = STELE_ENOMEM;
-        if (keys && values) {
-            for (size_t i = 0; i < cfg->n_log_props; i++) {
-                keys[i] = cfg->log_props[i].key;
-                values[i] = cfg->log_props[i].value;
-            }
-            char id[200];
-            snprintf(id, sizeof id, "%s.schema-cli.%ld", cfg->app,
-                     (long)getpid());
-            rc = stele_log_open_kafka(keys, values, cfg->n_log_props, id, log,
-                                      err);
-        }
-        free(keys);
-        free(values);
-        return rc;
-    }
-    if (strcmp(cfg->log_backend, "postgres") == 0)
-        return stele_log_open_postgres(
-            cfg->log_conninfo ? cfg->log_conninfo : "", log, err);
-    if (stele_mkdir_parent(cfg->log_path) != 0)
-        return stele_err_set(err, STELE_EIO, "cannot create the folder of %s",
-                             cfg->log_path);
-    return stele_log_open_sqlite(cfg->log_path, log, err);
+    (void)opaque;
+    fprintf(stderr, "stele warn: %s\n", msg);
 }
 
 static void ctx_close(ctx *c)
@@ -121,10 +97,11 @@ static int ctx_open(ctx *c, const char *config, stele_err *err)
     if (rc)
         return rc;
     stele_compat_mode_parse(c->cfg->registry_compatibility, &c->fallback);
-    if (strcmp(c->cfg->registry_backend, "rest") != 0 &&
-        (rc = open_log(c->cfg, &c->log, err)))
+    stele_open_opts o = {.role = "schema", .retry = true, .warn = warn};
+    if (stele_open_registry_needs_log(c->cfg) &&
+        (rc = stele_open_log(c->cfg, &o, &c->log, err)))
         return rc;
-    if ((rc = stele_registry_open_config(c->cfg, c->log, &c->reg, err)) ||
+    if ((rc = stele_open_registry(c->cfg, c->log, &c->reg, err)) ||
         (rc = stele_codec_new(c->cfg->schemas_dir, c->reg, &c->codec, err)))
         return rc;
     if (stele_registry_strategy(c->reg) == STELE_SUBJECT_TOPIC_RECORD &&

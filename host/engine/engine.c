@@ -7,12 +7,9 @@
 #include <unistd.h>
 
 #include "common/err.h"
-#include "codec/registry_config.h"
 #include "common/util.h"
 #include "internal.h"
-
-/* How long the host waits at start for a database that is not up. */
-#define SERVER_CONNECT_WAIT_S 60
+#include "open/open.h"
 
 static stele_log_level level_from_name(const char *name)
 {
@@ -137,7 +134,7 @@ static int ensure_topic(stele_engine *e, const char *name, int32_t partitions,
                                              "cleanup.policy=delete"};
     static const char *const compacted_cfg[] = {"cleanup.policy=compact"};
     /* Commands and results: the same retention on Kafka (the broker's)
-     * as on the embedded logs (stele_engine_expire). */
+     * as on the SQL logs (stele_engine_expire). */
     char commands_ms[48], results_ms[48];
     snprintf(commands_ms, sizeof commands_ms, "retention.ms=%lld",
              e->cfg->command_retention_ms > 0
@@ -332,88 +329,9 @@ static int classify_plugins(stele_engine *e, stele_err *err)
     return stele_codec_check_upcasters(e->codec, err);
 }
 
-/* Calls open until it succeeds or fails for good: a server that is not up
- * yet (ERETRY) is waited for, with backoff, for a bounded time. */
-static int open_with_retries(stele_engine *e, const char *what,
-                             int (*open)(stele_engine *, stele_err *),
-                             stele_err *err)
+static void warn_open(void *opaque, const char *msg)
 {
-    int64_t deadline =
-        stele_mono_ns() + (int64_t)SERVER_CONNECT_WAIT_S * 1000000000;
-    long delay_ms = 250;
-    for (;;) {
-        int rc = open(e, err);
-        if (rc != STELE_ERETRY || stele_mono_ns() > deadline)
-            return rc;
-        engine_logf(e, STELE_LOG_WARN, "%s: %s (retrying in %ld ms)", what,
-                    err->msg, delay_ms);
-        struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-        if (delay_ms < 4000)
-            delay_ms *= 2;
-    }
-}
-
-static int open_pg_log(stele_engine *e, stele_err *err)
-{
-    stele_log_pg_options o = {.max_poll_interval_ms =
-                                  e->cfg->max_poll_interval_ms};
-    return stele_log_open_postgres_with(
-        e->cfg->log_conninfo ? e->cfg->log_conninfo : "", &o, &e->log, err);
-}
-
-static int open_log(stele_engine *e, stele_err *err)
-{
-    const stele_config *cfg = e->cfg;
-    if (e->embedded)
-        return stele_log_open_sqlite(cfg->log_path, &e->log, err);
-    if (strcmp(cfg->log_backend, "postgres") == 0)
-        return open_with_retries(e, "event store", open_pg_log, err);
-    const char **keys = calloc(cfg->n_log_props + 1, sizeof *keys);
-    const char **values = calloc(cfg->n_log_props + 1, sizeof *values);
-    int rc;
-    if (!keys || !values) {
-        rc = stele_err_set(err, STELE_ENOMEM, "out of memory");
-    } else {
-        for (size_t i = 0; i < cfg->n_log_props; i++) {
-            keys[i] = cfg->log_props[i].key;
-            values[i] = cfg->log_props[i].value;
-        }
-        /* Unique among running hosts; a restarted host gets a new one,
-         * and KIP-447 fencing (group metadata sent with the offsets)
-         * keeps a zombie from committing. */
-        char host[128] = "host", id[300];
-        gethostname(host, sizeof host - 1);
-        snprintf(id, sizeof id, "%s.%s.%ld.%lld", cfg->app, host,
-                 (long)getpid(), (long long)stele_now_ms());
-        rc = stele_log_open_kafka(keys, values, cfg->n_log_props, id, &e->log,
-                                  err);
-    }
-    free(keys);
-    free(values);
-    return rc;
-}
-
-static int open_pg_store(stele_engine *e, stele_err *err)
-{
-    int rc = stele_store_open_postgres(
-        e->cfg->store_conninfo ? e->cfg->store_conninfo : "", &e->store, err);
-    if (rc == 0 && (rc = stele_store_postgres_fillfactor(
-                        e->store, e->cfg->store_fillfactor, err))) {
-        stele_store_close(e->store);
-        e->store = NULL;
-    }
-    return rc;
-}
-
-/* PostgreSQL may not be up yet when the host starts (a service starting
- * beside it): say so and retry. */
-static int open_store(stele_engine *e, stele_err *err)
-{
-    const stele_config *cfg = e->cfg;
-    if (strcmp(cfg->store_backend, "sqlite") == 0)
-        return stele_store_open_sqlite(cfg->store_path, &e->store, err);
-    return open_with_retries(e, "read-model store", open_pg_store, err);
+    engine_logf(opaque, STELE_LOG_WARN, "%s", msg);
 }
 
 /* Whether one of the loaded upcasters leads into type vN. */
@@ -594,29 +512,29 @@ static int open_engine(const stele_config *cfg, bool writes,
     e->cmd_index = stele_map_new();
     e->event_index = stele_map_new();
     e->t_deadletter = topic_name(cfg->topic_prefix, "deadletter", "");
-    e->embedded = strcmp(cfg->log_backend, "sqlite") == 0;
-    /* Kafka has no lookup by key for clients: replies go to a topic they
-     * follow. The other logs answer from the results topic itself. */
-    if (strcmp(cfg->log_backend, "kafka") == 0) {
-        e->t_replies = topic_name(cfg->topic_prefix, "replies", "");
-        e->replies_partitions = cfg->partitions;
-    }
     e->cmd_group = topic_name(cfg->app, "engine", "");
     int rc = STELE_ENOMEM;
     if (!e->cmd_index || !e->event_index || !e->t_deadletter || !e->cmd_group) {
         stele_err_set(err, rc, "out of memory");
         goto fail;
     }
-    if ((e->embedded && stele_mkdir_parent(cfg->log_path) != 0) ||
-        stele_mkdir_parent(cfg->store_path) != 0) {
-        rc = stele_err_set(err, STELE_EIO, "cannot create the directory of "
-                           "%s or %s", cfg->log_path, cfg->store_path);
+    stele_open_opts o = {.role = "host", .retry = true, .warn = warn_open,
+                         .opaque = e};
+    if ((rc = stele_open_log(cfg, &o, &e->log, err)))
+        goto fail;
+    stele_log_caps caps = stele_log_capabilities(e->log);
+    e->local = caps.local;
+    /* A log without lookups by key for clients (Kafka): replies go to a
+     * topic they follow. The others answer from the results topic. */
+    if (caps.replies_topic &&
+        !(e->t_replies = topic_name(cfg->topic_prefix, "replies", ""))) {
+        rc = stele_err_set(err, STELE_ENOMEM, "out of memory");
         goto fail;
     }
-    if ((rc = open_log(e, err)) ||
-        (rc = stele_registry_open_config(cfg, e->log, &e->reg, err)) ||
+    e->replies_partitions = cfg->partitions;
+    if ((rc = stele_open_registry(cfg, e->log, &e->reg, err)) ||
         (rc = stele_codec_new(cfg->schemas_dir, e->reg, &e->codec, err)) ||
-        (rc = open_store(e, err)))
+        (rc = stele_open_store(cfg, &o, &e->store, err)))
         goto fail;
     engine_api_init(e);
     if ((rc = stele_plugins_load_all(cfg->plugins, cfg->n_plugins, &e->api,
@@ -704,7 +622,7 @@ static int until_idle(stele_engine *e, bool commands, size_t *did,
 int stele_engine_drain(stele_engine *e, size_t *did, stele_err *err)
 {
     *did = 0;
-    if (!e->embedded)
+    if (!e->local)
         return 0; /* joining the groups would take work from the hosts */
     /* a reader does not decide commands: that writes */
     return until_idle(e, !e->reader, did, err);

@@ -144,10 +144,11 @@ struct stele_engine {
     char *t_replies; /* Kafka only; elsewhere the results topic serves */
     int32_t replies_partitions;
     char *cmd_group;
-    /* The embedded log: one process at a time owns a group, so the CLI
-     * may do the host's work itself when no host runs. On a shared log
-     * (Kafka) joining a group would take partitions from running hosts. */
-    bool embedded;
+    /* stele_log_caps.local (the embedded log): one process at a time
+     * owns a group, so the CLI may do the host's work itself when no host
+     * runs. On a shared log (Kafka, PostgreSQL) joining a group would take
+     * partitions from running hosts. */
+    bool local;
     /* opened by stele_engine_open_reader: registers no schema, decides no
      * command */
     bool reader;

@@ -3,14 +3,14 @@
  *
  * Commands: on Kafka the broker deletes them by the commands topic's
  * retention.ms (set from log.command_retention_ms when the host creates
- * the topic); the embedded logs (SQLite, PostgreSQL) keep every record
+ * the topic); the SQL logs (SQLite, PostgreSQL) keep every record
  * until told, so the host deletes the commands older than the retention
  * itself — only those already processed: never at or past the engine
  * group's committed offset.
  *
  * Results are the idempotency index: a command resubmitted with the id of
  * one is answered from it. They are kept log.result_retention_ms, the
- * idempotency window. The embedded logs delete the older ones; on Kafka
+ * idempotency window. The SQL logs delete the older ones; on Kafka
  * the broker does (cleanup.policy=compact,delete) and the host forgets
  * them in its views of the results partitions it owns. The in-memory sets
  * of answered ids move a generation on once per window (internal.h).

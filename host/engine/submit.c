@@ -256,7 +256,7 @@ int stele_engine_wait_result(stele_engine *e, const stele_submitted *s,
         /* Not answered yet: process it here if no other host owns the
          * commands, otherwise wait for the host that does. */
         size_t did = 0;
-        if (e->embedded && (rc = commands_process(e, 0, &did, err)))
+        if (e->local && (rc = commands_process(e, 0, &did, err)))
             return rc;
         if (did > 0)
             continue;

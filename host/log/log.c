@@ -3,7 +3,7 @@
  * then dispatch through the handle's ops table; and the batch arena that
  * backends build read results in.
  */
-#include "log_backend.h"
+#include "backend.h"
 
 #include <stdalign.h>
 #include <stddef.h>
@@ -318,6 +318,16 @@ bool stele_log_deletes_records(const stele_log *log)
 bool stele_log_lookups_in_memory(const stele_log *log)
 {
     return log && log->ops->lookup_in_memory;
+}
+
+stele_log_caps stele_log_capabilities(const stele_log *log)
+{
+    if (!log)
+        return (stele_log_caps){0};
+    return (stele_log_caps){.local = log->ops->local,
+                            .replies_topic = log->ops->replies_topic,
+                            .lookups_in_memory = log->ops->lookup_in_memory,
+                            .deletes_records = stele_log_deletes_records(log)};
 }
 
 int stele_log_get_latest(stele_log *log, const char *topic, int32_t partition,

@@ -15,8 +15,12 @@
  *  - transactions write records to many partitions together with consumer
  *    offsets, all or nothing.
  *
- * This part owns the interface (log.c dispatches to a backend's ops) and the
- * backends (log_sqlite.c; Kafka and PostgreSQL later).
+ * This part owns the interface (log.c dispatches to a backend's ops, and
+ * backend.h says what a backend provides) and one folder per backend:
+ * sqlite/ (the embedded log, always built), kafka/ and postgres/ (built
+ * with -DSTELE_KAFKA=ON and -DSTELE_POSTGRES=ON, the default). A
+ * backend's open function below exists only in a binary built with it;
+ * host/open/ opens the one a config names.
  */
 #ifndef STELE_LOG_H
 #define STELE_LOG_H
@@ -285,6 +289,20 @@ bool stele_log_deletes_records(const stele_log *log);
 /* true when stele_log_get_latest answers from memory once
  * stele_log_compacted_sync has run (Kafka): a lookup costs no I/O. */
 bool stele_log_lookups_in_memory(const stele_log *log);
+
+/* What a backend is, for the engine to ask instead of its name. */
+typedef struct stele_log_caps {
+    /* Files of this machine, opened by every process that uses them (the
+     * embedded SQLite log): no host runs elsewhere, so a process that
+     * sends commands decides them itself. */
+    bool local;
+    /* Senders learn a command's result from a replies topic: clients of
+     * the log cannot look the result up by key (Kafka). */
+    bool replies_topic;
+    bool lookups_in_memory; /* stele_log_lookups_in_memory */
+    bool deletes_records;   /* stele_log_deletes_records */
+} stele_log_caps;
+stele_log_caps stele_log_capabilities(const stele_log *log);
 
 /* The group's committed next offset for a partition; 0 when none. */
 int stele_log_committed(stele_log *log, const char *group, const char *topic,

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "store_backend.h"
+#include "backend.h"
 
 void stele_store_close(stele_store *s)
 {

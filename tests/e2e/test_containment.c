@@ -278,7 +278,7 @@ static void test_sigterm_during_an_endless_decide_ends_the_host_after_grace(
         _exit(127);
     }
     /* The host owns the commands once it holds the group's lock (the
-     * embedded log's ownership: log_sqlite_consumer.c); before, the
+     * embedded log's ownership: host/log/sqlite/consumer.c); before, the
      * sender would decide the command itself. */
     int64_t t_start = stele_mono_ns();
     while (run(NULL, "flock -n %s/data/log.db.bank.engine.lock true", dir) ==

@@ -1,5 +1,5 @@
 /*
- * fuzz_headers.c — the header blob of the SQL logs (host/log/log_headers.c).
+ * fuzz_headers.c — the header blob of the SQL logs (host/log/headers.c).
  * Invariants: whatever decodes re-encodes to the very same bytes (the blob
  * has one spelling per list of headers), and that encoding decodes to the
  * same headers again.
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "log/log_backend.h"
+#include "log/backend.h"
 
 static void same_headers(const stele_log_record *a, const stele_log_record *b)
 {

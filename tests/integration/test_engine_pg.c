@@ -27,7 +27,7 @@
 #include "common_engine.h"
 #include "common_pg.h"
 #include "engine_pg_proxy.h"
-#include "log/log_pg_int.h"
+#include "log/postgres/internal.h"
 
 #define PLUGINS STELE_BUILD_DIR "/plugins/"
 #define SCRIPTS STELE_SOURCE_DIR "/scripts/"
@@ -470,7 +470,7 @@ static void test_a_failed_restore_is_tried_again(void **state)
     if (!proxy)
         skip();
     /* The prepared statement's name in a Bind message: the empty portal
-     * name, then "lpg_<n>" (log_pg_conn.c names them so). */
+     * name, then "lpg_<n>" (host/log/postgres/conn.c names them so). */
     char pattern[16] = {0};
     int k = snprintf(pattern + 1, sizeof pattern - 1, "lpg_%d", S_GRP_GET);
     pgp_arm_match(proxy, pattern, (size_t)k + 2, "stele", 6, 0);

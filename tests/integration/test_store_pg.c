@@ -20,7 +20,7 @@
 
 #include "common_pg.h"
 #include "store/store.h"
-#include "store/store_pg_priv.h"
+#include "store/postgres/internal.h"
 #include "store_conformance.h"
 #include "store_pg_faults.h"
 

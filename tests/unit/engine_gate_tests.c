@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec/registry_config.h"
+#include "open/open.h"
 #include "common/util.h"
 #include "engine_test.h"
 #include "log/log.h"
@@ -67,7 +67,7 @@ static size_t versions_of(fixture *f, const char *subject)
     stele_log *log = NULL;
     assert_int_equal(stele_log_open_sqlite(cfg->log_path, &log, &err), 0);
     stele_registry *reg = NULL;
-    assert_int_equal(stele_registry_open_config(cfg, log, &reg, &err), 0);
+    assert_int_equal(stele_open_registry(cfg, log, &reg, &err), 0);
     int *v = NULL;
     size_t n = 0;
     int rc = stele_registry_versions(reg, subject, &v, &n, &err);
@@ -135,7 +135,7 @@ static size_t gate_problems(fixture *f, bool do_register)
     assert_int_equal(stele_log_open_sqlite(cfg->log_path, &log, &err), 0);
     stele_registry *reg = NULL;
     stele_codec *codec = NULL;
-    assert_int_equal(stele_registry_open_config(cfg, log, &reg, &err), 0);
+    assert_int_equal(stele_open_registry(cfg, log, &reg, &err), 0);
     assert_int_equal(stele_codec_new(cfg->schemas_dir, reg, &codec, &err), 0);
     stele_gate g = {.reg = reg,
                     .codec = codec,
