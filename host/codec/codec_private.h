@@ -23,46 +23,6 @@
 #define CODEC_MAX_ITEMS (1u << 20)
 
 /* ------------------------------------------------------------------ */
-/* Registries: one ops table per kind (embedded now, REST later).      */
-
-typedef struct registry_ops {
-    int (*register_schema)(stele_registry *reg, const char *subject,
-                           const char *text, int32_t *id, stele_err *err);
-    int (*lookup)(stele_registry *reg, int32_t id, const char **text,
-                  stele_err *err);
-    void (*close)(stele_registry *reg);
-    /* The operations of the "subjects, versions, compatibility" section
-     * of codec.h; registry.c checks the arguments. */
-    int (*find)(stele_registry *reg, const char *subject, const char *text,
-                stele_registry_schema *out, stele_err *err);
-    int (*version)(stele_registry *reg, const char *subject, int version,
-                   stele_registry_schema *out, stele_err *err);
-    int (*subjects)(stele_registry *reg, char ***out, size_t *n,
-                    stele_err *err);
-    int (*versions)(stele_registry *reg, const char *subject, int **out,
-                    size_t *n, stele_err *err);
-    int (*get_compat)(stele_registry *reg, const char *subject,
-                      stele_compat_mode *out, stele_err *err);
-    int (*set_compat)(stele_registry *reg, const char *subject,
-                      stele_compat_mode mode, stele_err *err);
-    /* NULL: registry.c checks in the host against the versions. */
-    int (*test_compat)(stele_registry *reg, const char *subject,
-                       const char *text, bool *compatible,
-                       stele_compat_report *rep, stele_err *err);
-    /* The text the registry holds for id now, not from a cache (*text is
-     * malloc'd). NULL: the registry cannot lose what it gave out (the
-     * embedded one is the log). */
-    int (*fetch_fresh)(stele_registry *reg, int32_t id, char **text,
-                       stele_err *err);
-} registry_ops;
-
-/* Embedded first in each registry's own struct. */
-struct stele_registry {
-    const registry_ops *ops;
-    stele_subject_strategy strategy;
-};
-
-/* ------------------------------------------------------------------ */
 /* Binary pre-check (wire_check.c)                                      */
 
 /* A compiled walk of a writer schema over Avro binary: it checks every

@@ -39,40 +39,6 @@ typedef struct checker {
     int rc;
 } checker;
 
-void stele_compat_report_clear(stele_compat_report *r)
-{
-    if (!r)
-        return;
-    for (size_t i = 0; i < r->n; i++)
-        free(r->msgs[i]);
-    free(r->msgs);
-    memset(r, 0, sizeof *r);
-}
-
-static int report_add(stele_compat_report *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int report_add(stele_compat_report *r, const char *fmt, ...)
-{
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 8;
-        char **m = realloc(r->msgs, cap * sizeof *m);
-        if (!m)
-            return STELE_ENOMEM;
-        r->msgs = m;
-        r->cap = cap;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    int n = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return STELE_ENOMEM;
-    r->msgs[r->n++] = s;
-    return 0;
-}
-
 static const char *const primitives[] = {"null",  "boolean", "int",
                                          "long",  "float",   "double",
                                          "bytes", "string",  NULL};
@@ -379,7 +345,7 @@ static int incompatible(checker *c, const char *path, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    if (report_add(c->rep, "%s: %s", path, why))
+    if (stele_compat_report_add(c->rep, "%s: %s", path, why))
         c->rc = STELE_ENOMEM;
     return c->rc;
 }

@@ -10,35 +10,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* ------------------------------------------------------------------ */
-/* Modes                                                                */
-
-static const char *const mode_names[] = {
-    [STELE_COMPAT_NONE] = "NONE",
-    [STELE_COMPAT_BACKWARD] = "BACKWARD",
-    [STELE_COMPAT_BACKWARD_TRANSITIVE] = "BACKWARD_TRANSITIVE",
-    [STELE_COMPAT_FORWARD] = "FORWARD",
-    [STELE_COMPAT_FORWARD_TRANSITIVE] = "FORWARD_TRANSITIVE",
-    [STELE_COMPAT_FULL] = "FULL",
-    [STELE_COMPAT_FULL_TRANSITIVE] = "FULL_TRANSITIVE"};
-
-int stele_compat_mode_parse(const char *name, stele_compat_mode *out)
-{
-    for (size_t i = 0; name && i < sizeof mode_names / sizeof *mode_names; i++)
-        if (strcasecmp(name, mode_names[i]) == 0) {
-            *out = (stele_compat_mode)i;
-            return 0;
-        }
-    return STELE_EINVAL;
-}
-
-const char *stele_compat_mode_name(stele_compat_mode mode)
-{
-    if ((size_t)mode < sizeof mode_names / sizeof *mode_names)
-        return mode_names[mode];
-    return "?";
-}
-
 /* One direction against one previous version; new messages get a suffix
  * naming the version and the direction. */
 static int check_one(const char *reader, const char *writer, int version,
@@ -93,4 +64,66 @@ int stele_compat_check_mode(stele_compat_mode mode, const char *new_text,
             return rc;
     }
     return 0;
+}
+
+/* The check in the host: the subject's versions, oldest first, against
+ * the text with the subject's mode. */
+static int test_in_host(stele_registry *reg, const char *subject,
+                        const char *text, stele_compat_mode fallback,
+                        bool *compatible, stele_compat_report *rep,
+                        stele_err *err)
+{
+    stele_compat_mode mode;
+    int rc = stele_registry_get_compat(reg, subject, &mode, err);
+    if (rc == STELE_ENOTFOUND)
+        mode = fallback;
+    else if (rc)
+        return rc;
+    int *versions = NULL;
+    size_t n = 0;
+    rc = stele_registry_versions(reg, subject, &versions, &n, err);
+    if (rc == STELE_ENOTFOUND) {
+        *compatible = true;
+        return 0;
+    }
+    if (rc)
+        return rc;
+    stele_registry_schema *got = calloc(n ? n : 1, sizeof *got);
+    const char **texts = calloc(n ? n : 1, sizeof *texts);
+    if (!got || !texts)
+        rc = stele_err_set(err, STELE_ENOMEM, "registry: no memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = stele_registry_version(reg, subject, versions[i], &got[i], err);
+        texts[i] = got[i].text;
+    }
+    size_t before = rep->n;
+    if (rc == 0)
+        rc = stele_compat_check_mode(mode, text, texts, versions, n, rep, err);
+    if (rc)
+        stele_err_prefix(err, "%s", subject);
+    else
+        *compatible = rep->n == before;
+    for (size_t i = 0; got && i < n; i++)
+        stele_registry_schema_clear(&got[i]);
+    free(got);
+    free(texts);
+    free(versions);
+    return rc;
+}
+
+int stele_compat_test(stele_registry *reg, const char *subject,
+                      const char *schema_text, stele_compat_mode fallback,
+                      bool *compatible, stele_compat_report *rep,
+                      stele_err *err)
+{
+    if (stele_registry_tests_compat(reg))
+        return stele_registry_test_compat(reg, subject, schema_text,
+                                          compatible, rep, err);
+    if (!reg || !subject || !*subject || !schema_text || !compatible || !rep)
+        return stele_err_set(err, STELE_EINVAL,
+                             "compatibility test: needs a registry, a "
+                             "subject, a text and a report");
+    *compatible = false;
+    return test_in_host(reg, subject, schema_text, fallback, compatible, rep,
+                        err);
 }

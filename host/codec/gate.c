@@ -116,10 +116,10 @@ static int register_one(const stele_gate *g, const char *subject,
     stele_compat_mode m;
     stele_err ignored = {0};
     int rc = 0;
-    if (!subject_new && g->reg->ops->test_compat) {
+    if (!subject_new && stele_registry_tests_compat(g->reg)) {
         bool ok = false;
         stele_compat_report rep = {0};
-        if ((rc = stele_registry_test_compat(g->reg, subject, s->text, mode,
+        if ((rc = stele_compat_test(g->reg, subject, s->text, mode,
                                              &ok, &rep, err)))
             return stele_err_prefix(err, "%s v%d", s->name, s->version);
         if (!ok) {

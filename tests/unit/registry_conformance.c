@@ -285,7 +285,7 @@ static void test_compatibility_test_and_refused_registration(void **state)
     bool ok = false;
     stele_compat_report rep = {0};
     /* A subject with no versions takes anything. */
-    OK(stele_registry_test_compat(fx->reg, s, schema(fx, "Checked", F_AMOUNT),
+    OK(stele_compat_test(fx->reg, s, schema(fx, "Checked", F_AMOUNT),
                                   STELE_COMPAT_BACKWARD, &ok, &rep, E));
     assert_true(ok);
     int32_t id = 0;
@@ -293,13 +293,13 @@ static void test_compatibility_test_and_refused_registration(void **state)
                                E));
     OK(stele_registry_set_compat(fx->reg, s, STELE_COMPAT_BACKWARD, E));
     /* A field with a default reads old data; one without cannot. */
-    OK(stele_registry_test_compat(
+    OK(stele_compat_test(
         fx->reg, s, schema(fx, "Checked", F_AMOUNT "," F_NOTE_DEFAULT),
         STELE_COMPAT_BACKWARD, &ok, &rep, E));
     assert_true(ok);
     assert_int_equal(rep.n, 0);
     const char *bad = schema(fx, "Checked", F_AMOUNT "," F_NOTE);
-    OK(stele_registry_test_compat(fx->reg, s, bad, STELE_COMPAT_BACKWARD, &ok,
+    OK(stele_compat_test(fx->reg, s, bad, STELE_COMPAT_BACKWARD, &ok,
                                   &rep, E));
     assert_false(ok);
     assert_true(rep.n >= 1); /* a reason, even when the server gives none */

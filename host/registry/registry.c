@@ -1,5 +1,10 @@
-/* registry.c — dispatch of the registry functions to a registry's ops. */
-#include "codec_private.h"
+/* registry.c — dispatch of the registry functions to a registry's ops,
+ * compatibility levels by name, and compatibility reports. */
+#define _GNU_SOURCE
+#include "backend.h"
+
+#include <stdarg.h>
+#include <strings.h>
 
 void stele_registry_close(stele_registry *reg)
 {
@@ -155,54 +160,13 @@ int stele_registry_set_compat(stele_registry *reg, const char *subject,
     return reg->ops->set_compat(reg, subject, mode, err);
 }
 
-/* The check in the host: the subject's versions, oldest first, against
- * the text with the subject's mode. */
-static int test_compat_host(stele_registry *reg, const char *subject,
-                            const char *text, stele_compat_mode fallback,
-                            bool *compatible, stele_compat_report *rep,
-                            stele_err *err)
+bool stele_registry_tests_compat(const stele_registry *reg)
 {
-    stele_compat_mode mode;
-    int rc = stele_registry_get_compat(reg, subject, &mode, err);
-    if (rc == STELE_ENOTFOUND)
-        mode = fallback;
-    else if (rc)
-        return rc;
-    int *versions = NULL;
-    size_t n = 0;
-    rc = stele_registry_versions(reg, subject, &versions, &n, err);
-    if (rc == STELE_ENOTFOUND) {
-        *compatible = true;
-        return 0;
-    }
-    if (rc)
-        return rc;
-    stele_registry_schema *got = calloc(n ? n : 1, sizeof *got);
-    const char **texts = calloc(n ? n : 1, sizeof *texts);
-    if (!got || !texts)
-        rc = stele_err_set(err, STELE_ENOMEM, "registry: no memory");
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        rc = stele_registry_version(reg, subject, versions[i], &got[i], err);
-        texts[i] = got[i].text;
-    }
-    size_t before = rep->n;
-    if (rc == 0)
-        rc = stele_compat_check_mode(mode, text, texts, versions, n, rep, err);
-    if (rc)
-        stele_err_prefix(err, "%s", subject);
-    else
-        *compatible = rep->n == before;
-    for (size_t i = 0; got && i < n; i++)
-        stele_registry_schema_clear(&got[i]);
-    free(got);
-    free(texts);
-    free(versions);
-    return rc;
+    return reg && reg->ops->test_compat;
 }
 
 int stele_registry_test_compat(stele_registry *reg, const char *subject,
-                               const char *schema_text,
-                               stele_compat_mode fallback, bool *compatible,
+                               const char *schema_text, bool *compatible,
                                stele_compat_report *rep, stele_err *err)
 {
     if (!reg || !subject || !*subject || !schema_text || !compatible || !rep)
@@ -210,11 +174,10 @@ int stele_registry_test_compat(stele_registry *reg, const char *subject,
                              "registry: test_compat needs a subject, text "
                              "and report");
     *compatible = false;
-    if (reg->ops->test_compat)
-        return reg->ops->test_compat(reg, subject, schema_text, compatible, rep,
-                                     err);
-    return test_compat_host(reg, subject, schema_text, fallback, compatible,
-                            rep, err);
+    if (!reg->ops->test_compat)
+        return unsupported("compatibility tests", err);
+    return reg->ops->test_compat(reg, subject, schema_text, compatible, rep,
+                                 err);
 }
 
 int stele_registry_verify(stele_registry *reg, int32_t id, const char *text,
@@ -283,5 +246,68 @@ int stele_registry_held(stele_registry *reg, const char *subject,
     }
     *out = v;
     *n = nv;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Modes                                                                */
+
+static const char *const mode_names[] = {
+    [STELE_COMPAT_NONE] = "NONE",
+    [STELE_COMPAT_BACKWARD] = "BACKWARD",
+    [STELE_COMPAT_BACKWARD_TRANSITIVE] = "BACKWARD_TRANSITIVE",
+    [STELE_COMPAT_FORWARD] = "FORWARD",
+    [STELE_COMPAT_FORWARD_TRANSITIVE] = "FORWARD_TRANSITIVE",
+    [STELE_COMPAT_FULL] = "FULL",
+    [STELE_COMPAT_FULL_TRANSITIVE] = "FULL_TRANSITIVE"};
+
+int stele_compat_mode_parse(const char *name, stele_compat_mode *out)
+{
+    for (size_t i = 0; name && i < sizeof mode_names / sizeof *mode_names; i++)
+        if (strcasecmp(name, mode_names[i]) == 0) {
+            *out = (stele_compat_mode)i;
+            return 0;
+        }
+    return STELE_EINVAL;
+}
+
+const char *stele_compat_mode_name(stele_compat_mode mode)
+{
+    if ((size_t)mode < sizeof mode_names / sizeof *mode_names)
+        return mode_names[mode];
+    return "?";
+}
+
+/* ------------------------------------------------------------------ */
+/* Reports                                                              */
+
+void stele_compat_report_clear(stele_compat_report *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        free(r->msgs[i]);
+    free(r->msgs);
+    memset(r, 0, sizeof *r);
+}
+
+int stele_compat_report_add(stele_compat_report *r, const char *fmt, ...)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 8;
+        char **m = realloc(r->msgs, cap * sizeof *m);
+        if (!m)
+            return STELE_ENOMEM;
+        r->msgs = m;
+        r->cap = cap;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return STELE_ENOMEM;
+    r->msgs[r->n++] = s;
     return 0;
 }

@@ -1,12 +1,12 @@
 /*
- * registry_rest.c — a client of the Confluent Schema Registry REST API
+ * rest.c — a client of the Confluent Schema Registry REST API
  * (Confluent, Karapace, Apicurio's ccompat API, Redpanda): the API's calls
  * behind the registry ops, and what is cached of their answers. Schema
  * texts by id and ids by subject and text never change once given, so
  * each is asked for once. The HTTP transport, with its retries, is in
- * registry_rest_http.c.
+ * http.c.
  */
-#include "registry_rest_http.h"
+#include "http.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -349,42 +349,20 @@ static int rest_test_compat(stele_registry *reg, const char *subject,
     }
     if (rc == 0) {
         *compatible = json_is_true(json_object_get(ans, "is_compatible"));
-        size_t i;
+        size_t before = rep->n, i;
         json_t *m;
         json_array_foreach(json_object_get(ans, "messages"), i, m)
         {
-            const char *s = json_string_value(m);
-            char **msgs =
-                rep->n == rep->cap
-                    ? realloc(rep->msgs,
-                              (rep->cap ? rep->cap * 2 : 8) * sizeof *msgs)
-                    : rep->msgs;
-            if (!msgs || !s) {
-                rc = s ? no_memory(err) : 0;
-                if (rc)
-                    break;
-                continue;
-            }
-            if (rep->n == rep->cap)
-                rep->cap = rep->cap ? rep->cap * 2 : 8;
-            rep->msgs = msgs;
-            if (!(rep->msgs[rep->n] = strdup(s))) {
+            const char *line = json_string_value(m);
+            if (line && stele_compat_report_add(rep, "%s", line)) {
                 rc = no_memory(err);
                 break;
             }
-            rep->n++;
         }
-        if (!*compatible && rep->n == 0 && rc == 0 &&
-            !(rep->msgs = calloc(1, sizeof *rep->msgs)))
+        if (rc == 0 && !*compatible && rep->n == before &&
+            stele_compat_report_add(rep, "the registry says the schema is "
+                                         "incompatible (no reason given)"))
             rc = no_memory(err);
-        if (!*compatible && rep->n == 0 && rc == 0) {
-            rep->cap = 1;
-            if (!(rep->msgs[0] = strdup("the registry says the schema is "
-                                        "incompatible (no reason given)")))
-                rc = no_memory(err);
-            else
-                rep->n = 1;
-        }
     }
     json_decref(ans);
     return rc;

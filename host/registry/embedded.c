@@ -1,5 +1,5 @@
 /*
- * registry_embedded.c — the schema registry stored on the log itself.
+ * embedded.c — the schema registry stored on the log itself.
  *
  * Every registration is one record {"subject","schema"} in the topic
  * "_stele_schemas" (one partition, never compacted: a compacted topic would
@@ -12,7 +12,7 @@
  * A record {"subject","compatibility"} sets the subject's compatibility
  * mode; a subject's versions are its distinct texts in registration order.
  */
-#include "codec_private.h"
+#include "backend.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * registry_rest_http.c — the REST registry client's HTTP transport, over
+ * http.c — the REST registry client's HTTP transport, over
  * libcurl: basic auth and TLS as configured, bounded answers.
  *
  * One curl handle, reused so connections stay open. Every request is
@@ -10,7 +10,7 @@
  * error_code and message.
  */
 #define _GNU_SOURCE
-#include "registry_rest_http.h"
+#include "http.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,8 +20,8 @@
 #include <time.h>
 
 #define CONTENT_TYPE "application/vnd.schemaregistry.v1+json"
-/* A schema is at most STELE_CODEC_MAX_VALUE; answers list a few more. */
-#define MAX_BODY (2u * STELE_CODEC_MAX_VALUE)
+/* A schema is at most STELE_REGISTRY_MAX_SCHEMA; answers list a few more. */
+#define MAX_BODY (2u * STELE_REGISTRY_MAX_SCHEMA)
 #define MAX_BACKOFF_MS 5000
 
 static atomic_uint_fast64_t requests;

@@ -1,14 +1,14 @@
 /*
- * registry_rest_http.h — the HTTP transport of the REST registry client
- * (registry_rest_http.c), under its Confluent API calls (registry_rest.c).
- * Private to host/codec/.
+ * http.h — the HTTP transport of the REST registry client
+ * (http.c), under its Confluent API calls (rest.c).
+ * Private to host/registry/.
  */
-#ifndef STELE_CODEC_REGISTRY_REST_HTTP_H
-#define STELE_CODEC_REGISTRY_REST_HTTP_H
+#ifndef STELE_REGISTRY_HTTP_H
+#define STELE_REGISTRY_HTTP_H
 
 #include <curl/curl.h>
 
-#include "codec_private.h"
+#include "backend.h"
 
 /* A registry server: where it is, how to authenticate and verify it, how
  * long and how often to try. The handle serves one request at a time. */
