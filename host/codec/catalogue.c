@@ -7,7 +7,7 @@
  * stele_codec_schema hands them out, so a catalogue with many versions
  * registers only those a process uses.
  */
-#include "codec_private.h"
+#include "internal.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -9,7 +9,7 @@
  * is assumed compatible, which is what makes recursive types terminate.
  */
 #define _GNU_SOURCE
-#include "codec_private.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>

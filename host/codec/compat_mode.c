@@ -3,7 +3,7 @@
  * schema is checked against, in which direction (compat.c checks one).
  */
 #define _GNU_SOURCE
-#include "codec_private.h"
+#include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
  * the first branch (with its own zero value), so a new value is always
  * encodable.
  */
-#include "codec_private.h"
+#include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -22,7 +22,7 @@
  *     only against the versions from itself on (older events reach it
  *     through the upcaster).
  */
-#include "codec_private.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@
  * are strings whose code points U+0000..U+00FF are the bytes. Output gives
  * unions as bare values, so it reads like the record a person would write.
  */
-#include "codec_private.h"
+#include "internal.h"
 
 #include <float.h>
 #include <math.h>

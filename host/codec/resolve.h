@@ -6,7 +6,7 @@
 #ifndef STELE_CODEC_RESOLVE_H
 #define STELE_CODEC_RESOLVE_H
 
-#include "codec_private.h"
+#include "internal.h"
 
 typedef enum rop {
     R_NULL,

@@ -8,7 +8,7 @@
  * registry that answered two ids for one text would make the wire format
  * ambiguous, and is refused with both ids.
  */
-#include "codec_private.h"
+#include "internal.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -9,7 +9,7 @@
  * then Avro resolution covers what is left. Versions only go up, so a
  * chain cannot loop; a runaway one is still cut at UPCAST_MAX_STEPS.
  */
-#include "codec_private.h"
+#include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -12,7 +12,7 @@
  * setters select the branch of the type they write (set_string on
  * ["null","string"] selects "string").
  */
-#include "codec_private.h"
+#include "internal.h"
 #include "value.h"
 
 #include <pthread.h>

@@ -4,7 +4,7 @@
  * wrapped buffers (an allocation per string per copy); this copy writes
  * into the destination's existing buffers instead.
  */
-#include "codec_private.h"
+#include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>

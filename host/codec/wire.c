@@ -6,7 +6,7 @@
  * (wire_check.c), so avro-c only reads input it can read safely; an error
  * resets the output value, so a caller never sees a half-decoded one.
  */
-#include "codec_private.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <stdlib.h>

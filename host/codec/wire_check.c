@@ -9,7 +9,7 @@
  * the bytes left, without allocating, so avro-c only ever sees input it
  * reads safely, and trailing bytes are caught too.
  */
-#include "codec_private.h"
+#include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

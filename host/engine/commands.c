@@ -13,7 +13,7 @@
 #include "common/err.h"
 #include "common/text.h"
 #include "common/util.h"
-#include "commands_private.h"
+#include "commands_internal.h"
 #include "guard.h"
 
 #define MAX_POLLS 64 /* polls gathered into one batch */

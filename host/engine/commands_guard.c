@@ -6,7 +6,7 @@
  */
 #include <stdio.h>
 
-#include "commands_private.h"
+#include "commands_internal.h"
 #include "guard.h"
 
 bool commands_crashed_out(batch *b, const envelope *env, int64_t version,

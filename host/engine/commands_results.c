@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "commands_private.h"
+#include "commands_internal.h"
 #include "common/text.h"
 
 /* Appends s to out as a JSON string body (without quotes). Bytes that

@@ -1,13 +1,13 @@
 /*
- * codec_private.h — private to host/codec: the structs behind the opaque
+ * internal.h — private to host/codec: the structs behind the opaque
  * handles of codec.h and the functions the codec's files share.
  *
  * Threading: avro-c (Debian's build) is not thread-safe and a stele_codec
  * keeps one memory writer and reader, caches and resolvers; use a codec
  * from one thread at a time.
  */
-#ifndef STELE_CODEC_PRIVATE_H
-#define STELE_CODEC_PRIVATE_H
+#ifndef STELE_CODEC_INTERNAL_H
+#define STELE_CODEC_INTERNAL_H
 
 #include "codec.h"
 

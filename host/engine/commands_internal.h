@@ -1,10 +1,10 @@
 /*
- * commands_private.h — private to the command processor (commands*.c): the
+ * commands_internal.h — private to the command processor (commands*.c): the
  * batch a transaction carries, the command being handled, and the writing
  * of what a command gets back (commands_results.c).
  */
-#ifndef STELE_ENGINE_COMMANDS_PRIVATE_H
-#define STELE_ENGINE_COMMANDS_PRIVATE_H
+#ifndef STELE_ENGINE_COMMANDS_INTERNAL_H
+#define STELE_ENGINE_COMMANDS_INTERNAL_H
 
 #include "common/util.h"
 #include "internal.h"
