@@ -51,14 +51,14 @@ int codec_avro_err(stele_err *err, int code, const char *what)
     return stele_err_set(err, code, "%s: %s", what, avro_strerror());
 }
 
-avro_schema_t schema_deref(avro_schema_t s)
+avro_schema_t codec_schema_deref(avro_schema_t s)
 {
     while (s && is_avro_link(s))
         s = avro_schema_link_target(s);
     return s;
 }
 
-const char *schema_full_name(avro_schema_t s, char *buf, size_t size)
+const char *codec_full_name(avro_schema_t s, char *buf, size_t size)
 {
     const char *ns = avro_schema_namespace(s);
     const char *name = avro_schema_name(s);
@@ -71,10 +71,10 @@ const char *schema_full_name(avro_schema_t s, char *buf, size_t size)
     return buf;
 }
 
-const record_info *schema_record_info(const codec_schema *cs,
+const record_info *codec_record_info(const codec_schema *cs,
                                       avro_schema_t record)
 {
-    record = schema_deref(record);
+    record = codec_schema_deref(record);
     return stele_map_get(cs->records, &record, sizeof record);
 }
 
@@ -112,15 +112,15 @@ int codec_schema_parse(const char *text, size_t len, const char *where,
     } else if (!(cs->pub.iface =
                      avro_generic_class_from_schema(cs->pub.schema))) {
         rc = codec_avro_err(err, STELE_EINVAL, where);
-    } else if ((rc = wire_shape_new(cs->pub.schema, &cs->shape, err))) {
+    } else if ((rc = codec_wire_shape_new(cs->pub.schema, &cs->shape, err))) {
         stele_err_prefix(err, "%s", where);
     } else {
         char buf[512];
-        schema_full_name(cs->pub.schema, buf, sizeof buf);
+        codec_full_name(cs->pub.schema, buf, sizeof buf);
         if (!(cs->pub.name = strdup(buf)))
             rc = stele_err_set(err, STELE_ENOMEM, "%s: no memory", where);
         else
-            rc = defaults_build(cs, where, err);
+            rc = codec_defaults_build(cs, where, err);
     }
     if (rc) {
         codec_schema_free(cs);
@@ -134,8 +134,8 @@ void codec_schema_free(codec_schema *cs)
 {
     if (!cs)
         return;
-    defaults_free(cs);
-    wire_shape_free(cs->shape);
+    codec_defaults_free(cs);
+    codec_wire_shape_free(cs->shape);
     if (cs->pub.iface)
         avro_value_iface_decref(cs->pub.iface);
     if (cs->pub.schema)
@@ -336,7 +336,7 @@ int stele_codec_new(const char *schemas_dir, stele_registry *reg,
 
 static void free_resolver(void *r)
 {
-    resolver_free(r);
+    codec_resolver_free(r);
 }
 
 void stele_codec_free(stele_codec *c)
@@ -345,7 +345,7 @@ void stele_codec_free(stele_codec *c)
         return;
     /* Resolvers hold references into the schemas: free them first. */
     stele_map_free(c->resolvers, free_resolver);
-    stele_map_free(c->chains, upcast_chain_free);
+    stele_map_free(c->chains, codec_upcast_chain_free);
     stele_buf_free(&c->upcast_buf);
     for (size_t i = 0; i < c->n_cat; i++)
         codec_schema_free(c->cat[i]);

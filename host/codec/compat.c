@@ -392,7 +392,7 @@ static int check_record(checker *c, tref w, tref r, char *path, size_t cap,
                     match = g;
             }
         }
-        size_t old = path_push_field(path, cap, name);
+        size_t old = codec_path_push_field(path, cap, name);
         if (match) {
             check(c, (tref){json_object_get(match, "type"), wns},
                   (tref){json_object_get(f, "type"), rns}, path, cap,

@@ -102,7 +102,7 @@ static void record_info_free(void *p)
 static int index_records(codec_schema *cs, stele_map *defs, avro_schema_t s,
                          int depth)
 {
-    s = schema_deref(s);
+    s = codec_schema_deref(s);
     if (depth > CODEC_MAX_DEPTH)
         return 0;
     switch (avro_typeof(s)) {
@@ -125,7 +125,7 @@ static int index_records(codec_schema *cs, stele_map *defs, avro_schema_t s,
         return 0; /* seen: a shared or recursive record */
     record_info *ri = calloc(1, sizeof *ri);
     char name[512];
-    schema_full_name(s, name, sizeof name);
+    codec_full_name(s, name, sizeof name);
     if (!ri)
         return STELE_ENOMEM;
     ri->schema = s;
@@ -152,7 +152,7 @@ static int index_records(codec_schema *cs, stele_map *defs, avro_schema_t s,
     return 0;
 }
 
-int defaults_zero_fill(const codec_schema *cs, avro_value_t *v, int depth,
+int codec_defaults_zero_fill(const codec_schema *cs, avro_value_t *v, int depth,
                        char *path, size_t path_cap, stele_err *err)
 {
     if (depth > CODEC_MAX_DEPTH)
@@ -164,7 +164,7 @@ int defaults_zero_fill(const codec_schema *cs, avro_value_t *v, int depth,
     switch (avro_value_get_type(v)) {
     case AVRO_RECORD: {
         const record_info *ri =
-            schema_record_info(cs, avro_value_get_schema(v));
+            codec_record_info(cs, avro_value_get_schema(v));
         size_t n = 0;
         avro_value_get_size(v, &n);
         for (size_t i = 0; i < n && rc == 0; i++) {
@@ -172,14 +172,14 @@ int defaults_zero_fill(const codec_schema *cs, avro_value_t *v, int depth,
             const char *fname;
             if (avro_value_get_by_index(v, i, &f, &fname))
                 return codec_avro_err(err, STELE_EINVAL, path);
-            size_t old = path_push_field(path, path_cap, fname);
+            size_t old = codec_path_push_field(path, path_cap, fname);
             if (ri && i < ri->n_fields && ri->defaults[i]) {
-                rc = json_to_value(cs, ri->defaults[i], &f, JSON_DEFAULT,
+                rc = codec_json_to_value(cs, ri->defaults[i], &f, JSON_DEFAULT,
                                    depth + 1, path, path_cap, err);
                 if (rc)
                     stele_err_prefix(err, "default");
             } else {
-                rc = defaults_zero_fill(cs, &f, depth + 1, path, path_cap, err);
+                rc = codec_defaults_zero_fill(cs, &f, depth + 1, path, path_cap, err);
             }
             path_pop(path, old);
         }
@@ -189,11 +189,11 @@ int defaults_zero_fill(const codec_schema *cs, avro_value_t *v, int depth,
         avro_value_t b;
         if (avro_value_set_branch(v, 0, &b))
             return codec_avro_err(err, STELE_EINVAL, path);
-        return defaults_zero_fill(cs, &b, depth + 1, path, path_cap, err);
+        return codec_defaults_zero_fill(cs, &b, depth + 1, path, path_cap, err);
     }
     case AVRO_FIXED: {
         size_t size = (size_t)avro_schema_fixed_size(
-            schema_deref(avro_value_get_schema(v)));
+            codec_schema_deref(avro_value_get_schema(v)));
         void *zeros = calloc(1, size ? size : 1);
         if (!zeros)
             return stele_err_set(err, STELE_ENOMEM, "%s: no memory", path);
@@ -209,7 +209,7 @@ int defaults_zero_fill(const codec_schema *cs, avro_value_t *v, int depth,
     }
 }
 
-int defaults_build(codec_schema *cs, const char *where, stele_err *err)
+int codec_defaults_build(codec_schema *cs, const char *where, stele_err *err)
 {
     stele_map *defs = stele_map_new();
     cs->records = stele_map_new();
@@ -223,13 +223,13 @@ int defaults_build(codec_schema *cs, const char *where, stele_err *err)
         return codec_avro_err(err, STELE_ENOMEM, where);
     cs->has_tmpl = true;
     char path[256] = "";
-    int rc = defaults_zero_fill(cs, &cs->tmpl, 0, path, sizeof path, err);
+    int rc = codec_defaults_zero_fill(cs, &cs->tmpl, 0, path, sizeof path, err);
     if (rc)
         return stele_err_prefix(err, "%s", where);
     return 0;
 }
 
-void defaults_free(codec_schema *cs)
+void codec_defaults_free(codec_schema *cs)
 {
     if (cs->has_tmpl)
         avro_value_decref(&cs->tmpl);
@@ -263,7 +263,7 @@ int stele_codec_value_reset(const stele_schema *s, avro_value_t *v,
         return stele_err_set(err, STELE_EINVAL,
                              "value_reset: the value is not a %s v%d", s->name,
                              s->version);
-    if (value_copy_into(v, &cs->tmpl))
+    if (codec_value_copy_into(v, &cs->tmpl))
         return codec_avro_err(err, STELE_ENOMEM, s->name);
     return 0;
 }

@@ -30,11 +30,11 @@
  * allocation, before avro-c (which trusts lengths) reads the data. */
 typedef struct wire_shape wire_shape;
 
-int wire_shape_new(avro_schema_t schema, wire_shape **out, stele_err *err);
-void wire_shape_free(wire_shape *ws);
+int codec_wire_shape_new(avro_schema_t schema, wire_shape **out, stele_err *err);
+void codec_wire_shape_free(wire_shape *ws);
 /* 0 when data holds exactly one well-formed value; STELE_EINVAL with the
  * reason and byte offset otherwise. */
-int wire_shape_check(const wire_shape *ws, const void *data, size_t len,
+int codec_wire_shape_check(const wire_shape *ws, const void *data, size_t len,
                      stele_err *err);
 
 /* ------------------------------------------------------------------ */
@@ -78,25 +78,25 @@ int codec_schema_parse(const char *text, size_t len, const char *where,
 void codec_schema_free(codec_schema *cs);
 
 /* The schema behind links (named-type references). */
-avro_schema_t schema_deref(avro_schema_t s);
+avro_schema_t codec_schema_deref(avro_schema_t s);
 
 /* The record info for a record schema of cs (NULL if not one of its). */
-const record_info *schema_record_info(const codec_schema *cs,
+const record_info *codec_record_info(const codec_schema *cs,
                                       avro_schema_t record);
 
 /* Writes "ns.Name" (or "Name") of a named schema into buf. */
-const char *schema_full_name(avro_schema_t s, char *buf, size_t size);
+const char *codec_full_name(avro_schema_t s, char *buf, size_t size);
 
 /* ------------------------------------------------------------------ */
 /* Defaults (defaults.c)                                                */
 
 /* Builds cs->records and the defaults template. */
-int defaults_build(codec_schema *cs, const char *where, stele_err *err);
-void defaults_free(codec_schema *cs);
+int codec_defaults_build(codec_schema *cs, const char *where, stele_err *err);
+void codec_defaults_free(codec_schema *cs);
 
 /* Fills v (just reset) with the zero value of its schema, applying the
  * declared defaults of every record field below it. */
-int defaults_zero_fill(const codec_schema *cs, avro_value_t *v, int depth,
+int codec_defaults_zero_fill(const codec_schema *cs, avro_value_t *v, int depth,
                        char *path, size_t path_cap, stele_err *err);
 
 /* ------------------------------------------------------------------ */
@@ -109,14 +109,14 @@ typedef enum json_mode {
 
 /* Sets v from j. path (NUL-terminated, capacity path_cap) is the field
  * path so far; errors name it. */
-int json_to_value(const codec_schema *cs, const json_t *j, avro_value_t *v,
+int codec_json_to_value(const codec_schema *cs, const json_t *j, avro_value_t *v,
                   json_mode mode, int depth, char *path, size_t path_cap,
                   stele_err *err);
 
 /* Field paths in error messages: "owner.name", "items[2]". Each push
  * returns the length to restore with path_pop. */
-size_t path_push_field(char *path, size_t cap, const char *name);
-size_t path_push_index(char *path, size_t cap, size_t i);
+size_t codec_path_push_field(char *path, size_t cap, const char *name);
+size_t codec_path_push_index(char *path, size_t cap, size_t i);
 static inline void path_pop(char *path, size_t old)
 {
     path[old] = '\0';
@@ -125,17 +125,17 @@ static inline void path_pop(char *path, size_t old)
 /* Bytes from an Avro-JSON bytes string: each code point U+0000..U+00FF is
  * one byte. Returns the byte count, or -1 if a code point is above 0xFF.
  * out must hold len bytes. */
-long json_latin1_decode(const char *s, size_t len, unsigned char *out);
+long codec_json_latin1_decode(const char *s, size_t len, unsigned char *out);
 
 /* ------------------------------------------------------------------ */
 /* Values (value.c)                                                     */
 
 /* Copies src into dst (same schema), reusing dst's buffers. */
-int value_copy_into(avro_value_t *dst, const avro_value_t *src);
+int codec_value_copy_into(avro_value_t *dst, const avro_value_t *src);
 
 /* Selects branch 0 of every union below v with no branch selected, so a
  * value a plugin builds is always encodable. */
-int value_fill_unset_unions(avro_value_t *v, int depth);
+int codec_value_fill_unset_unions(avro_value_t *v, int depth);
 
 /* ------------------------------------------------------------------ */
 /* Resolution (resolve.c)                                               */
@@ -145,19 +145,19 @@ typedef struct resolver resolver;
 /* A compiled reader of writer-schema binary into reader-schema values
  * (Avro schema resolution, defaults and aliases included; resolve.c).
  * Errors name both schemas and the field that does not resolve. */
-int resolver_new(const stele_schema *writer, const stele_schema *reader,
+int codec_resolver_new(const stele_schema *writer, const stele_schema *reader,
                  resolver **out, stele_err *err);
-void resolver_free(resolver *r);
+void codec_resolver_free(resolver *r);
 /* Reads the Avro binary data (already checked against the writer's shape)
  * into out, a value of the reader schema. */
-int resolver_read(resolver *r, const void *data, size_t len, avro_value_t *out,
+int codec_resolver_read(resolver *r, const void *data, size_t len, avro_value_t *out,
                   stele_err *err);
 
 /* ------------------------------------------------------------------ */
 /* Upcasters (upcast.c)                                                 */
 
 typedef struct upcast_chain upcast_chain;
-void upcast_chain_free(void *chain);
+void codec_upcast_chain_free(void *chain);
 
 /* ------------------------------------------------------------------ */
 /* The codec                                                            */

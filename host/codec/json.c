@@ -16,14 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t path_push_field(char *path, size_t cap, const char *name)
+size_t codec_path_push_field(char *path, size_t cap, const char *name)
 {
     size_t old = strnlen(path, cap - 1);
     snprintf(path + old, cap - old, old ? ".%s" : "%s", name);
     return old;
 }
 
-size_t path_push_index(char *path, size_t cap, size_t i)
+size_t codec_path_push_index(char *path, size_t cap, size_t i)
 {
     size_t old = strnlen(path, cap - 1);
     snprintf(path + old, cap - old, "[%zu]", i);
@@ -56,7 +56,7 @@ static int mismatch(stele_err *err, const char *path, const char *expected,
                          where(path), expected, json_kind(j));
 }
 
-long json_latin1_decode(const char *s, size_t len, unsigned char *out)
+long codec_json_latin1_decode(const char *s, size_t len, unsigned char *out)
 {
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
@@ -78,13 +78,13 @@ long json_latin1_decode(const char *s, size_t len, unsigned char *out)
 static bool branch_named(avro_schema_t b, const char *key)
 {
     char buf[512];
-    b = schema_deref(b);
+    b = codec_schema_deref(b);
     const char *name = avro_schema_name(b);
     switch (avro_typeof(b)) {
     case AVRO_RECORD:
     case AVRO_ENUM:
     case AVRO_FIXED:
-        return strcmp(key, schema_full_name(b, buf, sizeof buf)) == 0 ||
+        return strcmp(key, codec_full_name(b, buf, sizeof buf)) == 0 ||
                (name && strcmp(key, name) == 0);
     default: return strcmp(key, avro_schema_type_name(b)) == 0;
     }
@@ -94,7 +94,7 @@ static bool branch_named(avro_schema_t b, const char *key)
  * an integer only counts for int/long, a string only for string. */
 static bool kind_fits(avro_schema_t b, const json_t *j, bool exact)
 {
-    switch (avro_typeof(schema_deref(b))) {
+    switch (avro_typeof(codec_schema_deref(b))) {
     case AVRO_NULL: return json_is_null(j);
     case AVRO_BOOLEAN: return json_is_boolean(j);
     case AVRO_INT32:
@@ -116,13 +116,13 @@ static int union_from_json(const codec_schema *cs, const json_t *j,
                            avro_value_t *v, json_mode mode, int depth,
                            char *path, size_t cap, stele_err *err)
 {
-    avro_schema_t u = schema_deref(avro_value_get_schema(v));
+    avro_schema_t u = codec_schema_deref(avro_value_get_schema(v));
     size_t nb = avro_schema_union_size(u);
     avro_value_t b;
     if (mode == JSON_DEFAULT) { /* a union's default is its first branch's */
         if (avro_value_set_branch(v, 0, &b))
             return codec_avro_err(err, STELE_EINVAL, where(path));
-        return json_to_value(cs, j, &b, mode, depth + 1, path, cap, err);
+        return codec_json_to_value(cs, j, &b, mode, depth + 1, path, cap, err);
     }
     const char *key;
     json_t *inner;
@@ -134,7 +134,7 @@ static int union_from_json(const codec_schema *cs, const json_t *j,
                     continue;
                 if (avro_value_set_branch(v, (int)i, &b))
                     return codec_avro_err(err, STELE_EINVAL, where(path));
-                return json_to_value(cs, inner, &b, mode, depth + 1, path, cap,
+                return codec_json_to_value(cs, inner, &b, mode, depth + 1, path, cap,
                                      err);
             }
         }
@@ -153,7 +153,7 @@ static int union_from_json(const codec_schema *cs, const json_t *j,
             n_tried++;
             if (avro_value_set_branch(v, (int)i, &b))
                 return codec_avro_err(err, STELE_EINVAL, where(path));
-            if (json_to_value(cs, j, &b, mode, depth + 1, path, cap, &trial) !=
+            if (codec_json_to_value(cs, j, &b, mode, depth + 1, path, cap, &trial) !=
                 0) {
                 int k =
                     snprintf(why + why_len, sizeof why - why_len, "; as %s: %s",
@@ -187,15 +187,15 @@ static int union_from_json(const codec_schema *cs, const json_t *j,
     }
     if (avro_value_set_branch(v, fit, &b))
         return codec_avro_err(err, STELE_EINVAL, where(path));
-    return json_to_value(cs, j, &b, mode, depth + 1, path, cap, err);
+    return codec_json_to_value(cs, j, &b, mode, depth + 1, path, cap, err);
 }
 
 static int record_from_json(const codec_schema *cs, const json_t *j,
                             avro_value_t *v, json_mode mode, int depth,
                             char *path, size_t cap, stele_err *err)
 {
-    avro_schema_t rs = schema_deref(avro_value_get_schema(v));
-    const record_info *ri = schema_record_info(cs, rs);
+    avro_schema_t rs = codec_schema_deref(avro_value_get_schema(v));
+    const record_info *ri = codec_record_info(cs, rs);
     if (!json_is_object(j))
         return mismatch(err, path, "object", j);
     size_t n = avro_schema_record_size(rs), matched = 0;
@@ -205,16 +205,16 @@ static int record_from_json(const codec_schema *cs, const json_t *j,
         const char *fname;
         if (avro_value_get_by_index(v, i, &f, &fname))
             return codec_avro_err(err, STELE_EINVAL, where(path));
-        size_t old = path_push_field(path, cap, fname);
+        size_t old = codec_path_push_field(path, cap, fname);
         json_t *jf = json_object_get(j, fname);
         if (jf) {
             matched++;
-            rc = json_to_value(cs, jf, &f, mode, depth + 1, path, cap, err);
+            rc = codec_json_to_value(cs, jf, &f, mode, depth + 1, path, cap, err);
         } else if (ri && i < ri->n_fields && ri->defaults[i]) {
-            rc = json_to_value(cs, ri->defaults[i], &f, JSON_DEFAULT, depth + 1,
+            rc = codec_json_to_value(cs, ri->defaults[i], &f, JSON_DEFAULT, depth + 1,
                                path, cap, err);
         } else if (mode == JSON_DEFAULT) {
-            rc = defaults_zero_fill(cs, &f, depth + 1, path, cap, err);
+            rc = codec_defaults_zero_fill(cs, &f, depth + 1, path, cap, err);
         } else {
             rc = stele_err_set(err, STELE_EINVAL,
                                "%s: missing, and the field has no default",
@@ -228,7 +228,7 @@ static int record_from_json(const codec_schema *cs, const json_t *j,
         json_object_foreach((json_t *)j, key, unused)
         {
             if (avro_schema_record_field_get_index(rs, key) < 0) {
-                size_t old = path_push_field(path, cap, key);
+                size_t old = codec_path_push_field(path, cap, key);
                 rc = stele_err_set(err, STELE_EINVAL, "%s: unknown field of %s",
                                    path, avro_schema_name(rs));
                 path_pop(path, old);
@@ -249,7 +249,7 @@ static int bytes_from_json(const json_t *j, avro_value_t *v, bool fixed,
     unsigned char *b = malloc(len ? len : 1);
     if (!b)
         return stele_err_set(err, STELE_ENOMEM, "%s: no memory", where(path));
-    long n = json_latin1_decode(json_string_value(j), len, b);
+    long n = codec_json_latin1_decode(json_string_value(j), len, b);
     int rc = 0;
     if (n < 0) {
         rc = stele_err_set(err, STELE_EINVAL,
@@ -258,7 +258,7 @@ static int bytes_from_json(const json_t *j, avro_value_t *v, bool fixed,
                            where(path));
     } else if (fixed) {
         int64_t want =
-            avro_schema_fixed_size(schema_deref(avro_value_get_schema(v)));
+            avro_schema_fixed_size(codec_schema_deref(avro_value_get_schema(v)));
         if (n != want)
             rc = stele_err_set(err, STELE_EINVAL,
                                "%s: expected %lld bytes, got %ld", where(path),
@@ -326,7 +326,7 @@ static int to_value(const codec_schema *cs, const json_t *j, avro_value_t *v,
     case AVRO_BYTES: return bytes_from_json(j, v, false, path, err);
     case AVRO_FIXED: return bytes_from_json(j, v, true, path, err);
     case AVRO_ENUM: {
-        avro_schema_t es = schema_deref(avro_value_get_schema(v));
+        avro_schema_t es = codec_schema_deref(avro_value_get_schema(v));
         if (!json_is_string(j))
             return mismatch(err, path, "enum symbol (a string)", j);
         int sym = avro_schema_enum_get_by_name(es, json_string_value(j));
@@ -347,8 +347,8 @@ static int to_value(const codec_schema *cs, const json_t *j, avro_value_t *v,
             avro_value_t e;
             if (avro_value_append(v, &e, NULL))
                 return codec_avro_err(err, STELE_ENOMEM, where(path));
-            size_t old = path_push_index(path, cap, k);
-            rc = json_to_value(cs, item, &e, mode, depth + 1, path, cap, err);
+            size_t old = codec_path_push_index(path, cap, k);
+            rc = codec_json_to_value(cs, item, &e, mode, depth + 1, path, cap, err);
             path_pop(path, old);
             if (rc)
                 return rc;
@@ -366,8 +366,8 @@ static int to_value(const codec_schema *cs, const json_t *j, avro_value_t *v,
             avro_value_t e;
             if (avro_value_add(v, key, &e, NULL, NULL))
                 return codec_avro_err(err, STELE_ENOMEM, where(path));
-            size_t old = path_push_field(path, cap, key);
-            rc = json_to_value(cs, item, &e, mode, depth + 1, path, cap, err);
+            size_t old = codec_path_push_field(path, cap, key);
+            rc = codec_json_to_value(cs, item, &e, mode, depth + 1, path, cap, err);
             path_pop(path, old);
             if (rc)
                 return rc;
@@ -393,12 +393,12 @@ int stele_codec_from_json(const stele_schema *s, const json_t *json,
     if (rc)
         return rc;
     char path[256] = "";
-    rc = json_to_value(codec_schema_of(s), json, out, JSON_INPUT, 0, path,
+    rc = codec_json_to_value(codec_schema_of(s), json, out, JSON_INPUT, 0, path,
                        sizeof path, err);
     return rc;
 }
 
-int json_to_value(const codec_schema *cs, const json_t *j, avro_value_t *v,
+int codec_json_to_value(const codec_schema *cs, const json_t *j, avro_value_t *v,
                   json_mode mode, int depth, char *path, size_t cap,
                   stele_err *err)
 {
@@ -477,7 +477,7 @@ static json_t *to_json(const avro_value_t *v, int depth)
     case AVRO_ENUM:
         if (avro_value_get_enum(v, &i))
             return NULL;
-        str = avro_schema_enum_get(schema_deref(avro_value_get_schema(v)), i);
+        str = avro_schema_enum_get(codec_schema_deref(avro_value_get_schema(v)), i);
         return str ? json_string(str) : NULL;
     case AVRO_UNION:
         if (avro_value_get_current_branch(v, &c))

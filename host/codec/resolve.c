@@ -98,7 +98,7 @@ static int collect_named(json_t *node, const char *ns, stele_map *out,
 static json_t *named_json(bctx *b, avro_schema_t s)
 {
     char full[512];
-    schema_full_name(s, full, sizeof full);
+    codec_full_name(s, full, sizeof full);
     return stele_map_gets(b->named, full);
 }
 
@@ -107,7 +107,7 @@ static bool alias_names(const char *alias, const char *ns, avro_schema_t w)
 {
     char a[512], wfull[512];
     full_name_of(alias, ns, a, sizeof a);
-    schema_full_name(w, wfull, sizeof wfull);
+    codec_full_name(w, wfull, sizeof wfull);
     return strcmp(a, wfull) == 0 || strcmp(alias, avro_schema_name(w)) == 0;
 }
 
@@ -162,10 +162,10 @@ static int pick_branch(bctx *b, avro_schema_t w, avro_schema_t ru)
 {
     size_t n = avro_schema_union_size(ru);
     for (size_t i = 0; i < n; i++)
-        if (same_kind(b, w, schema_deref(avro_schema_union_branch(ru, i))))
+        if (same_kind(b, w, codec_schema_deref(avro_schema_union_branch(ru, i))))
             return (int)i;
     for (size_t i = 0; i < n; i++)
-        if (promotes(avro_typeof(w), avro_typeof(schema_deref(
+        if (promotes(avro_typeof(w), avro_typeof(codec_schema_deref(
                                          avro_schema_union_branch(ru, i)))))
             return (int)i;
     return -1;
@@ -201,7 +201,7 @@ static const char *type_label(avro_schema_t s, char *buf, size_t size)
 {
     avro_type_t t = avro_typeof(s);
     if (t == AVRO_RECORD || t == AVRO_ENUM || t == AVRO_FIXED)
-        return schema_full_name(s, buf, size);
+        return codec_full_name(s, buf, size);
     snprintf(buf, size, "%s", avro_schema_type_name(s));
     return buf;
 }
@@ -241,7 +241,7 @@ static rnode *build_enum(bctx *b, avro_schema_t w, avro_schema_t r)
     n->n = (size_t)avro_schema_enum_number_of_symbols(w);
     n->map = calloc(n->n ? n->n : 1, sizeof *n->map);
     char name[512];
-    schema_full_name(r, name, sizeof name);
+    codec_full_name(r, name, sizeof name);
     const char *dflt =
         json_string_value(json_object_get(named_json(b, r), "default"));
     int dflt_idx = dflt ? avro_schema_enum_get_by_name(r, dflt) : -1;
@@ -284,7 +284,7 @@ static int default_value(bctx *b, avro_schema_t fs, json_t *dflt,
     stele_err err = {0};
     char path[256];
     snprintf(path, sizeof path, "%s", b->path);
-    return json_to_value(b->reader, dflt, def, JSON_DEFAULT, 0, path,
+    return codec_json_to_value(b->reader, dflt, def, JSON_DEFAULT, 0, path,
                          sizeof path, &err);
 }
 
@@ -314,7 +314,7 @@ static rnode *build_record(bctx *b, avro_schema_t w, avro_schema_t r, int depth)
     }
     for (size_t i = 0; i < nw; i++)
         n->map[i] = -1;
-    const record_info *ri = schema_record_info(b->reader, r);
+    const record_info *ri = codec_record_info(b->reader, r);
     json_t *fields = json_object_get(named_json(b, r), "fields");
     for (size_t j = 0; j < nr; j++) {
         const char *fname = avro_schema_record_field_name(r, (int)j);
@@ -328,7 +328,7 @@ static rnode *build_record(bctx *b, avro_schema_t w, avro_schema_t r, int depth)
                 wi =
                     avro_schema_record_field_get_index(w, json_string_value(a));
         }
-        size_t old = path_push_field(b->path, sizeof b->path, fname);
+        size_t old = codec_path_push_field(b->path, sizeof b->path, fname);
         if (wi >= 0 && n->map[wi] < 0) {
             n->map[wi] = (int)j;
             n->kids[wi] = build(
@@ -338,7 +338,7 @@ static rnode *build_record(bctx *b, avro_schema_t w, avro_schema_t r, int depth)
             n->def_idx[n->n_defs] = j;
             if (default_value(
                     b,
-                    schema_deref(
+                    codec_schema_deref(
                         avro_schema_record_field_get_by_index(r, (int)j)),
                     ri->defaults[j], &n->def_val[n->n_defs]))
                 fail_node(b, "%s%s",
@@ -349,7 +349,7 @@ static rnode *build_record(bctx *b, avro_schema_t w, avro_schema_t r, int depth)
         } else {
             path_pop(b->path, old);
             char rn[512];
-            schema_full_name(r, rn, sizeof rn);
+            codec_full_name(r, rn, sizeof rn);
             rnode *f = fail_node(b,
                                  "reader field %s.%s is missing from the "
                                  "writer and has no default",
@@ -366,8 +366,8 @@ static rnode *build_record(bctx *b, avro_schema_t w, avro_schema_t r, int depth)
 
 static rnode *build(bctx *b, avro_schema_t w, avro_schema_t r, int depth)
 {
-    w = schema_deref(w);
-    r = schema_deref(r);
+    w = codec_schema_deref(w);
+    r = codec_schema_deref(r);
     if (depth > CODEC_MAX_DEPTH)
         return fail_node(b, "%s%s", "nested too deep", "");
     avro_type_t wt = avro_typeof(w), rt = avro_typeof(r);
@@ -453,7 +453,7 @@ static rnode *build(bctx *b, avro_schema_t w, avro_schema_t r, int depth)
 
 /* ------------------------------------------------------------------ */
 
-int resolver_new(const stele_schema *writer, const stele_schema *reader,
+int codec_resolver_new(const stele_schema *writer, const stele_schema *reader,
                  resolver **out, stele_err *err)
 {
     resolver *r = calloc(1, sizeof *r);
@@ -483,14 +483,14 @@ int resolver_new(const stele_schema *writer, const stele_schema *reader,
                            b.fail);
     free(b.fail);
     if (rc) {
-        resolver_free(r);
+        codec_resolver_free(r);
         return rc;
     }
     *out = r;
     return 0;
 }
 
-void resolver_free(resolver *r)
+void codec_resolver_free(resolver *r)
 {
     if (!r)
         return;

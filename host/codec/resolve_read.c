@@ -3,7 +3,7 @@
  * with a plan from resolve.c.
  *
  * The bytes were checked against the writer's schema first
- * (wire_shape_check: lengths, counts, indexes, depth, item limits), so
+ * (codec_wire_shape_check: lengths, counts, indexes, depth, item limits), so
  * this reader keeps only cheap bounds checks as a second line of defence.
  */
 #include "resolve.h"
@@ -81,7 +81,7 @@ static const char *terminated(rcur *c, const unsigned char *data, size_t len)
 
 static int skip_value(rcur *c, avro_schema_t s, int depth)
 {
-    s = schema_deref(s);
+    s = codec_schema_deref(s);
     const unsigned char *d;
     size_t len;
     int64_t v;
@@ -235,7 +235,7 @@ static int record(rcur *c, const rnode *n, avro_value_t *v, int depth)
     }
     for (size_t j = 0; j < n->n_defs && rc == 0; j++)
         if (avro_value_get_by_index(v, n->def_idx[j], &f, NULL) ||
-            value_copy_into(&f, &n->def_val[j]))
+            codec_value_copy_into(&f, &n->def_val[j]))
             rc = bad(c, "default");
     return rc;
 }
@@ -308,7 +308,7 @@ static int exec(rcur *c, const rnode *n, avro_value_t *v, int depth)
     }
 }
 
-int resolver_read(resolver *r, const void *data, size_t len, avro_value_t *out,
+int codec_resolver_read(resolver *r, const void *data, size_t len, avro_value_t *out,
                   stele_err *err)
 {
     stele_err local = {0};

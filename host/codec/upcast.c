@@ -34,7 +34,7 @@ struct upcast_chain {
     int first, last; /* first from_version, last to_version */
 };
 
-void upcast_chain_free(void *p)
+void codec_upcast_chain_free(void *p)
 {
     upcast_chain *ch = p;
     if (!ch)
@@ -72,7 +72,7 @@ int stele_codec_add_upcaster(stele_codec *c, const stele_upcaster_def *def,
     if (!ch) {
         if (!(ch = calloc(1, sizeof *ch)) || !(ch->type = strdup(t)) ||
             stele_map_put(c->chains, t, strlen(t), ch, NULL)) {
-            upcast_chain_free(ch);
+            codec_upcast_chain_free(ch);
             return stele_err_set(err, STELE_ENOMEM, "%s: no memory", where);
         }
     }

@@ -46,7 +46,7 @@ static const char *interned(const char *name)
 
 static const char *type_name(avro_schema_t s)
 {
-    s = schema_deref(s);
+    s = codec_schema_deref(s);
     switch (avro_typeof(s)) {
     case AVRO_NULL: return "null";
     case AVRO_BOOLEAN: return "boolean";
@@ -63,7 +63,7 @@ static const char *type_name(avro_schema_t s)
         if (!ns || !*ns)
             return avro_schema_name(s);
         char buf[512];
-        return interned(schema_full_name(s, buf, sizeof buf));
+        return interned(codec_full_name(s, buf, sizeof buf));
     }
     }
 }
@@ -105,11 +105,11 @@ static int write_field(stele_value *rec, const char *field,
         return rc;
     if (avro_value_get_type(f) != AVRO_UNION)
         return 0;
-    avro_schema_t u = schema_deref(avro_value_get_schema(f));
+    avro_schema_t u = codec_schema_deref(avro_value_get_schema(f));
     size_t nb = avro_schema_union_size(u);
     for (size_t t = 0; t < n; t++)
         for (size_t i = 0; i < nb; i++)
-            if (avro_typeof(schema_deref(avro_schema_union_branch(u, i))) ==
+            if (avro_typeof(codec_schema_deref(avro_schema_union_branch(u, i))) ==
                 types[t])
                 return avro_value_set_branch(f, (int)i, f) ? STELE_EINVAL : 0;
     return STELE_EINVAL;
@@ -211,7 +211,7 @@ static int get_enum(const stele_value *rec, const char *field,
     if (avro_value_get_type(&f) != AVRO_ENUM || avro_value_get_enum(&f, &i))
         return STELE_EINVAL;
     const char *s =
-        avro_schema_enum_get(schema_deref(avro_value_get_schema(&f)), i);
+        avro_schema_enum_get(codec_schema_deref(avro_value_get_schema(&f)), i);
     if (!s)
         return STELE_EINVAL;
     *symbol = s;
@@ -393,7 +393,7 @@ static int set_enum(stele_value *rec, const char *field, const char *symbol)
     if (avro_value_get_type(&f) != AVRO_ENUM)
         return STELE_EINVAL;
     int i = avro_schema_enum_get_by_name(
-        schema_deref(avro_value_get_schema(&f)), symbol);
+        codec_schema_deref(avro_value_get_schema(&f)), symbol);
     if (i < 0 || avro_value_set_enum(&f, i))
         return STELE_EINVAL;
     return 0;
@@ -406,7 +406,7 @@ static int select_branch(avro_value_t *u, int i, avro_value_t *b)
     if (avro_value_set_branch(u, i, b))
         return STELE_EINVAL;
     /* A branch just selected must be encodable as it stands. */
-    if (cur != i && value_fill_unset_unions(b, 0))
+    if (cur != i && codec_value_fill_unset_unions(b, 0))
         return STELE_EINVAL;
     return 0;
 }
@@ -420,16 +420,16 @@ static int set_branch(stele_value *rec, const char *field, const char *branch,
         return rc;
     if (!branch || avro_value_get_type(&f) != AVRO_UNION)
         return STELE_EINVAL;
-    avro_schema_t u = schema_deref(avro_value_get_schema(&f));
+    avro_schema_t u = codec_schema_deref(avro_value_get_schema(&f));
     size_t nb = avro_schema_union_size(u);
     for (size_t i = 0; i < nb; i++) {
-        avro_schema_t bs = schema_deref(avro_schema_union_branch(u, i));
+        avro_schema_t bs = codec_schema_deref(avro_schema_union_branch(u, i));
         const char *name = avro_schema_name(bs);
         char buf[512];
         if (strcmp(branch, type_name(bs) ? type_name(bs) : "") != 0 &&
             !(name && strcmp(branch, name) == 0) &&
             !(name &&
-              strcmp(branch, schema_full_name(bs, buf, sizeof buf)) == 0))
+              strcmp(branch, codec_full_name(bs, buf, sizeof buf)) == 0))
             continue;
         if ((rc = select_branch(&f, (int)i, &b)))
             return rc;
@@ -458,7 +458,7 @@ static int array_append(stele_value *rec, const char *field, stele_value *out)
     if (rc)
         return rc;
     if (avro_value_get_type(&f) != AVRO_ARRAY ||
-        avro_value_append(&f, &e, NULL) || value_fill_unset_unions(&e, 0))
+        avro_value_append(&f, &e, NULL) || codec_value_fill_unset_unions(&e, 0))
         return STELE_EINVAL;
     if (out)
         *out = stele_value_wrap(&e);
@@ -476,7 +476,7 @@ static int copy(stele_value *dst, const stele_value *src)
                   ss = avro_value_get_schema(&s);
     if (ds != ss && !avro_schema_equal(ds, ss))
         return STELE_EINVAL;
-    return value_copy_into(&d, &s) ? STELE_EINVAL : 0;
+    return codec_value_copy_into(&d, &s) ? STELE_EINVAL : 0;
 }
 
 void stele_value_fill_api(stele_host_api *api)

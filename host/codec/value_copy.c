@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int value_copy_into(avro_value_t *dst, const avro_value_t *src)
+int codec_value_copy_into(avro_value_t *dst, const avro_value_t *src)
 {
     int rc = 0, i32, disc;
     int64_t i64;
@@ -55,7 +55,7 @@ int value_copy_into(avro_value_t *dst, const avro_value_t *src)
         for (size_t i = 0; i < n && rc == 0; i++)
             rc = avro_value_get_by_index(src, i, &s, NULL)
                      ?: avro_value_get_by_index(dst, i, &t, NULL)
-                            ?: value_copy_into(&t, &s);
+                            ?: codec_value_copy_into(&t, &s);
         return rc;
     case AVRO_UNION:
         if ((rc = avro_value_get_discriminant(src, &disc)))
@@ -64,7 +64,7 @@ int value_copy_into(avro_value_t *dst, const avro_value_t *src)
             return avro_value_set_branch(dst, -1, NULL);
         return avro_value_get_current_branch(src, &s)
                    ?: avro_value_set_branch(dst, disc, &t)
-                          ?: value_copy_into(&t, &s);
+                          ?: codec_value_copy_into(&t, &s);
     case AVRO_ARRAY:
     case AVRO_MAP: {
         bool arr = avro_value_get_type(src) == AVRO_ARRAY;
@@ -76,7 +76,7 @@ int value_copy_into(avro_value_t *dst, const avro_value_t *src)
                 rc = arr ? avro_value_append(dst, &t, NULL)
                          : avro_value_add(dst, key, &t, NULL, NULL);
             if (rc == 0)
-                rc = value_copy_into(&t, &s);
+                rc = codec_value_copy_into(&t, &s);
         }
         return rc;
     }
@@ -84,7 +84,7 @@ int value_copy_into(avro_value_t *dst, const avro_value_t *src)
     }
 }
 
-int value_fill_unset_unions(avro_value_t *v, int depth)
+int codec_value_fill_unset_unions(avro_value_t *v, int depth)
 {
     avro_value_t c;
     size_t n;
@@ -99,7 +99,7 @@ int value_fill_unset_unions(avro_value_t *v, int depth)
             rc = avro_value_set_branch(v, 0, &c);
         else
             rc = avro_value_get_current_branch(v, &c);
-        return rc ? rc : value_fill_unset_unions(&c, depth + 1);
+        return rc ? rc : codec_value_fill_unset_unions(&c, depth + 1);
     case AVRO_RECORD:
     case AVRO_ARRAY:
     case AVRO_MAP:
@@ -107,13 +107,13 @@ int value_fill_unset_unions(avro_value_t *v, int depth)
             return rc;
         for (size_t i = 0; i < n && rc == 0; i++)
             rc = avro_value_get_by_index(v, i, &c, NULL)
-                     ?: value_fill_unset_unions(&c, depth + 1);
+                     ?: codec_value_fill_unset_unions(&c, depth + 1);
         return rc;
     case AVRO_FIXED: {
         /* A new fixed holds no bytes; it must hold its size in zeros. */
         const void *p;
         size_t size, want = (size_t)avro_schema_fixed_size(
-                         schema_deref(avro_value_get_schema(v)));
+                         codec_schema_deref(avro_value_get_schema(v)));
         if ((rc = avro_value_get_fixed(v, &p, &size)) || size == want)
             return rc;
         void *zeros = calloc(1, want ? want : 1);

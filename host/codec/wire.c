@@ -134,11 +134,11 @@ static int get_resolver(stele_codec *c, const stele_schema *writer,
     k.reader = reader;
     resolver *r = stele_map_get(c->resolvers, &k, sizeof k);
     if (!r) {
-        int rc = resolver_new(writer, reader, &r, err);
+        int rc = codec_resolver_new(writer, reader, &r, err);
         if (rc)
             return rc;
         if (stele_map_put(c->resolvers, &k, sizeof k, r, NULL)) {
-            resolver_free(r);
+            codec_resolver_free(r);
             return stele_err_set(err, STELE_ENOMEM, "decode: no memory");
         }
     }
@@ -177,7 +177,7 @@ int stele_codec_decode(stele_codec *c, const void *data, size_t len,
                                 reader->version);
     const char *payload = (const char *)data + WIRE_HEADER;
     size_t plen = len - WIRE_HEADER;
-    if ((rc = wire_shape_check(codec_schema_of(writer)->shape, payload, plen,
+    if ((rc = codec_wire_shape_check(codec_schema_of(writer)->shape, payload, plen,
                                err)))
         return stele_err_prefix(err, "decode %s v%d (schema id %d)",
                                 reader->name, reader->version, id);
@@ -186,7 +186,7 @@ int stele_codec_decode(stele_codec *c, const void *data, size_t len,
         return rc;
 
     if (r) {
-        rc = resolver_read(r, payload, plen, out, err);
+        rc = codec_resolver_read(r, payload, plen, out, err);
     } else {
         avro_reader_memory_set_source(c->reader, payload, (int64_t)plen);
         if (avro_value_read(c->reader, out)) {

@@ -84,7 +84,7 @@ static shape *build_kids(wire_shape *ws, stele_map *named, shape *n,
 
 static shape *build(wire_shape *ws, stele_map *named, avro_schema_t s)
 {
-    s = schema_deref(s);
+    s = codec_schema_deref(s);
     shape *n = stele_map_get(named, &s, sizeof s);
     if (n)
         return n; /* a named type seen before, maybe an enclosing one */
@@ -149,7 +149,7 @@ static bool is_empty(const shape *n, int depth)
     }
 }
 
-int wire_shape_new(avro_schema_t schema, wire_shape **out, stele_err *err)
+int codec_wire_shape_new(avro_schema_t schema, wire_shape **out, stele_err *err)
 {
     wire_shape *ws = calloc(1, sizeof *ws);
     stele_map *named = stele_map_new();
@@ -157,7 +157,7 @@ int wire_shape_new(avro_schema_t schema, wire_shape **out, stele_err *err)
         ws->root = build(ws, named, schema);
     stele_map_free(named, NULL);
     if (!ws || !ws->root) {
-        wire_shape_free(ws);
+        codec_wire_shape_free(ws);
         return stele_err_set(err, STELE_ENOMEM,
                              "cannot compile the schema's binary checker");
     }
@@ -167,7 +167,7 @@ int wire_shape_new(avro_schema_t schema, wire_shape **out, stele_err *err)
     return 0;
 }
 
-void wire_shape_free(wire_shape *ws)
+void codec_wire_shape_free(wire_shape *ws)
 {
     if (!ws)
         return;
@@ -336,7 +336,7 @@ static int check(cursor *c, const shape *n, int depth)
     return corrupt(c, "%s: unknown schema node %lld", "schema", n->kind);
 }
 
-int wire_shape_check(const wire_shape *ws, const void *data, size_t len,
+int codec_wire_shape_check(const wire_shape *ws, const void *data, size_t len,
                      stele_err *err)
 {
     cursor c = {data, data, (const unsigned char *)data + len, 0, err};

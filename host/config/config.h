@@ -103,7 +103,8 @@ typedef struct stele_config {
     char *registry_compatibility; /* mode of subjects that have none
                                      (default "BACKWARD_TRANSITIVE") */
 
-    /* api: (the HTTP server; later issue) */
+    /* http: the address the HTTP API is to listen on. Read and checked;
+     * nothing serves it yet (docs/configuration.md). */
     char *http_listen;         /* "127.0.0.1:8080"; NULL: off */
 
     char *log_level;           /* "error" | "warn" | "info" (default) | "debug" */

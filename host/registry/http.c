@@ -92,7 +92,7 @@ static void describe(long status, const body *b, char *buf, size_t size)
     json_decref(j);
 }
 
-int rest_http_request(rest_http *r, const char *method, const char *path,
+int registry_http_request(rest_http *r, const char *method, const char *path,
                       const json_t *payload, long *status, json_t **out,
                       int32_t *error_code, const char *what, stele_err *err)
 {
@@ -206,7 +206,7 @@ int rest_http_request(rest_http *r, const char *method, const char *path,
     return rc;
 }
 
-char *rest_http_subject_path(rest_http *r, const char *prefix,
+char *registry_http_subject_path(rest_http *r, const char *prefix,
                              const char *subject, const char *rest)
 {
     char *esc = curl_easy_escape(r->curl, subject, 0);
@@ -228,7 +228,7 @@ static bool dup_opt(const char *in, char **out)
     return !in || !*in || *out;
 }
 
-int rest_http_open(rest_http *r, const stele_registry_rest_opts *opts,
+int registry_http_open(rest_http *r, const stele_registry_rest_opts *opts,
                    stele_err *err)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -245,7 +245,7 @@ int rest_http_open(rest_http *r, const stele_registry_rest_opts *opts,
               dup_opt(opts->key_file, &r->key_file);
     r->curl = curl_easy_init();
     if (!ok || !r->curl) {
-        rest_http_close(r);
+        registry_http_close(r);
         return stele_err_set(err, STELE_ENOMEM, "schema registry: no memory");
     }
     size_t n = strlen(r->url);
@@ -254,7 +254,7 @@ int rest_http_open(rest_http *r, const stele_registry_rest_opts *opts,
     return 0;
 }
 
-void rest_http_close(rest_http *r)
+void registry_http_close(rest_http *r)
 {
     if (r->curl)
         curl_easy_cleanup(r->curl);

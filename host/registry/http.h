@@ -23,10 +23,10 @@ typedef struct rest_http {
 
 /* Fills r from opts (whose url the caller has checked), with the defaults
  * for what opts leaves unset. STELE_ENOMEM on failure, r then zeroed;
- * rest_http_close frees what it holds. */
-int rest_http_open(rest_http *r, const stele_registry_rest_opts *opts,
+ * registry_http_close frees what it holds. */
+int registry_http_open(rest_http *r, const stele_registry_rest_opts *opts,
                    stele_err *err);
-void rest_http_close(rest_http *r);
+void registry_http_close(rest_http *r);
 
 /*
  * One request. *status is the HTTP status of the last attempt and *out
@@ -35,12 +35,12 @@ void rest_http_close(rest_http *r);
  * message), STELE_EIO when the retries are exhausted. `what` names the
  * request for messages.
  */
-int rest_http_request(rest_http *r, const char *method, const char *path,
+int registry_http_request(rest_http *r, const char *method, const char *path,
                       const json_t *payload, long *status, json_t **out,
                       int32_t *error_code, const char *what, stele_err *err);
 
 /* "<prefix><escaped subject><rest>", malloc'd; NULL when out of memory. */
-char *rest_http_subject_path(rest_http *r, const char *prefix,
+char *registry_http_subject_path(rest_http *r, const char *prefix,
                              const char *subject, const char *rest);
 
 #endif

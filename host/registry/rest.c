@@ -50,11 +50,11 @@ static int rest_register(stele_registry *reg, const char *subject,
     snprintf(what, sizeof what, "schema registry: registering under %s",
              subject);
     char *path =
-        rest_http_subject_path(&r->http, "/subjects/", subject, "/versions");
+        registry_http_subject_path(&r->http, "/subjects/", subject, "/versions");
     json_t *payload = schema_payload(text), *ans = NULL;
     long status = 0;
     int rc = path && payload
-                 ? rest_http_request(&r->http, "POST", path, payload, &status,
+                 ? registry_http_request(&r->http, "POST", path, payload, &status,
                                      &ans, NULL, what, err)
                  : no_memory(err);
     if (rc == 0) {
@@ -96,7 +96,7 @@ static int rest_lookup(stele_registry *reg, int32_t id, const char **text,
         long status;
         int32_t code;
         json_t *ans;
-        rc = rest_http_request(&r->http, "GET", path, NULL, &status, &ans,
+        rc = registry_http_request(&r->http, "GET", path, NULL, &status, &ans,
                                &code, what, err);
         if (rc == STELE_ENOTFOUND)
             stele_err_set(err, rc,
@@ -130,7 +130,7 @@ static int rest_fetch_fresh(stele_registry *reg, int32_t id, char **text,
     long status;
     int32_t code;
     json_t *ans = NULL;
-    int rc = rest_http_request(&r->http, "GET", path, NULL, &status, &ans,
+    int rc = registry_http_request(&r->http, "GET", path, NULL, &status, &ans,
                                &code, what, err);
     const char *s = json_string_value(json_object_get(ans, "schema"));
     if (rc == 0 && !s)
@@ -170,7 +170,7 @@ static int fetch(rest_registry *r, const char *method, const char *path,
                  stele_err *err)
 {
     long status;
-    return rest_http_request(&r->http, method, path, payload, &status, ans,
+    return registry_http_request(&r->http, method, path, payload, &status, ans,
                              NULL, what, err);
 }
 
@@ -181,7 +181,7 @@ static int rest_find(stele_registry *reg, const char *subject, const char *text,
     char what[300];
     snprintf(what, sizeof what, "schema registry: looking up a schema under %s",
              subject);
-    char *path = rest_http_subject_path(&r->http, "/subjects/", subject, "");
+    char *path = registry_http_subject_path(&r->http, "/subjects/", subject, "");
     json_t *payload = schema_payload(text), *ans = NULL;
     int rc = path && payload ? fetch(r, "POST", path, payload, what, &ans, err)
                              : no_memory(err);
@@ -204,7 +204,7 @@ static int rest_version(stele_registry *reg, const char *subject, int version,
         snprintf(rest, sizeof rest, "/versions/%d", version);
     snprintf(what, sizeof what, "schema registry: %s version %s", subject,
              rest + 10);
-    char *path = rest_http_subject_path(&r->http, "/subjects/", subject, rest);
+    char *path = registry_http_subject_path(&r->http, "/subjects/", subject, rest);
     json_t *ans = NULL;
     int rc =
         path ? fetch(r, "GET", path, NULL, what, &ans, err) : no_memory(err);
@@ -251,7 +251,7 @@ static int rest_versions(stele_registry *reg, const char *subject, int **out,
     char what[300];
     snprintf(what, sizeof what, "schema registry: versions of %s", subject);
     char *path =
-        rest_http_subject_path(&r->http, "/subjects/", subject, "/versions");
+        registry_http_subject_path(&r->http, "/subjects/", subject, "/versions");
     json_t *ans = NULL;
     int rc =
         path ? fetch(r, "GET", path, NULL, what, &ans, err) : no_memory(err);
@@ -276,7 +276,7 @@ static int rest_get_compat(stele_registry *reg, const char *subject,
     char what[300];
     snprintf(what, sizeof what, "schema registry: compatibility of %s",
              subject);
-    char *path = rest_http_subject_path(&r->http, "/config/", subject, "");
+    char *path = registry_http_subject_path(&r->http, "/config/", subject, "");
     json_t *ans = NULL;
     int rc =
         path ? fetch(r, "GET", path, NULL, what, &ans, err) : no_memory(err);
@@ -302,13 +302,13 @@ static int rest_set_compat(stele_registry *reg, const char *subject,
              "schema registry: setting the compatibility "
              "of %s",
              subject);
-    char *path = rest_http_subject_path(&r->http, "/config/", subject, "");
+    char *path = registry_http_subject_path(&r->http, "/config/", subject, "");
     json_t *payload =
         json_pack("{s:s}", "compatibility", stele_compat_mode_name(mode));
     json_t *ans = NULL;
     long status = 0;
     int rc = path && payload
-                 ? rest_http_request(&r->http, "PUT", path, payload, &status,
+                 ? registry_http_request(&r->http, "PUT", path, payload, &status,
                                      &ans, NULL, what, err)
                  : no_memory(err);
     /* Apicurio answers 409 "A rule named 'COMPATIBILITY' already exists"
@@ -318,7 +318,7 @@ static int rest_set_compat(stele_registry *reg, const char *subject,
     if (rc == STELE_EINVAL && status == 409) {
         if (err)
             *err = (stele_err){0};
-        rc = rest_http_request(&r->http, "PUT", path, payload, &status, &ans,
+        rc = registry_http_request(&r->http, "PUT", path, payload, &status, &ans,
                                NULL, what, err);
     }
     json_decref(ans);
@@ -336,7 +336,7 @@ static int rest_test_compat(stele_registry *reg, const char *subject,
     snprintf(what, sizeof what, "schema registry: compatibility test of %s",
              subject);
     char *path =
-        rest_http_subject_path(&r->http, "/compatibility/subjects/", subject,
+        registry_http_subject_path(&r->http, "/compatibility/subjects/", subject,
                                "/versions/latest?verbose=true");
     json_t *payload = schema_payload(text), *ans = NULL;
     int rc = path && payload ? fetch(r, "POST", path, payload, what, &ans, err)
@@ -371,7 +371,7 @@ static int rest_test_compat(stele_registry *reg, const char *subject,
 static void rest_close(stele_registry *reg)
 {
     rest_registry *r = (rest_registry *)reg;
-    rest_http_close(&r->http);
+    registry_http_close(&r->http);
     stele_map_free(r->by_id, free_text);
     stele_map_free(r->registered, NULL);
     free(r);
@@ -406,7 +406,7 @@ int stele_registry_open_rest(const stele_registry_rest_opts *opts,
         return no_memory(err);
     r->base.ops = &rest_ops;
     r->base.strategy = opts->strategy;
-    int rc = rest_http_open(&r->http, opts, err);
+    int rc = registry_http_open(&r->http, opts, err);
     r->by_id = stele_map_new();
     r->registered = stele_map_new();
     if (rc || !r->by_id || !r->registered) {
