@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "backend.h"
+#include "internal.h"
 
 int stele_log_subscription_init(stele_log_subscription *s,
                                 const char *const *topics, size_t n)

@@ -14,7 +14,7 @@
 
 #include "common/crc32c.h"
 #include "common/set64.h"
-#include "backend.h"
+#include "internal.h"
 
 #define NULL_FIELD 0xFFFFFFFFu
 

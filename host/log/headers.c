@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "backend.h"
+#include "internal.h"
 
 static void put_u32(unsigned char *p, uint32_t v)
 {

@@ -3,7 +3,7 @@
  * then dispatch through the handle's ops table; and the batch arena that
  * backends build read results in.
  */
-#include "backend.h"
+#include "internal.h"
 
 #include <stdalign.h>
 #include <stddef.h>

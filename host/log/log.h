@@ -16,7 +16,7 @@
  *    offsets, all or nothing.
  *
  * This part owns the interface (log.c dispatches to a backend's ops, and
- * backend.h says what a backend provides) and one folder per backend:
+ * internal.h says what a backend provides) and one folder per backend:
  * sqlite/ (the embedded log, always built), kafka/ and postgres/ (built
  * with -DSTELE_KAFKA=ON and -DSTELE_POSTGRES=ON, the default). A
  * backend's open function below exists only in a binary built with it;

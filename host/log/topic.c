@@ -3,7 +3,7 @@
 #include <stdio.h>
 
 #include "common/err.h"
-#include "backend.h"
+#include "internal.h"
 
 int stele_log_check_partition(const char *topic, int32_t partitions,
                               int32_t partition, stele_err *err)

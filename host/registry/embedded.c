@@ -12,7 +12,7 @@
  * A record {"subject","compatibility"} sets the subject's compatibility
  * mode; a subject's versions are its distinct texts in registration order.
  */
-#include "backend.h"
+#include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>

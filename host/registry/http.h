@@ -8,7 +8,7 @@
 
 #include <curl/curl.h>
 
-#include "backend.h"
+#include "internal.h"
 
 /* A registry server: where it is, how to authenticate and verify it, how
  * long and how often to try. The handle serves one request at a time. */

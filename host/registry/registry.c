@@ -1,7 +1,7 @@
 /* registry.c — dispatch of the registry functions to a registry's ops,
  * compatibility levels by name, and compatibility reports. */
 #define _GNU_SOURCE
-#include "backend.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <strings.h>

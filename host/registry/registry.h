@@ -2,7 +2,7 @@
  * registry.h — the schema registry: schema texts by id, subjects and their
  * versions, compatibility levels.
  *
- * Two kinds behind one interface (backend.h): the embedded registry,
+ * Two kinds behind one interface (internal.h): the embedded registry,
  * stored on the log itself (embedded.c), and a client of the Confluent
  * Schema Registry REST API (rest.c, HTTP in http.c) for Confluent,
  * Karapace, Apicurio or Redpanda. The codec finds schemas through it;

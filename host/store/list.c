@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "backend.h"
+#include "internal.h"
 #include "sqlbuf.h"
 
 #define MAX_FILTERS 16

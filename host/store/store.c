@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "backend.h"
+#include "internal.h"
 
 void stele_store_close(stele_store *s)
 {

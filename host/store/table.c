@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "backend.h"
+#include "internal.h"
 #include "sqlbuf.h"
 
 static bool ident_ok(const char *s)

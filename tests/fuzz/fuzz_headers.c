@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "log/backend.h"
+#include "log/internal.h"
 
 static void same_headers(const stele_log_record *a, const stele_log_record *b)
 {

@@ -21,7 +21,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "log/backend.h"
+#include "log/internal.h"
 #include "log_sqlite_test.h"
 
 static void test_group_is_exclusive_across_handles(void **state)

@@ -19,7 +19,7 @@
 #include <stdbool.h>
 
 #include "common/map.h"
-#include "log/backend.h"
+#include "log/internal.h"
 
 /* Bounds on every wait for the broker (ms). Only the transactional calls
  * that librdkafka wants unbounded (commit, abort, send_offsets) get -1. */

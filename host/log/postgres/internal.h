@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "common/map.h"
-#include "log/backend.h"
+#include "log/internal.h"
 
 /* Every table lives in this schema, apart from read-model tables. */
 #define LPG_SCHEMA "stele_log"

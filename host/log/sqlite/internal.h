@@ -10,7 +10,7 @@
 #include <stdbool.h>
 
 #include "common/map.h"
-#include "log/backend.h"
+#include "log/internal.h"
 
 /* A topic as stored; cached by name for the life of the handle (topics
  * are never deleted and their partition count never changes). */

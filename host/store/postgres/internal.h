@@ -9,7 +9,7 @@
 #include <stdbool.h>
 
 #include "common/map.h"
-#include "store/backend.h"
+#include "store/internal.h"
 
 /* The most placeholders one statement may use (PostgreSQL's limit). */
 #define PG_MAX_PARAMS 65535

@@ -7,7 +7,7 @@
 
 #include "common/err.h"
 #include "common/map.h"
-#include "store/backend.h"
+#include "store/internal.h"
 
 typedef struct sq_store {
     stele_store base;

@@ -1,10 +1,10 @@
 /*
- * backend.h — private to host/registry: what a kind of registry provides.
+ * internal.h — private to host/registry: what a kind of registry provides.
  * Each fills a registry_ops table and embeds struct stele_registry first
  * in its own struct; registry.c checks the arguments and dispatches.
  */
-#ifndef STELE_REGISTRY_BACKEND_H
-#define STELE_REGISTRY_BACKEND_H
+#ifndef STELE_REGISTRY_INTERNAL_H
+#define STELE_REGISTRY_INTERNAL_H
 
 #include "registry.h"
 

@@ -1,10 +1,11 @@
-/* backend.h — what a read-model store backend implements. The
+/* internal.h — private to host/store (and its backends): what a
+ * read-model store backend implements. The
  * generic part (store.c, table.c) builds projector bookkeeping,
  * tables and list queries on exec/select with portable SQL: `?`
  * placeholders (a backend translates them if it must), ON CONFLICT(...)
  * DO UPDATE upserts, LIMIT/OFFSET. */
-#ifndef STELE_STORE_BACKEND_H
-#define STELE_STORE_BACKEND_H
+#ifndef STELE_STORE_INTERNAL_H
+#define STELE_STORE_INTERNAL_H
 
 #include "store.h"
 

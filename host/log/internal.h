@@ -1,5 +1,5 @@
 /*
- * backend.h — private to host/log: what a log backend provides.
+ * internal.h — private to host/log (and its backends): what a log backend provides.
  *
  * A backend fills a stele_log_ops table and embeds the base structs below
  * as the FIRST member of its own handle, transaction and consumer structs,
@@ -13,8 +13,8 @@
  * end of this file so stele_log_batch_free works whichever backend made
  * the batch.
  */
-#ifndef STELE_LOG_BACKEND_H
-#define STELE_LOG_BACKEND_H
+#ifndef STELE_LOG_INTERNAL_H
+#define STELE_LOG_INTERNAL_H
 
 #include "common/set64.h"
 #include "log.h"
