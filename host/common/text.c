@@ -2,6 +2,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 void stele_text_tidy(const char *in, char *out, size_t cap)
@@ -104,4 +105,33 @@ void stele_text_utf8_fix(char *s)
         s += n;
         left -= n;
     }
+}
+
+char *stele_text_utf8_repair(const char *s)
+{
+    size_t left = strlen(s), bad = 0;
+    for (const char *p = s; *p;) {
+        size_t n = stele_text_utf8_seq((const unsigned char *)p,
+                                       left - (size_t)(p - s));
+        bad += n == 0;
+        p += n ? n : 1;
+    }
+    char *out = malloc(left + 2 * bad + 1), *o = out;
+    if (!out)
+        return NULL;
+    while (left > 0) {
+        size_t n = stele_text_utf8_seq((const unsigned char *)s, left);
+        if (n == 0) {
+            memcpy(o, "\xef\xbf\xbd", 3); /* U+FFFD */
+            o += 3;
+            n = 1;
+        } else {
+            memcpy(o, s, n);
+            o += n;
+        }
+        s += n;
+        left -= n;
+    }
+    *o = '\0';
+    return out;
 }

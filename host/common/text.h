@@ -28,5 +28,9 @@ int stele_text_utf8_valid(const void *s, size_t len);
 /* Replaces, in place, every byte of s (NUL-terminated) that does not
  * begin a well-formed UTF-8 sequence by '?'. */
 void stele_text_utf8_fix(char *s);
+/* A malloc'd copy of s (NUL-terminated) with every byte that does not
+ * begin a well-formed UTF-8 sequence replaced by U+FFFD; NULL when out of
+ * memory. */
+char *stele_text_utf8_repair(const char *s);
 
 #endif

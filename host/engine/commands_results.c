@@ -5,117 +5,92 @@
  * record no result can be addressed to, a copy in the dead-letter topic.
  */
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "commands_internal.h"
+#include "common/err.h"
 #include "common/text.h"
 
-/* Appends s to out as a JSON string body (without quotes). Bytes that
- * are not UTF-8 (a plugin's message, a key from a raw producer) become
- * U+FFFD: copied as they are, they made the stored result unreadable. */
-static void json_escape(char *out, size_t size, size_t *at, const char *s)
+/* A JSON string of s. Bytes that are not UTF-8 (a plugin's message, a key
+ * from a raw producer) become U+FFFD: copied as they are, they made the
+ * stored result unreadable. */
+static json_t *text(const char *s)
 {
-    size_t left = strlen(s);
-    while (left > 0 && *at + 7 < size) {
-        unsigned char c = (unsigned char)*s;
-        size_t n = stele_text_utf8_seq((const unsigned char *)s, left);
-        if (c == '"' || c == '\\') {
-            out[(*at)++] = '\\';
-            out[(*at)++] = (char)c;
-        } else if (c < 0x20) {
-            *at += (size_t)snprintf(out + *at, size - *at, "\\u%04x", c);
-        } else if (n == 0) {
-            *at += (size_t)snprintf(out + *at, size - *at, "\\ufffd");
-            n = 1;
-        } else {
-            memcpy(out + *at, s, n);
-            *at += n;
-        }
-        if (n == 0)
-            n = 1;
-        s += n;
-        left -= n;
-    }
-    out[*at] = '\0';
+    if (stele_text_utf8_valid(s, strlen(s)))
+        return json_string(s);
+    char *fixed = stele_text_utf8_repair(s);
+    json_t *j = fixed ? json_string(fixed) : NULL;
+    free(fixed);
+    return j;
 }
 
-static void json_field(char *out, size_t size, size_t *at, const char *name,
-                       const char *value, bool comma)
+/* What every result begins with: status, command_id, aggregate_type,
+ * aggregate_id, version. */
+static json_t *result_new(const char *status, const envelope *env,
+                          int64_t version)
 {
-    *at += (size_t)snprintf(out + *at, size - *at, "%s\"%s\":\"",
-                            comma ? "," : "", name);
-    if (*at >= size) {
-        *at = size - 1;
-        return;
-    }
-    json_escape(out, size, at, value);
-    if (*at + 1 < size)
-        out[(*at)++] = '"';
-    out[*at] = '\0';
+    return json_pack("{s:o*, s:o*, s:o*, s:o*, s:I}", "status", text(status),
+                     "command_id", text(env->command_id), "aggregate_type",
+                     text(env->agg->def->type), "aggregate_id",
+                     text(env->aggregate_id), "version", (json_int_t)version);
 }
 
-/* What every result begins with: {"status", "command_id",
- * "aggregate_type", "aggregate_id". */
-static void result_head(char *out, size_t size, size_t *at, const char *status,
-                        const envelope *env)
+/* Writes the result (taking it) on the aggregate's results topic and,
+ * where there is one, the replies topic. */
+static int write_result(batch *b, const envelope *env, json_t *result,
+                        stele_err *err)
 {
-    out[(*at)++] = '{';
-    json_field(out, size, at, "status", status, false);
-    json_field(out, size, at, "command_id", env->command_id, true);
-    json_field(out, size, at, "aggregate_type", env->agg->def->type, true);
-    json_field(out, size, at, "aggregate_id", env->aggregate_id, true);
-}
-
-static int write_result(batch *b, const envelope *env, const char *json,
-                        size_t len, stele_err *err)
-{
+    char *json = result ? json_dumps(result, JSON_COMPACT) : NULL;
+    json_decref(result);
+    if (!json)
+        return stele_err_set(err, STELE_ENOMEM,
+                             "out of memory for the result of %s",
+                             env->command_id);
     stele_log_record r = {.timestamp_ms = stele_now_ms(),
                           .key = env->command_id,
                           .key_len = strlen(env->command_id),
                           .value = json,
-                          .value_len = len};
+                          .value_len = strlen(json)};
     int rc = stele_log_txn_produce(b->txn, env->agg->t_results,
                                    env->rec->partition, &r, NULL, err);
     if (rc == 0 && b->e->t_replies)
         rc = stele_log_txn_produce(b->txn, b->e->t_replies, -1, &r, NULL, err);
+    free(json);
     return rc;
 }
 
 int reject(batch *b, const envelope *env, const char *code, const char *message,
            int64_t version, stele_err *err)
 {
-    /* Room for the worst case: every byte of the ids and the message
-     * escaped as \u00XX, so a result is never cut into invalid JSON. */
-    char out[6 * (3 * (MAX_ID_LEN + 1) + 64 + 1024) + 256];
-    size_t at = 0;
-    result_head(out, sizeof out, &at, "rejected", env);
-    json_field(out, sizeof out, &at, "code", code, true);
-    json_field(out, sizeof out, &at, "message", message, true);
-    at += (size_t)snprintf(out + at, sizeof out - at,
-                           ",\"version\":%" PRId64 "}", version);
-    if (at >= sizeof out)
-        at = sizeof out - 1;
+    json_t *result = result_new("rejected", env, version);
+    if (result && (json_object_set_new(result, "code", text(code)) ||
+                   json_object_set_new(result, "message", text(message)))) {
+        json_decref(result);
+        result = NULL;
+    }
     b->stats.rejected++;
-    return write_result(b, env, out, at, err);
+    return write_result(b, env, result, err);
 }
 
 int write_accepted(batch *b, const envelope *env, int64_t version,
                    char ids[][STELE_ULID_LEN + 1], size_t n, stele_err *err)
 {
-    char out[6 * 3 * (MAX_ID_LEN + 1) + 256 + MAX_EMITTED * 32];
-    size_t at = 0;
-    result_head(out, sizeof out, &at, "accepted", env);
-    at += (size_t)snprintf(out + at, sizeof out - at,
-                           ",\"version\":%" PRId64 ",\"event_ids\":[", version);
-    for (size_t i = 0; i < n && at < sizeof out; i++)
-        at += (size_t)snprintf(out + at, sizeof out - at, "%s\"%s\"",
-                               i ? "," : "", ids[i]);
-    at += (size_t)snprintf(out + at, sizeof out - at, "]}");
-    if (at >= sizeof out)
-        at = sizeof out - 1;
+    json_t *result = result_new("accepted", env, version);
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < n; i++)
+        if (json_array_append_new(list, json_string(ids[i]))) {
+            json_decref(list);
+            list = NULL;
+        }
+    if (result && (!list || json_object_set_new(result, "event_ids", list))) {
+        json_decref(result);
+        result = NULL;
+    }
     b->stats.accepted++;
-    return write_result(b, env, out, at, err);
+    return write_result(b, env, result, err);
 }
 
 int dead_letter(batch *b, const stele_log_record *rec, const char *reason,

@@ -8,11 +8,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "common/crc32c.h"
+#include "common/text.h"
 
 /* One bit at a time, straight from the definition. */
 static uint32_t crc_reference(const unsigned char *p, size_t len)
@@ -30,6 +32,21 @@ static void expect_both(const void *buf, size_t len, uint32_t want)
 {
     assert_int_equal(stele_crc32c(0, buf, len), want);
     assert_int_equal(stele_crc32c_portable(0, buf, len), want);
+}
+
+/* Bytes that are not UTF-8 become U+FFFD, each one; the rest is kept. */
+static void test_utf8_repair_replaces_each_bad_byte(void **state)
+{
+    (void)state;
+    char *s = stele_text_utf8_repair("a\xff\xfe" "b\xc3\xa9" "\xe2\x82");
+    assert_non_null(s);
+    assert_string_equal(s, "a\xef\xbf\xbd\xef\xbf\xbd" "b\xc3\xa9"
+                           "\xef\xbf\xbd\xef\xbf\xbd");
+    assert_true(stele_text_utf8_valid(s, strlen(s)));
+    free(s);
+    s = stele_text_utf8_repair("");
+    assert_string_equal(s, "");
+    free(s);
 }
 
 static void test_crc32c_matches_published_vectors(void **state)
@@ -104,6 +121,7 @@ static void test_crc32c_paths_agree_at_any_length_and_alignment(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_utf8_repair_replaces_each_bad_byte),
         cmocka_unit_test(test_crc32c_matches_published_vectors),
         cmocka_unit_test(test_crc32c_in_pieces_equals_whole),
         cmocka_unit_test(test_crc32c_paths_agree_at_any_length_and_alignment),
