@@ -86,6 +86,10 @@ const record_info *codec_record_info(const codec_schema *cs,
 
 /* Writes "ns.Name" (or "Name") of a named schema into buf. */
 const char *codec_full_name(avro_schema_t s, char *buf, size_t size);
+/* The key of type name at version in the codec's by_name map; EINVAL when
+ * it does not fit size. */
+int codec_name_key(const char *name, int version, char *key, size_t size,
+                   size_t *len);
 
 /* ------------------------------------------------------------------ */
 /* Defaults (defaults.c)                                                */
