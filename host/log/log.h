@@ -1,6 +1,6 @@
 /*
  * log.h — the event-log interface. It speaks Kafka's model so that Kafka
- * fits behind it unchanged and the embedded backends emulate it:
+ * fits behind it unchanged and the SQL logs (SQLite, PostgreSQL) emulate it:
  *
  *  - named topics with a fixed number of partitions; compacted topics keep
  *    the latest record per key;
@@ -82,7 +82,7 @@ typedef struct stele_topic_spec {
     /* Replicas of each partition (Kafka); 0: the backend's default. */
     int16_t replication_factor;
     /* Backend-specific topic configs as "key=value" pairs (Kafka topic
-     * configs); the embedded backend ignores them. */
+     * configs); the SQL logs ignore them. */
     const char *const *configs;
     size_t n_configs;
 } stele_topic_spec;
@@ -239,7 +239,7 @@ int stele_log_get_latest(stele_log *log, const char *topic, int32_t partition,
  * compacted partitions get_latest is asked about: call this when taking
  * ownership of a partition, before relying on get_latest for it; records
  * this handle commits afterwards are applied to the view at commit. The
- * embedded backend reads its tables directly: nothing to do.
+ * SQL logs read their tables directly: nothing to do.
  */
 int stele_log_compacted_sync(stele_log *log, const char *topic,
                              int32_t partition, stele_err *err);
