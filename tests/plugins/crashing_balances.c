@@ -9,11 +9,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-/* The bank's projector, its entry renamed: this file's descriptor is the
- * plugin's. */
-#define stele_plugin_entry bank_balances_entry
+#include <stele/plugin.h>
+
+static int crashing_project(void *ctx, const stele_event *evs, size_t n,
+                            stele_store_tx *tx, stele_err *err);
+
+/* The bank's projector, calling this file's project. */
+#define BALANCES_PROJECT crashing_project
 #include "../../plugins/bank/balances.c"
-#undef stele_plugin_entry
 
 static volatile int sink;
 
@@ -43,28 +46,4 @@ static int crashing_project(void *ctx, const stele_event *evs, size_t n,
     for (size_t i = 0; i < n; i++)
         crash_as_asked(&evs[i]);
     return project(ctx, evs, n, tx, err);
-}
-
-static const stele_projector_def crashing_def = {
-    .name = "balances",
-    .version = BALANCES_VERSION,
-    .events = events,
-    .n_events = sizeof events / sizeof events[0],
-    .tables = tables,
-    .n_tables = 1,
-    .project = crashing_project,
-};
-
-static const stele_plugin_descriptor crashing_descriptor = {
-    STELE_DESCRIPTOR_HEADER,
-    .name = "test.crashing_balances",
-    .version = "1.0.0",
-    .kind = STELE_PLUGIN_PROJECTOR,
-    .init = init,
-    .def.projector = &crashing_def,
-};
-
-STELE_EXPORT const stele_plugin_descriptor *stele_plugin_entry(void)
-{
-    return &crashing_descriptor;
 }
