@@ -44,6 +44,7 @@
 #define WATCH_TICK_MS 20
 
 enum { IDLE = 0, IN_CALL = 1 };
+#define KIND_MAX GUARD_PROJECT_ONE
 enum { R_NONE = 0, R_SIGNAL, R_EXIT, R_TIMEOUT, R_STOPPED, R_MAX };
 
 typedef struct slot {
@@ -126,7 +127,8 @@ static const char *kind_name(uint32_t kind)
     switch (kind) {
     case GUARD_DECIDE: return "decide";
     case GUARD_EVOLVE: return "evolve";
-    case GUARD_PROJECT: return "project";
+    case GUARD_PROJECT:
+    case GUARD_PROJECT_ONE: return "project";
     case GUARD_REBUILD: return "evolve (rebuilding states)";
     default: return "a plugin call";
     }
@@ -142,6 +144,26 @@ static const char *signal_name(int sig)
     case SIGABRT: return "SIGABRT";
     default: return NULL;
     }
+}
+
+static bool is_project(uint32_t kind)
+{
+    return kind == GUARD_PROJECT || kind == GUARD_PROJECT_ONE;
+}
+
+/* "decide of command X (t[p]@o)", "project of projector X on t[p]@o", or
+ * for a batch "... on the batch from t[p]@o". */
+static void describe_call(const slot *s, char *out, size_t size)
+{
+    if (is_project(s->kind))
+        snprintf(out, size, "project of projector %s on %s%s[%d]@%" PRId64,
+                 s->command_id,
+                 s->kind == GUARD_PROJECT ? "the batch from " : "", s->topic,
+                 (int)s->partition, s->offset);
+    else
+        snprintf(out, size, "%s of command %s (%s[%d]@%" PRId64 ")",
+                 kind_name(s->kind), s->command_id, s->topic, (int)s->partition,
+                 s->offset);
 }
 
 /* Copies s into a fixed field, cut to fit, NUL-terminated. */
@@ -211,24 +233,22 @@ static void watchdog_end(slot *s, uint32_t reason, int64_t elapsed_ms)
         s->reason = R_NONE; /* it returned just now */
         return;
     }
-    char line[1024];
+    char line[1024], call[600];
     int n;
+    describe_call(s, call, sizeof call);
     if (reason == R_TIMEOUT)
         n = snprintf(line, sizeof line,
-                     "stele error: %s of command %s (%s[%d]@%" PRId64
-                     ") timed out after %" PRId64
+                     "stele error: %s timed out after %" PRId64
                      " ms (engine.plugin_timeout_ms): the host exits; the "
-                     "next start counts it against the command\n",
-                     kind_name(s->kind), s->command_id, s->topic,
-                     (int)s->partition, s->offset, elapsed_ms);
+                     "next start counts it against the %s\n",
+                     call, elapsed_ms,
+                     is_project(s->kind) ? "event" : "command");
     else
         n = snprintf(line, sizeof line,
-                     "stele error: asked to stop, but %s of command %s "
-                     "(%s[%d]@%" PRId64 ") has not returned after %" PRId64
-                     " ms (engine.shutdown_grace_ms %" PRId64
+                     "stele error: asked to stop, but %s has not returned "
+                     "after %" PRId64 " ms (engine.shutdown_grace_ms %" PRId64
                      "): the host exits\n",
-                     kind_name(s->kind), s->command_id, s->topic,
-                     (int)s->partition, s->offset, elapsed_ms, g.grace_ms);
+                     call, elapsed_ms, g.grace_ms);
     if (n > 0) {
         ssize_t w = write(2, line, (size_t)n < sizeof line ? (size_t)n
                                                            : sizeof line - 1);
@@ -342,6 +362,16 @@ unsigned guard_crashes(const char *topic, int32_t partition, int64_t offset,
     return c->count;
 }
 
+void guard_forget(const char *topic, int32_t partition, int64_t offset,
+                  const char *command_id)
+{
+    if (!g.open)
+        return;
+    crash *c = find_crash(topic, partition, offset, command_id);
+    if (c)
+        memset(c, 0, sizeof *c);
+}
+
 unsigned guard_crash_limit(void)
 {
     return g.open ? g.crash_limit : 0;
@@ -379,11 +409,11 @@ static void count_death(const slot *s)
 {
     char why[WHY_MAX];
     describe(s, why, sizeof why);
-    if (s->kind == GUARD_PROJECT || s->kind == GUARD_REBUILD) {
+    if (s->kind == GUARD_REBUILD) {
         glogf(1,
               "%s: a process died during %s at %s[%d]@%" PRId64 " (%s): %s. "
-              "It will be tried again (only commands are counted and "
-              "rejected)",
+              "It will be tried again (states being rebuilt are not "
+              "counted)",
               g.path, kind_name(s->kind), s->topic, (int)s->partition,
               s->offset, s->command_id, why);
         return;
@@ -411,6 +441,23 @@ static void count_death(const slot *s)
     c->kind = s->kind;
     c->last_ms = stele_now_ms();
     put_str(c->why, sizeof c->why, why);
+    char call[600];
+    describe_call(s, call, sizeof call);
+    if (s->kind == GUARD_PROJECT) {
+        glogf(1,
+              "%s: a process died during %s: %s. Its events are projected "
+              "one by one next, to find the one",
+              g.path, call, why);
+        return;
+    }
+    if (s->kind == GUARD_PROJECT_ONE) {
+        glogf(1,
+              "%s: a process died during %s: %s. Death %u of %u before the "
+              "projector parks the event's aggregate with PLUGIN_CRASHED "
+              "(engine.plugin_crash_limit)",
+              g.path, call, why, c->count, g.crash_limit);
+        return;
+    }
     glogf(1,
           "%s: a process died during %s of command %s (%s[%d]@%" PRId64
           "): %s. Death %u of %u before the command is rejected with "
@@ -422,7 +469,7 @@ static void count_death(const slot *s)
 static bool slot_valid(const slot *s)
 {
     return s->magic == SLOT_MAGIC && (s->seq & 1) == 0 && s->state <= IN_CALL &&
-           s->reason < R_MAX && s->kind <= GUARD_REBUILD &&
+           s->reason < R_MAX && s->kind <= KIND_MAX &&
            str_ok(s->topic, sizeof s->topic) &&
            str_ok(s->command_id, sizeof s->command_id);
 }
@@ -448,7 +495,7 @@ static void take_over(void)
             continue;
         if (!str_ok(c->topic, sizeof c->topic) ||
             !str_ok(c->command_id, sizeof c->command_id) ||
-            !str_ok(c->why, sizeof c->why) || c->kind > GUARD_REBUILD) {
+            !str_ok(c->why, sizeof c->why) || c->kind > KIND_MAX) {
             glogf(1, "%s: crash entry %zu is torn: ignored", g.path, i);
             memset(c, 0, sizeof *c);
         }

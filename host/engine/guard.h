@@ -23,6 +23,12 @@
  *     counts one death against its command in the file's crash table; a
  *     command that reached engine.plugin_crash_limit deaths is rejected
  *     with PLUGIN_CRASHED and dead-lettered instead of decided again.
+ *   - A death in a projector's project counts against the projector (its
+ *     name as the command id) and the event named: the batch's first
+ *     event, or the one event of a batch of one. The projector then
+ *     projects one by one until the event that kills it is found, and
+ *     parks that event's aggregate when its deaths alone reach the limit
+ *     (projections.c).
  *
  * docs/design.md ("Containment of plugin crashes and hangs") says more.
  */
@@ -39,9 +45,10 @@
 /* What a slot says the host is doing. */
 typedef enum guard_call_kind {
     GUARD_DECIDE = 1,
-    GUARD_EVOLVE = 2,  /* the events of a command being decided */
-    GUARD_PROJECT = 3, /* a projector's batch */
-    GUARD_REBUILD = 4, /* evolve while states are rebuilt from events */
+    GUARD_EVOLVE = 2,      /* the events of a command being decided */
+    GUARD_PROJECT = 3,     /* a projector's batch of several records */
+    GUARD_REBUILD = 4,     /* evolve while states are rebuilt from events */
+    GUARD_PROJECT_ONE = 5, /* a projector's batch of one record */
 } guard_call_kind;
 
 /*
@@ -81,6 +88,10 @@ void guard_return(void);
 unsigned guard_crashes(const char *topic, int32_t partition, int64_t offset,
                        const char *command_id, guard_call_kind *kind,
                        char *why, size_t size);
+/* Forgets the deaths counted for this command (stele replay gives a
+ * parked event a fresh chance once it has reported it). */
+void guard_forget(const char *topic, int32_t partition, int64_t offset,
+                  const char *command_id);
 /* engine.plugin_crash_limit of the armed guard; 0 when not armed. */
 unsigned guard_crash_limit(void);
 

@@ -113,6 +113,12 @@ typedef struct projector {
         char reason[STELE_ERR_MSG_SIZE];
     } *parking;
     size_t n_parking, cap_parking;
+    /* The id its project calls are guarded under (guard.h): the
+     * checkpoints' key, or that and " (stele replay)" while repairing, so
+     * the deaths of a repair are counted apart. And how many records are
+     * still to be projected one at a time, after a death in a batch. */
+    char guard_id[192];
+    size_t alone_left;
 } projector;
 
 typedef struct query {

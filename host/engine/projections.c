@@ -51,6 +51,7 @@ int projections_open(stele_engine *e, stele_err *err)
                  d->version);
         snprintf(p->ckpt_key, sizeof p->ckpt_key, "%s@v%d", d->name,
                  d->version);
+        snprintf(p->guard_id, sizeof p->guard_id, "%s", p->ckpt_key);
         projector_namespace(d->name, d->version, p->ns, sizeof p->ns);
         for (size_t j = 0; j < d->n_events; j++) {
             const stele_record_ref *ref = &d->events[j];
@@ -493,6 +494,45 @@ typedef struct position {
     int64_t next;
 } position;
 
+/* The host died engine.plugin_crash_limit times in project of r alone
+ * (guard.h): why says so, to park its aggregate with. A death in a batch
+ * of several records is not the record's: it only makes the projector
+ * try them one at a time (project_polled). */
+static bool crashed_out(const projector *p, const stele_log_record *r,
+                        char *why, size_t size)
+{
+    unsigned limit = guard_crash_limit();
+    guard_call_kind kind = 0;
+    char last[128];
+    unsigned deaths = limit
+                          ? guard_crashes(r->topic, r->partition, r->offset,
+                                          p->guard_id, &kind, last, sizeof last)
+                          : 0;
+    if (deaths < limit || limit == 0 || kind != GUARD_PROJECT_ONE)
+        return false;
+    snprintf(why, size,
+             "PLUGIN_CRASHED: the host died %u times in project of this "
+             "event%s: %s",
+             deaths,
+             strcmp(p->guard_id, p->ckpt_key) ? " during stele replay" : "",
+             last);
+    return true;
+}
+
+/* Whether the host died in project on one of in's records. */
+static bool died_in(const projector *p, const stele_log_batch *in)
+{
+    if (guard_crash_limit() == 0)
+        return false;
+    for (size_t i = 0; i < in->n; i++) {
+        const stele_log_record *r = &in->records[i];
+        if (guard_crashes(r->topic, r->partition, r->offset, p->guard_id, NULL,
+                          NULL, 0))
+            return true;
+    }
+    return false;
+}
+
 /* Reads a batch's records into the events the projector subscribes to:
  * by their stored type, or through an upcaster that reads it (a renamed or
  * split type). One record may give several events, all with its meta. */
@@ -527,6 +567,14 @@ static int read_batch(stele_engine *e, projector *p, const stele_log_batch *in,
         if (!r->damaged && type[0] && !stele_map_gets(p->sub_index, type) &&
             !stele_codec_has_upcasters(e->codec, type))
             continue;
+        /* The event the host keeps dying on: its aggregate, as one that
+         * does not read. */
+        char crashed[STELE_ERR_MSG_SIZE];
+        if (crashed_out(p, r, crashed, sizeof crashed)) {
+            if (park(e, p, r, crashed))
+                rc = stele_err_set(err, STELE_ENOMEM, "out of memory");
+            continue;
+        }
         size_t need = 8;
         for (size_t j = 0; j < r->n_headers; j++)
             need += r->headers[j].len + 1;
@@ -630,9 +678,10 @@ static int project_batch(stele_engine *e, projector *p,
     }
     if (k > 0) {
         stele_err perr = {0};
+        /* A death is the event's when the call had only its record. */
         guard_begin(p->evs[0].meta->topic, p->evs[0].meta->partition,
-                    p->evs[0].meta->offset, p->def->name);
-        guard_call(GUARD_PROJECT);
+                    p->evs[0].meta->offset, p->guard_id);
+        guard_call(in->n == 1 ? GUARD_PROJECT_ONE : GUARD_PROJECT);
         rc = p->def->project(p->plugin->ctx, p->evs, k,
                              (stele_store_tx *)e->store, &perr);
         guard_return();
@@ -655,6 +704,11 @@ static int project_batch(stele_engine *e, projector *p,
         stele_store_rollback(e->store);
     if (rc != 0)
         undo_parking(p);
+    /* A repair that parked an event again has reported it: the next
+     * stele replay gives it a fresh chance (docs/design.md). */
+    for (size_t i = 0; i < p->n_parking && fix; i++)
+        guard_forget(p->parking[i].rec->topic, p->parking[i].rec->partition,
+                     p->parking[i].rec->offset, p->guard_id);
     p->n_parking = 0;
     if (rc == 0)
         e->stats.events_projected += k;
@@ -662,6 +716,37 @@ out:
     free(strs);
     free(pos);
     return rc;
+}
+
+/* Projects a polled batch. After the host died in project on one of its
+ * records, it goes one record at a time, each committed with its
+ * checkpoint, for as many records as a batch holds, from the first of
+ * the batch that died: then a death names exactly one event, which the
+ * guard counts against it (crashed_out parks it at the limit). Bisecting
+ * would find it in fewer calls but costs a death per halving; one at a
+ * time costs one death for the batch and the event's own. */
+static int project_polled(stele_engine *e, projector *p,
+                          const stele_log_batch *in, stele_err *err)
+{
+    if (p->alone_left == 0 && in->n > 1 && died_in(p, in)) {
+        size_t most = (size_t)e->cfg->projection_batch;
+        p->alone_left = in->n > most ? in->n : most;
+        engine_logf(e, STELE_LOG_WARN,
+                    "projector %s: the host died in project at %s[%d]@%" PRId64
+                    ": the next %zu events are projected one at a time",
+                    p->def->name, in->records[0].topic,
+                    (int)in->records[0].partition, in->records[0].offset,
+                    p->alone_left);
+    }
+    size_t i = 0;
+    for (; i < in->n && p->alone_left > 0; i++, p->alone_left--) {
+        stele_log_batch one = {&in->records[i], 1};
+        int rc = project_batch(e, p, &one, NULL, err);
+        if (rc != 0)
+            return rc;
+    }
+    stele_log_batch rest = {in->records + i, in->n - i};
+    return rest.n ? project_batch(e, p, &rest, NULL, err) : 0;
 }
 
 /* One step of one projector: joins its group when needed, polls a batch,
@@ -699,7 +784,7 @@ static int projector_step(stele_engine *e, projector *p, int timeout_ms,
     if (rc != 0)
         return rc;
     if (in->n > 0) {
-        rc = project_batch(e, p, in, NULL, err);
+        rc = project_polled(e, p, in, err);
         if (rc != 0) {
             /* Read the batch again from the checkpoints; if even that
              * fails (the store is down), do it before the next poll. */
@@ -772,6 +857,22 @@ int projections_step(stele_engine *e, int timeout_ms, bool isolate,
     return first;
 }
 
+/* Whether a repair projects the next of its records alone: an aggregate
+ * parked because the host died on it, or one the host died repairing, so
+ * that a death is the event's (project_polled). */
+static bool repair_alone(stele_engine *e, projector *p,
+                         const stele_log_batch *b, const char *reason)
+{
+    if (p->alone_left > 0) {
+        p->alone_left--;
+        return true;
+    }
+    if (strncmp(reason, "PLUGIN_CRASHED", 14) != 0 && !died_in(p, b))
+        return false;
+    p->alone_left = (size_t)e->cfg->projection_batch - 1;
+    return true;
+}
+
 /* A parked aggregate without events left to project: unparked. */
 static int unpark_only(stele_engine *e, projector *p, const repairing *fix,
                        stele_err *err)
@@ -799,6 +900,7 @@ static int repair_one(stele_engine *e, projector *p, const char *topic,
     int rc = stele_store_checkpoint_get(e->store, p->ckpt_key, topic,
                                         partition, &until, err);
     *fixed = false;
+    p->alone_left = 0;
     while (rc == 0) {
         stele_log_batch *b;
         if ((rc = stele_log_read_key(e->log, topic, partition, key, key_len,
@@ -808,10 +910,19 @@ static int repair_one(stele_engine *e, projector *p, const char *topic,
         while (n < b->n && b->records[n].offset < until)
             n++;
         size_t all = b->n;
+        bool last = n == 0 || n < all || n < 1024;
         b->n = n;
-        repairing fix = {topic, key, key_len, partition,
+        if (n > 1 && repair_alone(e, p, b, reason)) {
+            b->n = n = 1;
+            last = false;
+        }
+        repairing fix = {topic,
+                         key,
+                         key_len,
+                         partition,
                          n ? b->records[n - 1].offset + 1 : from,
-                         n == 0 || n < all || n < 1024, reason};
+                         last,
+                         reason};
         mark_parked(p, topic, key, key_len, false);
         rc = n ? project_batch(e, p, b, &fix, err)
                : unpark_only(e, p, &fix, err);
@@ -878,6 +989,11 @@ int projections_repair(stele_engine *e, size_t *repaired, size_t *left,
     for (size_t i = 0; i < e->n_projs; i++) {
         projector *p = &e->projs[i];
         parked_items l = {0};
+        /* The deaths of a repair are counted apart from the normal
+         * path's, which parked it: a repair tries it afresh. */
+        snprintf(p->guard_id, sizeof p->guard_id, "%s (stele replay)",
+                 p->ckpt_key);
+        p->alone_left = 0;
         int rc = stele_store_parked_list(e->store, p->ckpt_key,
                                          collect_parked, &l, err);
         if (rc == 0 && l.n > 0 &&
@@ -905,6 +1021,8 @@ int projections_repair(stele_engine *e, size_t *repaired, size_t *left,
             }
         }
         free(l.v);
+        snprintf(p->guard_id, sizeof p->guard_id, "%s", p->ckpt_key);
+        p->alone_left = 0;
         if (rc != 0)
             return stele_err_prefix(err, "projector %s", p->def->name);
     }

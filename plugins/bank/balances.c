@@ -10,6 +10,11 @@
 #ifndef BALANCES_VERSION
 #define BALANCES_VERSION 1
 #endif
+/* and with another project, to prove how the host contains one that
+ * crashes (tests/plugins/crashing_balances.c). */
+#ifndef BALANCES_PROJECT
+#define BALANCES_PROJECT project
+#endif
 
 static const stele_host_api *host;
 
@@ -108,7 +113,7 @@ static const stele_projector_def def = {
     .n_events = sizeof events / sizeof events[0],
     .tables = tables,
     .n_tables = 1,
-    .project = project,
+    .project = BALANCES_PROJECT,
 };
 
 static const stele_plugin_descriptor descriptor = {

@@ -18,40 +18,12 @@
 
 #include <jansson.h>
 
+#include "e2e.h"
+
 #define STELE STELE_BUILD_DIR "/stele"
 #define PLUGINS STELE_BUILD_DIR "/plugins/"
 
 static char dir[256], config[320];
-
-/* Runs a shell command line; returns its exit status and its stdout+stderr
- * in out (caller frees). */
-static int run(char **out, const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[4200];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    assert_non_null(p);
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    size_t r;
-    while ((r = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += r;
-        if (n + 1 == cap)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[n] = '\0';
-    int status = pclose(p);
-    if (out)
-        *out = buf;
-    else
-        free(buf);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 static void write_config(const char *extra_plugin)
 {
@@ -88,7 +60,7 @@ static int teardown(void **state)
 {
     (void)state;
     char *out;
-    run(&out, "rm -rf '%s'", dir);
+    e2e_run(&out, "rm -rf '%s'", dir);
     free(out);
     return 0;
 }
@@ -96,7 +68,7 @@ static int teardown(void **state)
 static void send_ok(const char *json, const char *expect)
 {
     char *out;
-    int rc = run(&out, "%s send -c %s '%s'", STELE, config, json);
+    int rc = e2e_run(&out, "%s send -c %s '%s'", STELE, config, json);
     if (rc != 0 || (expect && !strstr(out, expect)))
         fail_msg("send %s: exit %d: %s", json, rc, out);
     free(out);
@@ -109,37 +81,38 @@ static void test_send_and_query_without_a_running_host(void **state)
             "\"data\":{\"owner\":\"Alice\",\"initial_deposit\":100}}",
             "\"accepted\"");
     char *out;
-    int rc = run(&out, "%s send -c %s '%s'", STELE, config,
-                 "{\"type\":\"bank.Withdraw\",\"aggregate_id\":\"acc-1\","
-                 "\"data\":{\"amount\":500}}");
+    int rc = e2e_run(&out, "%s send -c %s '%s'", STELE, config,
+                     "{\"type\":\"bank.Withdraw\",\"aggregate_id\":\"acc-1\","
+                     "\"data\":{\"amount\":500}}");
     assert_int_equal(rc, 3);
     assert_non_null(strstr(out, "INSUFFICIENT_FUNDS"));
     free(out);
-    rc = run(&out, "%s query -c %s account '{\"account_id\":\"acc-1\"}'",
-             STELE, config);
+    rc = e2e_run(&out, "%s query -c %s account '{\"account_id\":\"acc-1\"}'",
+                 STELE, config);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "\"balance\": 100"));
     free(out);
-    rc = run(&out, "%s query -c %s --list balances --filter 'owner^=Al' "
-                   "--sort balance --desc",
-             STELE, config);
+    rc = e2e_run(&out,
+                 "%s query -c %s --list balances --filter 'owner^=Al' "
+                 "--sort balance --desc",
+                 STELE, config);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "\"total\": 1"));
     free(out);
-    rc = run(&out, "%s events -c %s --aggregate Account --id acc-1", STELE,
-             config);
+    rc = e2e_run(&out, "%s events -c %s --aggregate Account --id acc-1", STELE,
+                 config);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "\"type\":\"bank.AccountOpened\""));
     free(out);
-    rc = run(&out, "%s state -c %s Account acc-1", STELE, config);
+    rc = e2e_run(&out, "%s state -c %s Account acc-1", STELE, config);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "\"version\": 1"));
     free(out);
-    rc = run(&out, "%s replay -c %s", STELE, config);
+    rc = e2e_run(&out, "%s replay -c %s", STELE, config);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "replayed 1 events into 1 states"));
     free(out);
-    rc = run(&out, "%s status -c %s", STELE, config);
+    rc = e2e_run(&out, "%s status -c %s", STELE, config);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "\"aggregate\": \"Account\""));
     assert_non_null(strstr(out, "\"name\": \"balances\""));
@@ -182,17 +155,17 @@ static void test_running_host_processes_and_stops_cleanly(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     char *out;
-    int rc = run(&out, "%s query -c %s --list balances --page-size 100",
-                 STELE, config);
+    int rc = e2e_run(&out, "%s query -c %s --list balances --page-size 100",
+                     STELE, config);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "\"total\": 11"));
     free(out);
 
     /* a cursor walk: the first 5, then the 6 after them */
-    rc = run(&out,
-             "%s query -c %s --list balances --sort balance --page-size 5 "
-             "--no-total",
-             STELE, config);
+    rc = e2e_run(&out,
+                 "%s query -c %s --list balances --sort balance --page-size 5 "
+                 "--no-total",
+                 STELE, config);
     assert_int_equal(rc, 0);
     json_t *first = json_loads(out, 0, NULL);
     free(out);
@@ -201,10 +174,11 @@ static void test_running_host_processes_and_stops_cleanly(void **state)
     assert_int_equal(json_array_size(json_object_get(first, "items")), 5);
     const char *next = json_string_value(json_object_get(first, "next"));
     assert_non_null(next);
-    rc = run(&out,
-             "%s query -c %s --list balances --sort balance --page-size 100 "
-             "--after '%s'",
-             STELE, config, next);
+    rc =
+        e2e_run(&out,
+                "%s query -c %s --list balances --sort balance --page-size 100 "
+                "--after '%s'",
+                STELE, config, next);
     json_decref(first);
     assert_int_equal(rc, 0);
     json_t *rest = json_loads(out, 0, NULL);
@@ -214,8 +188,8 @@ static void test_running_host_processes_and_stops_cleanly(void **state)
     assert_true(json_is_null(json_object_get(rest, "next")));
     json_decref(rest);
     /* what is not a cursor is refused */
-    rc = run(&out, "%s query -c %s --list balances --after e30", STELE,
-             config);
+    rc = e2e_run(&out, "%s query -c %s --list balances --after e30", STELE,
+                 config);
     assert_int_not_equal(rc, 0);
     assert_non_null(strstr(out, "is not a cursor"));
     free(out);
@@ -225,31 +199,34 @@ static void test_bad_input_is_refused_with_a_reason(void **state)
 {
     (void)state;
     char *out;
-    int rc = run(&out, "%s send -c %s '{not json'", STELE, config);
+    int rc = e2e_run(&out, "%s send -c %s '{not json'", STELE, config);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "not valid JSON"));
     free(out);
-    rc = run(&out, "%s send -c %s '{\"type\":\"bank.Nope\","
-                   "\"aggregate_id\":\"x\"}'",
-             STELE, config);
+    rc = e2e_run(&out,
+                 "%s send -c %s '{\"type\":\"bank.Nope\","
+                 "\"aggregate_id\":\"x\"}'",
+                 STELE, config);
     assert_int_not_equal(rc, 0);
     assert_non_null(strstr(out, "bank.Nope"));
     free(out);
-    rc = run(&out, "%s frobnicate", STELE);
+    rc = e2e_run(&out, "%s frobnicate", STELE);
     assert_int_equal(rc, 2);
     free(out);
     /* a key twice: before, the last "type" won and a withdraw went in as
      * a deposit */
-    rc = run(&out, "%s send -c %s '{\"type\":\"bank.Withdraw\","
-                   "\"aggregate_id\":\"x\",\"data\":{\"amount\":5},"
-                   "\"type\":\"bank.Deposit\"}'",
-             STELE, config);
+    rc = e2e_run(&out,
+                 "%s send -c %s '{\"type\":\"bank.Withdraw\","
+                 "\"aggregate_id\":\"x\",\"data\":{\"amount\":5},"
+                 "\"type\":\"bank.Deposit\"}'",
+                 STELE, config);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "duplicate object key"));
     free(out);
     /* stdin past the limit: before, cut at 64 MiB without a word */
-    rc = run(&out, "head -c 70000000 /dev/zero | tr '\\0' ' ' | %s send -c %s -",
-             STELE, config);
+    rc = e2e_run(&out,
+                 "head -c 70000000 /dev/zero | tr '\\0' ' ' | %s send -c %s -",
+                 STELE, config);
     assert_int_equal(rc, 1);
     assert_non_null(strstr(out, "larger than 64 MiB"));
     free(out);
@@ -262,7 +239,7 @@ static void test_bad_config_names_file_and_line(void **state)
     fprintf(f, "bogus_key: 1\n");
     fclose(f);
     char *out;
-    int rc = run(&out, "%s query -c %s --list balances", STELE, config);
+    int rc = e2e_run(&out, "%s query -c %s --list balances", STELE, config);
     assert_int_equal(rc, 1);
     char expect[400];
     snprintf(expect, sizeof expect, "%s:", config);
@@ -276,7 +253,7 @@ static void test_bad_plugin_stops_the_host_from_starting(void **state)
     (void)state;
     write_config(STELE_BUILD_DIR "/fixtures/not_a_plugin.so");
     char *out;
-    int rc = run(&out, "%s run -c %s", STELE, config);
+    int rc = e2e_run(&out, "%s run -c %s", STELE, config);
     assert_int_equal(rc, 1);
     assert_non_null(strstr(out, "not_a_plugin.so"));
     /* one line */
@@ -298,7 +275,7 @@ static void test_query_answers_while_another_projector_fails(void **state)
             "\"data\":{\"amount\":666}}",
             "\"accepted\"");
     char *out;
-    int rc = run(&out, "%s query -c %s --list balances", STELE, config);
+    int rc = e2e_run(&out, "%s query -c %s --list balances", STELE, config);
     unsetenv("STELE_TEST_HEALED");
     if (rc != 0)
         fail_msg("query: exit %d: %s", rc, out);
@@ -312,7 +289,8 @@ static void test_plugin_inspect_prints_the_descriptor(void **state)
 {
     (void)state;
     char *out;
-    int rc = run(&out, "%s plugin inspect %sbank_account.so", STELE, PLUGINS);
+    int rc =
+        e2e_run(&out, "%s plugin inspect %sbank_account.so", STELE, PLUGINS);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "bank.account"));
     assert_non_null(strstr(out, "bank.Deposit"));
@@ -326,13 +304,14 @@ static void test_schema_check_passes_on_the_bank_and_names_a_breaking_change(
     (void)state;
     write_config(STELE_BUILD_DIR "/upcasters/bank_deposited_v1_v2.so");
     char *out;
-    int rc = run(&out, "%s schema check -c %s", STELE, config);
+    int rc = e2e_run(&out, "%s schema check -c %s", STELE, config);
     if (rc != 0)
         fail_msg("schema check on the bank: exit %d: %s", rc, out);
     free(out);
     /* a v3 that changes a field's type with no upcaster behind it */
-    rc = run(&out, "mkdir -p %s/schemas && cp -r %s/schemas/bank %s/schemas/",
-             dir, STELE_SOURCE_DIR, dir);
+    rc = e2e_run(&out,
+                 "mkdir -p %s/schemas && cp -r %s/schemas/bank %s/schemas/",
+                 dir, STELE_SOURCE_DIR, dir);
     assert_int_equal(rc, 0);
     free(out);
     char path[400];
@@ -344,11 +323,11 @@ static void test_schema_check_passes_on_the_bank_and_names_a_breaking_change(
           "\"string\"}, {\"name\": \"balance\", \"type\": \"long\"}]}\n",
           v2);
     fclose(v2);
-    rc = run(&out, "sed -i 's#^schemas: .*#schemas: %s/schemas#' %s", dir,
-             config);
+    rc = e2e_run(&out, "sed -i 's#^schemas: .*#schemas: %s/schemas#' %s", dir,
+                 config);
     assert_int_equal(rc, 0);
     free(out);
-    rc = run(&out, "%s schema check -c %s", STELE, config);
+    rc = e2e_run(&out, "%s schema check -c %s", STELE, config);
     if (rc != 1 || !strstr(out, "bank.Withdrawn.amount"))
         fail_msg("schema check with a breaking v2: exit %d: %s", rc, out);
     assert_non_null(strstr(out, "INCOMPATIBLE"));
@@ -361,20 +340,20 @@ static void test_plugin_inspect_checks_a_config_catalogue(void **state)
 {
     (void)state;
     char *out;
-    int rc = run(&out, "%s plugin inspect %sbank_account.so --config %s",
-                 STELE, PLUGINS, config);
+    int rc = e2e_run(&out, "%s plugin inspect %sbank_account.so --config %s",
+                     STELE, PLUGINS, config);
     if (rc != 0 || !strstr(out, "schemas the plugin names are there"))
         fail_msg("inspect --config: exit %d: %s", rc, out);
     free(out);
-    rc = run(&out,
-             "mkdir -p %s/schemas && cp -r %s/schemas/bank %s/schemas/ && "
-             "rm %s/schemas/bank/bank.Withdrawn.v1.avsc && "
-             "sed -i 's#^schemas: .*#schemas: %s/schemas#' %s",
-             dir, STELE_SOURCE_DIR, dir, dir, dir, config);
+    rc = e2e_run(&out,
+                 "mkdir -p %s/schemas && cp -r %s/schemas/bank %s/schemas/ && "
+                 "rm %s/schemas/bank/bank.Withdrawn.v1.avsc && "
+                 "sed -i 's#^schemas: .*#schemas: %s/schemas#' %s",
+                 dir, STELE_SOURCE_DIR, dir, dir, dir, config);
     assert_int_equal(rc, 0);
     free(out);
-    rc = run(&out, "%s plugin inspect %sbank_account.so --config %s", STELE,
-             PLUGINS, config);
+    rc = e2e_run(&out, "%s plugin inspect %sbank_account.so --config %s", STELE,
+                 PLUGINS, config);
     if (rc != 1 || !strstr(out, "MISSING event bank.Withdrawn v1: no file "
                                 "bank.Withdrawn.v1.avsc"))
         fail_msg("inspect --config, a schema missing: exit %d: %s", rc, out);
@@ -388,7 +367,7 @@ static void test_schema_check_passes_before_and_after_commands(void **state)
     (void)state;
     write_config(STELE_BUILD_DIR "/upcasters/bank_deposited_v1_v2.so");
     char *out;
-    int rc = run(&out, "%s schema check -c %s", STELE, config);
+    int rc = e2e_run(&out, "%s schema check -c %s", STELE, config);
     if (rc != 0)
         fail_msg("schema check, fresh: exit %d: %s", rc, out);
     free(out);
@@ -398,13 +377,13 @@ static void test_schema_check_passes_before_and_after_commands(void **state)
     send_ok("{\"type\":\"bank.Deposit\",\"aggregate_id\":\"sc-1\","
             "\"data\":{\"amount\":5}}",
             "accepted");
-    rc = run(&out, "%s schema check -c %s", STELE, config);
+    rc = e2e_run(&out, "%s schema check -c %s", STELE, config);
     if (rc != 0 || !strstr(out, "all compatible"))
         fail_msg("schema check after commands: exit %d: %s", rc, out);
     free(out);
     /* a read registers nothing */
-    rc = run(&out, "%s state -c %s Account sc-1 && %s schema list -c %s",
-             STELE, config, STELE, config);
+    rc = e2e_run(&out, "%s state -c %s Account sc-1 && %s schema list -c %s",
+                 STELE, config, STELE, config);
     assert_int_equal(rc, 0);
     assert_null(strstr(out, "version 2"));
     free(out);

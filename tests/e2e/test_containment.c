@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "e2e.h"
 #include "log/log.h"
 
 #define STELE STELE_BUILD_DIR "/stele"
@@ -31,37 +32,6 @@ static char dir[256], config[320];
 /* Put before each stele send: an exit() inside decide leaves the host's
  * memory allocated, which LeakSanitizer would report as exit status 1. */
 static const char *send_env = "";
-
-/* Runs a shell command line; returns its exit status (128 + n when a
- * signal n ended it, as the shell says) and its stdout+stderr in out
- * (caller frees; NULL: dropped). */
-static int run(char **out, const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[4200];
-    snprintf(full, sizeof full, "(%s) 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    assert_non_null(p);
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    size_t r;
-    while ((r = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += r;
-        if (n + 1 == cap)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[n] = '\0';
-    int status = pclose(p);
-    if (out)
-        *out = buf;
-    else
-        free(buf);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 static void write_config(const char *engine)
 {
@@ -94,28 +64,28 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    run(NULL, "rm -rf '%s'", dir);
+    e2e_run(NULL, "rm -rf '%s'", dir);
     return 0;
 }
 
 /* stele send of a deposit of amount to acc-1 under command_id id. */
 static int send_deposit(char **out, const char *id, int amount)
 {
-    return run(out,
-               "%s" LIMIT "%s send -c %s '{\"type\":\"bank.Deposit\","
-                     "\"aggregate_id\":\"acc-1\",\"command_id\":\"%s\","
-                     "\"data\":{\"amount\":%d}}'",
-               send_env, STELE, config, id, amount);
+    return e2e_run(out,
+                   "%s" LIMIT "%s send -c %s '{\"type\":\"bank.Deposit\","
+                   "\"aggregate_id\":\"acc-1\",\"command_id\":\"%s\","
+                   "\"data\":{\"amount\":%d}}'",
+                   send_env, STELE, config, id, amount);
 }
 
 static void open_account(void)
 {
     char *out;
-    int rc = run(&out,
-                 LIMIT "%s send -c %s '{\"type\":\"bank.OpenAccount\","
-                       "\"aggregate_id\":\"acc-1\",\"data\":{\"owner\":"
-                       "\"Ann\"}}'",
-                 STELE, config);
+    int rc = e2e_run(&out,
+                     LIMIT "%s send -c %s '{\"type\":\"bank.OpenAccount\","
+                           "\"aggregate_id\":\"acc-1\",\"data\":{\"owner\":"
+                           "\"Ann\"}}'",
+                     STELE, config);
     if (rc != 0)
         fail_msg("open: exit %d: %s", rc, out);
     free(out);
@@ -191,7 +161,7 @@ static void expect_contained(int amount, const char *why, int died_with)
         fail_msg("dead-letter reason: %s", reason);
 
     /* The account is served: balance 5, one deposit. */
-    rc = run(&out, LIMIT "%s state -c %s Account acc-1", STELE, config);
+    rc = e2e_run(&out, LIMIT "%s state -c %s Account acc-1", STELE, config);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "\"version\": 2"));
     free(out);
@@ -281,8 +251,8 @@ static void test_sigterm_during_an_endless_decide_ends_the_host_after_grace(
      * embedded log's ownership: host/log/sqlite/consumer.c); before, the
      * sender would decide the command itself. */
     int64_t t_start = stele_mono_ns();
-    while (run(NULL, "flock -n %s/data/log.db.bank.engine.lock true", dir) ==
-           0) {
+    while (e2e_run(NULL, "flock -n %s/data/log.db.bank.engine.lock true",
+                   dir) == 0) {
         if (stele_mono_ns() - t_start > 5000 * 1000000LL)
             fail_msg("the host did not take the commands within 5 s");
         struct timespec ts = {0, 20 * 1000000L};
@@ -290,12 +260,12 @@ static void test_sigterm_during_an_endless_decide_ends_the_host_after_grace(
     }
     char *out;
     /* the host takes it and hangs in it: no result */
-    int rc = run(&out,
-                 LIMIT "%s send -c %s --timeout 500 '{\"type\":"
-                       "\"bank.Deposit\",\"aggregate_id\":\"acc-1\","
-                       "\"command_id\":\"bad-670\",\"data\":{\"amount\":"
-                       "670}}'",
-                 STELE, config);
+    int rc = e2e_run(&out,
+                     LIMIT "%s send -c %s --timeout 500 '{\"type\":"
+                           "\"bank.Deposit\",\"aggregate_id\":\"acc-1\","
+                           "\"command_id\":\"bad-670\",\"data\":{\"amount\":"
+                           "670}}'",
+                     STELE, config);
     if (rc != 1 || !strstr(out, "no result"))
         fail_msg("send: exit %d: %s", rc, out);
     free(out);
@@ -318,14 +288,14 @@ static void test_sigterm_during_an_endless_decide_ends_the_host_after_grace(
     assert_true(ms < 2500);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 143);
-    rc = run(&out, "cat %s", errpath);
+    rc = e2e_run(&out, "cat %s", errpath);
     if (!strstr(out, "bad-670") || !strstr(out, "shutdown_grace_ms"))
         fail_msg("host's stderr: %s", out);
     free(out);
     /* and the next start counts the hang against the command (and, with
      * a time limit now, ends in it again) */
     write_config("  plugin_timeout_ms: 300\n");
-    rc = run(&out, LIMIT "%s query -c %s --list nothing", STELE, config);
+    rc = e2e_run(&out, LIMIT "%s query -c %s --list nothing", STELE, config);
     if (!strstr(out, "still running") || !strstr(out, "Death 1 of 3"))
         fail_msg("the next start: exit %d: %s", rc, out);
     free(out);

@@ -72,22 +72,29 @@ static void open_catching(char *out, size_t size)
     unlink(errpath);
 }
 
-/* A process that dies inside a decide of command id at offset. */
-static void die_in_decide(const char *id, int64_t offset)
+/* A process that dies inside a call of kind for id at topic[2]@offset. */
+static void die_in(guard_call_kind kind, const char *topic, const char *id,
+                   int64_t offset)
 {
     pid_t pid = fork();
     if (pid == 0) {
         stele_err err = {0};
         if (stele_guard_open(&cfg, NULL, &err) != 0)
             _exit(1);
-        guard_begin(TOPIC, 2, offset, id);
-        guard_call(GUARD_DECIDE);
+        guard_begin(topic, 2, offset, id);
+        guard_call(kind);
         _exit(0); /* as SIGKILL would: no hook runs */
     }
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* A process that dies inside a decide of command id at offset. */
+static void die_in_decide(const char *id, int64_t offset)
+{
+    die_in(GUARD_DECIDE, TOPIC, id, offset);
 }
 
 static void test_a_death_in_a_call_is_counted_at_the_next_open(void **state)
@@ -119,6 +126,65 @@ static void test_a_death_in_a_call_is_counted_at_the_next_open(void **state)
     assert_string_equal(out, "");
     assert_int_equal(guard_crashes(TOPIC, 2, 7, "cmd-1", NULL, NULL, 0), 2);
     assert_int_equal(guard_crashes(TOPIC, 2, 9, "cmd-3", NULL, NULL, 0), 0);
+    stele_guard_close();
+}
+
+#define EVENTS "bank.Account.events"
+
+/* Deaths in project count against the projector and the event named: a
+ * batch's (its first event) says to go one by one, an event's alone
+ * counts towards parking it; a rebuild's is only logged. */
+static void
+test_deaths_in_project_are_counted_per_projector_and_event(void **state)
+{
+    (void)state;
+    die_in(GUARD_PROJECT, EVENTS, "balances@v1", 5);
+    char out[4096];
+    open_catching(out, sizeof out);
+    if (!strstr(out,
+                "project of projector balances@v1 on the batch from " EVENTS
+                "[2]@5") ||
+        !strstr(out, "projected one by one next"))
+        fail_msg("batch death: '%s'", out);
+    guard_call_kind kind = 0;
+    assert_int_equal(guard_crashes(EVENTS, 2, 5, "balances@v1", &kind, NULL, 0),
+                     1);
+    assert_int_equal(kind, GUARD_PROJECT);
+    stele_guard_close();
+
+    die_in(GUARD_REBUILD, EVENTS, "", 9);
+    open_catching(out, sizeof out);
+    if (!strstr(out, "states being rebuilt are not counted"))
+        fail_msg("rebuild death: '%s'", out);
+    stele_guard_close();
+
+    /* (the second process counts the first's death, this one the
+     * second's) */
+    die_in(GUARD_PROJECT_ONE, EVENTS, "balances@v1", 7);
+    die_in(GUARD_PROJECT_ONE, EVENTS, "balances@v1", 7);
+    open_catching(out, sizeof out);
+    if (!strstr(out, "project of projector balances@v1 on " EVENTS "[2]@7") ||
+        !strstr(out, "Death 2 of 3 before the projector parks"))
+        fail_msg("deaths alone: '%s'", out);
+    char why[128];
+    assert_int_equal(
+        guard_crashes(EVENTS, 2, 7, "balances@v1", &kind, why, sizeof why), 2);
+    assert_int_equal(kind, GUARD_PROJECT_ONE);
+    assert_non_null(strstr(why, "without a signal"));
+    /* another projector, another version, another event: not it */
+    assert_int_equal(guard_crashes(EVENTS, 2, 7, "totals@v1", NULL, NULL, 0),
+                     0);
+    assert_int_equal(guard_crashes(EVENTS, 2, 7, "balances@v2", NULL, NULL, 0),
+                     0);
+    assert_int_equal(guard_crashes(EVENTS, 2, 6, "balances@v1", NULL, NULL, 0),
+                     0);
+    assert_int_equal(guard_crashes(EVENTS, 2, 9, "", NULL, NULL, 0), 0);
+    /* forgotten (stele replay, having reported it): counted from zero */
+    guard_forget(EVENTS, 2, 7, "balances@v1");
+    assert_int_equal(guard_crashes(EVENTS, 2, 7, "balances@v1", NULL, NULL, 0),
+                     0);
+    assert_int_equal(guard_crashes(EVENTS, 2, 5, "balances@v1", NULL, NULL, 0),
+                     1);
     stele_guard_close();
 }
 
@@ -215,6 +281,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         T(test_a_death_in_a_call_is_counted_at_the_next_open),
+        T(test_deaths_in_project_are_counted_per_projector_and_event),
         T(test_a_garbage_inflight_file_is_ignored_with_a_warning),
         T(test_a_file_of_the_right_size_but_not_ours_is_ignored),
         T(test_a_torn_slot_is_ignored_with_a_warning),
