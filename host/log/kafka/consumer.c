@@ -387,6 +387,19 @@ size_t lk_consumer_assignment(stele_log_consumer *base,
     return c->n_tps;
 }
 
+/* Drops the consumer's offsets from the open transaction (it closes). */
+static void lk_txn_forget_consumer(lk_log *l, lk_consumer *c)
+{
+    lk_txn *t = &l->txn;
+    for (size_t i = 0; i < t->n_offsets; i++) {
+        if (t->offsets[i].consumer != c)
+            continue;
+        rd_kafka_topic_partition_list_destroy(t->offsets[i].list);
+        t->offsets[i] = t->offsets[--t->n_offsets];
+        return;
+    }
+}
+
 void lk_consumer_close(stele_log_consumer *base)
 {
     lk_consumer *c = (lk_consumer *)base;

@@ -1,7 +1,8 @@
 /*
  * internal.h — private to the Kafka log backend: the handle and the
- * helpers shared by open.c (opening, errors, per-partition state),
- * topic.c (topics), txn.c (transactions),
+ * helpers shared by open.c (opening), util.c (time, errors,
+ * configuration), part.c (per-partition state), producer.c (the
+ * transactional producer), topic.c (topics), txn.c (transactions),
  * read.c (reads without a group, group offsets),
  * view.c (the materialized views behind get_latest) and
  * consumer.c (consumer groups).
@@ -116,7 +117,7 @@ typedef struct lk_log {
 
 typedef struct lk_consumer lk_consumer;
 
-/* --- open.c ------------------------------------------------------ */
+/* --- util.c ------------------------------------------------------ */
 
 /* The STELE_E* status for a librdkafka error code (class only). */
 int lk_status_of(rd_kafka_resp_err_t e);
@@ -128,20 +129,31 @@ int lk_conf_build(lk_log *l, const char *const *defaults,
                   const char *const *forced, bool skip_txn,
                   rd_kafka_conf_t **out, stele_err *err);
 
+void lk_sleep_ms(int ms);
+int64_t lk_now_ms(void);
+
+/* --- part.c ------------------------------------------------------ */
+
 /* The partition state for t[partition], made on first use. */
 int lk_part_get(lk_log *l, const lk_topic *t, int32_t partition, lk_part **out,
                 stele_err *err);
 lk_part *lk_part_find(lk_log *l, const char *topic, int32_t partition);
 
+/* --- producer.c -------------------------------------------------- */
+
+/* The transactional producer (which also carries the admin requests),
+ * ready for transactions. */
+int lk_producer_open(lk_log *l, stele_err *err);
+void lk_producer_close(lk_log *l);
 /* Replaces a producer that hit a fatal error (not a fencing) with a new
  * one of the same transactional.id: its init_transactions completes or
  * aborts the transaction the old one left open, so afterwards the outcome
  * of that transaction is settled. STELE_ERETRY while the cluster does not
  * answer (the producer is then absent until a later call succeeds). */
 int lk_producer_renew(lk_log *l, stele_err *err);
-
-void lk_sleep_ms(int ms);
-int64_t lk_now_ms(void);
+/* The producer's delivery report callback: notes each message of the
+ * open transaction delivered (its offset) or failed. */
+void lk_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 
 /* --- topic.c ------------------------------------------------ */
 
@@ -161,7 +173,6 @@ void lk_topic_free(void *t);
 
 /* --- txn.c -------------------------------------------------- */
 
-void lk_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 int lk_txn_begin(stele_log *log, stele_log_txn **out, stele_err *err);
 int lk_txn_produce(stele_log_txn *txn, const char *topic, int32_t partition,
                    const stele_log_record *rec, int64_t *offset_out,
@@ -172,8 +183,6 @@ int lk_txn_send_offset(stele_log_txn *txn, stele_log_consumer *c,
 int lk_txn_commit(stele_log_txn *txn, stele_err *err);
 void lk_txn_abort(stele_log_txn *txn);
 void lk_txn_free(lk_txn *t);
-/* Drops the consumer's offsets from the open transaction (it closes). */
-void lk_txn_forget_consumer(lk_log *l, lk_consumer *c);
 
 /* --- read.c ------------------------------------------------- */
 

@@ -14,8 +14,8 @@
  * init_transactions settles what the old one left open.
  *
  * Every message carries a tag (transaction sequence << 32 | index) as its
- * delivery opaque, so a delivery report that arrives after its
- * transaction ended is recognised and ignored.
+ * delivery opaque, so a delivery report (producer.c) that arrives after
+ * its transaction ended is recognised and ignored.
  */
 #include "internal.h"
 
@@ -69,35 +69,6 @@ static void renew_now(lk_log *l)
 {
     if (l->fatal && !l->fenced)
         lk_producer_renew(l, NULL);
-}
-
-void lk_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    lk_log *l = opaque;
-    lk_txn *t = &l->txn;
-    uintptr_t tag = (uintptr_t)m->_private;
-    size_t idx = (size_t)(tag & 0xffffffffu);
-    (void)rk;
-    if (!t->active || (uint32_t)(tag >> 32) != t->seq || idx >= t->n_msgs)
-        return;
-    t->delivered++;
-    if (m->err) {
-        if (!t->dr_err) {
-            t->dr_err = m->err;
-            snprintf(t->dr_msg, sizeof t->dr_msg, "%s[%d]: %s",
-                     rd_kafka_topic_name(m->rkt), m->partition,
-                     rd_kafka_err2str(m->err));
-        }
-        return;
-    }
-    lk_msg *msg = &t->msgs[idx];
-    if (msg->part->txn_seq == t->seq && m->offset > msg->part->txn_last)
-        msg->part->txn_last = m->offset;
-    if (msg->pending) {
-        lk_pending *p = &t->pending[msg->pending - 1];
-        p->offset = m->offset;
-        p->timestamp = rd_kafka_message_timestamp(m, NULL);
-    }
 }
 
 /* Forgets the transaction's bookkeeping (not librdkafka's). */
@@ -378,18 +349,6 @@ int lk_txn_send_offset(stele_log_txn *txn, stele_log_consumer *c,
         tp = rd_kafka_topic_partition_list_add(g->list, topic, partition);
     tp->offset = next_offset;
     return 0;
-}
-
-void lk_txn_forget_consumer(lk_log *l, lk_consumer *c)
-{
-    lk_txn *t = &l->txn;
-    for (size_t i = 0; i < t->n_offsets; i++) {
-        if (t->offsets[i].consumer != c)
-            continue;
-        rd_kafka_topic_partition_list_destroy(t->offsets[i].list);
-        t->offsets[i] = t->offsets[--t->n_offsets];
-        return;
-    }
 }
 
 /* Every message delivered, and none failed, before anything commits. */

@@ -406,7 +406,6 @@ static void rollback(lpg_log *l)
 
 int lpg_txn_write(lpg_log *l, lpg_txn *t, stele_err *err)
 {
-    lpg_txn_sort_slots(t);
     int rc = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
         if (PQstatus(l->conn) != CONNECTION_OK &&

@@ -1,9 +1,9 @@
 /*
  * internal.h — private to the PostgreSQL log backend: the handle, the
  * prepared statements, the transaction and consumer structs, and the
- * helpers shared by open.c (opening, schema, topics), conn.c
- * (statements, errors, connections), txn.c and commit.c
- * (transactions), read.c (reads), and consumer.c,
+ * helpers shared by open.c (opening, schema), topic.c (topics), conn.c
+ * (statements, errors, connections), util.c (growing arrays), txn.c and
+ * commit.c (transactions), read.c (reads), and consumer.c,
  * rebalance.c and poll.c (consumer groups).
  */
 #ifndef STELE_LOG_PG_INT_H
@@ -136,8 +136,14 @@ int64_t lpg_i64(const PGresult *r, int row, int col);
 int32_t lpg_i32(const PGresult *r, int row, int col);
 bool lpg_bool(const PGresult *r, int row, int col);
 
-/* --- open.c --- */
+/* --- topic.c --- */
 
+int lpg_topic_ensure(stele_log *log, const stele_topic_spec *spec,
+                     stele_err *err);
+int lpg_topic_partitions(stele_log *log, const char *topic, int32_t *n,
+                         stele_err *err);
+/* Frees a cached topic (the topics map's free function). */
+void lpg_topic_free(void *p);
 /* The topic named name (cached); STELE_ENOTFOUND naming it when absent. */
 int lpg_topic_get(lpg_log *l, const char *name, const lpg_topic **out,
                   stele_err *err);
@@ -225,12 +231,6 @@ int lpg_txn_send_offset(stele_log_txn *txn, stele_log_consumer *c,
 int lpg_txn_commit(stele_log_txn *txn, stele_err *err);
 void lpg_txn_abort(stele_log_txn *txn);
 void lpg_txn_free(lpg_txn *t);
-/* Grows *p (*cap elements of size bytes) to hold need; -1 when out of
- * memory or too large. */
-int lpg_grow(void **p, size_t *cap, size_t need, size_t size);
-/* Sorts the slots by (topic, partition), so writers lock partition rows in
- * one order, and points the records at their slots' new numbers. */
-void lpg_txn_sort_slots(lpg_txn *t);
 
 /*
  * Record headers are stored as one bytea, as the SQLite log stores them:
@@ -238,10 +238,16 @@ void lpg_txn_sort_slots(lpg_txn *t);
  * value length, the value (integers little endian).
  */
 
+/* --- util.c --- */
+
+/* Grows *p (*cap elements of size bytes) to hold need; -1 when out of
+ * memory or too large. */
+int lpg_grow(void **p, size_t *cap, size_t need, size_t size);
+
 /* --- commit.c --- */
 
-/* Writes t as one PostgreSQL transaction; t is left as it was filled, for
- * the caller to reset. */
+/* Writes t, its slots sorted by (topic, partition), as one PostgreSQL
+ * transaction; t is left as it was filled, for the caller to reset. */
 int lpg_txn_write(lpg_log *l, lpg_txn *t, stele_err *err);
 
 /* --- read.c --- */

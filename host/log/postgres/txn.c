@@ -17,24 +17,6 @@
 #include "common/err.h"
 #include "common/util.h"
 
-int lpg_grow(void **p, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 16;
-    while (c < need) {
-        if (c > SIZE_MAX / 2 / size)
-            return -1;
-        c *= 2;
-    }
-    void *q = realloc(*p, c * size);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 /* Copies n bytes into the transaction; *at receives where. */
 static int keep(lpg_txn *t, const void *src, size_t n, size_t *at)
 {
@@ -254,7 +236,9 @@ static int slot_cmp(const void *a, const void *b)
     return x->partition < y->partition ? -1 : x->partition > y->partition;
 }
 
-void lpg_txn_sort_slots(lpg_txn *t)
+/* Sorts the slots by (topic, partition), so writers lock partition rows in
+ * one order, and points the records at their slots' new numbers. */
+static void lpg_txn_sort_slots(lpg_txn *t)
 {
     if (t->n_slots)
         qsort(t->slots, t->n_slots, sizeof *t->slots, slot_cmp);
@@ -273,8 +257,10 @@ int lpg_txn_commit(stele_log_txn *txn, stele_err *err)
     lpg_txn *t = (lpg_txn *)txn;
     lpg_log *l = (lpg_log *)txn->log;
     int rc = usable(t, err);
-    if (!rc && (t->n_recs || t->n_offs))
+    if (!rc && (t->n_recs || t->n_offs)) {
+        lpg_txn_sort_slots(t);
         rc = lpg_txn_write(l, t, err);
+    }
     txn_reset(t);
     return rc;
 }

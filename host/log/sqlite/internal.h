@@ -1,7 +1,8 @@
 /*
  * internal.h — private to the SQLite log backend: the handle and
- * helpers shared by open.c (opening, topics), txn.c,
- * read.c and consumer.c (consumer groups).
+ * helpers shared by open.c (opening), topic.c (topics), stmt.c (the
+ * statements and running them), txn.c, read.c and consumer.c (consumer
+ * groups).
  */
 #ifndef STELE_LOG_SQLITE_INT_H
 #define STELE_LOG_SQLITE_INT_H
@@ -73,10 +74,22 @@ typedef struct lsq_log {
     stele_set64 *unchecked_seen; /* partitions said to be read unchecked */
 } lsq_log;
 
+/* The SQL of each statement (stmt.c), prepared by open.c. */
+extern const char *const lsq_stmt_sql[ST_COUNT];
+
+/* The STELE_E* code of the SQLite status rc. */
+int lsq_status_of(int rc);
+
 /* Fills err from the SQLite status rc ("<path>: <what>: <sqlite message>")
  * and returns the matching STELE_E* code. */
 int lsq_fail(lsq_log *l, int rc, stele_err *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Topics (topic.c). */
+int lsq_topic_ensure(stele_log *log, const stele_topic_spec *spec,
+                     stele_err *err);
+int lsq_topic_partitions(stele_log *log, const char *topic, int32_t *n,
+                         stele_err *err);
 
 /* The topic named name (cached); STELE_ENOTFOUND naming it when absent. */
 int lsq_topic_get(lsq_log *l, const char *name, const lsq_topic **out,

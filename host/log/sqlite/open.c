@@ -28,7 +28,6 @@
 #include "internal.h"
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,232 +65,7 @@ static const char *const schema_sql =
 /* The tables whose rows carry a crc since schema version 2. */
 static const char *const crc_tables[] = {"records", "compacted"};
 
-#define ROW_COLUMNS "off, ts, key, value, headers, crc"
-
-/* retention: at most ?5 records from the lowest offset, before the first
- * one to keep (found in offset order: the walk costs the records it
- * deletes) */
-#define EXPIRE_SQL(table)                                                  \
-    "WITH b(b) AS (SELECT min(?3, min(off) + ?5) FROM " table              \
-    " WHERE topic_id = ?1 AND part = ?2)"                                  \
-    " DELETE FROM " table " WHERE topic_id = ?1 AND part = ?2"             \
-    " AND off < coalesce((SELECT off FROM " table                          \
-    " WHERE topic_id = ?1 AND part = ?2 AND off < (SELECT b FROM b)"       \
-    " AND ts >= ?4 ORDER BY off LIMIT 1), (SELECT b FROM b))"
-
-static const char *const stmt_sql[ST_COUNT] = {
-    [ST_BEGIN] = "BEGIN",
-    [ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
-    [ST_COMMIT] = "COMMIT",
-    [ST_ROLLBACK] = "ROLLBACK",
-    [ST_TOPIC_GET] =
-        "SELECT id, partitions, compacted FROM topics WHERE name = ?1",
-    [ST_TOPIC_INSERT] =
-        "INSERT INTO topics(name, partitions, compacted) VALUES (?1, ?2, ?3)",
-    [ST_PART_INSERT] = "INSERT INTO partitions(topic_id, part, next_offset)"
-                       " VALUES (?1, ?2, 0)",
-    [ST_PART_GET] = "SELECT next_offset FROM partitions"
-                    " WHERE topic_id = ?1 AND part = ?2",
-    [ST_PART_SET] = "UPDATE partitions SET next_offset = ?3"
-                    " WHERE topic_id = ?1 AND part = ?2",
-    [ST_PART_ALL] = "SELECT part, next_offset FROM partitions"
-                    " WHERE topic_id = ?1 ORDER BY part",
-    [ST_REC_INSERT] =
-        "INSERT INTO records(topic_id, part, off, ts, key, value, headers,"
-        " crc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [ST_CMP_UPSERT] =
-        "INSERT INTO compacted(topic_id, part, off, ts, key, value, headers,"
-        " crc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-        " ON CONFLICT(topic_id, part, key) DO UPDATE SET off = excluded.off,"
-        " ts = excluded.ts, value = excluded.value,"
-        " headers = excluded.headers, crc = excluded.crc",
-    [ST_REC_READ] = "SELECT " ROW_COLUMNS " FROM records"
-                    " WHERE topic_id = ?1 AND part = ?2 AND off >= ?3"
-                    " ORDER BY off LIMIT ?4",
-    [ST_CMP_READ] = "SELECT " ROW_COLUMNS " FROM compacted"
-                    " WHERE topic_id = ?1 AND part = ?2 AND off >= ?3"
-                    " ORDER BY off LIMIT ?4",
-    [ST_CMP_GET] = "SELECT " ROW_COLUMNS " FROM compacted"
-                   " WHERE topic_id = ?1 AND part = ?2 AND key = ?3",
-    [ST_GRP_GET] = "SELECT next_offset FROM group_offsets"
-                   " WHERE grp = ?1 AND topic_id = ?2 AND part = ?3",
-    [ST_GRP_SET] = "INSERT INTO group_offsets(grp, topic_id, part, next_offset)"
-                   " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(grp, topic_id, part)"
-                   " DO UPDATE SET next_offset = excluded.next_offset",
-    [ST_DATA_VERSION] = "PRAGMA data_version",
-    [ST_REC_EXPIRE] = EXPIRE_SQL("records"),
-    [ST_CMP_EXPIRE] = EXPIRE_SQL("compacted"),
-};
-
 static const stele_log_ops sqlite_ops;
-
-static int status_of(int rc)
-{
-    switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED: return STELE_ERETRY;
-    case SQLITE_NOMEM: return STELE_ENOMEM;
-    case SQLITE_TOOBIG: return STELE_EINVAL;
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-    case SQLITE_CONSTRAINT: /* an offset taken twice: the file is broken */
-    case SQLITE_MISUSE: return STELE_EFATAL;
-    default: return STELE_EIO;
-    }
-}
-
-int lsq_fail(lsq_log *l, int rc, stele_err *err, const char *fmt, ...)
-{
-    char what[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    const char *msg = l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc);
-    return stele_err_set(err, status_of(rc), "%s: %s: %s (sqlite %d)", l->path,
-                         what, msg, rc);
-}
-
-int lsq_step_done(sqlite3_stmt *s)
-{
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-int lsq_exec(lsq_log *l, enum lsq_stmt id, stele_err *err)
-{
-    int rc = lsq_step_done(l->st[id]);
-    return rc ? lsq_fail(l, rc, err, "%s", stmt_sql[id]) : 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* Topics                                                               */
-
-static int topic_load(lsq_log *l, const char *name, lsq_topic **out,
-                      stele_err *err)
-{
-    sqlite3_stmt *s = l->st[ST_TOPIC_GET];
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    *out = NULL;
-    if (rc == SQLITE_ROW) {
-        size_t len = strlen(name);
-        lsq_topic *t = malloc(sizeof *t + len + 1);
-        if (!t) {
-            sqlite3_reset(s);
-            return stele_err_set(err, STELE_ENOMEM, "topic '%s'", name);
-        }
-        t->id = sqlite3_column_int64(s, 0);
-        t->partitions = sqlite3_column_int(s, 1);
-        t->compacted = sqlite3_column_int(s, 2) != 0;
-        memcpy(t->name, name, len + 1);
-        *out = t;
-        rc = SQLITE_DONE;
-    }
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE)
-        return lsq_fail(l, rc, err, "looking up topic '%s'", name);
-    return 0;
-}
-
-int lsq_topic_get(lsq_log *l, const char *name, const lsq_topic **out,
-                  stele_err *err)
-{
-    lsq_topic *t = stele_map_gets(l->topics, name);
-    if (!t) {
-        int rc = topic_load(l, name, &t, err);
-        if (rc)
-            return rc;
-        if (!t)
-            return stele_err_set(err, STELE_ENOTFOUND,
-                                 "%s: topic '%s' does not exist", l->path,
-                                 name);
-        if (stele_map_put(l->topics, t->name, strlen(t->name), t, NULL)) {
-            free(t);
-            return stele_err_set(err, STELE_ENOMEM, "topic '%s'", name);
-        }
-    }
-    *out = t;
-    return 0;
-}
-
-int lsq_check_partition(const lsq_topic *t, int32_t partition, stele_err *err)
-{
-    return stele_log_check_partition(t->name, t->partitions, partition, err);
-}
-
-static int topic_compare(const lsq_topic *t, const stele_topic_spec *spec,
-                         stele_err *err)
-{
-    return stele_log_topic_matches(t->name, t->partitions, t->compacted, spec,
-                                   err);
-}
-
-static int topic_create(lsq_log *l, const stele_topic_spec *spec,
-                        stele_err *err)
-{
-    sqlite3_stmt *s = l->st[ST_TOPIC_INSERT];
-    sqlite3_bind_text(s, 1, spec->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 2, spec->partitions);
-    sqlite3_bind_int(s, 3, spec->compacted);
-    int rc = lsq_step_done(s);
-    if (rc)
-        return lsq_fail(l, rc, err, "creating topic '%s'", spec->name);
-    int64_t id = sqlite3_last_insert_rowid(l->db);
-    s = l->st[ST_PART_INSERT];
-    for (int32_t p = 0; p < spec->partitions; p++) {
-        sqlite3_bind_int64(s, 1, id);
-        sqlite3_bind_int(s, 2, p);
-        if ((rc = lsq_step_done(s)))
-            return lsq_fail(l, rc, err, "creating topic '%s' partition %d",
-                            spec->name, p);
-    }
-    return 0;
-}
-
-static int sq_topic_ensure(stele_log *log, const stele_topic_spec *spec,
-                           stele_err *err)
-{
-    lsq_log *l = (lsq_log *)log;
-    lsq_topic *t = stele_map_gets(l->topics, spec->name);
-    if (t)
-        return topic_compare(t, spec, err);
-    if (l->txn.active)
-        return stele_err_set(err, STELE_EINVAL,
-                             "%s: topic '%s': cannot create a topic inside "
-                             "a transaction",
-                             l->path, spec->name);
-    int rc = lsq_exec(l, ST_BEGIN_IMMEDIATE, err);
-    if (rc) {
-        stele_err_prefix(err, "topic '%s'", spec->name);
-        return rc;
-    }
-    rc = topic_load(l, spec->name, &t, err);
-    if (!rc && t)
-        rc = topic_compare(t, spec, err);
-    else if (!rc)
-        rc = topic_create(l, spec, err);
-    free(t);
-    if (!rc)
-        rc = lsq_exec(l, ST_COMMIT, err);
-    if (rc) {
-        lsq_step_done(l->st[ST_ROLLBACK]);
-        return rc;
-    }
-    const lsq_topic *cached;
-    return lsq_topic_get(l, spec->name, &cached, err);
-}
-
-static int sq_topic_partitions(stele_log *log, const char *topic, int32_t *n,
-                               stele_err *err)
-{
-    const lsq_topic *t;
-    int rc = lsq_topic_get((lsq_log *)log, topic, &t, err);
-    if (!rc)
-        *n = t->partitions;
-    return rc;
-}
 
 /* ------------------------------------------------------------------ */
 /* Opening and closing                                                  */
@@ -326,7 +100,7 @@ static int pragma_int(lsq_log *l, const char *sql, int64_t *v, stele_err *err)
     if (rc)
         lsq_fail(l, rc, err, "%s", sql);
     sqlite3_finalize(s);
-    return rc ? status_of(rc) : 0;
+    return rc ? lsq_status_of(rc) : 0;
 }
 
 /* Adds the crc column to table unless it has one (a version 1 file). */
@@ -409,10 +183,10 @@ static int configure(lsq_log *l, stele_err *err)
     if (version < SCHEMA_VERSION && (rc = schema_ensure(l, err)))
         return rc;
     for (int i = 0; i < ST_COUNT; i++) {
-        rc = sqlite3_prepare_v3(l->db, stmt_sql[i], -1,
+        rc = sqlite3_prepare_v3(l->db, lsq_stmt_sql[i], -1,
                                 SQLITE_PREPARE_PERSISTENT, &l->st[i], NULL);
         if (rc)
-            return lsq_fail(l, rc, err, "preparing %s", stmt_sql[i]);
+            return lsq_fail(l, rc, err, "preparing %s", lsq_stmt_sql[i]);
     }
     return 0;
 }
@@ -449,8 +223,8 @@ int stele_log_open_sqlite(const char *path, stele_log **out, stele_err *err)
 static const stele_log_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
-    .topic_ensure = sq_topic_ensure,
-    .topic_partitions = sq_topic_partitions,
+    .topic_ensure = lsq_topic_ensure,
+    .topic_partitions = lsq_topic_partitions,
     .txn_begin = lsq_txn_begin,
     .txn_produce = lsq_txn_produce,
     .txn_send_offset = lsq_txn_send_offset,

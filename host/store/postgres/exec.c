@@ -1,8 +1,8 @@
 /* The PostgreSQL store's statements: libpq's pipeline inside a
  * transaction (queued commands, their results read in order, the first
  * error kept for commit), statements prepared once per connection, and the
- * synchronous path outside a transaction. open.c has the connection
- * and the transaction boundaries. */
+ * synchronous path outside a transaction. open.c has the transaction
+ * boundaries, conn.c the connection and its errors. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

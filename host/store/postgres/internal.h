@@ -1,7 +1,8 @@
 /* internal.h — the PostgreSQL read-model store's private parts:
  * the handle, the statement cache and the SQL translation shared by
- * open.c (connection, transactions, pipeline) and sql.c
- * (placeholders, prepared statements, parameters, rows). */
+ * open.c (opening, transactions), conn.c (errors, reconnecting), exec.c
+ * (the pipeline) and sql.c (placeholders, prepared statements,
+ * parameters, rows). */
 #ifndef STELE_STORE_PG_PRIV_H
 #define STELE_STORE_PG_PRIV_H
 
@@ -115,7 +116,7 @@ void pg_params_free(pg_params *p);
 int pg_rows_deliver(pg_store *s, PGresult *res, const char *sql,
                     stele_row_cb cb, void *opaque, stele_err *err);
 
-/* --- open.c: the connection and errors --- */
+/* --- conn.c: the connection and errors --- */
 
 /* Fills err from a failed result (res may be NULL: the connection's
  * error) for statement sql, classifying the SQLSTATE; returns the code. */
@@ -133,6 +134,10 @@ void pg_scrub(const pg_store *s, stele_err *e);
 bool pg_stale_statement(const char *state);
 /* Runs a simple command and discards its result. */
 int pg_run_simple(pg_store *s, const char *sql, stele_err *err);
+/* Settings every session needs, again after a reconnection. */
+int pg_session_setup(pg_store *s, stele_err *err);
+/* Resets the connection (the server forgets the prepared statements). */
+int pg_reconnect(pg_store *s, stele_err *err);
 /* Reconnects when the connection is known to be lost. */
 int pg_ensure_connected(pg_store *s, stele_err *err);
 /* Empties the statement cache when it has grown past PG_MAX_STMTS. */
