@@ -120,13 +120,13 @@ static int decide_and_write(batch *b, envelope *env, typed_values *cmd_tv,
                  "aggregate %s %s cannot be rebuilt from its events: %s "
                  "(fix the cause, then run stele replay)",
                  a->def->type, env->aggregate_id, cur->data);
-        return reject(b, env, "AGGREGATE_BROKEN", msg, version, err);
+        return commands_reject(b, env, "AGGREGATE_BROKEN", msg, version, err);
     }
     if (env->has_expected && env->expected_version != version) {
         char msg[128];
         snprintf(msg, sizeof msg, "expected version %" PRId64
                  ", current version %" PRId64, env->expected_version, version);
-        return reject(b, env, "CONFLICT", msg, version, err);
+        return commands_reject(b, env, "CONFLICT", msg, version, err);
     }
     if (commands_crashed_out(b, env, version, &rc, err))
         return rc;
@@ -156,7 +156,7 @@ static int decide_and_write(batch *b, envelope *env, typed_values *cmd_tv,
                          .value = &cv};
     stele_decision d = {.e = e, .agg = a};
     for (size_t i = 0; i < a->def->n_events; i++)
-        typed_values_release_all(&a->events[i]);
+        engine_values_release_all(&a->events[i]);
     guard_begin(env->rec->topic, env->rec->partition, env->rec->offset,
                 env->command_id);
     guard_call(GUARD_DECIDE);
@@ -166,10 +166,10 @@ static int decide_and_write(batch *b, envelope *env, typed_values *cmd_tv,
         char msg[sizeof d.fault_msg + 32];
         snprintf(msg, sizeof msg, "decide failed: %s",
                  d.fault ? d.fault_msg : stele_strstatus(rc));
-        return reject(b, env, "PLUGIN_ERROR", msg, version, err);
+        return commands_reject(b, env, "PLUGIN_ERROR", msg, version, err);
     }
     if (d.rejected)
-        return reject(b, env, d.code, d.message, version, err);
+        return commands_reject(b, env, d.code, d.message, version, err);
 
     /* Apply every event to the state before writing anything: an evolve
      * failure rejects the whole command. */
@@ -199,7 +199,7 @@ static int decide_and_write(batch *b, envelope *env, typed_values *cmd_tv,
             char msg[300];
             snprintf(msg, sizeof msg, "evolve failed on %s: %s", event.type,
                      stele_strstatus(rc));
-            return reject(b, env, "PLUGIN_ERROR", msg, version, err);
+            return commands_reject(b, env, "PLUGIN_ERROR", msg, version, err);
         }
     }
     for (size_t i = 0; i < d.n; i++)
@@ -214,7 +214,7 @@ static int decide_and_write(batch *b, envelope *env, typed_values *cmd_tv,
             return rc;
     }
 
-    return write_accepted(b, env, new_version, ids, d.n, err);
+    return commands_write_accepted(b, env, new_version, ids, d.n, err);
 }
 
 /* An id the host can put in a result: 1..MAX_ID_LEN bytes of UTF-8
@@ -269,11 +269,11 @@ static int handle_record(batch *b, const stele_log_record *rec,
 {
     stele_engine *e = b->e;
     envelope env = {.rec = rec,
-                    .agg = aggregate_by_commands_topic(e, rec->topic)};
+                    .agg = engine_aggregate_by_commands_topic(e, rec->topic)};
     if (env.agg)
         env.agg_index = (size_t)(env.agg - e->aggs);
     if (!env.agg)
-        return dead_letter(b, rec, "no aggregate for this topic", err);
+        return commands_dead_letter(b, rec, "no aggregate for this topic", err);
     aggregate *a = env.agg;
     /* A record the log could not read whole (its stored headers are
      * corrupt) has no command id to answer: out of the way, and the
@@ -282,13 +282,13 @@ static int handle_record(batch *b, const stele_log_record *rec,
         char why[160];
         snprintf(why, sizeof why, "the stored command is unreadable: %s",
                  rec->damaged);
-        return dead_letter(b, rec, why, err);
+        return commands_dead_letter(b, rec, why, err);
     }
 
     size_t len;
-    const char *v = header_get(rec, H_COMMAND_ID, &len);
+    const char *v = engine_header_get(rec, H_COMMAND_ID, &len);
     if (!v || !id_ok(v, len))
-        return dead_letter(b, rec,
+        return commands_dead_letter(b, rec,
                            "missing or malformed command_id header: no "
                            "result can be addressed",
                            err);
@@ -298,11 +298,11 @@ static int handle_record(batch *b, const stele_log_record *rec,
         memcpy(env.aggregate_id, rec->key, rec->key_len);
         env.aggregate_id[rec->key_len] = '\0';
     }
-    header_str(rec, H_CORRELATION_ID, env.correlation_id,
+    engine_header_str(rec, H_CORRELATION_ID, env.correlation_id,
                sizeof env.correlation_id);
     if (!env.correlation_id[0])
         memcpy(env.correlation_id, env.command_id, len + 1);
-    header_str(rec, H_USER, env.user, sizeof env.user);
+    engine_header_str(rec, H_USER, env.user, sizeof env.user);
 
     /* Only the owner of an aggregate's partition decides its commands; a
      * command another producer put elsewhere is routed (engine.misrouted):
@@ -363,7 +363,7 @@ static int handle_record(batch *b, const stele_log_record *rec,
                  "partition %d (murmur2 of its id)",
                  (int)rec->partition, env.aggregate_id, (int)home);
         b->stats.commands++;
-        return reject(b, &env, "MISROUTED", msg, 0, err);
+        return commands_reject(b, &env, "MISROUTED", msg, 0, err);
     }
     if (stele_map_put(b->seen, key, kl,
                       (void *)(intptr_t)(rec->partition + 1), NULL) != 0)
@@ -371,20 +371,20 @@ static int handle_record(batch *b, const stele_log_record *rec,
     b->stats.commands++;
 
     if (!env.aggregate_id[0])
-        return reject(b, &env, "BAD_COMMAND",
+        return commands_reject(b, &env, "BAD_COMMAND",
                       "the record key (aggregate id) is missing or malformed",
                       0, err);
-    v = header_get(rec, H_EXPECTED_VERSION, &len);
+    v = engine_header_get(rec, H_EXPECTED_VERSION, &len);
     if (v && len > 0) {
         char buf[24], *end;
         if (len >= sizeof buf)
-            return reject(b, &env, "BAD_COMMAND", "bad expected_version", 0,
+            return commands_reject(b, &env, "BAD_COMMAND", "bad expected_version", 0,
                           err);
         memcpy(buf, v, len);
         buf[len] = '\0';
         env.expected_version = strtoll(buf, &end, 10);
         if (*end || env.expected_version < 0)
-            return reject(b, &env, "BAD_COMMAND", "bad expected_version", 0,
+            return commands_reject(b, &env, "BAD_COMMAND", "bad expected_version", 0,
                           err);
         env.has_expected = true;
     }
@@ -392,7 +392,7 @@ static int handle_record(batch *b, const stele_log_record *rec,
         char msg[128];
         snprintf(msg, sizeof msg, "value of %zu bytes exceeds the limit of "
                  "%lld", rec->value_len, (long long)e->cfg->max_value_bytes);
-        return reject(b, &env, "TOO_LARGE", msg, 0, err);
+        return commands_reject(b, &env, "TOO_LARGE", msg, 0, err);
     }
 
     stele_err cerr = {0};
@@ -400,7 +400,7 @@ static int handle_record(batch *b, const stele_log_record *rec,
     const stele_schema *writer;
     if (stele_codec_wire_id(rec->value, rec->value_len, &id, &cerr) != 0 ||
         stele_codec_schema_by_id(e->codec, id, &writer, &cerr) != 0)
-        return reject(b, &env, "BAD_COMMAND", cerr.msg, 0, err);
+        return commands_reject(b, &env, "BAD_COMMAND", cerr.msg, 0, err);
     typed_values *tv = NULL;
     for (size_t i = 0; i < a->def->n_commands; i++)
         if (strcmp(a->commands[i].name, writer->name) == 0)
@@ -409,15 +409,15 @@ static int handle_record(batch *b, const stele_log_record *rec,
         char msg[300];
         snprintf(msg, sizeof msg, "aggregate %s has no command %s",
                  a->def->type, writer->name);
-        return reject(b, &env, "UNKNOWN_COMMAND", msg, 0, err);
+        return commands_reject(b, &env, "UNKNOWN_COMMAND", msg, 0, err);
     }
     avro_value_t *cmd_value;
-    typed_values_release_all(tv);
-    if ((rc = typed_values_take(tv, &cmd_value, err)))
+    engine_values_release_all(tv);
+    if ((rc = engine_values_take(tv, &cmd_value, err)))
         return rc;
     if (stele_codec_decode(e->codec, rec->value, rec->value_len, tv->schema,
                            cmd_value, &cerr) != 0)
-        return reject(b, &env, "BAD_COMMAND", cerr.msg, 0, err);
+        return commands_reject(b, &env, "BAD_COMMAND", cerr.msg, 0, err);
     return decide_and_write(b, &env, tv, cmd_value, err);
 }
 
@@ -559,7 +559,7 @@ static size_t hold_unrestored(stele_engine *e, stele_log_batch **ins,
         size_t w = 0;
         for (size_t i = 0; i < b->n; i++) {
             const stele_log_record *r = &b->records[i];
-            aggregate *a = aggregate_by_commands_topic(e, r->topic);
+            aggregate *a = engine_aggregate_by_commands_topic(e, r->topic);
             if (!a || r->partition < 0 || r->partition >= a->partitions ||
                 !a->unrestored[r->partition]) {
                 b->records[w++] = *r;

@@ -149,7 +149,7 @@ static int restore_partition(stele_engine *e, aggregate *a, int32_t p,
                     "unreadable headers: rebuilding from events",
                     a->t_state, (int)p, stale);
         stele_state_drop_partition(a->cache, p);
-        rc = replay_partition(e, a, p, &events, &states, err);
+        rc = engine_replay_partition(e, a, p, &events, &states, err);
         e->stats.events_replayed += events;
     }
     if (rc != 0)
@@ -163,7 +163,7 @@ void commands_on_assigned(void *opaque, stele_log_consumer *c,
     (void)c;
     stele_engine *e = opaque;
     for (size_t i = 0; i < n; i++) {
-        aggregate *a = aggregate_by_commands_topic(e, tps[i].topic);
+        aggregate *a = engine_aggregate_by_commands_topic(e, tps[i].topic);
         if (!a)
             continue;
         stele_err err;
@@ -189,7 +189,7 @@ void commands_on_assigned(void *opaque, stele_log_consumer *c,
 void commands_mark_unrestored(stele_engine *e, const char *commands_topic,
                               int32_t partition)
 {
-    aggregate *a = aggregate_by_commands_topic(e, commands_topic);
+    aggregate *a = engine_aggregate_by_commands_topic(e, commands_topic);
     if (a)
         mark_unrestored(e, a, partition, true);
 }
@@ -232,7 +232,7 @@ void commands_on_revoked(void *opaque, stele_log_consumer *c,
     if (n > 0)
         e->cmd_revokes++;
     for (size_t i = 0; i < n; i++) {
-        aggregate *a = aggregate_by_commands_topic(e, tps[i].topic);
+        aggregate *a = engine_aggregate_by_commands_topic(e, tps[i].topic);
         int32_t p = tps[i].partition;
         if (!a)
             continue;

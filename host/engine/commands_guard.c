@@ -29,8 +29,8 @@ bool commands_crashed_out(batch *b, const envelope *env, int64_t version,
              why);
     char reason[sizeof msg + 32];
     snprintf(reason, sizeof reason, "PLUGIN_CRASHED: %s", msg);
-    *rc = reject(b, env, "PLUGIN_CRASHED", msg, version, err);
+    *rc = commands_reject(b, env, "PLUGIN_CRASHED", msg, version, err);
     if (*rc == 0)
-        *rc = dead_letter(b, rec, reason, err);
+        *rc = commands_dead_letter(b, rec, reason, err);
     return true;
 }

@@ -62,7 +62,7 @@ static int write_result(batch *b, const envelope *env, json_t *result,
     return rc;
 }
 
-int reject(batch *b, const envelope *env, const char *code, const char *message,
+int commands_reject(batch *b, const envelope *env, const char *code, const char *message,
            int64_t version, stele_err *err)
 {
     json_t *result = result_new("rejected", env, version);
@@ -75,7 +75,7 @@ int reject(batch *b, const envelope *env, const char *code, const char *message,
     return write_result(b, env, result, err);
 }
 
-int write_accepted(batch *b, const envelope *env, int64_t version,
+int commands_write_accepted(batch *b, const envelope *env, int64_t version,
                    char ids[][STELE_ULID_LEN + 1], size_t n, stele_err *err)
 {
     json_t *result = result_new("accepted", env, version);
@@ -93,7 +93,7 @@ int write_accepted(batch *b, const envelope *env, int64_t version,
     return write_result(b, env, result, err);
 }
 
-int dead_letter(batch *b, const stele_log_record *rec, const char *reason,
+int commands_dead_letter(batch *b, const stele_log_record *rec, const char *reason,
                 stele_err *err)
 {
     char partition[16], offset[24];

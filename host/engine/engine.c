@@ -11,104 +11,6 @@
 #include "internal.h"
 #include "open/open.h"
 
-static stele_log_level level_from_name(const char *name)
-{
-    if (!name || strcmp(name, "info") == 0)
-        return STELE_LOG_INFO;
-    if (strcmp(name, "error") == 0)
-        return STELE_LOG_ERROR;
-    if (strcmp(name, "warn") == 0)
-        return STELE_LOG_WARN;
-    return STELE_LOG_DEBUG;
-}
-
-void engine_logf(stele_engine *e, stele_log_level level, const char *fmt, ...)
-{
-    static const char *names[] = {"error", "warn", "info", "debug"};
-    if (level > level_from_name(e->cfg->log_level))
-        return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "stele %s: %s\n", names[level], line);
-}
-
-int typed_values_take(typed_values *tv, avro_value_t **out, stele_err *err)
-{
-    if (tv->used == tv->cap) {
-        size_t ncap = tv->cap ? tv->cap * 2 : 8;
-        avro_value_t *nv = realloc(tv->values, ncap * sizeof *nv);
-        if (!nv)
-            return stele_err_set(err, STELE_ENOMEM, "out of memory");
-        tv->values = nv;
-        for (size_t i = tv->cap; i < ncap; i++) {
-            int rc = stele_codec_value_new(tv->schema, &tv->values[i], err);
-            if (rc != 0) {
-                tv->cap = i;
-                return rc;
-            }
-        }
-        tv->cap = ncap;
-    }
-    *out = &tv->values[tv->used++];
-    return 0;
-}
-
-void typed_values_release_all(typed_values *tv) { tv->used = 0; }
-
-void typed_values_free(typed_values *tv)
-{
-    for (size_t i = 0; i < tv->cap; i++)
-        avro_value_decref(&tv->values[i]);
-    free(tv->values);
-    tv->values = NULL;
-    tv->cap = tv->used = 0;
-}
-
-const char *header_get(const stele_log_record *r, const char *name,
-                       size_t *len)
-{
-    for (size_t i = 0; i < r->n_headers; i++)
-        if (strcmp(r->headers[i].name, name) == 0) {
-            *len = r->headers[i].len;
-            return r->headers[i].value ? r->headers[i].value : "";
-        }
-    return NULL;
-}
-
-const char *header_str(const stele_log_record *r, const char *name, char *buf,
-                       size_t size)
-{
-    size_t len;
-    const char *v = header_get(r, name, &len);
-    if (!v)
-        len = 0;
-    if (len >= size)
-        len = size - 1;
-    if (len)
-        memcpy(buf, v, len);
-    buf[len] = '\0';
-    return buf;
-}
-
-aggregate *aggregate_by_type(stele_engine *e, const char *type)
-{
-    for (size_t i = 0; i < e->n_aggs; i++)
-        if (strcmp(e->aggs[i].def->type, type) == 0)
-            return &e->aggs[i];
-    return NULL;
-}
-
-aggregate *aggregate_by_commands_topic(stele_engine *e, const char *topic)
-{
-    for (size_t i = 0; i < e->n_aggs; i++)
-        if (strcmp(e->aggs[i].t_commands, topic) == 0)
-            return &e->aggs[i];
-    return NULL;
-}
-
 static char *topic_name(const char *app, const char *type, const char *suffix)
 {
     size_t n = strlen(app) + strlen(type) + strlen(suffix) + 3;
@@ -259,10 +161,10 @@ static void aggregate_free(aggregate *a)
 {
     if (a->commands)
         for (size_t i = 0; i < a->def->n_commands; i++)
-            typed_values_free(&a->commands[i]);
+            engine_values_free(&a->commands[i]);
     if (a->events)
         for (size_t i = 0; i < a->def->n_events; i++)
-            typed_values_free(&a->events[i]);
+            engine_values_free(&a->events[i]);
     free(a->commands);
     free(a->events);
     if (a->state.iface) /* made after its schema: a failed setup may not */
@@ -591,9 +493,7 @@ void stele_engine_stats_get(const stele_engine *e, stele_engine_stats *s)
     *s = e->stats;
 }
 
-/* Steps until there is no work left. A failing projector does not stop
- * the others from catching up: its first error is returned at the end. */
-static int until_idle(stele_engine *e, bool commands, size_t *did,
+int engine_until_idle(stele_engine *e, bool commands, size_t *did,
                       stele_err *err)
 {
     *did = 0;
@@ -625,21 +525,11 @@ int stele_engine_drain(stele_engine *e, size_t *did, stele_err *err)
     if (!e->local)
         return 0; /* joining the groups would take work from the hosts */
     /* a reader does not decide commands: that writes */
-    return until_idle(e, !e->reader, did, err);
+    return engine_until_idle(e, !e->reader, did, err);
 }
 
 int stele_engine_catch_up(stele_engine *e, size_t *did, stele_err *err)
 {
-    return until_idle(e, false, did, err);
+    return engine_until_idle(e, false, did, err);
 }
 
-int stele_engine_repair_projections(stele_engine *e, size_t *repaired,
-                                    size_t *left, stele_err *err)
-{
-    *repaired = *left = 0;
-    /* Own the projectors' groups (refused below when a host runs them),
-     * caught up to the end of the log. */
-    size_t did;
-    int rc = until_idle(e, false, &did, err);
-    return rc ? rc : projections_repair(e, repaired, left, err);
-}

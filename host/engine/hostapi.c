@@ -40,7 +40,7 @@ static int api_emit(stele_decision *d, const char *event_type, stele_value *out)
     }
     avro_value_t *v;
     stele_err err;
-    if (typed_values_take(tv, &v, &err) != 0 ||
+    if (engine_values_take(tv, &v, &err) != 0 ||
         stele_codec_value_reset(tv->schema, v, &err) != 0) {
         d->fault = err.code;
         snprintf(d->fault_msg, sizeof d->fault_msg, "emit %s: %s", event_type,

@@ -199,17 +199,22 @@ struct stele_query_ctx {
 };
 
 /* engine.c */
-int typed_values_take(typed_values *tv, avro_value_t **out, stele_err *err);
-void typed_values_release_all(typed_values *tv);
-void typed_values_free(typed_values *tv);
-const char *header_get(const stele_log_record *r, const char *name,
+int engine_values_take(typed_values *tv, avro_value_t **out, stele_err *err);
+void engine_values_release_all(typed_values *tv);
+void engine_values_free(typed_values *tv);
+const char *engine_header_get(const stele_log_record *r, const char *name,
                        size_t *len);
 /* Copies a header into buf as a NUL-terminated string; "" when absent. */
-const char *header_str(const stele_log_record *r, const char *name, char *buf,
+const char *engine_header_str(const stele_log_record *r, const char *name, char *buf,
                        size_t size);
-aggregate *aggregate_by_type(stele_engine *e, const char *type);
+aggregate *engine_aggregate_by_type(stele_engine *e, const char *type);
 /* The aggregate whose commands topic this is; NULL when none. */
-aggregate *aggregate_by_commands_topic(stele_engine *e, const char *topic);
+aggregate *engine_aggregate_by_commands_topic(stele_engine *e, const char *topic);
+/* Steps commands (when commands) and projectors until there is no work
+ * left; did counts the records handled. A failing projector does not stop
+ * the others from catching up: its first error is returned at the end. */
+int engine_until_idle(stele_engine *e, bool commands, size_t *did,
+                      stele_err *err);
 void engine_logf(stele_engine *e, stele_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -244,15 +249,15 @@ int projections_step(stele_engine *e, int timeout_ms, bool isolate,
 /* How long a projector waits after its n-th failure in a row (n >= 1):
  * 100 ms, doubling, at most PROJECTOR_RETRY_MAX_MS. */
 #define PROJECTOR_RETRY_MAX_MS 10000
-int64_t projector_retry_ms(int failures);
+int64_t projections_retry_ms(int failures);
 void projections_close(stele_engine *e);
 
 /* The namespace of a projector's read model at a version. */
-void projector_namespace(const char *name, int version, char *out,
+void projections_namespace(const char *name, int version, char *out,
                          size_t size);
 /* Makes unqualified table names resolve in every projector's serving read
  * model (before a query). */
-int use_serving_namespaces(stele_engine *e, stele_err *err);
+int projections_use_serving(stele_engine *e, stele_err *err);
 
 /* verify.c: whether the registry still gives every id this host writes
  * with to its schema; STELE_EFATAL when not (stop writing), the
@@ -262,7 +267,7 @@ int engine_verify_ids(stele_engine *e, stele_err *err);
 
 /* reading.c: why an event type a reader met is not one it declares, for
  * its message (into buf). */
-const char *undeclared_hint(stele_engine *e, const char *type, char *buf,
+const char *engine_undeclared_hint(stele_engine *e, const char *type, char *buf,
                             size_t size);
 
 /* status.c: appends {"aggregate", "id", "partition", "version",
@@ -285,20 +290,20 @@ int projections_repair(stele_engine *e, size_t *repaired, size_t *left,
 bool engine_record_fault(int rc);
 
 /* replay.c */
-int replay_partition(stele_engine *e, aggregate *a, int32_t partition,
+int engine_replay_partition(stele_engine *e, aggregate *a, int32_t partition,
                      size_t *events, size_t *states, stele_err *err);
 /* Fills meta from an event record's headers and position; its strings
  * point into strbuf (about the size of the record's headers). */
-void event_meta_fill(const stele_log_record *r, stele_event_meta *meta,
+void engine_event_meta_fill(const stele_log_record *r, stele_event_meta *meta,
                      char *strbuf, size_t strbuf_size);
 /* Reads a stored event into the events a reader declares (want), through
  * upcasters and resolution, appending them to ev; errors name the record's
  * topic[partition]@offset. */
-int read_stored_event(stele_engine *e, const stele_log_record *r,
+int engine_read_stored_event(stele_engine *e, const stele_log_record *r,
                       stele_codec_want_fn want, void *opaque,
                       stele_codec_events *ev, stele_err *err);
 /* The want function of an aggregate (opaque): the schemas of its events. */
-const stele_schema *aggregate_wants(void *opaque, const char *type);
+const stele_schema *engine_aggregate_wants(void *opaque, const char *type);
 /* e->reads, created on first use and cleared. */
 int engine_reads(stele_engine *e, stele_codec_events **out, stele_err *err);
 

@@ -52,7 +52,7 @@ int projections_open(stele_engine *e, stele_err *err)
         snprintf(p->ckpt_key, sizeof p->ckpt_key, "%s@v%d", d->name,
                  d->version);
         snprintf(p->guard_id, sizeof p->guard_id, "%s", p->ckpt_key);
-        projector_namespace(d->name, d->version, p->ns, sizeof p->ns);
+        projections_namespace(d->name, d->version, p->ns, sizeof p->ns);
         for (size_t j = 0; j < d->n_events; j++) {
             const stele_record_ref *ref = &d->events[j];
             aggregate *a = stele_map_gets(e->event_index, ref->name);
@@ -83,7 +83,7 @@ void projections_close(stele_engine *e)
             stele_log_consumer_close(p->consumer);
         if (p->subs)
             for (size_t j = 0; j < p->def->n_events; j++)
-                typed_values_free(&p->subs[j].tv);
+                engine_values_free(&p->subs[j].tv);
         for (size_t j = 0; j < p->n_topics; j++)
             free(p->topics[j]);
         free(p->topics);
@@ -99,7 +99,7 @@ void projections_close(stele_engine *e)
     }
 }
 
-void projector_namespace(const char *name, int version, char *out,
+void projections_namespace(const char *name, int version, char *out,
                          size_t size)
 {
     /* rm_<name>_v<version>, lower case: a PostgreSQL schema name */
@@ -115,7 +115,7 @@ void projector_namespace(const char *name, int version, char *out,
     snprintf(out + at, size - at, "_v%d", version);
 }
 
-int use_serving_namespaces(stele_engine *e, stele_err *err)
+int projections_use_serving(stele_engine *e, stele_err *err)
 {
     if (!stele_store_has_namespaces(e->store) || e->n_projs == 0)
         return 0;
@@ -130,7 +130,7 @@ int use_serving_namespaces(stele_engine *e, stele_err *err)
             return rc;
         if (active < 0)
             continue;
-        projector_namespace(e->projs[i].def->name, active, names[n],
+        projections_namespace(e->projs[i].def->name, active, names[n],
                             sizeof names[n]);
         ns[n] = names[n];
         n++;
@@ -274,7 +274,7 @@ static int switch_over_if_caught_up(stele_engine *e, projector *p,
     }
     if (stored >= 0 && stored != p->def->version) {
         char old[64], key[160];
-        projector_namespace(p->def->name, stored, old, sizeof old);
+        projections_namespace(p->def->name, stored, old, sizeof old);
         snprintf(key, sizeof key, "%s@v%d", p->def->name, stored);
         if ((rc = stele_store_namespace_drop(e->store, old, err)) ||
             (rc = stele_store_checkpoints_clear(e->store, key, err))) {
@@ -560,7 +560,7 @@ static int read_batch(stele_engine *e, projector *p, const stele_log_batch *in,
         if (is_parked(p, r))
             continue;
         char type[256];
-        header_str(r, H_EVENT_TYPE, type, sizeof type);
+        engine_header_str(r, H_EVENT_TYPE, type, sizeof type);
         /* not subscribed: only the checkpoint moves (a record without
          * its headers, or without a type, has no type to tell:
          * read_stored_event names it, and it is parked) */
@@ -578,10 +578,10 @@ static int read_batch(stele_engine *e, projector *p, const stele_log_batch *in,
         size_t need = 8;
         for (size_t j = 0; j < r->n_headers; j++)
             need += r->headers[j].len + 1;
-        event_meta_fill(r, &p->metas[i], strs + at, need);
+        engine_event_meta_fill(r, &p->metas[i], strs + at, need);
         at += need;
         stele_err why = {0};
-        rc = read_stored_event(e, r, projector_wants, p, p->reads, &why);
+        rc = engine_read_stored_event(e, r, projector_wants, p, p->reads, &why);
         /* The record's fault: its aggregate alone is parked. */
         if (rc != 0 && engine_record_fault(rc) && park(e, p, r, why.msg))
             rc = stele_err_set(err, STELE_ENOMEM, "out of memory");
@@ -799,7 +799,7 @@ static int projector_step(stele_engine *e, projector *p, int timeout_ms,
     return switch_over_if_caught_up(e, p, err);
 }
 
-int64_t projector_retry_ms(int failures)
+int64_t projections_retry_ms(int failures)
 {
     int64_t ms = 100;
     for (int i = 1; i < failures && ms < PROJECTOR_RETRY_MAX_MS; i++)
@@ -847,7 +847,7 @@ int projections_step(stele_engine *e, int timeout_ms, bool isolate,
             continue;
         }
         p->failures++;
-        int64_t wait = projector_retry_ms(p->failures);
+        int64_t wait = projections_retry_ms(p->failures);
         p->retry_at_ns = now + wait * 1000000;
         engine_logf(e, STELE_LOG_ERROR,
                     "%s (attempt %d; retrying in %.1f s, the other "

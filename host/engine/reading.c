@@ -29,7 +29,7 @@ int stele_engine_query(stele_engine *e, const char *name, const json_t *params,
         avro_value_decref(&v);
         return stele_err_prefix(err, "query %s", name);
     }
-    if ((rc = use_serving_namespaces(e, err))) {
+    if ((rc = projections_use_serving(e, err))) {
         avro_value_decref(&v);
         return rc;
     }
@@ -65,7 +65,7 @@ int stele_engine_list(stele_engine *e, const char *table,
         const stele_projector_def *d = e->projs[i].def;
         for (size_t j = 0; j < d->n_tables; j++)
             if (strcmp(d->tables[j].name, table) == 0) {
-                int rc = use_serving_namespaces(e, err);
+                int rc = projections_use_serving(e, err);
                 return rc ? rc
                           : stele_store_list(e->store, &d->tables[j], req,
                                              out, err);
@@ -73,21 +73,6 @@ int stele_engine_list(stele_engine *e, const char *table,
     }
     return stele_err_set(err, STELE_ENOTFOUND,
                          "no projector declares a table '%s'", table);
-}
-
-const char *undeclared_hint(stele_engine *e, const char *type, char *buf,
-                            size_t size)
-{
-    if (stele_codec_has_upcasters(e->codec, type))
-        snprintf(buf, size,
-                 " (a loaded upcaster reads it, but not into a type the "
-                 "aggregate declares)");
-    else
-        snprintf(buf, size,
-                 " (no loaded upcaster reads %s: if it was renamed or "
-                 "replaced, list the upcaster that does under plugins:)",
-                 type);
-    return buf;
 }
 
 static json_t *event_json(const stele_event *ev, const avro_value_t *v)
@@ -112,7 +97,7 @@ static json_t *event_json(const stele_event *ev, const avro_value_t *v)
 static json_t *stored_json(stele_engine *e, const stele_log_record *r)
 {
     char type[256];
-    header_str(r, H_EVENT_TYPE, type, sizeof type);
+    engine_header_str(r, H_EVENT_TYPE, type, sizeof type);
     int32_t id = 0;
     const stele_schema *w = NULL;
     stele_err ignored = {0};
@@ -155,9 +140,9 @@ static int events_of_partition(stele_engine *e, aggregate *a, int32_t p,
             stele_codec_events *evs;
             stele_event_meta meta;
             char hint[300];
-            event_meta_fill(r, &meta, strbuf, sizeof strbuf);
+            engine_event_meta_fill(r, &meta, strbuf, sizeof strbuf);
             if ((rc = engine_reads(e, &evs, err)) == 0)
-                rc = read_stored_event(e, r, aggregate_wants, a, evs, err);
+                rc = engine_read_stored_event(e, r, engine_aggregate_wants, a, evs, err);
             const stele_codec_event *items;
             size_t n = rc ? 0 : stele_codec_events_list(evs, &items);
             for (size_t j = 0; j < n && rc == 0; j++)
@@ -166,7 +151,7 @@ static int events_of_partition(stele_engine *e, aggregate *a, int32_t p,
                         err, STELE_EINVAL,
                         "%s[%d]@%" PRId64 ": undeclared event type '%s'%s",
                         r->topic, (int)p, r->offset, items[j].schema->name,
-                        undeclared_hint(e, items[j].schema->name, hint,
+                        engine_undeclared_hint(e, items[j].schema->name, hint,
                                         sizeof hint));
             if (rc != 0) {
                 stele_log_batch_free(b);
@@ -211,7 +196,7 @@ int stele_engine_events(stele_engine *e, const char *aggregate_type,
                         void (*cb)(void *opaque, json_t *event), void *opaque,
                         stele_err *err)
 {
-    if (aggregate_type && !aggregate_by_type(e, aggregate_type))
+    if (aggregate_type && !engine_aggregate_by_type(e, aggregate_type))
         return stele_err_set(err, STELE_ENOTFOUND, "no aggregate type '%s'",
                              aggregate_type);
     size_t emitted = 0;
@@ -238,7 +223,7 @@ int stele_engine_events(stele_engine *e, const char *aggregate_type,
 int stele_engine_state(stele_engine *e, const char *aggregate_type,
                        const char *aggregate_id, json_t **out, stele_err *err)
 {
-    aggregate *a = aggregate_by_type(e, aggregate_type);
+    aggregate *a = engine_aggregate_by_type(e, aggregate_type);
     if (!a)
         return stele_err_set(err, STELE_ENOTFOUND, "no aggregate type '%s'",
                              aggregate_type);
@@ -254,7 +239,7 @@ int stele_engine_state(stele_engine *e, const char *aggregate_type,
         return rc;
     const stele_log_record *r = &b->records[0];
     size_t hl;
-    if (header_get(r, STELE_H_BROKEN, &hl)) {
+    if (engine_header_get(r, STELE_H_BROKEN, &hl)) {
         rc = stele_err_set(err, STELE_EINVAL,
                            "%s %s is broken: %.*s (stele replay rebuilds it "
                            "once the cause is fixed)",
@@ -265,7 +250,7 @@ int stele_engine_state(stele_engine *e, const char *aggregate_type,
         return rc;
     }
     char version[24], *end;
-    header_str(r, STELE_H_VERSION, version, sizeof version);
+    engine_header_str(r, STELE_H_VERSION, version, sizeof version);
     long long v = strtoll(version, &end, 10);
     if (!version[0] || *end || v < 0)
         rc = stele_err_set(err, STELE_EINVAL,

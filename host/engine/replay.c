@@ -16,129 +16,6 @@
 #include "guard.h"
 #include "internal.h"
 
-/* Copies a header into the string buffer; "" when absent or no room. */
-static const char *take_str(const stele_log_record *r, const char *name,
-                            char *buf, size_t size, size_t *at)
-{
-    size_t len;
-    const char *v = header_get(r, name, &len);
-    if (!v || *at + len + 1 > size)
-        len = 0;
-    char *out = buf + *at;
-    if (len)
-        memcpy(out, v, len);
-    out[len] = '\0';
-    *at += len + 1;
-    return out;
-}
-
-void event_meta_fill(const stele_log_record *r, stele_event_meta *meta,
-                     char *strbuf, size_t strbuf_size)
-{
-    size_t at = 0;
-    char num[24];
-    meta->event_id = take_str(r, H_EVENT_ID, strbuf, strbuf_size, &at);
-    meta->aggregate_type =
-        take_str(r, H_AGGREGATE_TYPE, strbuf, strbuf_size, &at);
-    meta->aggregate_id = take_str(r, H_AGGREGATE_ID, strbuf, strbuf_size, &at);
-    meta->causation_id = take_str(r, H_CAUSATION_ID, strbuf, strbuf_size, &at);
-    meta->correlation_id =
-        take_str(r, H_CORRELATION_ID, strbuf, strbuf_size, &at);
-    header_str(r, H_VERSION, num, sizeof num);
-    meta->version = strtoll(num, NULL, 10);
-    meta->timestamp_ms = r->timestamp_ms;
-    meta->topic = r->topic;
-    meta->partition = r->partition;
-    meta->offset = r->offset;
-}
-
-int read_stored_event(stele_engine *e, const stele_log_record *r,
-                      stele_codec_want_fn want, void *opaque,
-                      stele_codec_events *ev, stele_err *err)
-{
-    /* Without its headers an event has no id, aggregate or version: it is
-     * named, never shown or projected with empty ones. */
-    if (r->damaged)
-        return stele_err_set(err, STELE_EINVAL,
-                             "%s[%d]@%" PRId64 ": the stored event is "
-                             "unreadable: %s",
-                             r->topic, (int)r->partition, r->offset,
-                             r->damaged);
-    /* Nor is one stored without them (a raw producer's): listed or
-     * projected, it showed an empty event id and aggregate and version 0. */
-    static const char *const needed[] = {H_EVENT_ID, H_AGGREGATE_ID,
-                                         H_VERSION};
-    for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
-        size_t len;
-        const char *v = header_get(r, needed[i], &len);
-        if (!v || len == 0)
-            return stele_err_set(err, STELE_EINVAL,
-                                 "%s[%d]@%" PRId64 ": the stored event has "
-                                 "no %s header (not written by stele)",
-                                 r->topic, (int)r->partition, r->offset,
-                                 needed[i]);
-    }
-    char num[24], *end;
-    header_str(r, H_VERSION, num, sizeof num);
-    long long version = strtoll(num, &end, 10);
-    if (*end || version < 1)
-        return stele_err_set(err, STELE_EINVAL,
-                             "%s[%d]@%" PRId64 ": the stored event's version "
-                             "header is not a version ('%s')",
-                             r->topic, (int)r->partition, r->offset, num);
-    /* The writer's id must name the stored type: a registry that lost its
-     * data and gave the id to another schema would otherwise have the
-     * event decoded as something it is not. */
-    int32_t id;
-    stele_err ignored = {0};
-    if (stele_codec_wire_id(r->value, r->value_len, &id, &ignored) == 0) {
-        const stele_schema *writer;
-        char type[256];
-        header_str(r, H_EVENT_TYPE, type, sizeof type);
-        if (stele_codec_schema_by_id(e->codec, id, &writer, &ignored) == 0 &&
-            strcmp(writer->name, type) != 0)
-            return stele_err_set(err, STELE_EINVAL,
-                                 "%s[%d]@%" PRId64 ": the event is a %s but "
-                                 "its schema id %d is %s in the registry: "
-                                 "the registry's ids changed (restarted "
-                                 "empty?)",
-                                 r->topic, (int)r->partition, r->offset, type,
-                                 id, writer->name);
-    }
-    int rc = stele_codec_read_event(e->codec, r->value, r->value_len, want,
-                                    opaque, ev, err);
-    if (rc != 0)
-        return stele_err_prefix(err, "%s[%d]@%" PRId64, r->topic,
-                                (int)r->partition, r->offset);
-    return 0;
-}
-
-const stele_schema *aggregate_wants(void *opaque, const char *type)
-{
-    aggregate *a = opaque;
-    for (size_t i = 0; i < a->def->n_events; i++)
-        if (strcmp(a->events[i].name, type) == 0)
-            return a->events[i].schema;
-    return NULL;
-}
-
-int engine_reads(stele_engine *e, stele_codec_events **out, stele_err *err)
-{
-    if (!e->reads) {
-        int rc = stele_codec_events_new(e->codec, &e->reads, err);
-        if (rc != 0)
-            return rc;
-    }
-    stele_codec_events_clear(e->reads);
-    *out = e->reads;
-    return 0;
-}
-
-bool engine_record_fault(int rc)
-{
-    return rc == STELE_EINVAL || rc == STELE_ENOTFOUND || rc == STELE_EPLUGIN;
-}
-
 static int put_entry(stele_map *built, const stele_log_record *r,
                      stele_state_entry *s, stele_err *err)
 {
@@ -173,7 +50,7 @@ static int evolve_record(stele_engine *e, aggregate *a,
                                  "not declared by aggregate %s%s",
                                  r->topic, (int)r->partition, r->offset,
                                  it->schema->name, a->def->type,
-                                 undeclared_hint(e, it->schema->name, hint,
+                                 engine_undeclared_hint(e, it->schema->name, hint,
                                                  sizeof hint));
         stele_value evv = stele_value_wrap(&it->value);
         stele_event ev = {it->schema->name, it->schema->version, &evv, meta};
@@ -245,7 +122,7 @@ static int collect(void *opaque, const void *key, size_t len, void *value)
     return 0;
 }
 
-int replay_partition(stele_engine *e, aggregate *a, int32_t partition,
+int engine_replay_partition(stele_engine *e, aggregate *a, int32_t partition,
                      size_t *events, size_t *states, stele_err *err)
 {
     *events = *states = 0;
@@ -274,10 +151,10 @@ int replay_partition(stele_engine *e, aggregate *a, int32_t partition,
             stele_codec_events *evs;
             stele_event_meta meta;
             stele_err why = {0};
-            event_meta_fill(r, &meta, strbuf, sizeof strbuf);
+            engine_event_meta_fill(r, &meta, strbuf, sizeof strbuf);
             if ((rc = engine_reads(e, &evs, err)))
                 break;
-            if ((rc = read_stored_event(e, r, aggregate_wants, a, evs,
+            if ((rc = engine_read_stored_event(e, r, engine_aggregate_wants, a, evs,
                                         &why)) == 0)
                 rc = evolve_record(e, a, r, built, evs, &meta, &why);
             /* the record's fault: its aggregate is broken, the others go
@@ -357,65 +234,4 @@ out:
     free(c.lens);
     free(c.vals);
     return rc;
-}
-
-int stele_engine_replay(stele_engine *e, const char *aggregate_type,
-                        size_t *events, size_t *states, stele_err *err)
-{
-    *events = *states = 0;
-    if (e->reader)
-        return stele_err_set(err, STELE_EINVAL,
-                             "replay writes states: open the engine to write");
-    if (aggregate_type && !aggregate_by_type(e, aggregate_type))
-        return stele_err_set(err, STELE_ENOTFOUND, "no aggregate type '%s'",
-                             aggregate_type);
-    /* Only the owner of the commands may write states: take the group
-     * (which restores the current states) or refuse. */
-    size_t did;
-    int rc = commands_process(e, 0, &did, err);
-    if (rc != 0)
-        return rc;
-    const stele_topic_partition *tps = NULL;
-    size_t n = e->cmd_consumer
-                   ? stele_log_consumer_assignment(e->cmd_consumer, &tps)
-                   : 0;
-    if (n == 0)
-        return stele_err_set(err, STELE_ECONFLICT,
-                             "another host owns the commands of app %s; stop "
-                             "it before replaying",
-                             e->cfg->app);
-    for (size_t i = 0; i < e->n_aggs; i++) {
-        aggregate *a = &e->aggs[i];
-        if (aggregate_type && strcmp(a->def->type, aggregate_type) != 0)
-            continue;
-        for (int32_t p = 0; p < a->partitions; p++) {
-            size_t ev, st;
-            stele_state_drop_partition(a->cache, p);
-            if ((rc = replay_partition(e, a, p, &ev, &st, err)))
-                return rc;
-            *events += ev;
-            *states += st;
-            e->stats.events_replayed += ev;
-        }
-    }
-    return 0;
-}
-
-int stele_engine_broken(stele_engine *e, const char *aggregate_type,
-                        json_t **out, stele_err *err)
-{
-    aggregate *a = NULL;
-    if (aggregate_type && !(a = aggregate_by_type(e, aggregate_type)))
-        return stele_err_set(err, STELE_ENOTFOUND, "no aggregate type '%s'",
-                             aggregate_type);
-    json_t *list = json_array();
-    if (!list)
-        return stele_err_set(err, STELE_ENOMEM, "out of memory");
-    int rc = engine_broken_aggregates(e, a, list, err);
-    if (rc != 0) {
-        json_decref(list);
-        return rc;
-    }
-    *out = list;
-    return 0;
 }

@@ -98,9 +98,9 @@ static int broken_of_partition(stele_engine *e, const aggregate *a,
             from = r->offset + 1;
             size_t hl;
             json_t *o = NULL;
-            if (header_get(r, STELE_H_BROKEN, &hl) && r->value) {
+            if (engine_header_get(r, STELE_H_BROKEN, &hl) && r->value) {
                 char v[24];
-                header_str(r, STELE_H_VERSION, v, sizeof v);
+                engine_header_str(r, STELE_H_VERSION, v, sizeof v);
                 o = json_pack("{s:s, s:s%, s:i, s:I, s:s%}", "aggregate",
                               a->def->type, "id", r->key, r->key_len,
                               "partition", (int)p, "version",
@@ -108,7 +108,7 @@ static int broken_of_partition(stele_engine *e, const aggregate *a,
                               (const char *)r->value, r->value_len);
             }
             /* not UTF-8: such a key was never an id this host took */
-            if (!o && header_get(r, STELE_H_BROKEN, &hl))
+            if (!o && engine_header_get(r, STELE_H_BROKEN, &hl))
                 continue;
             json_t *k = json_stringn_nocheck(r->key, r->key_len);
             const char *key = k ? json_string_value(k) : NULL;

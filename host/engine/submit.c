@@ -94,8 +94,8 @@ int stele_engine_encode_command(stele_engine *e, const json_t *cmd,
     if (!data)
         data = empty = json_object();
     avro_value_t *value;
-    typed_values_release_all(tv);
-    if ((rc = typed_values_take(tv, &value, err)) ||
+    engine_values_release_all(tv);
+    if ((rc = engine_values_take(tv, &value, err)) ||
         (rc = stele_codec_from_json(tv->schema, data, value, err)) ||
         (rc = stele_codec_encode(e->codec, tv->schema, value, &e->buf, err))) {
         json_decref(empty);
@@ -235,7 +235,7 @@ int stele_engine_wait_result(stele_engine *e, const stele_submitted *s,
 {
     if (e->t_replies)
         return wait_reply(e, s, timeout_ms, result, err);
-    aggregate *a = aggregate_by_type(e, s->aggregate_type);
+    aggregate *a = engine_aggregate_by_type(e, s->aggregate_type);
     if (!a)
         return stele_err_set(err, STELE_ENOTFOUND, "no aggregate type '%s'",
                              s->aggregate_type);

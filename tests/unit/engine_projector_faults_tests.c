@@ -112,11 +112,11 @@ void test_failing_projector_does_not_hold_up_the_others(void **state)
 void test_projector_retry_backs_off_to_a_cap(void **state)
 {
     (void)state;
-    assert_int_equal(projector_retry_ms(1), 100);
-    assert_int_equal(projector_retry_ms(2), 200);
-    assert_int_equal(projector_retry_ms(5), 1600);
-    assert_int_equal(projector_retry_ms(8), PROJECTOR_RETRY_MAX_MS);
-    assert_int_equal(projector_retry_ms(1000), PROJECTOR_RETRY_MAX_MS);
+    assert_int_equal(projections_retry_ms(1), 100);
+    assert_int_equal(projections_retry_ms(2), 200);
+    assert_int_equal(projections_retry_ms(5), 1600);
+    assert_int_equal(projections_retry_ms(8), PROJECTOR_RETRY_MAX_MS);
+    assert_int_equal(projections_retry_ms(1000), PROJECTOR_RETRY_MAX_MS);
 }
 
 typedef struct host_run {
