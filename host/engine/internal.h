@@ -3,6 +3,7 @@
 #define STELE_ENGINE_INTERNAL_H
 
 #include <avro.h>
+#include <signal.h>
 #include <stdbool.h>
 
 #include "codec/codec.h"
@@ -162,6 +163,13 @@ struct stele_engine {
     /* Times partitions were revoked from the command consumer: a batch
      * gathered over several polls is void when it changes meanwhile. */
     uint64_t cmd_revokes;
+
+    /* engine.isolation: process: the plugin worker (worker.h) that runs
+     * the aggregates' decide and evolve; NULL: the host runs them. */
+    struct engine_worker *worker;
+    /* stele_engine_run's stop flag, which a call in the worker heeds
+     * (engine.shutdown_grace_ms); NULL outside it. */
+    volatile sig_atomic_t *stop;
 
     stele_buf buf;             /* encoding scratch */
     stele_codec_events *reads; /* replay and stele events: stored events
