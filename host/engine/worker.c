@@ -186,6 +186,12 @@ static int start(engine_worker *w, stele_err *err)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != host)
             _exit(0);
+        /* A plugin's fault ends the worker by its signal: the host's
+         * handlers (the guard's, a sanitizer's, a test framework's) are
+         * for the host. */
+        static const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+        for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++)
+            signal(fatal[i], SIG_DFL);
         signal(SIGINT, SIG_IGN); /* a terminal's ^C is the host's to handle */
         signal(SIGTERM, SIG_DFL);
         signal(SIGPIPE, SIG_IGN);
@@ -316,7 +322,9 @@ static int call(engine_worker *w, aggregate *a, const engine_call *c,
                     what == GUARD_REBUILD ? "a rebuild of" : "command", id,
                     c->topic, (int)c->partition, (long long)c->offset, d.why,
                     deaths, limit,
-                    d.stopping ? "stopping" : "starting a new worker");
+                    d.stopping                     ? "stopping"
+                    : limit > 0 && deaths >= limit ? "giving up on it"
+                                                   : "starting a new worker");
         if (d.stopping)
             return stele_err_set(err, STELE_ERETRY,
                                  "stopped: the plugin worker was killed in "

@@ -17,9 +17,10 @@ const char *const bank_plugins[] = {
 
 /* The isolation mode every engine test runs in: STELE_TEST_ISOLATION
  * (ctest runs test_engine with none and with process). */
-static const char *isolation(void)
+static const char *isolation(const fixture *f)
 {
-    const char *mode = getenv("STELE_TEST_ISOLATION");
+    const char *mode = f->isolation ? f->isolation
+                                    : getenv("STELE_TEST_ISOLATION");
     return mode && *mode ? mode : "none";
 }
 
@@ -36,7 +37,7 @@ void write_config(fixture *f, const char *const *plugins)
             "  max_value_bytes: 4096\n  isolation: %s\n"
             "logging:\n  level: error\n"
             "plugins:\n",
-            f->dir, STELE_SOURCE_DIR, isolation());
+            f->dir, STELE_SOURCE_DIR, isolation(f));
     for (size_t i = 0; plugins[i]; i++)
         fprintf(out, "  - %s\n", plugins[i]);
     fclose(out);
