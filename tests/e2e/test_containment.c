@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/util.h"
+#include "e2e_host.h"
 #include "log/log.h"
 
 #define STELE STELE_BUILD_DIR "/stele"
@@ -31,37 +31,6 @@ static char dir[256], config[320];
 /* Put before each stele send: an exit() inside decide leaves the host's
  * memory allocated, which LeakSanitizer would report as exit status 1. */
 static const char *send_env = "";
-
-/* Runs a shell command line; returns its exit status (128 + n when a
- * signal n ended it, as the shell says) and its stdout+stderr in out
- * (caller frees; NULL: dropped). */
-static int run(char **out, const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[4200];
-    snprintf(full, sizeof full, "(%s) 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    assert_non_null(p);
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    size_t r;
-    while ((r = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += r;
-        if (n + 1 == cap)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[n] = '\0';
-    int status = pclose(p);
-    if (out)
-        *out = buf;
-    else
-        free(buf);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 static void write_config(const char *engine)
 {
@@ -270,24 +239,7 @@ static void test_sigterm_during_an_endless_decide_ends_the_host_after_grace(
     open_account();
     char errpath[400];
     snprintf(errpath, sizeof errpath, "%s/run.err", dir);
-    pid_t host = fork();
-    if (host == 0) {
-        if (!freopen(errpath, "w", stderr))
-            _exit(126);
-        execl(STELE, STELE, "run", "-c", config, (char *)NULL);
-        _exit(127);
-    }
-    /* The host owns the commands once it holds the group's lock (the
-     * embedded log's ownership: log_sqlite_consumer.c); before, the
-     * sender would decide the command itself. */
-    int64_t t_start = stele_mono_ns();
-    while (run(NULL, "flock -n %s/data/log.db.bank.engine.lock true", dir) ==
-           0) {
-        if (stele_mono_ns() - t_start > 5000 * 1000000LL)
-            fail_msg("the host did not take the commands within 5 s");
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    pid_t host = start_host(STELE, dir, config, errpath);
     char *out;
     /* the host takes it and hangs in it: no result */
     int rc = run(&out,
@@ -299,21 +251,8 @@ static void test_sigterm_during_an_endless_decide_ends_the_host_after_grace(
     if (rc != 1 || !strstr(out, "no result"))
         fail_msg("send: exit %d: %s", rc, out);
     free(out);
-    int64_t t0 = stele_mono_ns();
-    assert_int_equal(kill(host, SIGTERM), 0);
-    int status = 0;
-    pid_t w;
-    while ((w = waitpid(host, &status, WNOHANG)) == 0 &&
-           stele_mono_ns() - t0 < 5000 * 1000000LL) {
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    if (w == 0) {
-        kill(host, SIGKILL);
-        waitpid(host, &status, 0);
-        fail_msg("the host did not end within 5 s of SIGTERM");
-    }
-    int64_t ms = (stele_mono_ns() - t0) / 1000000;
+    int64_t ms;
+    int status = stop_host(host, &ms);
     assert_true(ms >= 400);
     assert_true(ms < 2500);
     assert_true(WIFEXITED(status));

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/util.h"
+#include "e2e_host.h"
 #include "log/log.h"
 
 #define STELE STELE_BUILD_DIR "/stele"
@@ -32,32 +32,6 @@ static char dir[256], config[320];
 /* Before each stele send: a worker's exit() leaves memory allocated,
  * which LeakSanitizer would report in the worker. */
 static const char *send_env = "";
-
-/* Runs a shell command line: its exit status, stdout+stderr in out
- * (caller frees; NULL: dropped). */
-static int sh(char **out, const char *fmt, ...)
-{
-    char cmd[4096], full[4200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "(%s) 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    assert_non_null(p);
-    size_t cap = 65536, n = 0, r;
-    char *buf = malloc(cap);
-    while ((r = fread(buf + n, 1, cap - n - 1, p)) > 0)
-        if ((n += r) + 1 == cap)
-            buf = realloc(buf, cap *= 2);
-    buf[n] = '\0';
-    int status = pclose(p);
-    if (out)
-        *out = buf;
-    else
-        free(buf);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 static void configure(const char *engine)
 {
@@ -85,27 +59,27 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    sh(NULL, "rm -rf '%s'", dir);
+    run(NULL, "rm -rf '%s'", dir);
     return 0;
 }
 
 static int deposit(char **out, const char *id, int amount)
 {
-    return sh(out,
-              "cd %s && %s" LIMIT "%s send -c %s '{\"type\":\"bank.Deposit\","
-              "\"aggregate_id\":\"acc-1\",\"command_id\":\"%s\","
-              "\"data\":{\"amount\":%d}}'",
-              dir, send_env, STELE, config, id, amount);
+    return run(out,
+               "cd %s && %s" LIMIT "%s send -c %s '{\"type\":\"bank.Deposit\","
+               "\"aggregate_id\":\"acc-1\",\"command_id\":\"%s\","
+               "\"data\":{\"amount\":%d}}'",
+               dir, send_env, STELE, config, id, amount);
 }
 
 static void open_account(void)
 {
     char *out;
-    int rc = sh(&out,
-                "cd %s && " LIMIT "%s send -c %s '{\"type\":"
-                "\"bank.OpenAccount\",\"aggregate_id\":\"acc-1\","
-                "\"command_id\":\"open-1\",\"data\":{\"owner\":\"Ann\"}}'",
-                dir, STELE, config);
+    int rc = run(&out,
+                 "cd %s && " LIMIT "%s send -c %s '{\"type\":"
+                 "\"bank.OpenAccount\",\"aggregate_id\":\"acc-1\","
+                 "\"command_id\":\"open-1\",\"data\":{\"owner\":\"Ann\"}}'",
+                 dir, STELE, config);
     if (rc != 0)
         fail_msg("open: exit %d: %s", rc, out);
     free(out);
@@ -260,49 +234,21 @@ test_sigterm_kills_a_hung_worker_after_grace_and_exits_normally(void **state)
     open_account();
     char errpath[400];
     snprintf(errpath, sizeof errpath, "%s/run.err", dir);
-    pid_t host = fork();
-    if (host == 0) {
-        if (chdir(dir) != 0 || !freopen(errpath, "w", stderr))
-            _exit(126);
-        execl(STELE, STELE, "run", "-c", config, (char *)NULL);
-        _exit(127);
-    }
-    /* The host owns the commands once it holds the group's lock. */
-    int64_t t_start = stele_mono_ns();
-    while (sh(NULL, "flock -n %s/data/log.db.bank.engine.lock true", dir) ==
-           0) {
-        if (stele_mono_ns() - t_start > 5000 * 1000000LL)
-            fail_msg("the host did not take the commands within 5 s");
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    pid_t host = start_host(STELE, dir, config, errpath);
     char *out;
-    int rc = sh(&out,
-                "cd %s && " LIMIT "%s send -c %s --timeout 500 '{\"type\":"
-                "\"bank.Deposit\",\"aggregate_id\":\"acc-1\",\"command_id\":"
-                "\"bad-670\",\"data\":{\"amount\":670}}'",
-                dir, STELE, config);
+    int rc = run(&out,
+                 "cd %s && " LIMIT "%s send -c %s --timeout 500 '{\"type\":"
+                 "\"bank.Deposit\",\"aggregate_id\":\"acc-1\",\"command_id\":"
+                 "\"bad-670\",\"data\":{\"amount\":670}}'",
+                 dir, STELE, config);
     if (rc != 1 || !strstr(out, "no result"))
         fail_msg("send: exit %d: %s", rc, out);
     free(out);
-    int64_t t0 = stele_mono_ns();
-    assert_int_equal(kill(host, SIGTERM), 0);
-    int status = 0;
-    pid_t w;
-    while ((w = waitpid(host, &status, WNOHANG)) == 0 &&
-           stele_mono_ns() - t0 < 5000 * 1000000LL) {
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    if (w == 0) {
-        kill(host, SIGKILL);
-        waitpid(host, &status, 0);
-        fail_msg("the host did not end within 5 s of SIGTERM");
-    }
-    int64_t ms = (stele_mono_ns() - t0) / 1000000;
+    int64_t ms;
+    int status = stop_host(host, &ms);
     assert_true(ms >= 400);
     assert_true(ms < 2500);
-    rc = sh(&out, "cat %s", errpath);
+    rc = run(&out, "cat %s", errpath);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
         !strstr(out, "bad-670") || !strstr(out, "into a stop (SIGTERM)"))
         fail_msg("host: status %d; its stderr: %s", status, out);
