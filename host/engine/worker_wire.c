@@ -41,7 +41,7 @@ typedef struct writer {
 static void put(writer *w, const void *p, size_t n)
 {
     stele_buf *b = w->b;
-    if (w->bad)
+    if (w->bad || n == 0)
         return;
     if (b->len + n > MAX_FRAME) {
         w->bad = true;
