@@ -15,6 +15,10 @@
  *   project     the balances projector catching up on every event
  *   restore     RESTORE_STATES cached states restored at start (time, peak
  *               RSS of a process that does only that)
+ *   isolation   process (decide and evolve in the plugin worker,
+ *               engine.isolation: process) against none (in the host), the
+ *               same commands on a log of their own: commands/s and
+ *               microseconds per command of each, and the difference
  */
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -44,7 +48,8 @@ static void die(const char *what, const stele_err *err)
 
 static double secs(int64_t ns) { return (double)ns / 1e9; }
 
-static stele_config *config_for(const char *name, const char *const *plugins)
+static stele_config *config_for(const char *name, const char *const *plugins,
+                                bool isolated)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s.yaml", dir, name);
@@ -55,8 +60,9 @@ static stele_config *config_for(const char *name, const char *const *plugins)
             "app: bank\ndata_dir: %s/%s\nschemas: %s/schemas\n"
             "log:\n  partitions: 4\n"
             "engine:\n  command_batch: 1000\n  projection_batch: 2000\n"
+            "  isolation: %s\n"
             "logging:\n  level: warn\nplugins:\n",
-            dir, name, STELE_SOURCE_DIR);
+            dir, name, STELE_SOURCE_DIR, isolated ? "process" : "none");
     for (size_t i = 0; plugins[i]; i++)
         fprintf(f, "  - %s\n", plugins[i]);
     fclose(f);
@@ -285,7 +291,7 @@ int main(int argc, char **argv)
     const char *agg_only[] = {PLUGINS "bank_account.so", NULL};
     const char *with_proj[] = {PLUGINS "bank_account.so",
                                PLUGINS "bank_balances.so", NULL};
-    stele_config *cfg = config_for("main", agg_only);
+    stele_config *cfg = config_for("main", agg_only, false);
     int64_t t0 = stele_mono_ns();
     submit(cfg, accounts, commands);
     int64_t t1 = stele_mono_ns();
@@ -294,7 +300,7 @@ int main(int argc, char **argv)
     int64_t t2 = stele_mono_ns();
     stele_config_free(cfg);
 
-    cfg = config_for("main", with_proj);
+    cfg = config_for("main", with_proj, false);
     /* Projectors only: the clock covers their catch-up, not the host
      * restoring states for commands. */
     stele_engine_stats pst;
@@ -315,6 +321,7 @@ int main(int argc, char **argv)
 
     double raw = raw_sqlite(accounts, commands);
     double process = (double)st.commands / secs(t2 - t1);
+    uint64_t processed = st.commands; /* st is reused below */
     printf("bank example, embedded SQLite log, %ld accounts, %ld commands "
            "(%" PRIu64 " accepted, %" PRIu64 " rejected, %" PRIu64
            " events)\n",
@@ -336,11 +343,31 @@ int main(int argc, char **argv)
            (double)pst.events_projected / secs(t4 - t3));
 
     /* 100,000 states: open that many accounts, then restore them. */
-    cfg = config_for("restore", agg_only);
+    cfg = config_for("restore", agg_only, false);
     submit(cfg, states, states);
     drain(cfg, &st);
     restore_child(cfg, states);
     stele_config_free(cfg);
+
+    /* The same commands with the plugin worker: what isolation costs. */
+    cfg = config_for("isolated", agg_only, true);
+    submit(cfg, accounts, commands);
+    stele_engine_stats ist;
+    int64_t t5 = stele_mono_ns();
+    drain(cfg, &ist);
+    int64_t t6 = stele_mono_ns();
+    stele_config_free(cfg);
+    double us_none = secs(t2 - t1) * 1e6 / (double)processed;
+    double us_proc = secs(t6 - t5) * 1e6 / (double)ist.commands;
+    printf("%-12s %10" PRIu64 " cmds    %8.3f s  %10.0f cmds/s  %6.2f "
+           "us/cmd  (engine.isolation: none)\n",
+           "in-process", processed, secs(t2 - t1), process, us_none);
+    printf("%-12s %10" PRIu64 " cmds    %8.3f s  %10.0f cmds/s  %6.2f "
+           "us/cmd  (engine.isolation: process)\n",
+           "isolated", ist.commands, secs(t6 - t5),
+           (double)ist.commands / secs(t6 - t5), us_proc);
+    printf("%-12s %21.2f us/cmd more, %.2f x the in-process time\n",
+           "isolation", us_proc - us_none, us_proc / us_none);
 
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

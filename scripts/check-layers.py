@@ -25,7 +25,7 @@ PREFIXES = {
     "codec": ("codec_",),
     "common": (),
     "config": ("cfg_",),
-    "engine": ("engine_", "commands_", "projections_", "guard_"),
+    "engine": ("engine_", "commands_", "projections_", "guard_", "worker_"),
     "log": ("log_",),
     "log/sqlite": ("lsq_",),
     "log/kafka": ("lk_",),

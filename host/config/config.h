@@ -81,6 +81,11 @@ typedef struct stele_config {
     int32_t plugin_crash_limit;
     int32_t plugin_timeout_ms;
     int32_t shutdown_grace_ms;
+    /* engine.isolation: process (true) runs aggregates' decide and evolve
+     * in a worker process (engine/worker.h), so that a crash costs a
+     * restart of the worker, not of the host; none (false, the default)
+     * runs them in the host. */
+    bool isolate_plugins;
 
     /* registry: (docs/schema-registry.md) */
     char *registry_backend;  /* "embedded" (default) | "rest" */

@@ -31,8 +31,10 @@ static const char *const store_keys[] = {"backend", "path", "conninfo",
 static const char *const engine_keys[] = {
     "command_batch", "commit_interval_ms", "projection_batch",
     "max_value_bytes", "reply_timeout_ms", "misrouted",
-    "plugin_crash_limit", "plugin_timeout_ms", "shutdown_grace_ms", NULL};
+    "plugin_crash_limit", "plugin_timeout_ms", "shutdown_grace_ms",
+    "isolation", NULL};
 static const char *const misrouted_modes[] = {"forward", "reject", NULL};
+static const char *const isolation_modes[] = {"none", "process", NULL};
 static const char *const http_keys[] = {"listen", NULL};
 static const char *const logging_keys[] = {"level", NULL};
 static const char *const registry_keys[] = {
@@ -326,6 +328,14 @@ static int load_engine(cfg_loader *L, const fields *root)
                                  &mode)))
             return rc;
         c->misrouted_reject = strcmp(mode, "reject") == 0;
+        free(mode);
+    }
+    if ((n = field(&f, "isolation"))) {
+        char *mode = NULL;
+        if ((rc = cfg_get_choice(L, n, "engine.isolation", isolation_modes,
+                                 &mode)))
+            return rc;
+        c->isolate_plugins = strcmp(mode, "process") == 0;
         free(mode);
     }
     return 0;

@@ -14,7 +14,7 @@
 #include "common/text.h"
 #include "common/util.h"
 #include "commands_internal.h"
-#include "guard.h"
+#include "worker.h"
 
 #define MAX_POLLS 64 /* polls gathered into one batch */
 
@@ -130,11 +130,35 @@ static int decide_and_write(batch *b, envelope *env, typed_values *cmd_tv,
     }
     if (commands_crashed_out(b, env, version, &rc, err))
         return rc;
+
+    engine_call call = {.command_type = cmd_tv->name,
+                        .command_id = env->command_id,
+                        .aggregate_id = env->aggregate_id,
+                        .correlation_id = env->correlation_id,
+                        .user = env->user,
+                        .now_ms = stele_now_ms(),
+                        .version = version,
+                        .topic = env->rec->topic,
+                        .partition = env->rec->partition,
+                        .offset = env->rec->offset,
+                        .guarded = true};
+    stele_decision d;
+    engine_decided out;
+    const stele_buf *state = NULL; /* the new state, when the worker's */
+    worker_crash crash = {0};
     stele_err derr = {0};
-    rc = cur ? stele_codec_decode(e->codec, cur->data, cur->len,
-                                  a->state_schema, &a->state, &derr)
-             : stele_codec_value_reset(a->state_schema, &a->state, &derr);
-    if (rc != 0) {
+    if (e->worker) {
+        call.guarded = false; /* the worker is not the host */
+        rc = worker_decide(e->worker, a, &call, cmd_tv, cmd_value, env->rec,
+                           cur, &d, &out, &state, &crash, &derr);
+    } else {
+        rc = cur ? stele_codec_decode(e->codec, cur->data, cur->len,
+                                      a->state_schema, &a->state, &derr)
+                 : stele_codec_value_reset(a->state_schema, &a->state, &derr);
+        rc = rc ? STELE_EINVAL /* whatever the reason: it is the state's */
+                : engine_decide(e, a, &call, cmd_value, &d, &out);
+    }
+    if (rc == STELE_EINVAL) {
         /* Restores check that stored states decode, so this is a state of
          * the cache gone bad: not a reason to stop every aggregate. The
          * batch is tried again after its partitions are restored. */
@@ -142,79 +166,34 @@ static int decide_and_write(batch *b, envelope *env, typed_values *cmd_tv,
         return stele_err_set(err, STELE_ERETRY, "%s %s: stored state: %s",
                              a->def->type, env->aggregate_id, derr.msg);
     }
-
-    int64_t now = stele_now_ms();
-    stele_value cv = stele_value_wrap(cmd_value);
-    stele_value sv = stele_value_wrap(&a->state);
-    stele_command cmd = {.type = cmd_tv->name,
-                         .command_id = env->command_id,
-                         .aggregate_type = a->def->type,
-                         .aggregate_id = env->aggregate_id,
-                         .correlation_id = env->correlation_id,
-                         .user = env->user,
-                         .timestamp_ms = now,
-                         .value = &cv};
-    stele_decision d = {.e = e, .agg = a};
-    for (size_t i = 0; i < a->def->n_events; i++)
-        engine_values_release_all(&a->events[i]);
-    guard_begin(env->rec->topic, env->rec->partition, env->rec->offset,
-                env->command_id);
-    guard_call(GUARD_DECIDE);
-    rc = a->def->decide(a->plugin->ctx, &cmd, &sv, &d);
-    guard_return();
-    if (d.fault || rc != 0) {
-        char msg[sizeof d.fault_msg + 32];
-        snprintf(msg, sizeof msg, "decide failed: %s",
-                 d.fault ? d.fault_msg : stele_strstatus(rc));
-        return commands_reject(b, env, "PLUGIN_ERROR", msg, version, err);
+    if (rc != 0) {
+        *err = derr;
+        return rc;
     }
+    if (crash.deaths)
+        return commands_crashed_reject(b, env, version, crash.deaths,
+                                       crash.kind, crash.why, err);
+    if (out.error[0])
+        return commands_reject(b, env, "PLUGIN_ERROR", out.error, version, err);
     if (d.rejected)
         return commands_reject(b, env, d.code, d.message, version, err);
 
-    /* Apply every event to the state before writing anything: an evolve
-     * failure rejects the whole command. */
-    char ids[MAX_EMITTED][STELE_ULID_LEN + 1];
-    stele_event_meta metas[MAX_EMITTED];
-    for (size_t i = 0; i < d.n; i++) {
-        stele_ulid(ids[i]);
-        metas[i] = (stele_event_meta){.event_id = ids[i],
-                                      .aggregate_type = a->def->type,
-                                      .aggregate_id = env->aggregate_id,
-                                      .version = version + (int64_t)i + 1,
-                                      .causation_id = env->command_id,
-                                      .correlation_id = env->correlation_id,
-                                      .timestamp_ms = now,
-                                      .topic = a->t_events,
-                                      .partition = env->rec->partition,
-                                      .offset = -1};
-        stele_value ev = stele_value_wrap(d.ev[i].value);
-        stele_event event = {.type = d.ev[i].tv->name,
-                             .schema_version = d.ev[i].tv->schema->version,
-                             .value = &ev,
-                             .meta = &metas[i]};
-        guard_call(GUARD_EVOLVE);
-        rc = a->def->evolve(a->plugin->ctx, &sv, &event);
-        guard_return();
-        if (rc != 0) {
-            char msg[300];
-            snprintf(msg, sizeof msg, "evolve failed on %s: %s", event.type,
-                     stele_strstatus(rc));
-            return commands_reject(b, env, "PLUGIN_ERROR", msg, version, err);
-        }
-    }
     for (size_t i = 0; i < d.n; i++)
-        if ((rc = write_event(b, env, d.ev[i].tv, d.ev[i].value, &metas[i],
-                              err)))
+        if ((rc = write_event(b, env, d.ev[i].tv, d.ev[i].value,
+                              &out.metas[i], err)))
             return rc;
     int64_t new_version = version + (int64_t)d.n;
     if (d.n > 0) {
-        if ((rc = stele_codec_encode(e->codec, a->state_schema, &a->state,
-                                     &e->buf, err)) ||
-            (rc = stage_state(b, env, new_version, &e->buf, err)))
+        if (!state &&
+            (rc = stele_codec_encode(e->codec, a->state_schema, &a->state,
+                                     &e->buf, err)))
+            return rc;
+        if ((rc = stage_state(b, env, new_version, state ? state : &e->buf,
+                              err)))
             return rc;
     }
 
-    return commands_write_accepted(b, env, new_version, ids, d.n, err);
+    return commands_write_accepted(b, env, new_version, out.ids, d.n, err);
 }
 
 /* An id the host can put in a result: 1..MAX_ID_LEN bytes of UTF-8

@@ -9,6 +9,22 @@
 #include "commands_internal.h"
 #include "guard.h"
 
+int commands_crashed_reject(batch *b, const envelope *env, int64_t version,
+                            unsigned deaths, guard_call_kind kind,
+                            const char *why, stele_err *err)
+{
+    char msg[300];
+    snprintf(msg, sizeof msg, "the %s died %u times %s it: %s",
+             b->e->worker ? "plugin worker" : "host", deaths,
+             kind == GUARD_EVOLVE ? "applying the events decided for"
+                                  : "deciding",
+             why);
+    char reason[sizeof msg + 32];
+    snprintf(reason, sizeof reason, "PLUGIN_CRASHED: %s", msg);
+    int rc = commands_reject(b, env, "PLUGIN_CRASHED", msg, version, err);
+    return rc ? rc : commands_dead_letter(b, env->rec, reason, err);
+}
+
 bool commands_crashed_out(batch *b, const envelope *env, int64_t version,
                           int *rc, stele_err *err)
 {
@@ -22,15 +38,6 @@ bool commands_crashed_out(batch *b, const envelope *env, int64_t version,
                                     env->command_id, &kind, why, sizeof why);
     if (deaths < limit)
         return false;
-    char msg[300];
-    snprintf(msg, sizeof msg, "the host died %u times %s it: %s", deaths,
-             kind == GUARD_EVOLVE ? "applying the events decided for"
-                                  : "deciding",
-             why);
-    char reason[sizeof msg + 32];
-    snprintf(reason, sizeof reason, "PLUGIN_CRASHED: %s", msg);
-    *rc = commands_reject(b, env, "PLUGIN_CRASHED", msg, version, err);
-    if (*rc == 0)
-        *rc = commands_dead_letter(b, rec, reason, err);
+    *rc = commands_crashed_reject(b, env, version, deaths, kind, why, err);
     return true;
 }

@@ -7,6 +7,7 @@
 #define STELE_ENGINE_COMMANDS_INTERNAL_H
 
 #include "common/util.h"
+#include "guard.h"
 #include "internal.h"
 
 typedef struct next_offset {
@@ -59,5 +60,10 @@ int commands_dead_letter(batch *b, const stele_log_record *rec, const char *reas
  * dead-lettered into b's transaction, and *rc gets the status. */
 bool commands_crashed_out(batch *b, const envelope *env, int64_t version,
                           int *rc, stele_err *err);
+/* Rejects env's command PLUGIN_CRASHED after deaths deaths (the last in a
+ * kind call, of why) and dead-letters it, into b's transaction. */
+int commands_crashed_reject(batch *b, const envelope *env, int64_t version,
+                            unsigned deaths, guard_call_kind kind,
+                            const char *why, stele_err *err);
 
 #endif

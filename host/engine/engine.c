@@ -10,6 +10,7 @@
 #include "common/util.h"
 #include "internal.h"
 #include "open/open.h"
+#include "worker.h"
 
 static char *topic_name(const char *app, const char *type, const char *suffix)
 {
@@ -453,6 +454,11 @@ static int open_engine(const stele_config *cfg, bool writes,
                                             TOPIC_TRANSIENT, err))) ||
         (rc = classify_plugins(e, err)) || (rc = projections_open(e, err)))
         goto fail;
+    /* The worker forks at its first call, when every plugin is loaded and
+     * initialised and every schema it reads is known. */
+    if (writes && cfg->isolate_plugins && e->n_aggs > 0 &&
+        (rc = worker_new(e, &e->worker, err)))
+        goto fail;
     *out = e;
     return 0;
 fail:
@@ -467,6 +473,7 @@ void stele_engine_close(stele_engine *e)
     if (e->cmd_consumer)
         stele_log_consumer_close(e->cmd_consumer);
     projections_close(e);
+    worker_free(e->worker);
     stele_codec_events_free(e->reads);
     for (size_t i = 0; i < e->n_aggs; i++)
         aggregate_free(&e->aggs[i]);

@@ -682,3 +682,34 @@ void stele_guard_close(void)
     g.fd = -1;
     g.open = false;
 }
+
+unsigned guard_count_death(const char *topic, int32_t partition,
+                           int64_t offset, const char *command_id,
+                           guard_call_kind kind, int wstatus,
+                           int64_t killed_after_ms, bool stopping)
+{
+    if (!g.open)
+        return 0;
+    /* Told as its slot would tell it after a death of the host. */
+    slot s = {.kind = (uint32_t)kind, .partition = partition,
+              .offset = offset, .elapsed_ms = killed_after_ms};
+    put_str(s.topic, sizeof s.topic, topic);
+    put_str(s.command_id, sizeof s.command_id, command_id);
+    if (killed_after_ms > 0)
+        s.reason = stopping ? R_STOPPED : R_TIMEOUT;
+    else if (WIFSIGNALED(wstatus)) {
+        s.reason = R_SIGNAL;
+        s.signal = WTERMSIG(wstatus);
+    } else
+        s.reason = R_EXIT;
+    while (lock_byte(0, true) != 0 && errno == EINTR) {
+    }
+    count_death(&s);
+    g.n_crashes = 0;
+    for (size_t i = 0; i < N_CRASHES; i++)
+        g.n_crashes += g.map->crashes[i].count > 0;
+    const crash *c = find_crash(topic, partition, offset, command_id);
+    unsigned n = c && kind != GUARD_REBUILD ? c->count : 0;
+    unlock_byte(0);
+    return n;
+}

@@ -36,6 +36,7 @@
 #define STELE_ENGINE_GUARD_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <stele/stele.h>
@@ -94,5 +95,18 @@ void guard_forget(const char *topic, int32_t partition, int64_t offset,
                   const char *command_id);
 /* engine.plugin_crash_limit of the armed guard; 0 when not armed. */
 unsigned guard_crash_limit(void);
+
+/* For engine.isolation: process (worker.h): counts a death of the plugin
+ * worker during a kind call for the command in the crash table, as the
+ * next start counts a death of the host, and logs it. The worker died of
+ * itself when killed_after_ms is 0 (wstatus: its waitpid status); else
+ * the host killed it after a call of that many ms: past
+ * engine.plugin_timeout_ms, or, when stopping, past
+ * engine.shutdown_grace_ms. Returns the command's deaths so far; 0 when
+ * the guard is not armed (and for GUARD_REBUILD, which is only logged). */
+unsigned guard_count_death(const char *topic, int32_t partition,
+                           int64_t offset, const char *command_id,
+                           guard_call_kind kind, int wstatus,
+                           int64_t killed_after_ms, bool stopping);
 
 #endif

@@ -3,6 +3,7 @@
 #define STELE_ENGINE_INTERNAL_H
 
 #include <avro.h>
+#include <signal.h>
 #include <stdbool.h>
 
 #include "codec/codec.h"
@@ -170,6 +171,13 @@ struct stele_engine {
      * gathered over several polls is void when it changes meanwhile. */
     uint64_t cmd_revokes;
 
+    /* engine.isolation: process: the plugin worker (worker.h) that runs
+     * the aggregates' decide and evolve; NULL: the host runs them. */
+    struct engine_worker *worker;
+    /* stele_engine_run's stop flag, which a call in the worker heeds
+     * (engine.shutdown_grace_ms); NULL outside it. */
+    volatile sig_atomic_t *stop;
+
     stele_buf buf;             /* encoding scratch */
     stele_codec_events *reads; /* replay and stele events: stored events
                                   read into an aggregate's versions */
@@ -241,7 +249,7 @@ int commands_restore_pending(stele_engine *e, stele_err *err);
 int projections_open(stele_engine *e, stele_err *err);
 /* One step of every projector: a batch each, at most. A projector that
  * fails does not hold up the others. With isolate (the host's run loop)
- * its failure is logged and it backs off alone (projector_retry_ms), and
+ * its failure is logged and it backs off alone (projections_retry_ms), and
  * only a fatal error is returned; without (drain, catch-up) the first
  * failure is returned after the other projectors had their step. */
 int projections_step(stele_engine *e, int timeout_ms, bool isolate,

@@ -563,7 +563,7 @@ static int read_batch(stele_engine *e, projector *p, const stele_log_batch *in,
         engine_header_str(r, H_EVENT_TYPE, type, sizeof type);
         /* not subscribed: only the checkpoint moves (a record without
          * its headers, or without a type, has no type to tell:
-         * read_stored_event names it, and it is parked) */
+         * engine_read_stored_event names it, and it is parked) */
         if (!r->damaged && type[0] && !stele_map_gets(p->sub_index, type) &&
             !stele_codec_has_upcasters(e->codec, type))
             continue;

@@ -13,7 +13,7 @@
 #include "common/err.h"
 #include "common/text.h"
 #include "common/util.h"
-#include "guard.h"
+#include "worker.h"
 #include "internal.h"
 
 static int put_entry(stele_map *built, const stele_log_record *r,
@@ -36,36 +36,39 @@ static int evolve_record(stele_engine *e, aggregate *a,
 {
     const stele_codec_event *items;
     size_t n = stele_codec_events_list(evs, &items);
-    stele_value sv = stele_value_wrap(&a->state);
-    stele_state_entry *cur = stele_map_get(built, r->key, r->key_len);
-    int rc = cur ? stele_codec_decode(e->codec, cur->data, cur->len,
-                                      a->state_schema, &a->state, err)
-                 : stele_codec_value_reset(a->state_schema, &a->state, err);
+    stele_event *list = calloc(n + 1, sizeof *list);
+    stele_value *vals = calloc(n + 1, sizeof *vals);
+    int rc = list && vals ? 0
+                          : stele_err_set(err, STELE_ENOMEM, "out of memory");
     for (size_t i = 0; i < n && rc == 0; i++) {
         const stele_codec_event *it = &items[i];
         char hint[300];
         if (!it->declared)
-            return stele_err_set(err, STELE_EINVAL,
-                                 "%s[%d]@%" PRId64 ": event type '%s' is "
-                                 "not declared by aggregate %s%s",
-                                 r->topic, (int)r->partition, r->offset,
-                                 it->schema->name, a->def->type,
-                                 engine_undeclared_hint(e, it->schema->name, hint,
-                                                 sizeof hint));
-        stele_value evv = stele_value_wrap(&it->value);
-        stele_event ev = {it->schema->name, it->schema->version, &evv, meta};
-        guard_begin(r->topic, r->partition, r->offset, a->def->type);
-        guard_call(GUARD_REBUILD);
-        int erc = a->def->evolve(a->plugin->ctx, &sv, &ev);
-        guard_return();
-        if (erc)
-            return stele_err_set(
-                err, STELE_EPLUGIN, "%s[%d]@%" PRId64 ": evolve failed on %s",
-                r->topic, (int)r->partition, r->offset, ev.type);
+            rc = stele_err_set(err, STELE_EINVAL,
+                               "%s[%d]@%" PRId64 ": event type '%s' is "
+                               "not declared by aggregate %s%s",
+                               r->topic, (int)r->partition, r->offset,
+                               it->schema->name, a->def->type,
+                               engine_undeclared_hint(e, it->schema->name, hint,
+                                               sizeof hint));
+        vals[i] = stele_value_wrap(&it->value);
+        list[i] = (stele_event){it->schema->name, it->schema->version,
+                                &vals[i], meta};
     }
-    if (rc == 0)
-        rc = stele_codec_encode(e->codec, a->state_schema, &a->state, &e->buf,
-                                err);
+    stele_state_entry *cur = stele_map_get(built, r->key, r->key_len);
+    engine_call call = {.topic = r->topic,
+                        .partition = r->partition,
+                        .offset = r->offset,
+                        .guarded = !e->worker};
+    const void *state = cur ? cur->data : NULL;
+    size_t len = cur ? cur->len : 0;
+    if (rc == 0 && e->worker)
+        rc = worker_evolve_stored(e->worker, a, state, len, list, n, &call,
+                                  err);
+    else if (rc == 0)
+        rc = engine_evolve_stored(e, a, state, len, list, n, &call, err);
+    free(list);
+    free(vals);
     if (rc != 0)
         return rc;
     stele_state_entry *s = stele_state_entry_new(

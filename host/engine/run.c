@@ -40,6 +40,7 @@ int stele_engine_run(stele_engine *e, volatile sig_atomic_t *stop,
     engine_logf(e, STELE_LOG_INFO,
                 "running app %s: %zu aggregates, %zu projectors, %zu queries",
                 e->cfg->app, e->n_aggs, e->n_projs, e->n_queries);
+    e->stop = stop;
     int idle_ms = 1, failures = 0;
     int64_t next_expire_ns = 0, next_report_ns = 0, next_verify_ns = 0;
     while (!*stop) {
@@ -101,6 +102,7 @@ int stele_engine_run(stele_engine *e, volatile sig_atomic_t *stop,
         if (rc == 0)
             idle_ms = idle_ms < 50 ? idle_ms * 2 : 50;
     }
+    e->stop = NULL;
     engine_logf(e, STELE_LOG_INFO, "stopped: %llu commands, %llu events",
                 (unsigned long long)e->stats.commands,
                 (unsigned long long)e->stats.events_written);

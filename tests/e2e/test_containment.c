@@ -21,6 +21,7 @@
 
 #include "common/util.h"
 #include "e2e.h"
+#include "e2e_host.h"
 #include "log/log.h"
 
 #define STELE STELE_BUILD_DIR "/stele"
@@ -240,24 +241,7 @@ static void test_sigterm_during_an_endless_decide_ends_the_host_after_grace(
     open_account();
     char errpath[400];
     snprintf(errpath, sizeof errpath, "%s/run.err", dir);
-    pid_t host = fork();
-    if (host == 0) {
-        if (!freopen(errpath, "w", stderr))
-            _exit(126);
-        execl(STELE, STELE, "run", "-c", config, (char *)NULL);
-        _exit(127);
-    }
-    /* The host owns the commands once it holds the group's lock (the
-     * embedded log's ownership: host/log/sqlite/consumer.c); before, the
-     * sender would decide the command itself. */
-    int64_t t_start = stele_mono_ns();
-    while (e2e_run(NULL, "flock -n %s/data/log.db.bank.engine.lock true",
-                   dir) == 0) {
-        if (stele_mono_ns() - t_start > 5000 * 1000000LL)
-            fail_msg("the host did not take the commands within 5 s");
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    pid_t host = start_host(STELE, dir, config, errpath);
     char *out;
     /* the host takes it and hangs in it: no result */
     int rc = e2e_run(&out,
@@ -269,21 +253,8 @@ static void test_sigterm_during_an_endless_decide_ends_the_host_after_grace(
     if (rc != 1 || !strstr(out, "no result"))
         fail_msg("send: exit %d: %s", rc, out);
     free(out);
-    int64_t t0 = stele_mono_ns();
-    assert_int_equal(kill(host, SIGTERM), 0);
-    int status = 0;
-    pid_t w;
-    while ((w = waitpid(host, &status, WNOHANG)) == 0 &&
-           stele_mono_ns() - t0 < 5000 * 1000000LL) {
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    if (w == 0) {
-        kill(host, SIGKILL);
-        waitpid(host, &status, 0);
-        fail_msg("the host did not end within 5 s of SIGTERM");
-    }
-    int64_t ms = (stele_mono_ns() - t0) / 1000000;
+    int64_t ms;
+    int status = stop_host(host, &ms);
     assert_true(ms >= 400);
     assert_true(ms < 2500);
     assert_true(WIFEXITED(status));

@@ -3,7 +3,7 @@
  * command asks: a Deposit of 666 writes through NULL (SIGSEGV), 667 calls
  * abort(), 668 calls exit(3), 669 recurses without end (stack overflow),
  * 670 loops forever; a deposit of 671 is decided but its evolve writes
- * through NULL. Any other command is the bank's. The containment tests
+ * through NULL; 672 makes decide fail (a plugin error, no crash). Any other command is the bank's. The containment tests
  * (tests/e2e/test_containment.c) prove that such a command costs itself,
  * not the host.
  */
@@ -54,7 +54,10 @@ static int64_t deposit_amount(const stele_command *cmd)
 static int crashing_decide(void *ctx, const stele_command *cmd,
                            const stele_value *state, stele_decision *d)
 {
-    crash_as_asked(deposit_amount(cmd));
+    int64_t amount = deposit_amount(cmd);
+    crash_as_asked(amount);
+    if (amount == 672)
+        return STELE_EPLUGIN;
     return decide(ctx, cmd, state, d);
 }
 

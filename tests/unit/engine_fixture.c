@@ -15,6 +15,15 @@ const char *const bank_plugins[] = {
     PLUGINS "bank_daily_totals.so",  PLUGINS "bank_account_query.so",
     PLUGINS "bank_richest_query.so", NULL};
 
+/* The isolation mode every engine test runs in: STELE_TEST_ISOLATION
+ * (ctest runs test_engine with none and with process). */
+static const char *isolation(const fixture *f)
+{
+    const char *mode = f->isolation ? f->isolation
+                                    : getenv("STELE_TEST_ISOLATION");
+    return mode && *mode ? mode : "none";
+}
+
 void write_config(fixture *f, const char *const *plugins)
 {
     FILE *out = fopen(f->config, "w");
@@ -25,10 +34,10 @@ void write_config(fixture *f, const char *const *plugins)
             "schemas: %s/schemas\n"
             "log:\n  partitions: 3\n"
             "engine:\n  command_batch: 100\n  projection_batch: 50\n"
-            "  max_value_bytes: 4096\n"
+            "  max_value_bytes: 4096\n  isolation: %s\n"
             "logging:\n  level: error\n"
             "plugins:\n",
-            f->dir, STELE_SOURCE_DIR);
+            f->dir, STELE_SOURCE_DIR, isolation(f));
     for (size_t i = 0; plugins[i]; i++)
         fprintf(out, "  - %s\n", plugins[i]);
     fclose(out);

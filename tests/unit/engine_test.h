@@ -23,6 +23,8 @@ typedef struct fixture {
     char config[300];
     stele_config *cfg;
     stele_engine *e;
+    /* engine.isolation; NULL: STELE_TEST_ISOLATION's, else none */
+    const char *isolation;
 } fixture;
 
 extern const char *const bank_plugins[];
@@ -58,6 +60,11 @@ json_t *status_of(stele_engine *e);
 /* "lag" of the entry of array key named name (under field). */
 long long lag_of(json_t *st, const char *key, const char *field,
                  const char *name);
+
+/* engine_isolation_tests.c */
+void test_worker_decides_exactly_as_the_host_does(void **state);
+#define ENGINE_ISOLATION_TESTS                                                 \
+    T(test_worker_decides_exactly_as_the_host_does)
 
 /* engine_retention_tests.c */
 void test_expire_deletes_processed_commands_only(void **state);

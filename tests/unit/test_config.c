@@ -115,6 +115,7 @@ static void test_full_file_sets_every_key(void **state)
                               "  plugin_crash_limit: 1\n"
                               "  plugin_timeout_ms: 0\n"
                               "  shutdown_grace_ms: 250\n"
+                              "  isolation: process\n"
                               "http:\n"
                               "  listen: 127.0.0.1:8080\n"
                               "logging:\n"
@@ -152,6 +153,7 @@ static void test_full_file_sets_every_key(void **state)
     assert_int_equal(c->plugin_crash_limit, 1);
     assert_int_equal(c->plugin_timeout_ms, 0);
     assert_int_equal(c->shutdown_grace_ms, 250);
+    assert_true(c->isolate_plugins);
     assert_string_equal(c->http_listen, "127.0.0.1:8080");
     assert_string_equal(c->log_level, "debug");
     assert_path(c->path, "stele.yaml");
@@ -189,6 +191,7 @@ static void test_only_app_gives_defaults(void **state)
     assert_int_equal(c->plugin_crash_limit, 3);
     assert_int_equal(c->plugin_timeout_ms, 10000);
     assert_int_equal(c->shutdown_grace_ms, 5000);
+    assert_false(c->isolate_plugins);
     assert_null(c->http_listen);
     assert_string_equal(c->log_level, "info");
     stele_config_free(c);
@@ -310,7 +313,8 @@ static void test_unknown_keys_are_errors(void **state)
                "3: unknown key 'batch' in 'engine' (expected one of: "
                "command_batch, commit_interval_ms, projection_batch, "
                "max_value_bytes, reply_timeout_ms, misrouted, "
-               "plugin_crash_limit, plugin_timeout_ms, shutdown_grace_ms)");
+               "plugin_crash_limit, plugin_timeout_ms, shutdown_grace_ms, "
+               "isolation)");
     load_fails("app: bank\nhttp:\n  port: 80\n",
                "3: unknown key 'port' in 'http' (expected one of: listen)");
     load_fails("app: bank\n[a]: 1\n", "2: keys must be scalars, got a "
@@ -389,6 +393,10 @@ static void test_bad_values_are_errors(void **state)
     load_fails("app: bank\nengine:\n  misrouted: decide\n",
                "3: 'engine.misrouted' must be one of forward, reject, got "
                "'decide'");
+    load_fails("app: bank\nengine:\n  misrouted: forward\n"
+               "  isolation: thread\n",
+               "4: 'engine.isolation' must be one of none, process, got "
+               "'thread'");
     load_fails("app: bank\nlogging:\n  level: verbose\n",
                "3: 'logging.level' must be one of error, warn, info, debug, "
                "got 'verbose'");

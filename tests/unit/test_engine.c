@@ -515,6 +515,7 @@ int main(void)
         ENGINE_BAD_DATA_TESTS,
         ENGINE_QUARANTINE_TESTS,
         ENGINE_GATE_TESTS,
+        ENGINE_ISOLATION_TESTS,
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
