@@ -46,7 +46,10 @@ static void die(const char *what, const stele_err *err)
     exit(1);
 }
 
-static double secs(int64_t ns) { return (double)ns / 1e9; }
+static double secs(int64_t ns)
+{
+    return (double)ns / 1e9;
+}
 
 static stele_config *config_for(const char *name, const char *const *plugins,
                                 bool isolated)
@@ -158,8 +161,8 @@ static void drain(stele_config *cfg, stele_engine_stats *st)
     stele_err err = {0};
     size_t did;
     /* Guarded as stele run is: the cost of recording each plugin call. */
-    if (stele_engine_open(cfg, &e, &err) ||
-        stele_guard_open(cfg, NULL, &err) || stele_engine_drain(e, &did, &err))
+    if (stele_engine_open(cfg, &e, &err) || stele_guard_open(cfg, NULL, &err) ||
+        stele_engine_drain(e, &did, &err))
         die("engine", &err);
     stele_engine_stats_get(e, st);
     stele_engine_close(e);
@@ -189,8 +192,8 @@ static double raw_sqlite(long accounts, long commands)
     sqlite3_stmt *ins_cmd, *ins_ev, *up_state, *up_res;
     sqlite3_prepare_v2(db, "INSERT INTO cmds VALUES(?,?,?,?,?)", -1, &ins_cmd,
                        NULL);
-    sqlite3_prepare_v2(db, "INSERT INTO events VALUES(?,?,?,?,?)", -1,
-                       &ins_ev, NULL);
+    sqlite3_prepare_v2(db, "INSERT INTO events VALUES(?,?,?,?,?)", -1, &ins_ev,
+                       NULL);
     sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO states VALUES(?,?,?)", -1,
                        &up_state, NULL);
     sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO results VALUES(?,?)", -1,
@@ -214,8 +217,7 @@ static double raw_sqlite(long accounts, long commands)
             sqlite3_bind_int64(st[j], 2, i);
             sqlite3_bind_blob(st[j], 3, id, (int)strlen(id), SQLITE_STATIC);
             sqlite3_bind_blob(st[j], 4, value, sizeof value, SQLITE_STATIC);
-            sqlite3_bind_blob(st[j], 5, headers, sizeof headers,
-                              SQLITE_STATIC);
+            sqlite3_bind_blob(st[j], 5, headers, sizeof headers, SQLITE_STATIC);
             sqlite3_step(st[j]);
             sqlite3_reset(st[j]);
         }
@@ -323,8 +325,7 @@ int main(int argc, char **argv)
     double process = (double)st.commands / secs(t2 - t1);
     uint64_t processed = st.commands; /* st is reused below */
     printf("bank example, embedded SQLite log, %ld accounts, %ld commands "
-           "(%" PRIu64 " accepted, %" PRIu64 " rejected, %" PRIu64
-           " events)\n",
+           "(%" PRIu64 " accepted, %" PRIu64 " rejected, %" PRIu64 " events)\n",
            accounts, commands, st.accepted, st.rejected, st.events_written);
     printf("%-12s %10ld cmds    %8.3f s  %10.0f cmds/s\n", "submit", commands,
            secs(t1 - t0), (double)commands / secs(t1 - t0));

@@ -51,7 +51,10 @@ static void die(const char *what, const char *why)
     exit(1);
 }
 
-static double secs(int64_t ns) { return (double)ns / 1e9; }
+static double secs(int64_t ns)
+{
+    return (double)ns / 1e9;
+}
 
 static rd_kafka_t *client(rd_kafka_type_t type, const char *group)
 {
@@ -101,9 +104,9 @@ static void produce(rd_kafka_t *p, const char *topic, int32_t partition,
  * recovers their partitions (docs/kafka-broker.md). */
 static void delete_topics(rd_kafka_t *p)
 {
-    const char *suffixes[] = {"raw", "replies", "Account.commands",
-                              "Account.events", "Account.state",
-                              "Account.results"};
+    const char *suffixes[] = {
+        "raw",           "replies",        "Account.commands", "Account.events",
+        "Account.state", "Account.results"};
     enum { N = sizeof suffixes / sizeof suffixes[0] };
     char names[N][96];
     rd_kafka_DeleteTopic_t *del[N];
@@ -132,12 +135,11 @@ static double raw_produce(stele_engine *e, long n)
     snprintf(topic, sizeof topic, "%s.raw", app);
     rd_kafka_t *p = client(RD_KAFKA_PRODUCER, NULL);
     rd_kafka_headers_t *h = rd_kafka_headers_new(8);
-    const char *names[] = {"event_id", "event_type", "aggregate_type",
-                           "aggregate_id", "version", "causation_id",
+    const char *names[] = {"event_id",       "event_type", "aggregate_type",
+                           "aggregate_id",   "version",    "causation_id",
                            "correlation_id", "user"};
     for (int i = 0; i < 8; i++)
-        rd_kafka_header_add(h, names[i], -1, "01M8CF6W21YRVCF106SFS1260Y",
-                            26);
+        rd_kafka_header_add(h, names[i], -1, "01M8CF6W21YRVCF106SFS1260Y", 26);
     char value[20] = {0};
     /* let the first produce create nothing: the topic is made by admin */
     rd_kafka_AdminOptions_t *o =
@@ -237,8 +239,7 @@ static void produce_command(rd_kafka_t *p, const commands *c, long i)
     rd_kafka_headers_t *h = rd_kafka_headers_new(1);
     rd_kafka_header_add(h, "command_id", -1, c->ids[i], -1);
     produce(p, topic,
-            stele_partition_for_key(c->keys[i], strlen(c->keys[i]),
-                                    PARTITIONS),
+            stele_partition_for_key(c->keys[i], strlen(c->keys[i]), PARTITIONS),
             c->keys[i], c->values[i].data, c->values[i].len, h);
     rd_kafka_headers_destroy(h);
 }
@@ -304,8 +305,7 @@ int main(int argc, char **argv)
     stele_config *cfg;
     stele_engine *e;
     stele_err err = {0};
-    if (stele_config_load(path, &cfg, &err) ||
-        stele_engine_open(cfg, &e, &err))
+    if (stele_config_load(path, &cfg, &err) || stele_engine_open(cfg, &e, &err))
         die("engine", err.msg);
     uint64_t req_start = stele_registry_rest_requests();
 

@@ -45,7 +45,10 @@ static void die(const char *what, const char *why)
     exit(1);
 }
 
-static double secs(int64_t ns) { return (double)ns / 1e9; }
+static double secs(int64_t ns)
+{
+    return (double)ns / 1e9;
+}
 
 static void admin(const char *sql)
 {
@@ -162,9 +165,10 @@ static double raw_libpq(long accounts, long n)
     PGconn *c = PQconnectdb(conninfo);
     if (PQstatus(c) != CONNECTION_OK)
         die("connect", PQerrorMessage(c));
-    PGresult *r = PQexec(c, "SELECT coalesce(array_to_string(reloptions, ', '), "
-                            "'') FROM pg_class WHERE oid = "
-                            "'rm_balances_v1.balances'::regclass");
+    PGresult *r =
+        PQexec(c, "SELECT coalesce(array_to_string(reloptions, ', '), "
+                  "'') FROM pg_class WHERE oid = "
+                  "'rm_balances_v1.balances'::regclass");
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
         die("the read model's storage parameters", PQerrorMessage(c));
     char sql[512];
@@ -254,8 +258,8 @@ int main(int argc, char **argv)
 
     /* 1. events on the embedded log, projected into PostgreSQL */
     const char *agg[] = {PLUGINS "bank_account.so", NULL};
-    const char *proj[] = {PLUGINS "bank_account.so",
-                          PLUGINS "bank_balances.so", NULL};
+    const char *proj[] = {PLUGINS "bank_account.so", PLUGINS "bank_balances.so",
+                          NULL};
     stele_config *cfg = config("embedded", "sqlite", agg);
     stele_engine *e;
     stele_err err = {0};

@@ -1,10 +1,10 @@
 /*
  * stele — the command line.
  *
- *   stele run     [-c CONFIG]                  run the host until SIGINT/SIGTERM
- *   stele send    [-c CONFIG] [--timeout MS] [JSON|-]
- *   stele query   [-c CONFIG] NAME [JSON]      run a query plugin
- *   stele query   [-c CONFIG] --list TABLE [--filter EXPR]... [--sort COL]
+ *   stele run     [-c CONFIG]                  run the host until
+ * SIGINT/SIGTERM stele send    [-c CONFIG] [--timeout MS] [JSON|-] stele query
+ * [-c CONFIG] NAME [JSON]      run a query plugin stele query   [-c CONFIG]
+ * --list TABLE [--filter EXPR]... [--sort COL]
  *                 [--desc] [--page N | --after CURSOR] [--page-size N]
  *                 [--no-total]
  *   stele events  [-c CONFIG] [--aggregate TYPE] [--id ID] [--limit N]
@@ -104,8 +104,8 @@ static long long parse_num(const char *s, const char *what, bool *ok)
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (!*s || *end || errno || v < 0) {
-        fprintf(stderr, "stele: %s: '%s' is not a non-negative integer\n",
-                what, s);
+        fprintf(stderr, "stele: %s: '%s' is not a non-negative integer\n", what,
+                s);
         *ok = false;
     }
     return v;
@@ -139,7 +139,9 @@ static int parse_opts(int argc, char **argv, opts *o)
     while ((c = getopt_long(argc, argv, "c:h", longs, NULL)) != -1) {
         switch (c) {
         case 'c': o->config = optarg; break;
-        case 't': o->timeout_ms = (int)parse_num(optarg, "--timeout", &ok); break;
+        case 't':
+            o->timeout_ms = (int)parse_num(optarg, "--timeout", &ok);
+            break;
         case 'L': o->list_table = optarg; break;
         case 'f':
             if (o->n_filters == 16) {
@@ -200,8 +202,9 @@ static char *read_stdin(void)
             break;
         if (n + 1 == cap) {
             if (cap >= STDIN_MAX) {
-                fprintf(stderr, "stele: the command on stdin is larger "
-                                "than %u MiB\n",
+                fprintf(stderr,
+                        "stele: the command on stdin is larger "
+                        "than %u MiB\n",
                         STDIN_MAX >> 20);
                 free(buf);
                 return NULL;
@@ -306,8 +309,8 @@ static int cmd_query(const opts *o, stele_engine *e)
         json_t *params = NULL;
         if (o->argc > 1) {
             json_error_t jerr;
-            if (!(params = json_loads(o->argv[1], JSON_REJECT_DUPLICATES,
-                                      &jerr))) {
+            if (!(params =
+                      json_loads(o->argv[1], JSON_REJECT_DUPLICATES, &jerr))) {
                 fprintf(stderr, "stele: parameters are not valid JSON: %s\n",
                         jerr.text);
                 return EXIT_USAGE;
@@ -420,8 +423,8 @@ static int cmd_status(const opts *o, stele_engine *e)
 static int cmd_plugin(int argc, char **argv)
 {
     const char *config = NULL;
-    if (argc == 6 && (strcmp(argv[4], "--config") == 0 ||
-                      strcmp(argv[4], "-c") == 0))
+    if (argc == 6 &&
+        (strcmp(argv[4], "--config") == 0 || strcmp(argv[4], "-c") == 0))
         config = argv[5];
     if ((argc != 4 && !config) || strcmp(argv[2], "inspect") != 0) {
         usage(stderr);
@@ -497,11 +500,11 @@ int main(int argc, char **argv)
      * hangs costs its command, not every start of the host. */
     stele_err gerr = {0};
     if ((writes || strcmp(cmd, "query") == 0) &&
-        stele_guard_open(cfg, strcmp(cmd, "run") == 0 ? &stop_requested
-                                                      : NULL,
+        stele_guard_open(cfg, strcmp(cmd, "run") == 0 ? &stop_requested : NULL,
                          &gerr) != 0)
-        fprintf(stderr, "stele: warning: %s (plugin calls are not "
-                        "guarded)\n",
+        fprintf(stderr,
+                "stele: warning: %s (plugin calls are not "
+                "guarded)\n",
                 gerr.msg);
     if (strcmp(cmd, "run") == 0)
         rc = cmd_run(&o, e);

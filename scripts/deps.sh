@@ -18,7 +18,8 @@ if [ "${1:-}" = "--test" ]; then
   PKGS+=(postgresql                    # scripts/pg-start.sh
          openjdk-17-jre-headless maven  # scripts/kafka-start.sh
          curl python3-venv              # registry-start.sh, test-venv.sh
-         clang libclang-rt-14-dev)      # scripts/fuzz.sh
+         clang libclang-rt-14-dev       # scripts/fuzz.sh
+         clang-format)                  # scripts/check-style.sh
 fi
 missing=()
 for p in "${PKGS[@]}"; do

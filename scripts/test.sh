@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the build and test dependencies, builds
-# stele twice (Release, and ASan+UBSan), and runs every test in both builds
-# with ctest: unit, end-to-end, and integration tests against a real Kafka
+# stele (Release), checks its style (scripts/check-style.sh), and runs
+# every test with ctest, then again in an ASan+UBSan build, then the tests
+# of a build with neither Kafka nor PostgreSQL: unit, end-to-end, and integration tests against a real Kafka
 # broker, a real PostgreSQL server and a real schema registry (Apicurio),
 # which the tests start themselves (scripts/kafka-start.sh, pg-start.sh,
 # registry-start.sh) when they are not running; the interop tests run
@@ -41,6 +42,9 @@ trap stop_started EXIT
 
 scripts/deps.sh --test
 scripts/build.sh build Release
+# The style a machine checks (docs/CODE_STYLE.md): clang-format, 80
+# columns, no circles between files, every extern prefixed.
+scripts/check-style.sh build
 (cd build && ctest --output-on-failure)
 scripts/build.sh build-asan Asan
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure)

@@ -36,7 +36,7 @@ typedef struct ctx {
     struct step {
         char type[256];
         int to_version;
-    } *steps;
+    } * steps;
     size_t n_steps;
 } ctx;
 

@@ -43,8 +43,8 @@ int stele_codec_schema(stele_codec *c, const char *name, int version,
          * registry that is read-only to this client still answers it. */
         stele_registry_schema found;
         int32_t id = 0;
-        int rc = stele_registry_find(c->reg, cs->pub.name, cs->pub.text,
-                                     &found, err);
+        int rc = stele_registry_find(c->reg, cs->pub.name, cs->pub.text, &found,
+                                     err);
         if (rc == 0)
             id = found.id;
         stele_registry_schema_clear(&found);

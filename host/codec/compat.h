@@ -76,5 +76,4 @@ typedef struct stele_gate {
 int stele_gate_run(const stele_gate *g, size_t *types, size_t *bad,
                    stele_err *err);
 
-
 #endif

@@ -117,8 +117,8 @@ int stele_compat_test(stele_registry *reg, const char *subject,
                       stele_err *err)
 {
     if (stele_registry_tests_compat(reg))
-        return stele_registry_test_compat(reg, subject, schema_text,
-                                          compatible, rep, err);
+        return stele_registry_test_compat(reg, subject, schema_text, compatible,
+                                          rep, err);
     if (!reg || !subject || !*subject || !schema_text || !compatible || !rep)
         return stele_err_set(err, STELE_EINVAL,
                              "compatibility test: needs a registry, a "

@@ -153,7 +153,7 @@ static int index_records(codec_schema *cs, stele_map *defs, avro_schema_t s,
 }
 
 int codec_defaults_zero_fill(const codec_schema *cs, avro_value_t *v, int depth,
-                       char *path, size_t path_cap, stele_err *err)
+                             char *path, size_t path_cap, stele_err *err)
 {
     if (depth > CODEC_MAX_DEPTH)
         return stele_err_set(err, STELE_EINVAL,
@@ -163,8 +163,7 @@ int codec_defaults_zero_fill(const codec_schema *cs, avro_value_t *v, int depth,
     int rc = 0;
     switch (avro_value_get_type(v)) {
     case AVRO_RECORD: {
-        const record_info *ri =
-            codec_record_info(cs, avro_value_get_schema(v));
+        const record_info *ri = codec_record_info(cs, avro_value_get_schema(v));
         size_t n = 0;
         avro_value_get_size(v, &n);
         for (size_t i = 0; i < n && rc == 0; i++) {
@@ -175,11 +174,12 @@ int codec_defaults_zero_fill(const codec_schema *cs, avro_value_t *v, int depth,
             size_t old = codec_path_push_field(path, path_cap, fname);
             if (ri && i < ri->n_fields && ri->defaults[i]) {
                 rc = codec_json_to_value(cs, ri->defaults[i], &f, JSON_DEFAULT,
-                                   depth + 1, path, path_cap, err);
+                                         depth + 1, path, path_cap, err);
                 if (rc)
                     stele_err_prefix(err, "default");
             } else {
-                rc = codec_defaults_zero_fill(cs, &f, depth + 1, path, path_cap, err);
+                rc = codec_defaults_zero_fill(cs, &f, depth + 1, path, path_cap,
+                                              err);
             }
             path_pop(path, old);
         }

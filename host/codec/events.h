@@ -1,6 +1,6 @@
 /*
- * events.h — reading stored events: upcaster chains and Avro schema resolution
- * from the writer's schema to the one a reader declares.
+ * events.h — reading stored events: upcaster chains and Avro schema
+ * resolution from the writer's schema to the one a reader declares.
  */
 #ifndef STELE_CODEC_EVENTS_H
 #define STELE_CODEC_EVENTS_H

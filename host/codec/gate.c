@@ -119,8 +119,8 @@ static int register_one(const stele_gate *g, const char *subject,
     if (!subject_new && stele_registry_tests_compat(g->reg)) {
         bool ok = false;
         stele_compat_report rep = {0};
-        if ((rc = stele_compat_test(g->reg, subject, s->text, mode,
-                                             &ok, &rep, err)))
+        if ((rc = stele_compat_test(g->reg, subject, s->text, mode, &ok, &rep,
+                                    err)))
             return stele_err_prefix(err, "%s v%d", s->name, s->version);
         if (!ok) {
             say(g, true,
@@ -158,8 +158,7 @@ static int gate_type(const stele_gate *g, const stele_schema *const *cat,
     const char *name = cat[first]->name;
     size_t m = end - first;
     char subject[1024];
-    if (stele_registry_subject(g->reg, g->topic, name, subject,
-                               sizeof subject))
+    if (stele_registry_subject(g->reg, g->topic, name, subject, sizeof subject))
         return stele_err_set(err, STELE_EINVAL, "%s: subject too long", name);
     held h;
     int rc = held_load(g->reg, subject, &h, err);
@@ -227,8 +226,8 @@ static int gate_type(const stele_gate *g, const stele_schema *const *cat,
         say(g, true,
             "%s v%d differs from registered version %d of %s, id %d: a "
             "deployed version never changes — put the change in v%d",
-            name, cat[first + (size_t)cand]->version, h.v[j].version,
-            subject, h.v[j].id, cat[end - 1]->version + 1);
+            name, cat[first + (size_t)cand]->version, h.v[j].version, subject,
+            h.v[j].id, cat[end - 1]->version + 1);
         (*bad)++;
     }
     size_t n_prev = 0;
@@ -260,8 +259,8 @@ static int gate_type(const stele_gate *g, const stele_schema *const *cat,
         if (g->registers &&
             !g->registers(g->registers_opaque, name, s->version)) {
             say(g, false,
-                "%s v%d: not registered; this process does not write it",
-                name, s->version);
+                "%s v%d: not registered; this process does not write it", name,
+                s->version);
             continue;
         }
         if (stop) {
@@ -282,14 +281,13 @@ static int gate_type(const stele_gate *g, const stele_schema *const *cat,
         rc = stele_compat_check_mode(mode, s->text, prev, prev_v, n_prev, &rep,
                                      err);
         if (rc) {
-            stele_err_prefix(err, "%s v%d against subject %s", name,
-                             s->version, subject);
+            stele_err_prefix(err, "%s v%d against subject %s", name, s->version,
+                             subject);
             break;
         }
         for (size_t k = 0; k < rep.n; k++)
             say(g, true, "%s v%d: INCOMPATIBLE (%s, subject %s): %s", name,
-                s->version, stele_compat_mode_name(mode), subject,
-                rep.msgs[k]);
+                s->version, stele_compat_mode_name(mode), subject, rep.msgs[k]);
         *bad += rep.n;
         bool ok = rep.n == 0;
         stele_compat_report_clear(&rep);

@@ -30,12 +30,13 @@
  * allocation, before avro-c (which trusts lengths) reads the data. */
 typedef struct wire_shape wire_shape;
 
-int codec_wire_shape_new(avro_schema_t schema, wire_shape **out, stele_err *err);
+int codec_wire_shape_new(avro_schema_t schema, wire_shape **out,
+                         stele_err *err);
 void codec_wire_shape_free(wire_shape *ws);
 /* 0 when data holds exactly one well-formed value; STELE_EINVAL with the
  * reason and byte offset otherwise. */
 int codec_wire_shape_check(const wire_shape *ws, const void *data, size_t len,
-                     stele_err *err);
+                           stele_err *err);
 
 /* ------------------------------------------------------------------ */
 /* Schemas                                                              */
@@ -82,7 +83,7 @@ avro_schema_t codec_schema_deref(avro_schema_t s);
 
 /* The record info for a record schema of cs (NULL if not one of its). */
 const record_info *codec_record_info(const codec_schema *cs,
-                                      avro_schema_t record);
+                                     avro_schema_t record);
 
 /* Writes "ns.Name" (or "Name") of a named schema into buf. */
 const char *codec_full_name(avro_schema_t s, char *buf, size_t size);
@@ -101,7 +102,7 @@ void codec_defaults_free(codec_schema *cs);
 /* Fills v (just reset) with the zero value of its schema, applying the
  * declared defaults of every record field below it. */
 int codec_defaults_zero_fill(const codec_schema *cs, avro_value_t *v, int depth,
-                       char *path, size_t path_cap, stele_err *err);
+                             char *path, size_t path_cap, stele_err *err);
 
 /* ------------------------------------------------------------------ */
 /* JSON (json.c)                                                        */
@@ -113,9 +114,9 @@ typedef enum json_mode {
 
 /* Sets v from j. path (NUL-terminated, capacity path_cap) is the field
  * path so far; errors name it. */
-int codec_json_to_value(const codec_schema *cs, const json_t *j, avro_value_t *v,
-                  json_mode mode, int depth, char *path, size_t path_cap,
-                  stele_err *err);
+int codec_json_to_value(const codec_schema *cs, const json_t *j,
+                        avro_value_t *v, json_mode mode, int depth, char *path,
+                        size_t path_cap, stele_err *err);
 
 /* Field paths in error messages: "owner.name", "items[2]". Each push
  * returns the length to restore with path_pop. */
@@ -150,12 +151,12 @@ typedef struct resolver resolver;
  * (Avro schema resolution, defaults and aliases included; resolve.c).
  * Errors name both schemas and the field that does not resolve. */
 int codec_resolver_new(const stele_schema *writer, const stele_schema *reader,
-                 resolver **out, stele_err *err);
+                       resolver **out, stele_err *err);
 void codec_resolver_free(resolver *r);
 /* Reads the Avro binary data (already checked against the writer's shape)
  * into out, a value of the reader schema. */
-int codec_resolver_read(resolver *r, const void *data, size_t len, avro_value_t *out,
-                  stele_err *err);
+int codec_resolver_read(resolver *r, const void *data, size_t len,
+                        avro_value_t *out, stele_err *err);
 
 /* ------------------------------------------------------------------ */
 /* Upcasters (upcast.c)                                                 */

@@ -134,8 +134,8 @@ static int union_from_json(const codec_schema *cs, const json_t *j,
                     continue;
                 if (avro_value_set_branch(v, (int)i, &b))
                     return codec_avro_err(err, STELE_EINVAL, where(path));
-                return codec_json_to_value(cs, inner, &b, mode, depth + 1, path, cap,
-                                     err);
+                return codec_json_to_value(cs, inner, &b, mode, depth + 1, path,
+                                           cap, err);
             }
         }
     }
@@ -153,8 +153,8 @@ static int union_from_json(const codec_schema *cs, const json_t *j,
             n_tried++;
             if (avro_value_set_branch(v, (int)i, &b))
                 return codec_avro_err(err, STELE_EINVAL, where(path));
-            if (codec_json_to_value(cs, j, &b, mode, depth + 1, path, cap, &trial) !=
-                0) {
+            if (codec_json_to_value(cs, j, &b, mode, depth + 1, path, cap,
+                                    &trial) != 0) {
                 int k =
                     snprintf(why + why_len, sizeof why - why_len, "; as %s: %s",
                              avro_schema_type_name(bs), trial.msg);
@@ -209,10 +209,11 @@ static int record_from_json(const codec_schema *cs, const json_t *j,
         json_t *jf = json_object_get(j, fname);
         if (jf) {
             matched++;
-            rc = codec_json_to_value(cs, jf, &f, mode, depth + 1, path, cap, err);
+            rc = codec_json_to_value(cs, jf, &f, mode, depth + 1, path, cap,
+                                     err);
         } else if (ri && i < ri->n_fields && ri->defaults[i]) {
-            rc = codec_json_to_value(cs, ri->defaults[i], &f, JSON_DEFAULT, depth + 1,
-                               path, cap, err);
+            rc = codec_json_to_value(cs, ri->defaults[i], &f, JSON_DEFAULT,
+                                     depth + 1, path, cap, err);
         } else if (mode == JSON_DEFAULT) {
             rc = codec_defaults_zero_fill(cs, &f, depth + 1, path, cap, err);
         } else {
@@ -257,8 +258,8 @@ static int bytes_from_json(const json_t *j, avro_value_t *v, bool fixed,
                            "U+00FF",
                            where(path));
     } else if (fixed) {
-        int64_t want =
-            avro_schema_fixed_size(codec_schema_deref(avro_value_get_schema(v)));
+        int64_t want = avro_schema_fixed_size(
+            codec_schema_deref(avro_value_get_schema(v)));
         if (n != want)
             rc = stele_err_set(err, STELE_EINVAL,
                                "%s: expected %lld bytes, got %ld", where(path),
@@ -348,7 +349,8 @@ static int to_value(const codec_schema *cs, const json_t *j, avro_value_t *v,
             if (avro_value_append(v, &e, NULL))
                 return codec_avro_err(err, STELE_ENOMEM, where(path));
             size_t old = codec_path_push_index(path, cap, k);
-            rc = codec_json_to_value(cs, item, &e, mode, depth + 1, path, cap, err);
+            rc = codec_json_to_value(cs, item, &e, mode, depth + 1, path, cap,
+                                     err);
             path_pop(path, old);
             if (rc)
                 return rc;
@@ -367,7 +369,8 @@ static int to_value(const codec_schema *cs, const json_t *j, avro_value_t *v,
             if (avro_value_add(v, key, &e, NULL, NULL))
                 return codec_avro_err(err, STELE_ENOMEM, where(path));
             size_t old = codec_path_push_field(path, cap, key);
-            rc = codec_json_to_value(cs, item, &e, mode, depth + 1, path, cap, err);
+            rc = codec_json_to_value(cs, item, &e, mode, depth + 1, path, cap,
+                                     err);
             path_pop(path, old);
             if (rc)
                 return rc;
@@ -394,13 +397,13 @@ int stele_codec_from_json(const stele_schema *s, const json_t *json,
         return rc;
     char path[256] = "";
     rc = codec_json_to_value(codec_schema_of(s), json, out, JSON_INPUT, 0, path,
-                       sizeof path, err);
+                             sizeof path, err);
     return rc;
 }
 
-int codec_json_to_value(const codec_schema *cs, const json_t *j, avro_value_t *v,
-                  json_mode mode, int depth, char *path, size_t cap,
-                  stele_err *err)
+int codec_json_to_value(const codec_schema *cs, const json_t *j,
+                        avro_value_t *v, json_mode mode, int depth, char *path,
+                        size_t cap, stele_err *err)
 {
     int rc = to_value(cs, j, v, mode, depth, path, cap, err);
     if (rc > 0) /* an errno from an avro-c setter */
@@ -477,7 +480,8 @@ static json_t *to_json(const avro_value_t *v, int depth)
     case AVRO_ENUM:
         if (avro_value_get_enum(v, &i))
             return NULL;
-        str = avro_schema_enum_get(codec_schema_deref(avro_value_get_schema(v)), i);
+        str = avro_schema_enum_get(codec_schema_deref(avro_value_get_schema(v)),
+                                   i);
         return str ? json_string(str) : NULL;
     case AVRO_UNION:
         if (avro_value_get_current_branch(v, &c))

@@ -162,7 +162,8 @@ static int pick_branch(bctx *b, avro_schema_t w, avro_schema_t ru)
 {
     size_t n = avro_schema_union_size(ru);
     for (size_t i = 0; i < n; i++)
-        if (same_kind(b, w, codec_schema_deref(avro_schema_union_branch(ru, i))))
+        if (same_kind(b, w,
+                      codec_schema_deref(avro_schema_union_branch(ru, i))))
             return (int)i;
     for (size_t i = 0; i < n; i++)
         if (promotes(avro_typeof(w), avro_typeof(codec_schema_deref(
@@ -285,7 +286,7 @@ static int default_value(bctx *b, avro_schema_t fs, json_t *dflt,
     char path[256];
     snprintf(path, sizeof path, "%s", b->path);
     return codec_json_to_value(b->reader, dflt, def, JSON_DEFAULT, 0, path,
-                         sizeof path, &err);
+                               sizeof path, &err);
 }
 
 static rnode *build_record(bctx *b, avro_schema_t w, avro_schema_t r, int depth)
@@ -454,7 +455,7 @@ static rnode *build(bctx *b, avro_schema_t w, avro_schema_t r, int depth)
 /* ------------------------------------------------------------------ */
 
 int codec_resolver_new(const stele_schema *writer, const stele_schema *reader,
-                 resolver **out, stele_err *err)
+                       resolver **out, stele_err *err)
 {
     resolver *r = calloc(1, sizeof *r);
     if (!r)

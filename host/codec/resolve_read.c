@@ -308,8 +308,8 @@ static int exec(rcur *c, const rnode *n, avro_value_t *v, int depth)
     }
 }
 
-int codec_resolver_read(resolver *r, const void *data, size_t len, avro_value_t *out,
-                  stele_err *err)
+int codec_resolver_read(resolver *r, const void *data, size_t len,
+                        avro_value_t *out, stele_err *err)
 {
     stele_err local = {0};
     stele_err *e = err ? err : &local;

@@ -1,6 +1,6 @@
 /*
- * schema.h — the schema catalogue and its values: the codec handle, record types by
- * name and version or by registry id, values with their defaults.
+ * schema.h — the schema catalogue and its values: the codec handle, record
+ * types by name and version or by registry id, values with their defaults.
  *
  * Values are avro-c generic values (avro_value_t). A stele_value handed to
  * plugins is an avro_value_t with the same layout (see value.h).

@@ -451,9 +451,8 @@ int stele_codec_read_event(stele_codec *c, const void *data, size_t len,
         ev->n = n0;
         char label[400];
         (void)id;
-        return stele_err_prefix(err, "%s",
-                                codec_writer_label(writer, label,
-                                                   sizeof label));
+        return stele_err_prefix(
+            err, "%s", codec_writer_label(writer, label, sizeof label));
     }
     return 0;
 }

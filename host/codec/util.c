@@ -65,7 +65,7 @@ const char *codec_full_name(avro_schema_t s, char *buf, size_t size)
 }
 
 const record_info *codec_record_info(const codec_schema *cs,
-                                      avro_schema_t record)
+                                     avro_schema_t record)
 {
     record = codec_schema_deref(record);
     return stele_map_get(cs->records, &record, sizeof record);

@@ -109,8 +109,8 @@ static int write_field(stele_value *rec, const char *field,
     size_t nb = avro_schema_union_size(u);
     for (size_t t = 0; t < n; t++)
         for (size_t i = 0; i < nb; i++)
-            if (avro_typeof(codec_schema_deref(avro_schema_union_branch(u, i))) ==
-                types[t])
+            if (avro_typeof(codec_schema_deref(
+                    avro_schema_union_branch(u, i))) == types[t])
                 return avro_value_set_branch(f, (int)i, f) ? STELE_EINVAL : 0;
     return STELE_EINVAL;
 }

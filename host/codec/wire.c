@@ -177,8 +177,8 @@ int stele_codec_decode(stele_codec *c, const void *data, size_t len,
                                 reader->version);
     const char *payload = (const char *)data + WIRE_HEADER;
     size_t plen = len - WIRE_HEADER;
-    if ((rc = codec_wire_shape_check(codec_schema_of(writer)->shape, payload, plen,
-                               err)))
+    if ((rc = codec_wire_shape_check(codec_schema_of(writer)->shape, payload,
+                                     plen, err)))
         return stele_err_prefix(err, "decode %s v%d (schema id %d)",
                                 reader->name, reader->version, id);
     resolver *r = NULL;

@@ -337,7 +337,7 @@ static int check(cursor *c, const shape *n, int depth)
 }
 
 int codec_wire_shape_check(const wire_shape *ws, const void *data, size_t len,
-                     stele_err *err)
+                           stele_err *err)
 {
     cursor c = {data, data, (const unsigned char *)data + len, 0, err};
     int rc = check(&c, ws->root, 0);

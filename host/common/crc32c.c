@@ -28,9 +28,8 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static uint64_t load_le64(const unsigned char *p)
 {
     return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
-           (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 |
-           (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
-           (uint64_t)p[7] << 56;
+           (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
+           (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
 }
 
 /* The register (not inverted) over p[0..len), by the tables. */
@@ -86,8 +85,8 @@ static void init(void)
     }
     for (int t = 1; t < 8; t++)
         for (int i = 0; i < 256; i++)
-            table[t][i] = (table[t - 1][i] >> 8) ^
-                          table[0][table[t - 1][i] & 0xff];
+            table[t][i] =
+                (table[t - 1][i] >> 8) ^ table[0][table[t - 1][i] & 0xff];
     chosen = crc_tables;
 #ifdef HAVE_SSE42_PATH
     __builtin_cpu_init();

@@ -153,7 +153,10 @@ void *stele_map_del(stele_map *m, const void *key, size_t len)
     return v;
 }
 
-size_t stele_map_count(const stele_map *m) { return m->count; }
+size_t stele_map_count(const stele_map *m)
+{
+    return m->count;
+}
 
 int stele_map_each(const stele_map *m,
                    int (*fn)(void *, const void *, size_t, void *),

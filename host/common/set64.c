@@ -85,4 +85,7 @@ bool stele_set64_has(const stele_set64 *s, uint64_t h)
     }
 }
 
-size_t stele_set64_count(const stele_set64 *s) { return s->count; }
+size_t stele_set64_count(const stele_set64 *s)
+{
+    return s->count;
+}

@@ -18,7 +18,8 @@ uint32_t stele_murmur2(const void *key, size_t len)
     for (size_t i = 0; i < len4; i++) {
         size_t i4 = i * 4;
         uint32_t k = (uint32_t)data[i4] | (uint32_t)data[i4 + 1] << 8 |
-                     (uint32_t)data[i4 + 2] << 16 | (uint32_t)data[i4 + 3] << 24;
+                     (uint32_t)data[i4 + 2] << 16 |
+                     (uint32_t)data[i4 + 3] << 24;
         k *= m;
         k ^= k >> r;
         k *= m;
@@ -29,9 +30,7 @@ uint32_t stele_murmur2(const void *key, size_t len)
     switch (len % 4) {
     case 3: h ^= (uint32_t)data[tail + 2] << 16; /* fall through */
     case 2: h ^= (uint32_t)data[tail + 1] << 8;  /* fall through */
-    case 1:
-        h ^= data[tail];
-        h *= m;
+    case 1: h ^= data[tail]; h *= m;
     }
     h ^= h >> 13;
     h *= m;

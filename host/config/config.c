@@ -52,19 +52,16 @@ static int set_defaults(stele_config *c)
 }
 
 /* Reads the whole file, refusing anything over CONFIG_MAX_BYTES. */
-static int read_file(const char *path, char **out, size_t *len,
-                     stele_err *err)
+static int read_file(const char *path, char **out, size_t *len, stele_err *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return stele_err_set(err,
-                             errno == ENOENT ? STELE_ENOTFOUND : STELE_EIO,
+        return stele_err_set(err, errno == ENOENT ? STELE_ENOTFOUND : STELE_EIO,
                              "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
         fclose(f);
-        return stele_err_set(err, STELE_EINVAL, "%s: not a regular file",
-                             path);
+        return stele_err_set(err, STELE_EINVAL, "%s: not a regular file", path);
     }
     char *buf = malloc(CONFIG_MAX_BYTES + 1);
     if (!buf) {
@@ -86,8 +83,7 @@ static int read_file(const char *path, char **out, size_t *len,
     return 0;
 }
 
-static int yaml_error(const yaml_parser_t *p, const char *file,
-                      stele_err *err)
+static int yaml_error(const yaml_parser_t *p, const char *file, stele_err *err)
 {
     const char *problem = p->problem ? p->problem : "invalid YAML";
     if (p->error == YAML_MEMORY_ERROR)

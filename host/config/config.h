@@ -20,8 +20,8 @@ typedef struct stele_kv {
 } stele_kv;
 
 typedef struct stele_config {
-    char *path;         /* the file it was read from */
-    char *app;          /* app name, topic prefix: "bank" */
+    char *path; /* the file it was read from */
+    char *app;  /* app name, topic prefix: "bank" */
 
     /* log: */
     char *log_backend;  /* "sqlite" (default) | "kafka" | "postgres" */
@@ -50,23 +50,23 @@ typedef struct stele_config {
     size_t n_log_props;
 
     /* store: */
-    char *store_backend; /* "sqlite" (default) | "postgres" */
-    char *store_path;    /* sqlite: the read-model file
-                            (default <data_dir>/readmodels.db) */
-    char *store_conninfo; /* postgres: libpq connection string */
+    char *store_backend;      /* "sqlite" (default) | "postgres" */
+    char *store_path;         /* sqlite: the read-model file
+                                 (default <data_dir>/readmodels.db) */
+    char *store_conninfo;     /* postgres: libpq connection string */
     int32_t store_fillfactor; /* postgres: of read-model tables (90) */
 
-    char *data_dir;     /* default "data", beside the config file */
-    char *schemas_dir;  /* default "schemas" */
-    char **plugins;     /* .so paths, in load order */
+    char *data_dir;    /* default "data", beside the config file */
+    char *schemas_dir; /* default "schemas" */
+    char **plugins;    /* .so paths, in load order */
     size_t n_plugins;
 
     /* engine: */
-    int32_t command_batch;     /* commands per transaction (default 1000) */
+    int32_t command_batch;      /* commands per transaction (default 1000) */
     int32_t commit_interval_ms; /* max time a batch waits (default 5) */
-    int32_t projection_batch;  /* events per projector transaction (1000) */
-    int64_t max_value_bytes;   /* largest command/event value (1 MiB) */
-    int32_t reply_timeout_ms;  /* stele send's wait for a result (10000) */
+    int32_t projection_batch;   /* events per projector transaction (1000) */
+    int64_t max_value_bytes;    /* largest command/event value (1 MiB) */
+    int32_t reply_timeout_ms;   /* stele send's wait for a result (10000) */
     /* A command found on another partition than its aggregate's (a
      * producer that does not hash keys with murmur2): forwarded to its
      * partition in the transaction that consumes it (false, the default),
@@ -92,11 +92,11 @@ typedef struct stele_config {
     char *registry_url;      /* rest: base URL, required */
     char *registry_username; /* rest: basic auth */
     char *registry_password;
-    char *registry_ca_file;   /* rest: TLS CA bundle */
-    char *registry_cert_file; /* rest: TLS client certificate */
-    char *registry_key_file;  /* rest: its key */
-    int32_t registry_timeout_ms; /* per request (10000) */
-    int32_t registry_retries;    /* on connection errors and 5xx (4) */
+    char *registry_ca_file;          /* rest: TLS CA bundle */
+    char *registry_cert_file;        /* rest: TLS client certificate */
+    char *registry_key_file;         /* rest: its key */
+    int32_t registry_timeout_ms;     /* per request (10000) */
+    int32_t registry_retries;        /* on connection errors and 5xx (4) */
     char *registry_subject_strategy; /* "record" (default) | "topic_record" */
     /* a process that writes registers the versions it writes that the
      * registry does not hold yet, after the schema gate (true); false: it
@@ -110,9 +110,9 @@ typedef struct stele_config {
 
     /* http: the address the HTTP API is to listen on. Read and checked;
      * nothing serves it yet (docs/configuration.md). */
-    char *http_listen;         /* "127.0.0.1:8080"; NULL: off */
+    char *http_listen; /* "127.0.0.1:8080"; NULL: off */
 
-    char *log_level;           /* "error" | "warn" | "info" (default) | "debug" */
+    char *log_level; /* "error" | "warn" | "info" (default) | "debug" */
 } stele_config;
 
 /* Reads and validates the config file. On error err->msg is

@@ -19,28 +19,43 @@
 #define SECTION_MAX_KEYS 16
 
 static const char *const root_keys[] = {
-    "app",    "data_dir", "schemas", "plugins", "log",
-    "store",  "engine",   "http",    "logging", "registry", NULL};
-static const char *const log_keys[] = {
-    "backend",      "path",  "partitions", "replication_factor",
-    "topic_prefix", "kafka", "conninfo",   "command_retention_ms",
-    "result_retention_ms", "max_poll_interval_ms",
-    NULL};
+    "app",    "data_dir", "schemas", "plugins",  "log", "store",
+    "engine", "http",     "logging", "registry", NULL};
+static const char *const log_keys[] = {"backend",
+                                       "path",
+                                       "partitions",
+                                       "replication_factor",
+                                       "topic_prefix",
+                                       "kafka",
+                                       "conninfo",
+                                       "command_retention_ms",
+                                       "result_retention_ms",
+                                       "max_poll_interval_ms",
+                                       NULL};
 static const char *const store_keys[] = {"backend", "path", "conninfo",
                                          "fillfactor", NULL};
-static const char *const engine_keys[] = {
-    "command_batch", "commit_interval_ms", "projection_batch",
-    "max_value_bytes", "reply_timeout_ms", "misrouted",
-    "plugin_crash_limit", "plugin_timeout_ms", "shutdown_grace_ms",
-    "isolation", NULL};
+static const char *const engine_keys[] = {"command_batch",
+                                          "commit_interval_ms",
+                                          "projection_batch",
+                                          "max_value_bytes",
+                                          "reply_timeout_ms",
+                                          "misrouted",
+                                          "plugin_crash_limit",
+                                          "plugin_timeout_ms",
+                                          "shutdown_grace_ms",
+                                          "isolation",
+                                          NULL};
 static const char *const misrouted_modes[] = {"forward", "reject", NULL};
 static const char *const isolation_modes[] = {"none", "process", NULL};
 static const char *const http_keys[] = {"listen", NULL};
 static const char *const logging_keys[] = {"level", NULL};
-static const char *const registry_keys[] = {
-    "backend",       "url",      "username",   "password", "ca_file",
-    "cert_file",     "key_file", "timeout_ms", "retries",  "subject_strategy",
-    "compatibility", "auto_register", "verify_ms", NULL};
+static const char *const registry_keys[] = {"backend",       "url",
+                                            "username",      "password",
+                                            "ca_file",       "cert_file",
+                                            "key_file",      "timeout_ms",
+                                            "retries",       "subject_strategy",
+                                            "compatibility", "auto_register",
+                                            "verify_ms",     NULL};
 static const char *const registry_backends[] = {"embedded", "rest", NULL};
 static const char *const subject_strategies[] = {"record", "topic_record",
                                                  NULL};
@@ -53,8 +68,7 @@ static const char *const compat_modes[] = {"NONE",
                                            "FULL_TRANSITIVE",
                                            NULL};
 
-static const char *const log_backends[] = {"sqlite", "kafka", "postgres",
-                                           NULL};
+static const char *const log_backends[] = {"sqlite", "kafka", "postgres", NULL};
 static const char *const store_backends[] = {"sqlite", "postgres", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug",
                                          NULL};
@@ -110,14 +124,12 @@ static int collect(cfg_loader *L, yaml_node_t *map, fields *f)
                                 "unknown key '%s' in '%s' (expected one of: "
                                 "%s)",
                                 name, f->where, expected);
-            return cfg_fail(L, k,
-                            "unknown key '%s' (expected one of: %s)", name,
-                            expected);
+            return cfg_fail(L, k, "unknown key '%s' (expected one of: %s)",
+                            name, expected);
         }
         if (f->key[i])
             return cfg_fail(L, k, "duplicate key '%s%s%s' (first at line %lu)",
-                            f->where ? f->where : "", f->where ? "." : "",
-                            name,
+                            f->where ? f->where : "", f->where ? "." : "", name,
                             (unsigned long)f->key[i]->start_mark.line + 1);
         f->key[i] = k;
         f->val[i] = v;
@@ -173,8 +185,8 @@ static int load_log(cfg_loader *L, const fields *root)
     if ((n = field(&f, "path")) &&
         (rc = cfg_get_path(L, n, "log.path", &c->log_path)))
         return rc;
-    if ((rc = read_int32(L, field(&f, "partitions"), "log.partitions", 1,
-                         10000, &c->partitions)))
+    if ((rc = read_int32(L, field(&f, "partitions"), "log.partitions", 1, 10000,
+                         &c->partitions)))
         return rc;
     if ((rc = read_int32(L, field(&f, "replication_factor"),
                          "log.replication_factor", 1, 1000,
@@ -185,12 +197,12 @@ static int load_log(cfg_loader *L, const fields *root)
         return rc;
     /* 0: kept forever; at most ten years */
     if ((n = field(&f, "command_retention_ms")) &&
-        (rc = cfg_get_int(L, n, "log.command_retention_ms", 0,
-                          315360000000LL, &c->command_retention_ms)))
+        (rc = cfg_get_int(L, n, "log.command_retention_ms", 0, 315360000000LL,
+                          &c->command_retention_ms)))
         return rc;
     if ((n = field(&f, "result_retention_ms")) &&
-        (rc = cfg_get_int(L, n, "log.result_retention_ms", 0,
-                          315360000000LL, &c->result_retention_ms)))
+        (rc = cfg_get_int(L, n, "log.result_retention_ms", 0, 315360000000LL,
+                          &c->result_retention_ms)))
         return rc;
     if ((n = field(&f, "conninfo")) &&
         (rc = cfg_get_string(L, n, "log.conninfo", true, &c->log_conninfo)))
@@ -212,8 +224,8 @@ static int load_log(cfg_loader *L, const fields *root)
         if (n->type != YAML_MAPPING_NODE)
             return cfg_fail(L, n, "'log.kafka' must be a mapping, got a %s",
                             cfg_node_kind(n));
-        size_t np = (size_t)(n->data.mapping.pairs.top -
-                             n->data.mapping.pairs.start);
+        size_t np =
+            (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
         if (np > KAFKA_MAX_PROPS)
             return cfg_fail(L, n, "'log.kafka' has %zu properties (at most %d)",
                             np, KAFKA_MAX_PROPS);
@@ -235,8 +247,7 @@ static int load_log(cfg_loader *L, const fields *root)
             if (!(c->log_props[i].key = strdup(key)))
                 return stele_err_set(L->err, STELE_ENOMEM, "out of memory");
             c->n_log_props++;
-            if ((rc = cfg_get_string(L, v, what, true,
-                                     &c->log_props[i].value)))
+            if ((rc = cfg_get_string(L, v, what, true, &c->log_props[i].value)))
                 return rc;
         }
     }
@@ -274,8 +285,7 @@ static int load_store(cfg_loader *L, const fields *root)
         (rc = cfg_get_path(L, n, "store.path", &c->store_path)))
         return rc;
     if ((n = field(&f, "conninfo")) &&
-        (rc = cfg_get_string(L, n, "store.conninfo", true,
-                             &c->store_conninfo)))
+        (rc = cfg_get_string(L, n, "store.conninfo", true, &c->store_conninfo)))
         return rc;
     if ((rc = read_int32(L, field(&f, "fillfactor"), "store.fillfactor", 10,
                          100, &c->store_fillfactor)))
@@ -319,8 +329,8 @@ static int load_engine(cfg_loader *L, const fields *root)
                          &c->shutdown_grace_ms)))
         return rc;
     yaml_node_t *n = field(&f, "max_value_bytes");
-    if (n && (rc = cfg_get_int(L, n, "engine.max_value_bytes", 1024,
-                               16777216, &c->max_value_bytes)))
+    if (n && (rc = cfg_get_int(L, n, "engine.max_value_bytes", 1024, 16777216,
+                               &c->max_value_bytes)))
         return rc;
     if ((n = field(&f, "misrouted"))) {
         char *mode = NULL;
@@ -474,8 +484,8 @@ static int load_plugins(cfg_loader *L, yaml_node_t *n)
     if (n->type != YAML_SEQUENCE_NODE)
         return cfg_fail(L, n, "'plugins' must be a sequence, got a %s",
                         cfg_node_kind(n));
-    size_t count = (size_t)(n->data.sequence.items.top -
-                            n->data.sequence.items.start);
+    size_t count =
+        (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
     if (count && !(c->plugins = calloc(count, sizeof *c->plugins)))
         return stele_err_set(L->err, STELE_ENOMEM, "out of memory");
     for (size_t i = 0; i < count; i++) {

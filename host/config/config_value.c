@@ -48,8 +48,8 @@ bool cfg_is_null(const yaml_node_t *n)
         n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
         return false;
     const char *s = (const char *)n->data.scalar.value;
-    return !*s || !strcmp(s, "~") || !strcmp(s, "null") ||
-           !strcmp(s, "Null") || !strcmp(s, "NULL");
+    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
+           !strcmp(s, "NULL");
 }
 
 typedef struct buf {
@@ -78,8 +78,7 @@ static int buf_add(buf *b, const char *s, size_t n)
 }
 
 /* Expands ${NAME} and ${NAME:-default} in s; "$${" is a literal "${". */
-static int expand(cfg_loader *L, const yaml_node_t *n, const char *what,
-                  buf *b)
+static int expand(cfg_loader *L, const yaml_node_t *n, const char *what, buf *b)
 {
     const char *s = (const char *)n->data.scalar.value;
     size_t len = n->data.scalar.length;
@@ -307,9 +306,8 @@ int cfg_get_listen(cfg_loader *L, const yaml_node_t *n, const char *what,
     const char *colon = strrchr(s, ':');
     const char *port = colon ? colon + 1 : NULL;
     size_t hostlen = colon ? (size_t)(colon - s) : 0;
-    bool ok = colon && hostlen > 0 && *port &&
-              strlen(port) <= 5 && strspn(port, "0123456789") == strlen(port) &&
-              atoi(port) <= 65535;
+    bool ok = colon && hostlen > 0 && *port && strlen(port) <= 5 &&
+              strspn(port, "0123456789") == strlen(port) && atoi(port) <= 65535;
     if (ok && s[0] == '[')
         ok = hostlen > 2 && s[hostlen - 1] == ']';
     else if (ok)

@@ -66,8 +66,8 @@ static int stage_state(batch *b, const envelope *env, int64_t version,
                           .value_len = bytes->len,
                           .headers = h,
                           .n_headers = 2};
-    return stele_log_txn_produce(b->txn, env->agg->t_state,
-                                 env->rec->partition, &r, NULL, err);
+    return stele_log_txn_produce(b->txn, env->agg->t_state, env->rec->partition,
+                                 &r, NULL, err);
 }
 
 static int write_event(batch *b, const envelope *env, typed_values *tv,
@@ -115,7 +115,7 @@ static int decide_and_write(batch *b, envelope *env, typed_values *cmd_tv,
     if (cur && cur->broken) {
         /* Its events cannot be read into a state: deciding on the events
          * before the bad one would append to a history it does not know. */
-        char msg[sizeof ((stele_err *)0)->msg + 96];
+        char msg[sizeof((stele_err *)0)->msg + 96];
         snprintf(msg, sizeof msg,
                  "aggregate %s %s cannot be rebuilt from its events: %s "
                  "(fix the cause, then run stele replay)",
@@ -124,8 +124,9 @@ static int decide_and_write(batch *b, envelope *env, typed_values *cmd_tv,
     }
     if (env->has_expected && env->expected_version != version) {
         char msg[128];
-        snprintf(msg, sizeof msg, "expected version %" PRId64
-                 ", current version %" PRId64, env->expected_version, version);
+        snprintf(msg, sizeof msg,
+                 "expected version %" PRId64 ", current version %" PRId64,
+                 env->expected_version, version);
         return commands_reject(b, env, "CONFLICT", msg, version, err);
     }
     if (commands_crashed_out(b, env, version, &rc, err))
@@ -179,14 +180,13 @@ static int decide_and_write(batch *b, envelope *env, typed_values *cmd_tv,
         return commands_reject(b, env, d.code, d.message, version, err);
 
     for (size_t i = 0; i < d.n; i++)
-        if ((rc = write_event(b, env, d.ev[i].tv, d.ev[i].value,
-                              &out.metas[i], err)))
+        if ((rc = write_event(b, env, d.ev[i].tv, d.ev[i].value, &out.metas[i],
+                              err)))
             return rc;
     int64_t new_version = version + (int64_t)d.n;
     if (d.n > 0) {
-        if (!state &&
-            (rc = stele_codec_encode(e->codec, a->state_schema, &a->state,
-                                     &e->buf, err)))
+        if (!state && (rc = stele_codec_encode(e->codec, a->state_schema,
+                                               &a->state, &e->buf, err)))
             return rc;
         if ((rc = stage_state(b, env, new_version, state ? state : &e->buf,
                               err)))
@@ -243,8 +243,7 @@ static int forward(batch *b, const stele_log_record *rec, aggregate *a,
     return rc;
 }
 
-static int handle_record(batch *b, const stele_log_record *rec,
-                         stele_err *err)
+static int handle_record(batch *b, const stele_log_record *rec, stele_err *err)
 {
     stele_engine *e = b->e;
     envelope env = {.rec = rec,
@@ -267,10 +266,11 @@ static int handle_record(batch *b, const stele_log_record *rec,
     size_t len;
     const char *v = engine_header_get(rec, H_COMMAND_ID, &len);
     if (!v || !id_ok(v, len))
-        return commands_dead_letter(b, rec,
-                           "missing or malformed command_id header: no "
-                           "result can be addressed",
-                           err);
+        return commands_dead_letter(
+            b, rec,
+            "missing or malformed command_id header: no "
+            "result can be addressed",
+            err);
     memcpy(env.command_id, v, len);
     env.command_id[len] = '\0';
     if (id_ok(rec->key, rec->key_len)) {
@@ -278,7 +278,7 @@ static int handle_record(batch *b, const stele_log_record *rec,
         env.aggregate_id[rec->key_len] = '\0';
     }
     engine_header_str(rec, H_CORRELATION_ID, env.correlation_id,
-               sizeof env.correlation_id);
+                      sizeof env.correlation_id);
     if (!env.correlation_id[0])
         memcpy(env.correlation_id, env.command_id, len + 1);
     engine_header_str(rec, H_USER, env.user, sizeof env.user);
@@ -287,10 +287,10 @@ static int handle_record(batch *b, const stele_log_record *rec,
      * command another producer put elsewhere is routed (engine.misrouted):
      * forwarded, or answered with MISROUTED where it is (after the
      * idempotency check below, so a redelivery gets the same answer). */
-    int32_t home = env.aggregate_id[0]
-                       ? stele_partition_for_key(rec->key, rec->key_len,
-                                                 a->partitions)
-                       : rec->partition;
+    int32_t home =
+        env.aggregate_id[0]
+            ? stele_partition_for_key(rec->key, rec->key_len, a->partitions)
+            : rec->partition;
     bool misrouted = home != rec->partition;
     if (misrouted && !e->cfg->misrouted_reject)
         return forward(b, rec, a, home, err);
@@ -326,8 +326,7 @@ static int handle_record(batch *b, const stele_log_record *rec,
             stele_log_record r = prior->records[0];
             r.headers = NULL;
             r.n_headers = 0;
-            rc = stele_log_txn_produce(b->txn, e->t_replies, -1, &r, NULL,
-                                       err);
+            rc = stele_log_txn_produce(b->txn, e->t_replies, -1, &r, NULL, err);
         }
         stele_log_batch_free(prior);
         b->stats.duplicates++;
@@ -344,33 +343,35 @@ static int handle_record(batch *b, const stele_log_record *rec,
         b->stats.commands++;
         return commands_reject(b, &env, "MISROUTED", msg, 0, err);
     }
-    if (stele_map_put(b->seen, key, kl,
-                      (void *)(intptr_t)(rec->partition + 1), NULL) != 0)
+    if (stele_map_put(b->seen, key, kl, (void *)(intptr_t)(rec->partition + 1),
+                      NULL) != 0)
         return stele_err_set(err, STELE_ENOMEM, "out of memory");
     b->stats.commands++;
 
     if (!env.aggregate_id[0])
-        return commands_reject(b, &env, "BAD_COMMAND",
-                      "the record key (aggregate id) is missing or malformed",
-                      0, err);
+        return commands_reject(
+            b, &env, "BAD_COMMAND",
+            "the record key (aggregate id) is missing or malformed", 0, err);
     v = engine_header_get(rec, H_EXPECTED_VERSION, &len);
     if (v && len > 0) {
         char buf[24], *end;
         if (len >= sizeof buf)
-            return commands_reject(b, &env, "BAD_COMMAND", "bad expected_version", 0,
-                          err);
+            return commands_reject(b, &env, "BAD_COMMAND",
+                                   "bad expected_version", 0, err);
         memcpy(buf, v, len);
         buf[len] = '\0';
         env.expected_version = strtoll(buf, &end, 10);
         if (*end || env.expected_version < 0)
-            return commands_reject(b, &env, "BAD_COMMAND", "bad expected_version", 0,
-                          err);
+            return commands_reject(b, &env, "BAD_COMMAND",
+                                   "bad expected_version", 0, err);
         env.has_expected = true;
     }
     if (rec->value_len > (size_t)e->cfg->max_value_bytes) {
         char msg[128];
-        snprintf(msg, sizeof msg, "value of %zu bytes exceeds the limit of "
-                 "%lld", rec->value_len, (long long)e->cfg->max_value_bytes);
+        snprintf(msg, sizeof msg,
+                 "value of %zu bytes exceeds the limit of "
+                 "%lld",
+                 rec->value_len, (long long)e->cfg->max_value_bytes);
         return commands_reject(b, &env, "TOO_LARGE", msg, 0, err);
     }
 
@@ -425,8 +426,7 @@ static int apply_dirty(void *opaque, const void *key, size_t len, void *value)
 }
 
 /* After a commit: the batch's command ids are answered now. */
-static int note_answered(void *opaque, const void *key, size_t len,
-                         void *value)
+static int note_answered(void *opaque, const void *key, size_t len, void *value)
 {
     stele_engine *e = opaque;
     const char *k = key, *slash = memchr(k, '/', len);
@@ -484,10 +484,9 @@ static int process_batch(stele_engine *e, stele_log_batch **ins, size_t nin,
             note_offset(&b, &ins[k]->records[i]);
         }
     for (size_t i = 0; i < b.n_offsets && rc == 0; i++)
-        rc = stele_log_txn_send_offset(b.txn, e->cmd_consumer,
-                                       b.offsets[i].topic,
-                                       b.offsets[i].partition,
-                                       b.offsets[i].next, err);
+        rc = stele_log_txn_send_offset(
+            b.txn, e->cmd_consumer, b.offsets[i].topic, b.offsets[i].partition,
+            b.offsets[i].next, err);
     if (rc != 0)
         stele_log_txn_abort(b.txn);
     else
@@ -588,8 +587,10 @@ int commands_process(stele_engine *e, int timeout_ms, size_t *did,
          * said the first time and then every 10 s while it goes on. */
         int64_t now = stele_mono_ns();
         if (rc && now >= e->restore_report_ns) {
-            engine_logf(e, STELE_LOG_WARN, "%s (its commands wait; "
-                        "retrying)", rerr.msg);
+            engine_logf(e, STELE_LOG_WARN,
+                        "%s (its commands wait; "
+                        "retrying)",
+                        rerr.msg);
             e->restore_report_ns = now + 10000 * 1000000LL;
         } else if (!rc) {
             e->restore_report_ns = 0;
@@ -627,8 +628,8 @@ int commands_process(stele_engine *e, int timeout_ms, size_t *did,
             break;
         }
         if (nin == 0)
-            deadline = stele_mono_ns() +
-                       (int64_t)e->cfg->commit_interval_ms * 1000000;
+            deadline =
+                stele_mono_ns() + (int64_t)e->cfg->commit_interval_ms * 1000000;
         ins[nin++] = in;
         total += in->n;
     }
@@ -656,8 +657,7 @@ int commands_process(stele_engine *e, int timeout_ms, size_t *did,
         rc = 0;
         goto free_input;
     }
-    if (e->cmd_unrestored > 0 &&
-        (total = hold_unrestored(e, ins, nin)) == 0) {
+    if (e->cmd_unrestored > 0 && (total = hold_unrestored(e, ins, nin)) == 0) {
         rc = 0;
         goto free_input;
     }

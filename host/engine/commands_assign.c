@@ -68,8 +68,7 @@ static int load_answered(stele_engine *e, aggregate *a, int32_t p,
     return 0;
 }
 
-static void mark_unrestored(stele_engine *e, aggregate *a, int32_t p,
-                            bool on)
+static void mark_unrestored(stele_engine *e, aggregate *a, int32_t p, bool on)
 {
     if (p < 0 || p >= a->partitions || a->unrestored[p] == on)
         return;
@@ -167,8 +166,8 @@ void commands_on_assigned(void *opaque, stele_log_consumer *c,
         if (!a)
             continue;
         stele_err err;
-        int rc = restore_partition(e, a, tps[i].partition, ASSIGN_SETTLE_MS,
-                                   &err);
+        int rc =
+            restore_partition(e, a, tps[i].partition, ASSIGN_SETTLE_MS, &err);
         if (rc == 0)
             continue;
         /* The log failed us (a server restarting), or a transaction is
@@ -176,10 +175,9 @@ void commands_on_assigned(void *opaque, stele_log_consumer *c,
          * later, before any of its commands is decided; the others go
          * on meanwhile. */
         engine_logf(e, rc == STELE_EFATAL ? STELE_LOG_ERROR : STELE_LOG_WARN,
-                    "restoring %s[%d]: %s%s", a->t_state,
-                    (int)tps[i].partition, err.msg,
-                    rc == STELE_EFATAL ? ""
-                                       : " (its commands wait; retrying)");
+                    "restoring %s[%d]: %s%s", a->t_state, (int)tps[i].partition,
+                    err.msg,
+                    rc == STELE_EFATAL ? "" : " (its commands wait; retrying)");
         if (rc == STELE_EFATAL)
             e->cmd_failed = true;
         mark_unrestored(e, a, tps[i].partition, true);
@@ -223,8 +221,7 @@ int commands_restore_pending(stele_engine *e, stele_err *err)
 }
 
 void commands_on_revoked(void *opaque, stele_log_consumer *c,
-                         const stele_topic_partition *tps, size_t n,
-                         bool lost)
+                         const stele_topic_partition *tps, size_t n, bool lost)
 {
     (void)c;
     (void)lost;

@@ -44,16 +44,17 @@ typedef struct envelope {
 
 /* A "rejected" result for env: code and message for the client, version
  * the aggregate's current one. */
-int commands_reject(batch *b, const envelope *env, const char *code, const char *message,
-           int64_t version, stele_err *err);
+int commands_reject(batch *b, const envelope *env, const char *code,
+                    const char *message, int64_t version, stele_err *err);
 /* An "accepted" result for env: the aggregate's new version and the ids of
  * the n events written. */
 int commands_write_accepted(batch *b, const envelope *env, int64_t version,
-                   char ids[][STELE_ULID_LEN + 1], size_t n, stele_err *err);
+                            char ids[][STELE_ULID_LEN + 1], size_t n,
+                            stele_err *err);
 /* A copy of rec in the dead-letter topic, for a command no result can be
  * addressed to; reason goes in its headers and the host's log. */
-int commands_dead_letter(batch *b, const stele_log_record *rec, const char *reason,
-                stele_err *err);
+int commands_dead_letter(batch *b, const stele_log_record *rec,
+                         const char *reason, stele_err *err);
 
 /* commands_guard.c: whether the host died deciding env's command
  * engine.plugin_crash_limit times; if so it is rejected PLUGIN_CRASHED and

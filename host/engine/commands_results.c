@@ -62,8 +62,8 @@ static int write_result(batch *b, const envelope *env, json_t *result,
     return rc;
 }
 
-int commands_reject(batch *b, const envelope *env, const char *code, const char *message,
-           int64_t version, stele_err *err)
+int commands_reject(batch *b, const envelope *env, const char *code,
+                    const char *message, int64_t version, stele_err *err)
 {
     json_t *result = result_new("rejected", env, version);
     if (result && (json_object_set_new(result, "code", text(code)) ||
@@ -76,7 +76,8 @@ int commands_reject(batch *b, const envelope *env, const char *code, const char 
 }
 
 int commands_write_accepted(batch *b, const envelope *env, int64_t version,
-                   char ids[][STELE_ULID_LEN + 1], size_t n, stele_err *err)
+                            char ids[][STELE_ULID_LEN + 1], size_t n,
+                            stele_err *err)
 {
     json_t *result = result_new("accepted", env, version);
     json_t *list = json_array();
@@ -93,8 +94,8 @@ int commands_write_accepted(batch *b, const envelope *env, int64_t version,
     return write_result(b, env, result, err);
 }
 
-int commands_dead_letter(batch *b, const stele_log_record *rec, const char *reason,
-                stele_err *err)
+int commands_dead_letter(batch *b, const stele_log_record *rec,
+                         const char *reason, stele_err *err)
 {
     char partition[16], offset[24];
     snprintf(partition, sizeof partition, "%d", (int)rec->partition);

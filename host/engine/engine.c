@@ -55,7 +55,9 @@ static int ensure_topic(stele_engine *e, const char *name, int32_t partitions,
     switch (kind) {
     case TOPIC_EVENTS: spec.configs = events_cfg, spec.n_configs = 2; break;
     case TOPIC_COMMANDS: spec.configs = commands_cfg, spec.n_configs = 2; break;
-    case TOPIC_COMPACTED: spec.configs = compacted_cfg, spec.n_configs = 1; break;
+    case TOPIC_COMPACTED:
+        spec.configs = compacted_cfg, spec.n_configs = 1;
+        break;
     case TOPIC_RESULTS:
         if (e->cfg->result_retention_ms > 0)
             spec.configs = results_cfg, spec.n_configs = 2;
@@ -68,8 +70,7 @@ static int ensure_topic(stele_engine *e, const char *name, int32_t partitions,
 }
 
 static int schema_ref(stele_engine *e, const stele_record_ref *ref,
-                      const char *who, const stele_schema **out,
-                      stele_err *err)
+                      const char *who, const stele_schema **out, stele_err *err)
 {
     int rc = stele_codec_schema(e->codec, ref->name, ref->version, out, err);
     if (rc != 0)
@@ -115,12 +116,11 @@ static int aggregate_setup(stele_engine *e, aggregate *a, stele_plugin *p,
     a->events = calloc(d->n_events, sizeof *a->events);
     if (!a->t_commands || !a->t_events || !a->t_state || !a->t_results ||
         !a->cache || !a->answered || !a->answered_old || !a->unrestored ||
-        (!a->commands && d->n_commands) ||
-        (!a->events && d->n_events))
+        (!a->commands && d->n_commands) || (!a->events && d->n_events))
         return stele_err_set(err, STELE_ENOMEM, "out of memory");
 
-    if ((rc = written_ref(e, &d->state, a->t_state, p->path,
-                          &a->state_schema, err)) ||
+    if ((rc = written_ref(e, &d->state, a->t_state, p->path, &a->state_schema,
+                          err)) ||
         (rc = stele_codec_value_new(a->state_schema, &a->state, err)))
         return rc;
     for (size_t i = 0; i < d->n_commands; i++) {
@@ -148,12 +148,10 @@ static int aggregate_setup(stele_engine *e, aggregate *a, stele_plugin *p,
     }
     if ((rc = ensure_topic(e, a->t_commands, a->partitions, TOPIC_COMMANDS,
                            err)) ||
-        (rc = ensure_topic(e, a->t_events, a->partitions, TOPIC_EVENTS,
-                           err)) ||
+        (rc = ensure_topic(e, a->t_events, a->partitions, TOPIC_EVENTS, err)) ||
         (rc = ensure_topic(e, a->t_state, a->partitions, TOPIC_COMPACTED,
                            err)) ||
-        (rc = ensure_topic(e, a->t_results, a->partitions, TOPIC_RESULTS,
-                           err)))
+        (rc = ensure_topic(e, a->t_results, a->partitions, TOPIC_RESULTS, err)))
         return rc;
     return 0;
 }
@@ -216,8 +214,7 @@ static int classify_plugins(stele_engine *e, stele_err *err)
             query *q = &e->queries[e->n_queries++];
             q->plugin = p;
             q->def = p->desc->def.query;
-            if ((rc = schema_ref(e, &q->def->params, p->path, &q->params,
-                                 err)))
+            if ((rc = schema_ref(e, &q->def->params, p->path, &q->params, err)))
                 return rc;
             break;
         }
@@ -353,9 +350,8 @@ static int schema_gate(stele_engine *e, stele_err *err)
         static const char *const kinds[] = {"commands", "events", "state"};
         for (size_t i = 0; i < e->n_plugins && rc == 0; i++) {
             const stele_plugin_descriptor *d = e->plugins[i]->desc;
-            for (size_t k = 0; k < 3 && rc == 0 &&
-                               d->kind == STELE_PLUGIN_AGGREGATE;
-                 k++) {
+            for (size_t k = 0;
+                 k < 3 && rc == 0 && d->kind == STELE_PLUGIN_AGGREGATE; k++) {
                 char *t = topic_name(e->cfg->topic_prefix,
                                      d->def.aggregate->type, kinds[k]);
                 rc = t ? gate_topic(e, t, &found, &bad, err)
@@ -390,8 +386,8 @@ static int check_registered(const stele_engine *e, const char *who,
                          who, s->name, s->version);
 }
 
-static int open_engine(const stele_config *cfg, bool writes,
-                       stele_engine **out, stele_err *err);
+static int open_engine(const stele_config *cfg, bool writes, stele_engine **out,
+                       stele_err *err);
 
 int stele_engine_open(const stele_config *cfg, stele_engine **out,
                       stele_err *err)
@@ -405,8 +401,8 @@ int stele_engine_open_reader(const stele_config *cfg, stele_engine **out,
     return open_engine(cfg, false, out, err);
 }
 
-static int open_engine(const stele_config *cfg, bool writes,
-                       stele_engine **out, stele_err *err)
+static int open_engine(const stele_config *cfg, bool writes, stele_engine **out,
+                       stele_err *err)
 {
     stele_engine *e = calloc(1, sizeof *e);
     if (!e)
@@ -421,8 +417,8 @@ static int open_engine(const stele_config *cfg, bool writes,
         stele_err_set(err, rc, "out of memory");
         goto fail;
     }
-    stele_open_opts o = {.role = "host", .retry = true, .warn = warn_open,
-                         .opaque = e};
+    stele_open_opts o = {
+        .role = "host", .retry = true, .warn = warn_open, .opaque = e};
     if ((rc = stele_open_log(cfg, &o, &e->log, err)))
         goto fail;
     stele_log_caps caps = stele_log_capabilities(e->log);
@@ -449,9 +445,9 @@ static int open_engine(const stele_config *cfg, bool writes,
     if (writes && (rc = schema_gate(e, err)))
         goto fail;
     if ((rc = ensure_topic(e, e->t_deadletter, 1, TOPIC_TRANSIENT, err)) ||
-        (e->t_replies && (rc = ensure_topic(e, e->t_replies,
-                                            e->replies_partitions,
-                                            TOPIC_TRANSIENT, err))) ||
+        (e->t_replies &&
+         (rc = ensure_topic(e, e->t_replies, e->replies_partitions,
+                            TOPIC_TRANSIENT, err))) ||
         (rc = classify_plugins(e, err)) || (rc = projections_open(e, err)))
         goto fail;
     /* The worker forks at its first call, when every plugin is loaded and
@@ -539,4 +535,3 @@ int stele_engine_catch_up(stele_engine *e, size_t *did, stele_err *err)
 {
     return engine_until_idle(e, false, did, err);
 }
-

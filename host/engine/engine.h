@@ -203,8 +203,7 @@ int stele_engine_events(stele_engine *e, const char *aggregate_type,
 /* An aggregate's current state as JSON {"aggregate_type", "aggregate_id",
  * "version", "state"}; STELE_ENOTFOUND when it has no events. */
 int stele_engine_state(stele_engine *e, const char *aggregate_type,
-                       const char *aggregate_id, json_t **out,
-                       stele_err *err);
+                       const char *aggregate_id, json_t **out, stele_err *err);
 
 /* Rebuilds the stored states of one aggregate type (NULL: all) from their
  * events. Refused while another host owns the commands. */

@@ -104,8 +104,7 @@ static struct {
     bool handlers_set;
 } g = {.fd = -1};
 
-static const int fatal_signals[5] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE,
-                                     SIGABRT};
+static const int fatal_signals[5] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
 
 static void glogf(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -181,15 +180,15 @@ static bool str_ok(const char *s, size_t size)
 
 static int lock_byte(off_t at, bool wait)
 {
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
-                       .l_start = at, .l_len = 1};
+    struct flock fl = {
+        .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = at, .l_len = 1};
     return fcntl(g.fd, wait ? F_SETLKW : F_SETLK, &fl);
 }
 
 static void unlock_byte(off_t at)
 {
-    struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET,
-                       .l_start = at, .l_len = 1};
+    struct flock fl = {
+        .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = at, .l_len = 1};
     fcntl(g.fd, F_SETLK, &fl);
 }
 
@@ -250,8 +249,8 @@ static void watchdog_end(slot *s, uint32_t reason, int64_t elapsed_ms)
                      "): the host exits\n",
                      call, elapsed_ms, g.grace_ms);
     if (n > 0) {
-        ssize_t w = write(2, line, (size_t)n < sizeof line ? (size_t)n
-                                                           : sizeof line - 1);
+        ssize_t w = write(
+            2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
         (void)w;
     }
     _exit(reason == R_TIMEOUT ? EXIT_TIMED_OUT : EXIT_STOPPED);
@@ -347,8 +346,8 @@ static crash *find_crash(const char *topic, int32_t partition, int64_t offset,
 }
 
 unsigned guard_crashes(const char *topic, int32_t partition, int64_t offset,
-                       const char *command_id, guard_call_kind *kind,
-                       char *why, size_t size)
+                       const char *command_id, guard_call_kind *kind, char *why,
+                       size_t size)
 {
     if (!g.open || g.n_crashes == 0)
         return 0;
@@ -399,8 +398,9 @@ static void describe(const slot *s, char *why, size_t size)
                  s->elapsed_ms);
         break;
     default:
-        snprintf(why, size, "died without a signal the host could catch "
-                            "(SIGKILL, out of memory, _exit())");
+        snprintf(why, size,
+                 "died without a signal the host could catch "
+                 "(SIGKILL, out of memory, _exit())");
     }
 }
 
@@ -506,8 +506,8 @@ static void take_over(void)
             continue; /* a live process's */
         if (!all_zero(s, sizeof *s)) {
             if (!slot_valid(s))
-                glogf(1, "%s: slot %zu is torn or not a slot: ignored",
-                      g.path, i);
+                glogf(1, "%s: slot %zu is torn or not a slot: ignored", g.path,
+                      i);
             else if (s->state == IN_CALL)
                 count_death(s);
         }
@@ -526,8 +526,9 @@ static void take_over(void)
     for (size_t i = 0; i < N_CRASHES; i++)
         g.n_crashes += m->crashes[i].count > 0;
     if (!g.slot)
-        glogf(1, "%s: all %d slots are held by live processes: plugin calls "
-                 "of this one are not guarded",
+        glogf(1,
+              "%s: all %d slots are held by live processes: plugin calls "
+              "of this one are not guarded",
               g.path, N_SLOTS);
 }
 
@@ -535,27 +536,27 @@ static int map_file(stele_err *err)
 {
     struct stat st;
     if (fstat(g.fd, &st) != 0)
-        return stele_err_set(err, STELE_EIO, "%s: %s", g.path,
-                             strerror(errno));
+        return stele_err_set(err, STELE_EIO, "%s: %s", g.path, strerror(errno));
     bool fresh = st.st_size != (off_t)sizeof(layout);
     if (fresh && st.st_size != 0)
-        glogf(1, "%s: %lld bytes, not the %zu of an in-flight file (torn, "
-                 "or another version's): ignored, starting afresh",
+        glogf(1,
+              "%s: %lld bytes, not the %zu of an in-flight file (torn, "
+              "or another version's): ignored, starting afresh",
               g.path, (long long)st.st_size, sizeof(layout));
     if (fresh && (ftruncate(g.fd, 0) != 0 ||
                   ftruncate(g.fd, (off_t)sizeof(layout)) != 0))
-        return stele_err_set(err, STELE_EIO, "%s: %s", g.path,
-                             strerror(errno));
-    void *p = mmap(NULL, sizeof(layout), PROT_READ | PROT_WRITE, MAP_SHARED,
-                   g.fd, 0);
+        return stele_err_set(err, STELE_EIO, "%s: %s", g.path, strerror(errno));
+    void *p =
+        mmap(NULL, sizeof(layout), PROT_READ | PROT_WRITE, MAP_SHARED, g.fd, 0);
     if (p == MAP_FAILED)
         return stele_err_set(err, STELE_EIO, "%s: mmap: %s", g.path,
                              strerror(errno));
     g.map = p;
     if (!fresh && (g.map->magic != FILE_MAGIC ||
                    g.map->size != (uint32_t)sizeof(layout))) {
-        glogf(1, "%s: not an in-flight file (bad magic): ignored, starting "
-                 "afresh",
+        glogf(1,
+              "%s: not an in-flight file (bad magic): ignored, starting "
+              "afresh",
               g.path);
         fresh = true;
     }
@@ -592,8 +593,9 @@ static int install_hooks(void)
     g.handlers_set = true;
     __atomic_store_n(&g.quit, 0, __ATOMIC_RELEASE);
     if (pthread_create(&g.watchdog, NULL, watch, NULL) != 0) {
-        glogf(1, "%s: cannot start the watchdog: plugin calls have no time "
-                 "limit",
+        glogf(1,
+              "%s: cannot start the watchdog: plugin calls have no time "
+              "limit",
               g.path);
         return 0;
     }
@@ -626,12 +628,13 @@ int stele_guard_open(const stele_config *cfg, volatile sig_atomic_t *stop,
     if (n < 0 || (size_t)n >= sizeof g.path)
         return stele_err_set(err, STELE_EINVAL, "data_dir too long");
     if (stele_mkdir_parent(g.path) != 0)
-        return stele_err_set(err, STELE_EIO, "cannot create the directory "
-                             "of %s", g.path);
+        return stele_err_set(err, STELE_EIO,
+                             "cannot create the directory "
+                             "of %s",
+                             g.path);
     g.fd = open(g.path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (g.fd < 0)
-        return stele_err_set(err, STELE_EIO, "%s: %s", g.path,
-                             strerror(errno));
+        return stele_err_set(err, STELE_EIO, "%s: %s", g.path, strerror(errno));
     int rc = 0;
     /* Byte 0 is the file's lock: one process at a time reads what the
      * dead left and claims its slot. */
@@ -683,16 +686,17 @@ void stele_guard_close(void)
     g.open = false;
 }
 
-unsigned guard_count_death(const char *topic, int32_t partition,
-                           int64_t offset, const char *command_id,
-                           guard_call_kind kind, int wstatus,
-                           int64_t killed_after_ms, bool stopping)
+unsigned guard_count_death(const char *topic, int32_t partition, int64_t offset,
+                           const char *command_id, guard_call_kind kind,
+                           int wstatus, int64_t killed_after_ms, bool stopping)
 {
     if (!g.open)
         return 0;
     /* Told as its slot would tell it after a death of the host. */
-    slot s = {.kind = (uint32_t)kind, .partition = partition,
-              .offset = offset, .elapsed_ms = killed_after_ms};
+    slot s = {.kind = (uint32_t)kind,
+              .partition = partition,
+              .offset = offset,
+              .elapsed_ms = killed_after_ms};
     put_str(s.topic, sizeof s.topic, topic);
     put_str(s.command_id, sizeof s.command_id, command_id);
     if (killed_after_ms > 0)

@@ -87,8 +87,8 @@ void guard_return(void);
  * none, or when the guard is not armed); why gets the last death's reason
  * ("SIGSEGV", "timed out after 300 ms"...) and kind the call it died in. */
 unsigned guard_crashes(const char *topic, int32_t partition, int64_t offset,
-                       const char *command_id, guard_call_kind *kind,
-                       char *why, size_t size);
+                       const char *command_id, guard_call_kind *kind, char *why,
+                       size_t size);
 /* Forgets the deaths counted for this command (stele replay gives a
  * parked event a fresh chance once it has reported it). */
 void guard_forget(const char *topic, int32_t partition, int64_t offset,
@@ -104,9 +104,8 @@ unsigned guard_crash_limit(void);
  * engine.plugin_timeout_ms, or, when stopping, past
  * engine.shutdown_grace_ms. Returns the command's deaths so far; 0 when
  * the guard is not armed (and for GUARD_REBUILD, which is only logged). */
-unsigned guard_count_death(const char *topic, int32_t partition,
-                           int64_t offset, const char *command_id,
-                           guard_call_kind kind, int wstatus,
-                           int64_t killed_after_ms, bool stopping);
+unsigned guard_count_death(const char *topic, int32_t partition, int64_t offset,
+                           const char *command_id, guard_call_kind kind,
+                           int wstatus, int64_t killed_after_ms, bool stopping);
 
 #endif

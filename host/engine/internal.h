@@ -55,10 +55,10 @@ typedef struct aggregate {
     /* Per owned partition: hashes of the command ids answered there, so
      * only a hash hit costs a lookup in the results topic (a NULL set:
      * every command is looked up; always so on Kafka, whose lookups are in
-     * memory: stele_log_lookups_in_memory). Two generations: stele_engine_expire
-     * moves the ids to the older one every log.result_retention_ms and
-     * drops them at the next move, so an id stays at least that long and
-     * the sets hold about twice that window at most. */
+     * memory: stele_log_lookups_in_memory). Two generations:
+     * stele_engine_expire moves the ids to the older one every
+     * log.result_retention_ms and drops them at the next move, so an id stays
+     * at least that long and the sets hold about twice that window at most. */
     stele_set64 **answered, **answered_old;
     int64_t answered_rotated_ms;
     /* Per partition: owned, but its states and answered ids must be read
@@ -81,8 +81,8 @@ typedef struct projector {
     subscription *subs;   /* one per def->events */
     stele_map *sub_index; /* event type -> subscription* */
     stele_log_consumer *consumer;
-    bool prepared;        /* tables checked for this run */
-    bool needs_seek;      /* a batch failed: back to the checkpoints first */
+    bool prepared;   /* tables checked for this run */
+    bool needs_seek; /* a batch failed: back to the checkpoints first */
     /* The read model of this version: its checkpoints' key, and its
      * namespace where the store has them (PostgreSQL schema). */
     char ckpt_key[160];
@@ -96,7 +96,7 @@ typedef struct projector {
      * a failing projector backs off alone, see projections_step). */
     int failures;
     int64_t retry_at_ns;
-    int assign_rc;        /* what the last assignment callback hit */
+    int assign_rc; /* what the last assignment callback hit */
     stele_err assign_err;
     stele_codec_events *reads; /* the batch's events, upcast and resolved */
     /* per-batch buffers */
@@ -112,7 +112,7 @@ typedef struct projector {
     struct parked_new {
         const stele_log_record *rec;
         char reason[STELE_ERR_MSG_SIZE];
-    } *parking;
+    } * parking;
     size_t n_parking, cap_parking;
     /* The id its project calls are guarded under (guard.h): the
      * checkpoints' key, or that and " (stele replay)" while repairing, so
@@ -160,8 +160,8 @@ struct stele_engine {
      * command */
     bool reader;
     stele_log_consumer *cmd_consumer;
-    bool cmd_failed; /* a fatal log error: stop processing commands */
-    size_t cmd_unrestored; /* partitions marked in aggregate.unrestored */
+    bool cmd_failed;           /* a fatal log error: stop processing commands */
+    size_t cmd_unrestored;     /* partitions marked in aggregate.unrestored */
     int64_t restore_report_ns; /* when a failing restore is logged again */
     /* A batch failed and the consumer could not be rewound yet (the log
      * was unreachable): rewind before reading on, or commands would be
@@ -211,13 +211,14 @@ int engine_values_take(typed_values *tv, avro_value_t **out, stele_err *err);
 void engine_values_release_all(typed_values *tv);
 void engine_values_free(typed_values *tv);
 const char *engine_header_get(const stele_log_record *r, const char *name,
-                       size_t *len);
+                              size_t *len);
 /* Copies a header into buf as a NUL-terminated string; "" when absent. */
-const char *engine_header_str(const stele_log_record *r, const char *name, char *buf,
-                       size_t size);
+const char *engine_header_str(const stele_log_record *r, const char *name,
+                              char *buf, size_t size);
 aggregate *engine_aggregate_by_type(stele_engine *e, const char *type);
 /* The aggregate whose commands topic this is; NULL when none. */
-aggregate *engine_aggregate_by_commands_topic(stele_engine *e, const char *topic);
+aggregate *engine_aggregate_by_commands_topic(stele_engine *e,
+                                              const char *topic);
 /* Steps commands (when commands) and projectors until there is no work
  * left; did counts the records handled. A failing projector does not stop
  * the others from catching up: its first error is returned at the end. */
@@ -252,8 +253,8 @@ int projections_open(stele_engine *e, stele_err *err);
  * its failure is logged and it backs off alone (projections_retry_ms), and
  * only a fatal error is returned; without (drain, catch-up) the first
  * failure is returned after the other projectors had their step. */
-int projections_step(stele_engine *e, int timeout_ms, bool isolate,
-                     size_t *did, stele_err *err);
+int projections_step(stele_engine *e, int timeout_ms, bool isolate, size_t *did,
+                     stele_err *err);
 /* How long a projector waits after its n-th failure in a row (n >= 1):
  * 100 ms, doubling, at most PROJECTOR_RETRY_MAX_MS. */
 #define PROJECTOR_RETRY_MAX_MS 10000
@@ -262,7 +263,7 @@ void projections_close(stele_engine *e);
 
 /* The namespace of a projector's read model at a version. */
 void projections_namespace(const char *name, int version, char *out,
-                         size_t size);
+                           size_t size);
 /* Makes unqualified table names resolve in every projector's serving read
  * model (before a query). */
 int projections_use_serving(stele_engine *e, stele_err *err);
@@ -276,13 +277,13 @@ int engine_verify_ids(stele_engine *e, stele_err *err);
 /* reading.c: why an event type a reader met is not one it declares, for
  * its message (into buf). */
 const char *engine_undeclared_hint(stele_engine *e, const char *type, char *buf,
-                            size_t size);
+                                   size_t size);
 
 /* status.c: appends {"aggregate", "id", "partition", "version",
  * "reason"} to out for every aggregate of a (NULL: every type) whose latest
  * stored state marks it broken. */
-int engine_broken_aggregates(stele_engine *e, const aggregate *a,
-                             json_t *out, stele_err *err);
+int engine_broken_aggregates(stele_engine *e, const aggregate *a, json_t *out,
+                             stele_err *err);
 
 /* projections.c: projects the events of every parked aggregate that now
  * read (after an upcaster or a plugin fix is deployed) and unparks them;
@@ -299,17 +300,17 @@ bool engine_record_fault(int rc);
 
 /* replay.c */
 int engine_replay_partition(stele_engine *e, aggregate *a, int32_t partition,
-                     size_t *events, size_t *states, stele_err *err);
+                            size_t *events, size_t *states, stele_err *err);
 /* Fills meta from an event record's headers and position; its strings
  * point into strbuf (about the size of the record's headers). */
 void engine_event_meta_fill(const stele_log_record *r, stele_event_meta *meta,
-                     char *strbuf, size_t strbuf_size);
+                            char *strbuf, size_t strbuf_size);
 /* Reads a stored event into the events a reader declares (want), through
  * upcasters and resolution, appending them to ev; errors name the record's
  * topic[partition]@offset. */
 int engine_read_stored_event(stele_engine *e, const stele_log_record *r,
-                      stele_codec_want_fn want, void *opaque,
-                      stele_codec_events *ev, stele_err *err);
+                             stele_codec_want_fn want, void *opaque,
+                             stele_codec_events *ev, stele_err *err);
 /* The want function of an aggregate (opaque): the schemas of its events. */
 const stele_schema *engine_aggregate_wants(void *opaque, const char *type);
 /* e->reads, created on first use and cleared. */

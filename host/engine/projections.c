@@ -100,7 +100,7 @@ void projections_close(stele_engine *e)
 }
 
 void projections_namespace(const char *name, int version, char *out,
-                         size_t size)
+                           size_t size)
 {
     /* rm_<name>_v<version>, lower case: a PostgreSQL schema name */
     size_t at = (size_t)snprintf(out, size, "rm_");
@@ -108,9 +108,8 @@ void projections_namespace(const char *name, int version, char *out,
         char ch = *c;
         if (ch >= 'A' && ch <= 'Z')
             ch = (char)(ch - 'A' + 'a');
-        out[at++] = ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
-                        ? ch
-                        : '_';
+        out[at++] =
+            ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')) ? ch : '_';
     }
     snprintf(out + at, size - at, "_v%d", version);
 }
@@ -131,7 +130,7 @@ int projections_use_serving(stele_engine *e, stele_err *err)
         if (active < 0)
             continue;
         projections_namespace(e->projs[i].def->name, active, names[n],
-                            sizeof names[n]);
+                              sizeof names[n]);
         ns[n] = names[n];
         n++;
     }
@@ -188,16 +187,14 @@ static int prepare_read_model(stele_engine *e, projector *p, stele_err *err)
     /* Read the version under the lock: another host may be preparing the
      * same read model right now. */
     if ((rc = stele_store_lock_ddl(e->store, err)) ||
-        (rc = stele_store_projector_version(e->store, d->name, &stored,
-                                            err))) {
+        (rc = stele_store_projector_version(e->store, d->name, &stored, err))) {
         stele_store_rollback(e->store);
         return rc;
     }
     p->building = false;
     if (stored != -1 && stored != d->version) {
-        engine_logf(e, STELE_LOG_INFO,
-                    "projector %s: version %d -> %d: %s", d->name, stored,
-                    d->version,
+        engine_logf(e, STELE_LOG_INFO, "projector %s: version %d -> %d: %s",
+                    d->name, stored, d->version,
                     beside ? "building the new read model beside the "
                              "serving one"
                            : "rebuilding its read model from the start of "
@@ -248,8 +245,7 @@ static int switch_over_if_caught_up(stele_engine *e, projector *p,
             if ((rc = stele_log_end_offset(e->log, p->topics[t], i, &end,
                                            err)) ||
                 (rc = stele_store_checkpoint_get(e->store, p->ckpt_key,
-                                                 p->topics[t], i, &next,
-                                                 err)))
+                                                 p->topics[t], i, &next, err)))
                 break;
             if (next < end)
                 return 0; /* not yet */
@@ -298,8 +294,8 @@ static int seek_to_checkpoints(stele_engine *e, projector *p, stele_err *err)
     size_t n = stele_log_consumer_assignment(p->consumer, &tps);
     for (size_t i = 0; i < n; i++) {
         int64_t next;
-        int rc = stele_store_checkpoint_get(
-            e->store, p->ckpt_key, tps[i].topic, tps[i].partition, &next, err);
+        int rc = stele_store_checkpoint_get(e->store, p->ckpt_key, tps[i].topic,
+                                            tps[i].partition, &next, err);
         if (rc == 0)
             rc = stele_log_consumer_seek(p->consumer, tps[i].topic,
                                          tps[i].partition, next, err);
@@ -408,8 +404,8 @@ static int write_parking(stele_engine *e, projector *p, stele_err *err)
     for (size_t i = 0; i < p->n_parking && rc == 0; i++) {
         const stele_log_record *r = p->parking[i].rec;
         rc = stele_store_parked_add(e->store, p->ckpt_key, r->topic,
-                                    r->partition, r->key, r->key_len,
-                                    r->offset, p->parking[i].reason, err);
+                                    r->partition, r->key, r->key_len, r->offset,
+                                    p->parking[i].reason, err);
     }
     return rc;
 }
@@ -807,8 +803,8 @@ int64_t projections_retry_ms(int failures)
     return ms < PROJECTOR_RETRY_MAX_MS ? ms : PROJECTOR_RETRY_MAX_MS;
 }
 
-int projections_step(stele_engine *e, int timeout_ms, bool isolate,
-                     size_t *did, stele_err *err)
+int projections_step(stele_engine *e, int timeout_ms, bool isolate, size_t *did,
+                     stele_err *err)
 {
     *did = 0;
     int first = 0;
@@ -897,8 +893,8 @@ static int repair_one(stele_engine *e, projector *p, const char *topic,
                       stele_err *err)
 {
     int64_t until;
-    int rc = stele_store_checkpoint_get(e->store, p->ckpt_key, topic,
-                                        partition, &until, err);
+    int rc = stele_store_checkpoint_get(e->store, p->ckpt_key, topic, partition,
+                                        &until, err);
     *fixed = false;
     p->alone_left = 0;
     while (rc == 0) {
@@ -928,9 +924,9 @@ static int repair_one(stele_engine *e, projector *p, const char *topic,
                : unpark_only(e, p, &fix, err);
         b->n = all;
         stele_log_batch_free(b);
-        bool again = is_parked(p, &(stele_log_record){.topic = topic,
-                                                       .key = key,
-                                                       .key_len = key_len});
+        bool again =
+            is_parked(p, &(stele_log_record){
+                             .topic = topic, .key = key, .key_len = key_len});
         if (rc != 0 || again)
             break;
         if (fix.done) {
@@ -994,8 +990,8 @@ int projections_repair(stele_engine *e, size_t *repaired, size_t *left,
         snprintf(p->guard_id, sizeof p->guard_id, "%s (stele replay)",
                  p->ckpt_key);
         p->alone_left = 0;
-        int rc = stele_store_parked_list(e->store, p->ckpt_key,
-                                         collect_parked, &l, err);
+        int rc = stele_store_parked_list(e->store, p->ckpt_key, collect_parked,
+                                         &l, err);
         if (rc == 0 && l.n > 0 &&
             (!p->consumer ||
              stele_log_consumer_assignment(p->consumer, NULL) == 0))
@@ -1014,8 +1010,7 @@ int projections_repair(stele_engine *e, size_t *repaired, size_t *left,
                             "projector %s: %.*s of %s[%d] repaired from "
                             "offset %" PRId64,
                             p->def->name, (int)l.v[j].key_len, l.v[j].key,
-                            l.v[j].topic, (int)l.v[j].partition,
-                            l.v[j].offset);
+                            l.v[j].topic, (int)l.v[j].partition, l.v[j].offset);
             } else if (rc == 0) {
                 (*left)++;
             }

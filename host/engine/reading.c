@@ -67,8 +67,8 @@ int stele_engine_list(stele_engine *e, const char *table,
             if (strcmp(d->tables[j].name, table) == 0) {
                 int rc = projections_use_serving(e, err);
                 return rc ? rc
-                          : stele_store_list(e->store, &d->tables[j], req,
-                                             out, err);
+                          : stele_store_list(e->store, &d->tables[j], req, out,
+                                             err);
             }
     }
     return stele_err_set(err, STELE_ENOTFOUND,
@@ -102,11 +102,11 @@ static json_t *stored_json(stele_engine *e, const stele_log_record *r)
     const stele_schema *w = NULL;
     stele_err ignored = {0};
     stele_codec_wire_id(r->value, r->value_len, &id, &ignored);
-    json_t *version = stele_codec_schema_by_id(e->codec, id, &w,
-                                               &ignored) == 0 &&
-                              w->version > 0
-                          ? json_integer(w->version)
-                          : json_null();
+    json_t *version =
+        stele_codec_schema_by_id(e->codec, id, &w, &ignored) == 0 &&
+                w->version > 0
+            ? json_integer(w->version)
+            : json_null();
     return json_pack("{s:s, s:i, s:o}", "type", type, "schema_id", (int)id,
                      "schema_version", version);
 }
@@ -121,10 +121,10 @@ static int events_of_partition(stele_engine *e, aggregate *a, int32_t p,
     for (;;) {
         stele_log_batch *b;
         /* One aggregate's: by the log's index where it has one. */
-        int rc = id ? stele_log_read_key(e->log, a->t_events, p, id,
-                                         strlen(id), from, 1024, &b, err)
-                    : stele_log_read(e->log, a->t_events, p, from, 1024, &b,
-                                     err);
+        int rc =
+            id ? stele_log_read_key(e->log, a->t_events, p, id, strlen(id),
+                                    from, 1024, &b, err)
+               : stele_log_read(e->log, a->t_events, p, from, 1024, &b, err);
         if (rc != 0)
             return rc;
         if (b->n == 0) {
@@ -142,7 +142,8 @@ static int events_of_partition(stele_engine *e, aggregate *a, int32_t p,
             char hint[300];
             engine_event_meta_fill(r, &meta, strbuf, sizeof strbuf);
             if ((rc = engine_reads(e, &evs, err)) == 0)
-                rc = engine_read_stored_event(e, r, engine_aggregate_wants, a, evs, err);
+                rc = engine_read_stored_event(e, r, engine_aggregate_wants, a,
+                                              evs, err);
             const stele_codec_event *items;
             size_t n = rc ? 0 : stele_codec_events_list(evs, &items);
             for (size_t j = 0; j < n && rc == 0; j++)
@@ -152,7 +153,7 @@ static int events_of_partition(stele_engine *e, aggregate *a, int32_t p,
                         "%s[%d]@%" PRId64 ": undeclared event type '%s'%s",
                         r->topic, (int)p, r->offset, items[j].schema->name,
                         engine_undeclared_hint(e, items[j].schema->name, hint,
-                                        sizeof hint));
+                                               sizeof hint));
             if (rc != 0) {
                 stele_log_batch_free(b);
                 return rc;
@@ -264,10 +265,10 @@ int stele_engine_state(stele_engine *e, const char *aggregate_type,
         rc = stele_codec_decode(e->codec, r->value, r->value_len,
                                 a->state_schema, &a->state, err);
     if (rc == 0)
-        *out = json_pack("{s:s, s:s, s:I, s:o}", "aggregate_type",
-                         aggregate_type, "aggregate_id", aggregate_id,
-                         "version", (json_int_t)v, "state",
-                         stele_codec_to_json(&a->state));
+        *out =
+            json_pack("{s:s, s:s, s:I, s:o}", "aggregate_type", aggregate_type,
+                      "aggregate_id", aggregate_id, "version", (json_int_t)v,
+                      "state", stele_codec_to_json(&a->state));
     stele_log_batch_free(b);
     return rc;
 }

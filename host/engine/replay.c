@@ -38,22 +38,22 @@ static int evolve_record(stele_engine *e, aggregate *a,
     size_t n = stele_codec_events_list(evs, &items);
     stele_event *list = calloc(n + 1, sizeof *list);
     stele_value *vals = calloc(n + 1, sizeof *vals);
-    int rc = list && vals ? 0
-                          : stele_err_set(err, STELE_ENOMEM, "out of memory");
+    int rc =
+        list && vals ? 0 : stele_err_set(err, STELE_ENOMEM, "out of memory");
     for (size_t i = 0; i < n && rc == 0; i++) {
         const stele_codec_event *it = &items[i];
         char hint[300];
         if (!it->declared)
-            rc = stele_err_set(err, STELE_EINVAL,
-                               "%s[%d]@%" PRId64 ": event type '%s' is "
-                               "not declared by aggregate %s%s",
-                               r->topic, (int)r->partition, r->offset,
-                               it->schema->name, a->def->type,
-                               engine_undeclared_hint(e, it->schema->name, hint,
-                                               sizeof hint));
+            rc = stele_err_set(
+                err, STELE_EINVAL,
+                "%s[%d]@%" PRId64 ": event type '%s' is "
+                "not declared by aggregate %s%s",
+                r->topic, (int)r->partition, r->offset, it->schema->name,
+                a->def->type,
+                engine_undeclared_hint(e, it->schema->name, hint, sizeof hint));
         vals[i] = stele_value_wrap(&it->value);
-        list[i] = (stele_event){it->schema->name, it->schema->version,
-                                &vals[i], meta};
+        list[i] = (stele_event){it->schema->name, it->schema->version, &vals[i],
+                                meta};
     }
     stele_state_entry *cur = stele_map_get(built, r->key, r->key_len);
     engine_call call = {.topic = r->topic,
@@ -63,8 +63,8 @@ static int evolve_record(stele_engine *e, aggregate *a,
     const void *state = cur ? cur->data : NULL;
     size_t len = cur ? cur->len : 0;
     if (rc == 0 && e->worker)
-        rc = worker_evolve_stored(e->worker, a, state, len, list, n, &call,
-                                  err);
+        rc =
+            worker_evolve_stored(e->worker, a, state, len, list, n, &call, err);
     else if (rc == 0)
         rc = engine_evolve_stored(e, a, state, len, list, n, &call, err);
     free(list);
@@ -80,9 +80,8 @@ static int evolve_record(stele_engine *e, aggregate *a,
 
 /* r's aggregate cannot be rebuilt past r: it keeps the version before r,
  * and why, and its later events are not applied. */
-static int mark_broken(stele_engine *e, aggregate *a,
-                       const stele_log_record *r, stele_map *built,
-                       const stele_err *why, stele_err *err)
+static int mark_broken(stele_engine *e, aggregate *a, const stele_log_record *r,
+                       stele_map *built, const stele_err *why, stele_err *err)
 {
     const stele_state_entry *cur = stele_map_get(built, r->key, r->key_len);
     int64_t version = cur ? cur->version : 0;
@@ -126,7 +125,7 @@ static int collect(void *opaque, const void *key, size_t len, void *value)
 }
 
 int engine_replay_partition(stele_engine *e, aggregate *a, int32_t partition,
-                     size_t *events, size_t *states, stele_err *err)
+                            size_t *events, size_t *states, stele_err *err)
 {
     *events = *states = 0;
     stele_map *built = stele_map_new();
@@ -157,8 +156,8 @@ int engine_replay_partition(stele_engine *e, aggregate *a, int32_t partition,
             engine_event_meta_fill(r, &meta, strbuf, sizeof strbuf);
             if ((rc = engine_reads(e, &evs, err)))
                 break;
-            if ((rc = engine_read_stored_event(e, r, engine_aggregate_wants, a, evs,
-                                        &why)) == 0)
+            if ((rc = engine_read_stored_event(e, r, engine_aggregate_wants, a,
+                                               evs, &why)) == 0)
                 rc = evolve_record(e, a, r, built, evs, &meta, &why);
             /* the record's fault: its aggregate is broken, the others go
              * on; anything else fails the rebuild */

@@ -40,8 +40,8 @@ static int expire_topic(stele_engine *e, const aggregate *a, const char *topic,
         /* in short transactions, so producers wait little */
         while (rc == 0 && n == STELE_LOG_DELETE_MAX &&
                *deleted < EXPIRE_MAX_PER_CALL) {
-            rc = stele_log_delete_before(e->log, topic, p, before_ms, below,
-                                         &n, err);
+            rc = stele_log_delete_before(e->log, topic, p, before_ms, below, &n,
+                                         err);
             *deleted += rc ? 0 : n;
         }
         if (rc)

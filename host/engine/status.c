@@ -30,10 +30,10 @@ static int topic_lag(stele_engine *e, const char *topic, next_fn next_of,
             break;
         int64_t behind = end > next ? end - next : 0;
         *lag += behind;
-        json_t *p = json_pack("{s:s, s:i, s:I, s:I, s:I}", "topic", topic,
-                              "partition", (int)i, "end", (json_int_t)end,
-                              next_name, (json_int_t)next, "lag",
-                              (json_int_t)behind);
+        json_t *p =
+            json_pack("{s:s, s:i, s:I, s:I, s:I}", "topic", topic, "partition",
+                      (int)i, "end", (json_int_t)end, next_name,
+                      (json_int_t)next, "lag", (json_int_t)behind);
         if (!p || json_array_append_new(parts, p))
             rc = stele_err_set(err, STELE_ENOMEM, "status: out of memory");
     }
@@ -69,8 +69,7 @@ static int add_lag(stele_engine *e, json_t *o, const char *const *topics,
     }
     int rc = 0;
     for (size_t t = 0; rc == 0 && t < n; t++)
-        rc = topic_lag(e, topics[t], next_of, arg, next_name, parts, &lag,
-                       err);
+        rc = topic_lag(e, topics[t], next_of, arg, next_name, parts, &lag, err);
     if (rc == 0 && (json_object_set_new(o, "lag", json_integer(lag)) ||
                     json_object_set(o, "partitions", parts)))
         rc = stele_err_set(err, STELE_ENOMEM, "status: out of memory");
@@ -80,8 +79,8 @@ static int add_lag(stele_engine *e, json_t *o, const char *const *topics,
 
 /* The latest state record of each aggregate of one partition: whether
  * it marks the aggregate broken, and then why. */
-static int broken_of_partition(stele_engine *e, const aggregate *a,
-                               int32_t p, json_t *out, stele_err *err)
+static int broken_of_partition(stele_engine *e, const aggregate *a, int32_t p,
+                               json_t *out, stele_err *err)
 {
     json_t *latest = json_object(); /* id -> entry, or null when fine */
     if (!latest)
@@ -114,8 +113,7 @@ static int broken_of_partition(stele_engine *e, const aggregate *a,
             const char *key = k ? json_string_value(k) : NULL;
             if (!key || json_object_setn_new_nocheck(latest, key, r->key_len,
                                                      o ? o : json_null()))
-                rc = stele_err_set(err, STELE_ENOMEM,
-                                   "status: out of memory");
+                rc = stele_err_set(err, STELE_ENOMEM, "status: out of memory");
             json_decref(k);
         }
         stele_log_batch_free(b);
@@ -124,15 +122,15 @@ static int broken_of_partition(stele_engine *e, const aggregate *a,
     }
     const char *key;
     json_t *v;
-    json_object_foreach(latest, key, v)
-        if (rc == 0 && !json_is_null(v) && json_array_append(out, v))
-            rc = stele_err_set(err, STELE_ENOMEM, "status: out of memory");
+    json_object_foreach(latest, key, v) if (rc == 0 && !json_is_null(v) &&
+                                            json_array_append(out, v)) rc =
+        stele_err_set(err, STELE_ENOMEM, "status: out of memory");
     json_decref(latest);
     return rc;
 }
 
-int engine_broken_aggregates(stele_engine *e, const aggregate *a,
-                             json_t *out, stele_err *err)
+int engine_broken_aggregates(stele_engine *e, const aggregate *a, json_t *out,
+                             stele_err *err)
 {
     int rc = 0;
     for (size_t i = 0; i < e->n_aggs && rc == 0; i++) {
@@ -199,12 +197,12 @@ static int parked_json(void *opaque, const char *topic, int32_t partition,
 /* {"name", "version" (this host's plugin), "serving" (the version queries
  * read; null before the first build), its "lag" and "partitions", and
  * "building" while a new version is built beside the serving one}. */
-static int projector_status(stele_engine *e, const projector *p,
-                            json_t **out, stele_err *err)
+static int projector_status(stele_engine *e, const projector *p, json_t **out,
+                            stele_err *err)
 {
     int serving;
-    int rc = stele_store_projector_version(e->store, p->def->name, &serving,
-                                           err);
+    int rc =
+        stele_store_projector_version(e->store, p->def->name, &serving, err);
     if (rc)
         return rc;
     json_t *o = json_pack("{s:s, s:i, s:o}", "name", p->def->name, "version",
@@ -215,8 +213,8 @@ static int projector_status(stele_engine *e, const projector *p,
     if (rc == 0 && (!parked || json_object_set(o, "parked", parked)))
         rc = stele_err_set(err, STELE_ENOMEM, "status: out of memory");
     if (rc == 0)
-        rc = stele_store_parked_list(e->store, p->ckpt_key, parked_json,
-                                     parked, err);
+        rc = stele_store_parked_list(e->store, p->ckpt_key, parked_json, parked,
+                                     err);
     json_decref(parked);
     if (rc == 0 && serving >= 0 && serving != p->def->version) {
         json_t *b = json_pack("{s:i}", "version", p->def->version);
@@ -238,8 +236,8 @@ int stele_engine_status(stele_engine *e, json_t **out, stele_err *err)
     json_t *cmds = json_array(), *projs = json_array();
     json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o}", "app", e->cfg->app,
                           "log", stele_log_backend_name(e->log), "store",
-                          stele_store_backend_name(e->store), "commands",
-                          cmds, "projectors", projs);
+                          stele_store_backend_name(e->store), "commands", cmds,
+                          "projectors", projs);
     if (!o)
         return stele_err_set(err, STELE_ENOMEM, "status: out of memory");
     int rc = 0;

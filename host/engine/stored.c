@@ -32,7 +32,7 @@ static const char *take_str(const stele_log_record *r, const char *name,
 }
 
 void engine_event_meta_fill(const stele_log_record *r, stele_event_meta *meta,
-                     char *strbuf, size_t strbuf_size)
+                            char *strbuf, size_t strbuf_size)
 {
     size_t at = 0;
     char num[24];
@@ -52,8 +52,8 @@ void engine_event_meta_fill(const stele_log_record *r, stele_event_meta *meta,
 }
 
 int engine_read_stored_event(stele_engine *e, const stele_log_record *r,
-                      stele_codec_want_fn want, void *opaque,
-                      stele_codec_events *ev, stele_err *err)
+                             stele_codec_want_fn want, void *opaque,
+                             stele_codec_events *ev, stele_err *err)
 {
     /* Without its headers an event has no id, aggregate or version: it is
      * named, never shown or projected with empty ones. */
@@ -65,8 +65,7 @@ int engine_read_stored_event(stele_engine *e, const stele_log_record *r,
                              r->damaged);
     /* Nor is one stored without them (a raw producer's): listed or
      * projected, it showed an empty event id and aggregate and version 0. */
-    static const char *const needed[] = {H_EVENT_ID, H_AGGREGATE_ID,
-                                         H_VERSION};
+    static const char *const needed[] = {H_EVENT_ID, H_AGGREGATE_ID, H_VERSION};
     for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
         size_t len;
         const char *v = engine_header_get(r, needed[i], &len);
@@ -139,7 +138,7 @@ bool engine_record_fault(int rc)
 }
 
 const char *engine_undeclared_hint(stele_engine *e, const char *type, char *buf,
-                            size_t size)
+                                   size_t size)
 {
     if (stele_codec_has_upcasters(e->codec, type))
         snprintf(buf, size,

@@ -17,14 +17,16 @@ static int opt_string(const json_t *obj, const char *key, const char **out,
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_string(v))
-        return stele_err_set(err, STELE_EINVAL, "command: '%s' must be a "
-                             "string", key);
+        return stele_err_set(err, STELE_EINVAL,
+                             "command: '%s' must be a "
+                             "string",
+                             key);
     *out = json_string_value(v);
     size_t len = json_string_length(v);
     if (len == 0 || len > MAX_ID_LEN || strlen(*out) != len)
         return stele_err_set(err, STELE_EINVAL,
-                             "command: '%s' must be 1 to %d characters",
-                             key, MAX_ID_LEN);
+                             "command: '%s' must be 1 to %d characters", key,
+                             MAX_ID_LEN);
     /* What the host refuses in a command's envelope is refused here, not
      * written and then dead-lettered while the sender waits. */
     for (size_t i = 0; i < len; i++)
@@ -39,15 +41,17 @@ static int opt_string(const json_t *obj, const char *key, const char **out,
 int stele_engine_encode_command(stele_engine *e, const json_t *cmd,
                                 stele_encoded_command *out, stele_err *err)
 {
-    static const char *keys[] = {"type", "aggregate_id", "data",
-                                 "command_id", "expected_version",
-                                 "correlation_id", "user"};
+    static const char *keys[] = {
+        "type",       "aggregate_id",     "data",
+        "command_id", "expected_version", "correlation_id",
+        "user"};
     if (!json_is_object(cmd))
         return stele_err_set(err, STELE_EINVAL,
                              "command: expected a JSON object");
     const char *key;
     json_t *val;
-    json_object_foreach((json_t *)cmd, key, val) {
+    json_object_foreach((json_t *)cmd, key, val)
+    {
         bool known = false;
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
             known |= strcmp(keys[i], key) == 0;
@@ -73,8 +77,7 @@ int stele_engine_encode_command(stele_engine *e, const json_t *cmd,
     aggregate *a = stele_map_gets(e->cmd_index, type);
     if (!a)
         return stele_err_set(err, STELE_ENOTFOUND,
-                             "command: no loaded aggregate handles '%s'",
-                             type);
+                             "command: no loaded aggregate handles '%s'", type);
     typed_values *tv = NULL;
     for (size_t i = 0; i < a->def->n_commands; i++)
         if (strcmp(a->commands[i].name, type) == 0)
@@ -119,8 +122,8 @@ int stele_engine_encode_command(stele_engine *e, const json_t *cmd,
     snprintf(out->expected, sizeof out->expected, "%s", expected);
     stele_log_header *h = out->headers;
     size_t nh = 0;
-    h[nh++] = (stele_log_header){H_COMMAND_ID, s->command_id,
-                                 strlen(s->command_id)};
+    h[nh++] =
+        (stele_log_header){H_COMMAND_ID, s->command_id, strlen(s->command_id)};
     if (expected[0])
         h[nh++] = (stele_log_header){H_EXPECTED_VERSION, out->expected,
                                      strlen(out->expected)};
@@ -142,9 +145,8 @@ int stele_engine_encode_command(stele_engine *e, const json_t *cmd,
          * command was sent can be it. */
         s->reply_partition = stele_partition_for_key(
             s->command_id, strlen(s->command_id), e->replies_partitions);
-        if ((rc = stele_log_end_offset(e->log, e->t_replies,
-                                       s->reply_partition, &s->reply_from,
-                                       err)))
+        if ((rc = stele_log_end_offset(e->log, e->t_replies, s->reply_partition,
+                                       &s->reply_from, err)))
             return rc;
     }
     out->topic = a->t_commands;
@@ -184,16 +186,15 @@ static int parse_result(const stele_log_record *r, const char *command_id,
                              command_id, r->damaged);
     *result = json_loadb(r->value, r->value_len, 0, &jerr);
     if (!*result)
-        return stele_err_set(err, STELE_EINVAL,
-                             "result of %s is not JSON: %s", command_id,
-                             jerr.text);
+        return stele_err_set(err, STELE_EINVAL, "result of %s is not JSON: %s",
+                             command_id, jerr.text);
     return 0;
 }
 
 /* A shared log: follow the replies topic from where it ended when the
  * command was sent until the command's answer shows up. */
-static int wait_reply(stele_engine *e, const stele_submitted *s,
-                      int timeout_ms, json_t **result, stele_err *err)
+static int wait_reply(stele_engine *e, const stele_submitted *s, int timeout_ms,
+                      json_t **result, stele_err *err)
 {
     int64_t deadline = stele_mono_ns() + (int64_t)timeout_ms * 1000000;
     int64_t from = s->reply_from;
@@ -201,14 +202,15 @@ static int wait_reply(stele_engine *e, const stele_submitted *s,
     long sleep_us = 1000;
     for (;;) {
         stele_log_batch *b;
-        int rc = stele_log_read(e->log, e->t_replies, s->reply_partition,
-                                from, 1000, &b, err);
+        int rc = stele_log_read(e->log, e->t_replies, s->reply_partition, from,
+                                1000, &b, err);
         if (rc != 0)
             return rc;
         for (size_t i = 0; i < b->n; i++) {
             const stele_log_record *r = &b->records[i];
             from = r->offset + 1;
-            if (r->key_len == idlen && memcmp(r->key, s->command_id, idlen) == 0) {
+            if (r->key_len == idlen &&
+                memcmp(r->key, s->command_id, idlen) == 0) {
                 rc = parse_result(r, s->command_id, result, err);
                 stele_log_batch_free(b);
                 return rc;
@@ -243,9 +245,9 @@ int stele_engine_wait_result(stele_engine *e, const stele_submitted *s,
     long sleep_us = 500;
     for (;;) {
         stele_log_batch *b;
-        int rc = stele_log_get_latest(e->log, a->t_results, s->partition,
-                                      s->command_id, strlen(s->command_id),
-                                      &b, err);
+        int rc =
+            stele_log_get_latest(e->log, a->t_results, s->partition,
+                                 s->command_id, strlen(s->command_id), &b, err);
         if (rc == 0) {
             rc = parse_result(&b->records[0], s->command_id, result, err);
             stele_log_batch_free(b);

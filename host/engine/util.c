@@ -56,7 +56,10 @@ int engine_values_take(typed_values *tv, avro_value_t **out, stele_err *err)
     return 0;
 }
 
-void engine_values_release_all(typed_values *tv) { tv->used = 0; }
+void engine_values_release_all(typed_values *tv)
+{
+    tv->used = 0;
+}
 
 void engine_values_free(typed_values *tv)
 {
@@ -68,7 +71,7 @@ void engine_values_free(typed_values *tv)
 }
 
 const char *engine_header_get(const stele_log_record *r, const char *name,
-                       size_t *len)
+                              size_t *len)
 {
     for (size_t i = 0; i < r->n_headers; i++)
         if (strcmp(r->headers[i].name, name) == 0) {
@@ -78,8 +81,8 @@ const char *engine_header_get(const stele_log_record *r, const char *name,
     return NULL;
 }
 
-const char *engine_header_str(const stele_log_record *r, const char *name, char *buf,
-                       size_t size)
+const char *engine_header_str(const stele_log_record *r, const char *name,
+                              char *buf, size_t size)
 {
     size_t len;
     const char *v = engine_header_get(r, name, &len);
@@ -101,7 +104,8 @@ aggregate *engine_aggregate_by_type(stele_engine *e, const char *type)
     return NULL;
 }
 
-aggregate *engine_aggregate_by_commands_topic(stele_engine *e, const char *topic)
+aggregate *engine_aggregate_by_commands_topic(stele_engine *e,
+                                              const char *topic)
 {
     for (size_t i = 0; i < e->n_aggs; i++)
         if (strcmp(e->aggs[i].t_commands, topic) == 0)

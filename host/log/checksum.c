@@ -49,17 +49,18 @@ int stele_log_stored_read(stele_log_batch *b, stele_log_record *rec,
     if (!s->has_crc) {
         rec->unchecked = true;
     } else {
-        uint32_t crc = stele_log_record_crc(s->key, s->key_len, s->headers,
-                                            s->headers_len, s->value,
-                                            s->value_len);
+        uint32_t crc =
+            stele_log_record_crc(s->key, s->key_len, s->headers, s->headers_len,
+                                 s->value, s->value_len);
         if (s->crc != (int64_t)crc) {
             /* Nothing of it is decoded: a flipped bit in a header blob
              * may still parse, into a wrong command id or version. */
             char *why = stele_log_batch_alloc(b, 64);
             if (!why)
                 return STELE_ENOMEM;
-            snprintf(why, 64, "checksum mismatch (stored 0x%08llx, computed "
-                              "0x%08x)",
+            snprintf(why, 64,
+                     "checksum mismatch (stored 0x%08llx, computed "
+                     "0x%08x)",
                      (unsigned long long)s->crc, (unsigned)crc);
             rec->damaged = why;
             return 0;

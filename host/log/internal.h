@@ -1,5 +1,6 @@
 /*
- * internal.h — private to host/log (and its backends): what a log backend provides.
+ * internal.h — private to host/log (and its backends): what a log backend
+ * provides.
  *
  * A backend fills a stele_log_ops table and embeds the base structs below
  * as the FIRST member of its own handle, transaction and consumer structs,
@@ -121,9 +122,9 @@ stele_log_batch *stele_log_batch_create(void);
 /* stele_log_read_key by reading the partition and keeping the key's
  * records: for backends without an index by key. */
 int stele_log_read_key_scan(stele_log *log, const char *topic,
-                            int32_t partition, const void *key,
-                            size_t key_len, int64_t from, size_t max,
-                            stele_log_batch **out, stele_err *err);
+                            int32_t partition, const void *key, size_t key_len,
+                            int64_t from, size_t max, stele_log_batch **out,
+                            stele_err *err);
 
 /* Appends a zeroed record and returns it; NULL when out of memory. The
  * pointer is valid until the next add (the array may move). */

@@ -227,9 +227,9 @@ int stele_log_read(stele_log *log, const char *topic, int32_t partition,
 }
 
 int stele_log_read_key_scan(stele_log *log, const char *topic,
-                            int32_t partition, const void *key,
-                            size_t key_len, int64_t from, size_t max,
-                            stele_log_batch **out, stele_err *err)
+                            int32_t partition, const void *key, size_t key_len,
+                            int64_t from, size_t max, stele_log_batch **out,
+                            stele_err *err)
 {
     for (;;) {
         stele_log_batch *b;
@@ -271,8 +271,8 @@ int stele_log_read_key(stele_log *log, const char *topic, int32_t partition,
     if (!max) {
         *out = stele_log_batch_create();
         return *out ? 0
-                    : stele_err_set(err, STELE_ENOMEM, "read_key %s[%d]",
-                                    topic, partition);
+                    : stele_err_set(err, STELE_ENOMEM, "read_key %s[%d]", topic,
+                                    partition);
     }
     return log->ops->read_key
                ? log->ops->read_key(log, topic, partition, key, key_len, from,
@@ -303,8 +303,8 @@ int stele_log_delete_before(stele_log *log, const char *topic,
     int rc = check_topic(topic, err);
     if (rc || !log->ops->delete_before || below_offset <= 0)
         return rc;
-    rc = log->ops->delete_before(log, topic, partition, before_ms,
-                                 below_offset, &n, err);
+    rc = log->ops->delete_before(log, topic, partition, before_ms, below_offset,
+                                 &n, err);
     if (rc == 0 && deleted)
         *deleted = n;
     return rc;

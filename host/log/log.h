@@ -229,8 +229,8 @@ int stele_log_end_offset(stele_log *log, const char *topic, int32_t partition,
 /* The latest record for key in a compacted topic's partition
  * (STELE_ENOTFOUND when absent or deleted by a tombstone). */
 int stele_log_get_latest(stele_log *log, const char *topic, int32_t partition,
-                         const void *key, size_t key_len,
-                         stele_log_batch **out, stele_err *err);
+                         const void *key, size_t key_len, stele_log_batch **out,
+                         stele_err *err);
 
 /*
  * Brings this handle's view of a compacted partition up to date with every
@@ -342,14 +342,12 @@ int stele_log_consumer_new(stele_log *log, const char *group,
  * empty batch after the timeout is not an error. Rebalance callbacks run
  * inside this call.
  */
-int stele_log_consumer_poll(stele_log_consumer *c, int timeout_ms,
-                            size_t max, stele_log_batch **out,
-                            stele_err *err);
+int stele_log_consumer_poll(stele_log_consumer *c, int timeout_ms, size_t max,
+                            stele_log_batch **out, stele_err *err);
 
 /* Sets the next offset poll returns for an assigned partition. */
 int stele_log_consumer_seek(stele_log_consumer *c, const char *topic,
-                            int32_t partition, int64_t offset,
-                            stele_err *err);
+                            int32_t partition, int64_t offset, stele_err *err);
 
 /* Rewinds every assigned partition to the group's committed offset (after
  * an aborted transaction). */

@@ -55,8 +55,7 @@ static int not_built(const char *section, const char *name, stele_err *err)
 #ifdef STELE_WITH_POSTGRES
 /* open until it succeeds, fails for good, or the wait is over. */
 static int with_retries(const stele_open_opts *o, const char *what,
-                        int (*open)(const stele_config *, void *,
-                                    stele_err *),
+                        int (*open)(const stele_config *, void *, stele_err *),
                         const stele_config *cfg, void *out, stele_err *err)
 {
     int64_t deadline =
@@ -64,8 +63,7 @@ static int with_retries(const stele_open_opts *o, const char *what,
     long delay_ms = 250;
     for (;;) {
         int rc = open(cfg, out, err);
-        if (rc != STELE_ERETRY || !o || !o->retry ||
-            stele_mono_ns() > deadline)
+        if (rc != STELE_ERETRY || !o || !o->retry || stele_mono_ns() > deadline)
             return rc;
         if (o->warn) {
             char msg[sizeof err->msg + 100];
@@ -124,8 +122,7 @@ static int open_kafka(const stele_config *cfg, const stele_open_opts *o,
         snprintf(id, sizeof id, "%s.%s.%s.%ld.%lld", cfg->app,
                  o && o->role ? o->role : "host", host, (long)getpid(),
                  (long long)stele_now_ms());
-        rc = stele_log_open_kafka(keys, values, cfg->n_log_props, id, out,
-                                  err);
+        rc = stele_log_open_kafka(keys, values, cfg->n_log_props, id, out, err);
     }
     free(keys);
     free(values);

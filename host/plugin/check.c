@@ -23,15 +23,14 @@
  * on where the fields are. */
 #define LAYOUT_HINT " (layout mismatch? built against a different plugin.h)"
 
-#define COL_KNOWN_FLAGS                                                       \
-    (STELE_COL_KEY | STELE_COL_FILTER | STELE_COL_SORT | STELE_COL_NULLABLE | \
+#define COL_KNOWN_FLAGS                                                        \
+    (STELE_COL_KEY | STELE_COL_FILTER | STELE_COL_SORT | STELE_COL_NULLABLE |  \
      STELE_COL_INDEX)
 
-static int bad(stele_err *err, int code, const char *path, const char *fmt,
-               ...) __attribute__((format(printf, 4, 5)));
+static int bad(stele_err *err, int code, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static int bad(stele_err *err, int code, const char *path, const char *fmt,
-               ...)
+static int bad(stele_err *err, int code, const char *path, const char *fmt, ...)
 {
     char msg[STELE_ERR_MSG_SIZE];
     va_list ap;
@@ -62,8 +61,8 @@ static bool is_avro_name(const char *s)
     bool start = true;
     for (; *s; s++) {
         char c = *s;
-        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                     c == '_';
+        bool alpha =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
         if (c == '.' && !start)
             start = true;
         else if (alpha || (!start && c >= '0' && c <= '9'))
@@ -82,8 +81,8 @@ static bool is_sql_ident(const char *s)
 /* Checks record references: `what` is "command", "event"; a single
  * reference (a state, a params record) is a list of one. */
 static int check_refs(const char *path, const char *owner,
-                      const stele_record_ref *refs, size_t n,
-                      const char *what, bool need_one, stele_err *err)
+                      const stele_record_ref *refs, size_t n, const char *what,
+                      bool need_one, stele_err *err)
 {
     bool single = refs && n == 1 && !need_one;
     if (n == 0 && need_one)
@@ -100,8 +99,8 @@ static int check_refs(const char *path, const char *owner,
             return bad(err, STELE_EINVAL, path, "%s %s has no name", owner,
                        what);
         if (!has_text(refs[i].name))
-            return bad(err, STELE_EINVAL, path, "%s %s %zu has no name",
-                       owner, what, i);
+            return bad(err, STELE_EINVAL, path, "%s %s %zu has no name", owner,
+                       what, i);
         if (!is_avro_name(refs[i].name))
             return bad(err, STELE_EINVAL, path,
                        "%s %s '%s' is not an Avro full name", owner, what,
@@ -142,11 +141,9 @@ static int check_aggregate(const char *path, const stele_aggregate_def *a,
                    "%s has state_version %d (must be >= 1)", owner,
                    a->state_version);
     if (!a->decide)
-        return bad(err, STELE_EINVAL, path, "%s has no decide callback",
-                   owner);
+        return bad(err, STELE_EINVAL, path, "%s has no decide callback", owner);
     if (!a->evolve)
-        return bad(err, STELE_EINVAL, path, "%s has no evolve callback",
-                   owner);
+        return bad(err, STELE_EINVAL, path, "%s has no evolve callback", owner);
     return 0;
 }
 
@@ -162,11 +159,10 @@ static int check_table(const char *path, const char *owner,
         return bad(err, STELE_EINVAL, path, "%s table '%s' has no columns",
                    owner, t->name);
     if (t->n_columns > DEF_MAX_ITEMS || !t->columns)
-        return bad(err, STELE_EINVAL, path,
-                   "%s table '%s' has %zu columns but %s", owner, t->name,
-                   t->n_columns,
-                   t->columns ? "at most 10000 are allowed" LAYOUT_HINT
-                              : "no array");
+        return bad(
+            err, STELE_EINVAL, path, "%s table '%s' has %zu columns but %s",
+            owner, t->name, t->n_columns,
+            t->columns ? "at most 10000 are allowed" LAYOUT_HINT : "no array");
     bool key = false;
     for (size_t i = 0; i < t->n_columns; i++) {
         const stele_column_def *c = &t->columns[i];
@@ -195,8 +191,8 @@ static int check_table(const char *path, const char *owner,
         key |= (c->flags & STELE_COL_KEY) != 0;
     }
     if (!key)
-        return bad(err, STELE_EINVAL, path,
-                   "%s table '%s' has no KEY column", owner, t->name);
+        return bad(err, STELE_EINVAL, path, "%s table '%s' has no KEY column",
+                   owner, t->name);
     return 0;
 }
 
@@ -211,10 +207,10 @@ static int check_projector(const char *path, const stele_projector_def *p,
                    p->name ? p->name : "(null)");
     snprintf(owner, sizeof owner, "projector '%s'", p->name);
     if (p->version < 1)
-        return bad(err, STELE_EINVAL, path,
-                   "%s has version %d (must be >= 1)", owner, p->version);
-    int rc = check_refs(path, owner, p->events, p->n_events, "event", true,
-                        err);
+        return bad(err, STELE_EINVAL, path, "%s has version %d (must be >= 1)",
+                   owner, p->version);
+    int rc =
+        check_refs(path, owner, p->events, p->n_events, "event", true, err);
     if (rc)
         return rc;
     if (p->n_tables > DEF_MAX_ITEMS || (p->n_tables && !p->tables))
@@ -246,8 +242,8 @@ static int check_query(const char *path, const stele_query_def *q,
                    "letters, digits, '.', '_' and '-'",
                    q->name ? q->name : "(null)");
     snprintf(owner, sizeof owner, "query '%s'", q->name);
-    int rc = check_refs(path, owner, &q->params, 1, "params record", false,
-                        err);
+    int rc =
+        check_refs(path, owner, &q->params, 1, "params record", false, err);
     if (rc)
         return rc;
     if (!q->run)
@@ -308,8 +304,8 @@ int stele_plugin_check(const stele_plugin_descriptor *d, const char *path,
                    "plugin name may hold only letters, digits, '.', '_' and "
                    "'-'");
     if (!d->version)
-        return bad(err, STELE_EINVAL, path,
-                   "plugin '%s' has no version string", d->name);
+        return bad(err, STELE_EINVAL, path, "plugin '%s' has no version string",
+                   d->name);
     if (d->kind < STELE_PLUGIN_AGGREGATE || d->kind > STELE_PLUGIN_UPCASTER)
         return bad(err, STELE_EABI, path, "unknown kind %d" LAYOUT_HINT,
                    (int)d->kind);

@@ -75,8 +75,8 @@ static unsigned elf_target(const char *path)
     if (n != sizeof h || memcmp(h, "\177ELF", 4) != 0)
         return 0;
     /* e_machine at 18, in the file's byte order (e_ident[5]: 1 LE, 2 BE) */
-    unsigned machine = h[5] == 2 ? (unsigned)h[18] << 8 | h[19]
-                                 : (unsigned)h[19] << 8 | h[18];
+    unsigned machine =
+        h[5] == 2 ? (unsigned)h[18] << 8 | h[19] : (unsigned)h[19] << 8 | h[18];
     return (unsigned)h[4] << 16 | machine;
 }
 
@@ -85,8 +85,8 @@ static const char *machine_name(unsigned target)
     static const struct {
         unsigned machine;
         const char *name;
-    } names[] = {{3, "x86 (32-bit)"}, {8, "MIPS"},     {20, "PowerPC"},
-                 {21, "PowerPC 64"},  {22, "s390"},    {40, "ARM (32-bit)"},
+    } names[] = {{3, "x86 (32-bit)"}, {8, "MIPS"},      {20, "PowerPC"},
+                 {21, "PowerPC 64"},  {22, "s390"},     {40, "ARM (32-bit)"},
                  {62, "x86-64"},      {183, "AArch64"}, {243, "RISC-V"},
                  {258, "LoongArch"}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -116,12 +116,10 @@ int stele_plugin_open(const char *path, stele_plugin **out, stele_err *err)
     struct stat st;
     *out = NULL;
     if (stat(path, &st) != 0)
-        return stele_err_set(err,
-                             errno == ENOENT ? STELE_ENOTFOUND : STELE_EIO,
+        return stele_err_set(err, errno == ENOENT ? STELE_ENOTFOUND : STELE_EIO,
                              "%s: cannot open: %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return stele_err_set(err, STELE_EINVAL, "%s: not a regular file",
-                             path);
+        return stele_err_set(err, STELE_EINVAL, "%s: not a regular file", path);
 
     stele_plugin *p = calloc(1, sizeof *p);
     /* A name without a slash would make dlopen search the library path. */
@@ -147,10 +145,9 @@ int stele_plugin_open(const char *path, stele_plugin **out, stele_err *err)
         const char *other = other_target(dlpath, target, sizeof target);
         if (other)
             why = other;
-        int rc = stele_err_set(err, STELE_EINVAL, "%s: %s: %s", path,
-                               is_elf(dlpath) ? "cannot be loaded"
-                                              : "not a shared object",
-                               why);
+        int rc = stele_err_set(
+            err, STELE_EINVAL, "%s: %s: %s", path,
+            is_elf(dlpath) ? "cannot be loaded" : "not a shared object", why);
         free(dlpath);
         stele_plugin_close(p);
         return rc;
@@ -205,8 +202,8 @@ static int plugin_init(stele_plugin *p, const stele_host_api *api,
         return 0;
     perr.msg[sizeof perr.msg - 1] = '\0';
     if (perr.msg[0])
-        return stele_err_set(err, STELE_EPLUGIN, "%s: init failed: %s",
-                             p->path, perr.msg);
+        return stele_err_set(err, STELE_EPLUGIN, "%s: init failed: %s", p->path,
+                             perr.msg);
     return stele_err_set(err, STELE_EPLUGIN,
                          "%s: init failed with status %d (%s)", p->path, rc,
                          stele_strstatus(rc));
@@ -218,8 +215,7 @@ int stele_plugin_load(const char *path, const stele_host_api *api,
     stele_plugin *p;
     *out = NULL;
     if (!api)
-        return stele_err_set(err, STELE_EINVAL, "%s: no host API table",
-                             path);
+        return stele_err_set(err, STELE_EINVAL, "%s: no host API table", path);
     int rc = stele_plugin_open(path, &p, err);
     if (rc)
         return rc;
@@ -281,8 +277,8 @@ static int check_duplicate(stele_plugin *const *loaded, size_t n,
         def_identity(o, other, sizeof other);
         if (strcmp(id, other) == 0)
             return stele_err_set(err, STELE_ECONFLICT,
-                                 "%s: %s is already defined by %s", p->path,
-                                 id, loaded[i]->path);
+                                 "%s: %s is already defined by %s", p->path, id,
+                                 loaded[i]->path);
     }
     return 0;
 }

@@ -93,8 +93,8 @@ static void describe(long status, const body *b, char *buf, size_t size)
 }
 
 int registry_http_request(rest_http *r, const char *method, const char *path,
-                      const json_t *payload, long *status, json_t **out,
-                      int32_t *error_code, const char *what, stele_err *err)
+                          const json_t *payload, long *status, json_t **out,
+                          int32_t *error_code, const char *what, stele_err *err)
 {
     char *url = NULL, *data = NULL;
     *out = NULL;
@@ -207,7 +207,7 @@ int registry_http_request(rest_http *r, const char *method, const char *path,
 }
 
 char *registry_http_subject_path(rest_http *r, const char *prefix,
-                             const char *subject, const char *rest)
+                                 const char *subject, const char *rest)
 {
     char *esc = curl_easy_escape(r->curl, subject, 0);
     char *p = NULL;
@@ -229,7 +229,7 @@ static bool dup_opt(const char *in, char **out)
 }
 
 int registry_http_open(rest_http *r, const stele_registry_rest_opts *opts,
-                   stele_err *err)
+                       stele_err *err)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, global_init);

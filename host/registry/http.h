@@ -25,7 +25,7 @@ typedef struct rest_http {
  * for what opts leaves unset. STELE_ENOMEM on failure, r then zeroed;
  * registry_http_close frees what it holds. */
 int registry_http_open(rest_http *r, const stele_registry_rest_opts *opts,
-                   stele_err *err);
+                       stele_err *err);
 void registry_http_close(rest_http *r);
 
 /*
@@ -36,11 +36,12 @@ void registry_http_close(rest_http *r);
  * request for messages.
  */
 int registry_http_request(rest_http *r, const char *method, const char *path,
-                      const json_t *payload, long *status, json_t **out,
-                      int32_t *error_code, const char *what, stele_err *err);
+                          const json_t *payload, long *status, json_t **out,
+                          int32_t *error_code, const char *what,
+                          stele_err *err);
 
 /* "<prefix><escaped subject><rest>", malloc'd; NULL when out of memory. */
 char *registry_http_subject_path(rest_http *r, const char *prefix,
-                             const char *subject, const char *rest);
+                                 const char *subject, const char *rest);
 
 #endif

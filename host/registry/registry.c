@@ -221,8 +221,7 @@ void stele_registry_held_free(stele_registry_schema *v, size_t n)
 }
 
 int stele_registry_held(stele_registry *reg, const char *subject,
-                        stele_registry_schema **out, size_t *n,
-                        stele_err *err)
+                        stele_registry_schema **out, size_t *n, stele_err *err)
 {
     int *versions = NULL;
     size_t nv = 0;

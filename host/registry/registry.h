@@ -120,8 +120,7 @@ void stele_registry_schema_clear(stele_registry_schema *s);
 /* Every registered version of subject, oldest first (none for an unknown
  * subject: *n 0). Free with stele_registry_held_free. */
 int stele_registry_held(stele_registry *reg, const char *subject,
-                        stele_registry_schema **out, size_t *n,
-                        stele_err *err);
+                        stele_registry_schema **out, size_t *n, stele_err *err);
 void stele_registry_held_free(stele_registry_schema *v, size_t n);
 
 /* Whether the registry still gives id to text (asked anew, not from a

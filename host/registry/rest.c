@@ -49,13 +49,13 @@ static int rest_register(stele_registry *reg, const char *subject,
     char what[300];
     snprintf(what, sizeof what, "schema registry: registering under %s",
              subject);
-    char *path =
-        registry_http_subject_path(&r->http, "/subjects/", subject, "/versions");
+    char *path = registry_http_subject_path(&r->http, "/subjects/", subject,
+                                            "/versions");
     json_t *payload = schema_payload(text), *ans = NULL;
     long status = 0;
     int rc = path && payload
-                 ? registry_http_request(&r->http, "POST", path, payload, &status,
-                                     &ans, NULL, what, err)
+                 ? registry_http_request(&r->http, "POST", path, payload,
+                                         &status, &ans, NULL, what, err)
                  : no_memory(err);
     if (rc == 0) {
         json_int_t got = json_integer_value(json_object_get(ans, "id"));
@@ -97,7 +97,7 @@ static int rest_lookup(stele_registry *reg, int32_t id, const char **text,
         int32_t code;
         json_t *ans;
         rc = registry_http_request(&r->http, "GET", path, NULL, &status, &ans,
-                               &code, what, err);
+                                   &code, what, err);
         if (rc == STELE_ENOTFOUND)
             stele_err_set(err, rc,
                           "schema registry: unknown schema id %d "
@@ -131,11 +131,11 @@ static int rest_fetch_fresh(stele_registry *reg, int32_t id, char **text,
     int32_t code;
     json_t *ans = NULL;
     int rc = registry_http_request(&r->http, "GET", path, NULL, &status, &ans,
-                               &code, what, err);
+                                   &code, what, err);
     const char *s = json_string_value(json_object_get(ans, "schema"));
     if (rc == 0 && !s)
-        rc = stele_err_set(err, STELE_EIO, "%s: the answer has no schema",
-                           what);
+        rc =
+            stele_err_set(err, STELE_EIO, "%s: the answer has no schema", what);
     if (rc == 0 && !(*text = strdup(s)))
         rc = no_memory(err);
     json_decref(ans);
@@ -171,7 +171,7 @@ static int fetch(rest_registry *r, const char *method, const char *path,
 {
     long status;
     return registry_http_request(&r->http, method, path, payload, &status, ans,
-                             NULL, what, err);
+                                 NULL, what, err);
 }
 
 static int rest_find(stele_registry *reg, const char *subject, const char *text,
@@ -181,7 +181,8 @@ static int rest_find(stele_registry *reg, const char *subject, const char *text,
     char what[300];
     snprintf(what, sizeof what, "schema registry: looking up a schema under %s",
              subject);
-    char *path = registry_http_subject_path(&r->http, "/subjects/", subject, "");
+    char *path =
+        registry_http_subject_path(&r->http, "/subjects/", subject, "");
     json_t *payload = schema_payload(text), *ans = NULL;
     int rc = path && payload ? fetch(r, "POST", path, payload, what, &ans, err)
                              : no_memory(err);
@@ -204,7 +205,8 @@ static int rest_version(stele_registry *reg, const char *subject, int version,
         snprintf(rest, sizeof rest, "/versions/%d", version);
     snprintf(what, sizeof what, "schema registry: %s version %s", subject,
              rest + 10);
-    char *path = registry_http_subject_path(&r->http, "/subjects/", subject, rest);
+    char *path =
+        registry_http_subject_path(&r->http, "/subjects/", subject, rest);
     json_t *ans = NULL;
     int rc =
         path ? fetch(r, "GET", path, NULL, what, &ans, err) : no_memory(err);
@@ -250,8 +252,8 @@ static int rest_versions(stele_registry *reg, const char *subject, int **out,
     rest_registry *r = (rest_registry *)reg;
     char what[300];
     snprintf(what, sizeof what, "schema registry: versions of %s", subject);
-    char *path =
-        registry_http_subject_path(&r->http, "/subjects/", subject, "/versions");
+    char *path = registry_http_subject_path(&r->http, "/subjects/", subject,
+                                            "/versions");
     json_t *ans = NULL;
     int rc =
         path ? fetch(r, "GET", path, NULL, what, &ans, err) : no_memory(err);
@@ -308,8 +310,8 @@ static int rest_set_compat(stele_registry *reg, const char *subject,
     json_t *ans = NULL;
     long status = 0;
     int rc = path && payload
-                 ? registry_http_request(&r->http, "PUT", path, payload, &status,
-                                     &ans, NULL, what, err)
+                 ? registry_http_request(&r->http, "PUT", path, payload,
+                                         &status, &ans, NULL, what, err)
                  : no_memory(err);
     /* Apicurio answers 409 "A rule named 'COMPATIBILITY' already exists"
      * to a PUT that raced another one creating the subject's rule (hosts
@@ -318,8 +320,8 @@ static int rest_set_compat(stele_registry *reg, const char *subject,
     if (rc == STELE_EINVAL && status == 409) {
         if (err)
             *err = (stele_err){0};
-        rc = registry_http_request(&r->http, "PUT", path, payload, &status, &ans,
-                               NULL, what, err);
+        rc = registry_http_request(&r->http, "PUT", path, payload, &status,
+                                   &ans, NULL, what, err);
     }
     json_decref(ans);
     json_decref(payload);
@@ -336,8 +338,8 @@ static int rest_test_compat(stele_registry *reg, const char *subject,
     snprintf(what, sizeof what, "schema registry: compatibility test of %s",
              subject);
     char *path =
-        registry_http_subject_path(&r->http, "/compatibility/subjects/", subject,
-                               "/versions/latest?verbose=true");
+        registry_http_subject_path(&r->http, "/compatibility/subjects/",
+                                   subject, "/versions/latest?verbose=true");
     json_t *payload = schema_payload(text), *ans = NULL;
     int rc = path && payload ? fetch(r, "POST", path, payload, what, &ans, err)
                              : no_memory(err);

@@ -77,12 +77,11 @@ int stele_state_put(stele_state_cache *c, const char *id, size_t id_len,
     return put(c, id, id_len, partition, version, false, data, len);
 }
 
-int stele_state_put_broken(stele_state_cache *c, const char *id,
-                           size_t id_len, int32_t partition, int64_t version,
+int stele_state_put_broken(stele_state_cache *c, const char *id, size_t id_len,
+                           int32_t partition, int64_t version,
                            const char *reason)
 {
-    return put(c, id, id_len, partition, version, true, reason,
-               strlen(reason));
+    return put(c, id, id_len, partition, version, true, reason, strlen(reason));
 }
 
 typedef struct drop_ctx {
@@ -121,8 +120,7 @@ size_t stele_state_count(const stele_state_cache *c)
     return stele_map_count(c->map);
 }
 
-static int header_int(const stele_log_record *r, const char *name,
-                      int64_t *out)
+static int header_int(const stele_log_record *r, const char *name, int64_t *out)
 {
     for (size_t i = 0; i < r->n_headers; i++) {
         if (strcmp(r->headers[i].name, name) != 0)
@@ -148,11 +146,10 @@ static bool has_header(const stele_log_record *r, const char *name)
     return false;
 }
 
-int stele_state_restore(stele_state_cache *c, stele_log *log,
-                        const char *topic, int32_t partition,
-                        int state_version, stele_state_readable_fn readable,
-                        void *opaque, size_t *loaded, size_t *stale,
-                        stele_err *err)
+int stele_state_restore(stele_state_cache *c, stele_log *log, const char *topic,
+                        int32_t partition, int state_version,
+                        stele_state_readable_fn readable, void *opaque,
+                        size_t *loaded, size_t *stale, stele_err *err)
 {
     int64_t from = 0;
     *loaded = *stale = 0;
@@ -177,8 +174,7 @@ int stele_state_restore(stele_state_cache *c, stele_log *log,
              * (which rewrites it), instead of stopping every aggregate of
              * the partition. */
             if (header_int(r, STELE_H_VERSION, &version) != 0 ||
-                header_int(r, STELE_H_STATE_VERSION, &sv) != 0 ||
-                version < 0) {
+                header_int(r, STELE_H_STATE_VERSION, &sv) != 0 || version < 0) {
                 (*stale)++;
                 continue;
             }
@@ -192,8 +188,8 @@ int stele_state_restore(stele_state_cache *c, stele_log *log,
                 (*stale)++;
                 continue;
             }
-            if (put(c, r->key, r->key_len, partition, version, broken,
-                    r->value, r->value_len) != 0) {
+            if (put(c, r->key, r->key_len, partition, version, broken, r->value,
+                    r->value_len) != 0) {
                 stele_log_batch_free(b);
                 return stele_err_set(err, STELE_ENOMEM, "out of memory");
             }

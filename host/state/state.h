@@ -18,14 +18,14 @@
 #include "log/log.h"
 
 typedef struct stele_state_entry {
-    int64_t version;  /* the aggregate's version: events applied so far */
+    int64_t version; /* the aggregate's version: events applied so far */
     int32_t partition;
     uint32_t len;
     /* The aggregate's events cannot be read into a state (a stored event
      * is corrupt or no longer decodes): data holds why, NUL-terminated,
      * and its commands are rejected until a replay rebuilds it. */
     bool broken;
-    char data[];      /* wire-format state value, or why it is broken */
+    char data[]; /* wire-format state value, or why it is broken */
 } stele_state_entry;
 
 /* A new entry holding a copy of data (NUL-terminated after len bytes, so
@@ -50,8 +50,8 @@ int stele_state_put(stele_state_cache *c, const char *id, size_t id_len,
 
 /* Marks an aggregate broken at version (the events read before the bad
  * one); reason is copied. */
-int stele_state_put_broken(stele_state_cache *c, const char *id,
-                           size_t id_len, int32_t partition, int64_t version,
+int stele_state_put_broken(stele_state_cache *c, const char *id, size_t id_len,
+                           int32_t partition, int64_t version,
                            const char *reason);
 
 /* Drops every state of a partition (on revocation). */
@@ -76,10 +76,9 @@ size_t stele_state_count(const stele_state_cache *c);
  */
 typedef bool (*stele_state_readable_fn)(void *opaque, const void *value,
                                         size_t len);
-int stele_state_restore(stele_state_cache *c, stele_log *log,
-                        const char *topic, int32_t partition,
-                        int state_version, stele_state_readable_fn readable,
-                        void *opaque, size_t *loaded, size_t *stale,
-                        stele_err *err);
+int stele_state_restore(stele_state_cache *c, stele_log *log, const char *topic,
+                        int32_t partition, int state_version,
+                        stele_state_readable_fn readable, void *opaque,
+                        size_t *loaded, size_t *stale, stele_err *err);
 
 #endif

@@ -15,8 +15,8 @@ typedef struct stele_store_ops {
     int (*begin)(stele_store *s, stele_err *err);
     int (*commit)(stele_store *s, stele_err *err);
     void (*rollback)(stele_store *s);
-    int (*exec)(stele_store *s, const char *sql, const stele_param *p,
-                size_t n, stele_err *err);
+    int (*exec)(stele_store *s, const char *sql, const stele_param *p, size_t n,
+                stele_err *err);
     int (*select)(stele_store *s, const char *sql, const stele_param *p,
                   size_t n, stele_row_cb cb, void *opaque, stele_err *err);
     /* Optional: within a transaction, waits until no other process

@@ -46,8 +46,7 @@ int stele_store_exec(stele_store *s, const char *sql, const stele_param *p,
 }
 
 int stele_store_select(stele_store *s, const char *sql, const stele_param *p,
-                       size_t n, stele_row_cb cb, void *opaque,
-                       stele_err *err)
+                       size_t n, stele_row_cb cb, void *opaque, stele_err *err)
 {
     return s->ops->select(s, sql, p, n, cb, opaque, err);
 }
@@ -57,21 +56,18 @@ bool stele_store_has_namespaces(const stele_store *s)
     return s->ops->use_namespaces != NULL;
 }
 
-int stele_store_namespace_create(stele_store *s, const char *ns,
-                                 stele_err *err)
+int stele_store_namespace_create(stele_store *s, const char *ns, stele_err *err)
 {
-    return s->ops->create_namespace ? s->ops->create_namespace(s, ns, err)
-                                    : 0;
+    return s->ops->create_namespace ? s->ops->create_namespace(s, ns, err) : 0;
 }
 
-int stele_store_namespace_drop(stele_store *s, const char *ns,
-                               stele_err *err)
+int stele_store_namespace_drop(stele_store *s, const char *ns, stele_err *err)
 {
     return s->ops->drop_namespace ? s->ops->drop_namespace(s, ns, err) : 0;
 }
 
-int stele_store_use_namespaces(stele_store *s, const char *const *ns,
-                               size_t n, stele_err *err)
+int stele_store_use_namespaces(stele_store *s, const char *const *ns, size_t n,
+                               stele_err *err)
 {
     return s->ops->use_namespaces ? s->ops->use_namespaces(s, ns, n, err) : 0;
 }
@@ -184,12 +180,12 @@ int stele_store_checkpoints_clear(stele_store *s, const char *projector,
     int rc = stele_store_exec(
         s, "DELETE FROM stele_checkpoints WHERE projector = ?", &p, 1, err);
     return rc ? rc
-              : stele_store_exec(
-                    s, "DELETE FROM stele_parked WHERE projector = ?", &p, 1,
-                    err);
+              : stele_store_exec(s,
+                                 "DELETE FROM stele_parked WHERE projector = ?",
+                                 &p, 1, err);
 }
 
-#define P_BLOB(p, n) \
+#define P_BLOB(p, n)                                                           \
     ((stele_param){.type = STELE_PARAM_BLOB, .v.s = {(p), (n)}})
 
 int stele_store_parked_add(stele_store *s, const char *projector,

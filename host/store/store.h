@@ -60,12 +60,11 @@ bool stele_store_has_namespaces(const stele_store *s);
  * namespaces. ns must be an identifier. */
 int stele_store_namespace_create(stele_store *s, const char *ns,
                                  stele_err *err);
-int stele_store_namespace_drop(stele_store *s, const char *ns,
-                               stele_err *err);
+int stele_store_namespace_drop(stele_store *s, const char *ns, stele_err *err);
 /* Unqualified table names in the statements that follow resolve in ns
  * (in order); a no-op without namespaces. */
-int stele_store_use_namespaces(stele_store *s, const char *const *ns,
-                               size_t n, stele_err *err);
+int stele_store_use_namespaces(stele_store *s, const char *const *ns, size_t n,
+                               stele_err *err);
 
 /* The schema where the serving version of every read model is published
  * under its tables' plain names (PostgreSQL). */
@@ -78,9 +77,8 @@ int stele_store_use_namespaces(stele_store *s, const char *const *ns,
  * no relation of that name. A relation there that is not a view is an
  * error. A no-op without namespaces (SQLite's tables have the plain
  * names). */
-int stele_store_table_publish(stele_store *s, const char *ns,
-                              const char *table, bool replace,
-                              stele_err *err);
+int stele_store_table_publish(stele_store *s, const char *ns, const char *table,
+                              bool replace, stele_err *err);
 
 /* Inside a transaction: keeps other processes from creating or dropping
  * read-model tables until it ends (a no-op where transactions already
@@ -94,8 +92,7 @@ typedef int (*stele_row_cb)(void *opaque, const stele_param *cols,
                             const char *const *names, size_t n_cols);
 
 int stele_store_select(stele_store *s, const char *sql, const stele_param *p,
-                       size_t n, stele_row_cb cb, void *opaque,
-                       stele_err *err);
+                       size_t n, stele_row_cb cb, void *opaque, stele_err *err);
 
 /* Runs a SELECT and appends each row as a JSON object to rows (an array). */
 int stele_store_select_json(stele_store *s, const char *sql,
@@ -139,8 +136,7 @@ typedef int (*stele_parked_cb)(void *opaque, const char *topic,
 /* Calls cb for every aggregate the projector parked, by topic, partition
  * and offset; a non-zero return stops the listing. */
 int stele_store_parked_list(stele_store *s, const char *projector,
-                            stele_parked_cb cb, void *opaque,
-                            stele_err *err);
+                            stele_parked_cb cb, void *opaque, stele_err *err);
 
 /* CREATE TABLE IF NOT EXISTS from a projector's table definition. */
 int stele_store_table_create(stele_store *s, const stele_table_def *t,
@@ -169,7 +165,7 @@ typedef struct stele_filter {
 typedef struct stele_list_request {
     const stele_filter *filters;
     size_t n_filters;
-    const char *sort;  /* a SORT column, or NULL: the primary key */
+    const char *sort; /* a SORT column, or NULL: the primary key */
     bool descending;
     int64_t page;      /* from 1; 1 with after */
     int64_t page_size; /* 1..1000 */

@@ -78,32 +78,32 @@ typedef struct stele_record_ref {
 
 /* Metadata every event carries. Strings are borrowed for the callback. */
 typedef struct stele_event_meta {
-    const char *event_id;        /* ULID: unique and time-sortable */
-    const char *aggregate_type;  /* "bank.Account" */
+    const char *event_id;       /* ULID: unique and time-sortable */
+    const char *aggregate_type; /* "bank.Account" */
     const char *aggregate_id;
-    int64_t version;             /* the aggregate's version after this event */
-    const char *causation_id;    /* the command id that produced it */
+    int64_t version;          /* the aggregate's version after this event */
+    const char *causation_id; /* the command id that produced it */
     const char *correlation_id;
-    int64_t timestamp_ms;        /* when the command was decided, Unix ms */
-    const char *topic;           /* where it is stored on the log */
+    int64_t timestamp_ms; /* when the command was decided, Unix ms */
+    const char *topic;    /* where it is stored on the log */
     int32_t partition;
-    int64_t offset;              /* -1 before it is written */
+    int64_t offset; /* -1 before it is written */
 } stele_event_meta;
 
 typedef struct stele_event {
-    const char *type;            /* record full name, "bank.Deposited" */
-    int schema_version;          /* the reader version the plugin declared */
+    const char *type;   /* record full name, "bank.Deposited" */
+    int schema_version; /* the reader version the plugin declared */
     const stele_value *value;
     const stele_event_meta *meta;
 } stele_event;
 
 typedef struct stele_command {
-    const char *type;            /* "bank.Deposit" */
+    const char *type; /* "bank.Deposit" */
     const char *command_id;
     const char *aggregate_type;
     const char *aggregate_id;
     const char *correlation_id;
-    const char *user;            /* who sent it; "" when unknown */
+    const char *user; /* who sent it; "" when unknown */
     int64_t timestamp_ms;
     const stele_value *value;
 } stele_command;
@@ -138,7 +138,7 @@ typedef struct stele_param {
 #define STELE_P_NULL() ((stele_param){.type = STELE_PARAM_NULL})
 #define STELE_P_INT(x) ((stele_param){.type = STELE_PARAM_INT, .v.i = (x)})
 #define STELE_P_REAL(x) ((stele_param){.type = STELE_PARAM_REAL, .v.d = (x)})
-#define STELE_P_TEXT(p, n) \
+#define STELE_P_TEXT(p, n)                                                     \
     ((stele_param){.type = STELE_PARAM_TEXT, .v.s = {(p), (n)}})
 
 typedef enum stele_log_level {
@@ -376,10 +376,10 @@ typedef struct stele_plugin_descriptor {
 typedef const stele_plugin_descriptor *(*stele_plugin_entry_fn)(void);
 
 /* Fills the fixed fields of a descriptor, the fingerprint among them. */
-#define STELE_DESCRIPTOR_HEADER                                       \
-    .magic = STELE_PLUGIN_MAGIC, .abi_major = STELE_ABI_MAJOR,        \
-    .abi_minor = STELE_ABI_MINOR,                                     \
-    .size = (uint32_t)sizeof(stele_plugin_descriptor),                \
+#define STELE_DESCRIPTOR_HEADER                                                \
+    .magic = STELE_PLUGIN_MAGIC, .abi_major = STELE_ABI_MAJOR,                 \
+    .abi_minor = STELE_ABI_MINOR,                                              \
+    .size = (uint32_t)sizeof(stele_plugin_descriptor),                         \
     .abi_fingerprint = STELE_ABI_FINGERPRINT
 
 #ifdef __cplusplus

@@ -26,8 +26,10 @@ static const stele_record_ref events[] = {
 };
 
 static const stele_column_def columns[] = {
-    {"account_id", STELE_COL_TEXT, STELE_COL_KEY | STELE_COL_FILTER | STELE_COL_SORT},
-    {"owner", STELE_COL_TEXT, STELE_COL_FILTER | STELE_COL_SORT | STELE_COL_INDEX},
+    {"account_id", STELE_COL_TEXT,
+     STELE_COL_KEY | STELE_COL_FILTER | STELE_COL_SORT},
+    {"owner", STELE_COL_TEXT,
+     STELE_COL_FILTER | STELE_COL_SORT | STELE_COL_INDEX},
     {"balance", STELE_COL_INT, STELE_COL_FILTER | STELE_COL_SORT},
     {"status", STELE_COL_TEXT, STELE_COL_FILTER},
     {"version", STELE_COL_INT, 0},
@@ -67,8 +69,7 @@ static int project_one(stele_store_tx *tx, const stele_event *ev,
         if ((rc = host->get_long(ev->value, "balance", &balance)))
             return rc;
         stele_param p[] = {STELE_P_INT(balance), STELE_P_INT(m->version),
-                           STELE_P_INT(m->timestamp_ms),
-                           TEXT(m->aggregate_id)};
+                           STELE_P_INT(m->timestamp_ms), TEXT(m->aggregate_id)};
         return host->exec(tx,
                           "UPDATE balances SET balance = ?, version = ?, "
                           "updated_at = ? WHERE account_id = ?",
@@ -76,8 +77,7 @@ static int project_one(stele_store_tx *tx, const stele_event *ev,
     }
     if (strcmp(t, "bank.AccountClosed") == 0) {
         stele_param p[] = {STELE_P_INT(m->version),
-                           STELE_P_INT(m->timestamp_ms),
-                           TEXT(m->aggregate_id)};
+                           STELE_P_INT(m->timestamp_ms), TEXT(m->aggregate_id)};
         return host->exec(tx,
                           "UPDATE balances SET status = 'closed', balance = 0, "
                           "version = ?, updated_at = ? WHERE account_id = ?",

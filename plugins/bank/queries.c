@@ -72,12 +72,8 @@ static int init(const stele_host_api *api, void **ctx, stele_err *err)
 }
 
 static const stele_plugin_descriptor descriptor = {
-    STELE_DESCRIPTOR_HEADER,
-    .name = PLUGIN_NAME,
-    .version = "1.0.0",
-    .kind = STELE_PLUGIN_QUERY,
-    .init = init,
-    .def.query = &def,
+    STELE_DESCRIPTOR_HEADER,    .name = PLUGIN_NAME, .version = "1.0.0",
+    .kind = STELE_PLUGIN_QUERY, .init = init,        .def.query = &def,
 };
 
 STELE_EXPORT const stele_plugin_descriptor *stele_plugin_entry(void)

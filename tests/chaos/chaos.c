@@ -13,8 +13,8 @@
  * PostgreSQL) is stopped for --server-down seconds and started again, in a
  * process of its own so that kills and pauses go on meanwhile, then again
  * every minute or two. A run of a minute or two has each fault at least
- * once, all overlapping at times. Exit status 0 when the audit finds nothing, 1 when it finds a
- * violation, 2 when the run itself could not be done.
+ * once, all overlapping at times. Exit status 0 when the audit finds nothing, 1
+ * when it finds a violation, 2 when the run itself could not be done.
  */
 #include "chaos.h"
 
@@ -51,9 +51,15 @@ static void usage(void)
 
 static void parse(int argc, char **argv, chaos_opts *o)
 {
-    *o = (chaos_opts){.backend = CHAOS_SQLITE, .duration_s = 60, .hosts = 3,
-                      .clients = 6, .accounts = 200, .kill_every_s = 10,
-                      .pause_s = 12, .server_down_s = 12, .misrouted_pct = 5};
+    *o = (chaos_opts){.backend = CHAOS_SQLITE,
+                      .duration_s = 60,
+                      .hosts = 3,
+                      .clients = 6,
+                      .accounts = 200,
+                      .kill_every_s = 10,
+                      .pause_s = 12,
+                      .server_down_s = 12,
+                      .misrouted_pct = 5};
     bool seeded = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -110,8 +116,9 @@ static void parse(int argc, char **argv, chaos_opts *o)
 
 static const char *backend_name(chaos_backend b)
 {
-    return b == CHAOS_KAFKA ? "kafka" : b == CHAOS_POSTGRES ? "postgres"
-                                                            : "sqlite";
+    return b == CHAOS_KAFKA      ? "kafka"
+           : b == CHAOS_POSTGRES ? "postgres"
+                                 : "sqlite";
 }
 
 static int write_config(chaos_run *r)
@@ -132,17 +139,16 @@ static int write_config(chaos_run *r)
             r->app, r->dir, STELE_SOURCE_DIR, PLUGINS, PLUGINS, PLUGINS);
     switch (r->o.backend) {
     case CHAOS_KAFKA:
-        fprintf(out,
-                "  backend: kafka\n"
-                "  replication_factor: 1\n"
-                "  kafka:\n"
-                "    bootstrap.servers: 127.0.0.1:9092\n"
-                /* a killed or paused host's partitions move within
-                 * seconds, and its open transaction is aborted soon
-                 * after */
-                "    session.timeout.ms: 6000\n"
-                "    heartbeat.interval.ms: 500\n"
-                "    transaction.timeout.ms: 10000\n");
+        fprintf(out, "  backend: kafka\n"
+                     "  replication_factor: 1\n"
+                     "  kafka:\n"
+                     "    bootstrap.servers: 127.0.0.1:9092\n"
+                     /* a killed or paused host's partitions move within
+                      * seconds, and its open transaction is aborted soon
+                      * after */
+                     "    session.timeout.ms: 6000\n"
+                     "    heartbeat.interval.ms: 500\n"
+                     "    transaction.timeout.ms: 10000\n");
         break;
     case CHAOS_POSTGRES:
         fprintf(out,
@@ -155,16 +161,14 @@ static int write_config(chaos_run *r)
                 "  conninfo: \"%s\"\n",
                 r->conninfo, r->conninfo);
         break;
-    case CHAOS_SQLITE:
-        break;
+    case CHAOS_SQLITE: break;
     }
-    fprintf(out,
-            "engine:\n"
-            "  command_batch: 500\n"
-            "  commit_interval_ms: 20\n"
-            "  reply_timeout_ms: 60000\n"
-            "logging:\n"
-            "  level: warn\n");
+    fprintf(out, "engine:\n"
+                 "  command_batch: 500\n"
+                 "  commit_interval_ms: 20\n"
+                 "  reply_timeout_ms: 60000\n"
+                 "logging:\n"
+                 "  level: warn\n");
     return fclose(out);
 }
 
@@ -230,8 +234,7 @@ static pid_t restart_server(chaos_run *r)
     return pid;
 }
 
-static void now_line(const chaos_run *r, int64_t start, const char *fmt,
-                     int a)
+static void now_line(const chaos_run *r, int64_t start, const char *fmt, int a)
 {
     (void)r;
     fprintf(stderr, "chaos: %6.1f s: ", (stele_now_ms() - start) / 1000.0);
@@ -343,9 +346,9 @@ static int load_run(chaos_run *r, const char *dir)
     snprintf(path, sizeof path, "%s/run", dir);
     FILE *in = fopen(path, "r");
     int b;
-    if (!in || fscanf(in, "%d %" SCNu64 " %d %d %31s %1023[^\n]", &b,
-                      &r->o.seed, &r->o.clients, &r->o.accounts, r->app,
-                      conninfo) != 6) {
+    if (!in ||
+        fscanf(in, "%d %" SCNu64 " %d %d %31s %1023[^\n]", &b, &r->o.seed,
+               &r->o.clients, &r->o.accounts, r->app, conninfo) != 6) {
         if (in)
             fclose(in);
         return -1;
@@ -379,8 +382,9 @@ static void cleanup(chaos_run *r, bool keep)
 {
     if (keep) {
         /* topics, database and files, for a look (or --audit) */
-        fprintf(stderr, "chaos: the run's files are in %s; audit again with "
-                        "stele_chaos --audit %s\n",
+        fprintf(stderr,
+                "chaos: the run's files are in %s; audit again with "
+                "stele_chaos --audit %s\n",
                 r->dir, r->dir);
         return;
     }
@@ -507,8 +511,9 @@ int main(int argc, char **argv)
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
             failed_clients++;
     }
-    fprintf(stderr, "chaos: %.1f s: the load is done; waiting for the read "
-                    "model\n",
+    fprintf(stderr,
+            "chaos: %.1f s: the load is done; waiting for the read "
+            "model\n",
             (stele_now_ms() - start) / 1000.0);
     bool projected = chaos_wait_projected(&r, 180);
     /* A host killed in a transaction leaves it open until the broker
@@ -523,13 +528,14 @@ int main(int argc, char **argv)
     for (;;) {
         rep = (chaos_report){0};
         rc = chaos_audit(&r, &rep);
-        long missing = rep.result_mismatch + rep.events_missing +
-                       rep.balance_mismatch;
+        long missing =
+            rep.result_mismatch + rep.events_missing + rep.balance_mismatch;
         if (rc != 0 || missing == 0 || missing != chaos_violations(&rep) ||
             stele_now_ms() > audit_deadline)
             break;
-        fprintf(stderr, "chaos: %ld results or events not visible yet (%s); "
-                        "reading again\n",
+        fprintf(stderr,
+                "chaos: %ld results or events not visible yet (%s); "
+                "reading again\n",
                 missing, rep.first);
         sleep(3);
     }
@@ -545,8 +551,9 @@ int main(int argc, char **argv)
     print_report(&r, &rep);
     bool bad = rc != 0 || chaos_violations(&rep) > 0;
     if (bad)
-        fprintf(stderr, "chaos: replay this run with --seed %" PRIu64
-                        " (the hosts' output is in %s)\n",
+        fprintf(stderr,
+                "chaos: replay this run with --seed %" PRIu64
+                " (the hosts' output is in %s)\n",
                 r.o.seed, r.dir);
     cleanup(&r, r.o.keep || bad);
     free(r.conninfo);

@@ -27,7 +27,7 @@ typedef enum { CHAOS_KAFKA, CHAOS_POSTGRES, CHAOS_SQLITE } chaos_backend;
 typedef struct chaos_opts {
     chaos_backend backend;
     uint64_t seed;
-    int duration_s;    /* of the load; the audit follows */
+    int duration_s; /* of the load; the audit follows */
     int hosts;
     int clients;
     int accounts;
@@ -38,7 +38,7 @@ typedef struct chaos_opts {
      * keys as stele does (librdkafka's default partitioner on Kafka, a
      * random partition elsewhere): the host must route them. */
     int misrouted_pct;
-    bool keep;         /* keep the run's directory */
+    bool keep; /* keep the run's directory */
 } chaos_opts;
 
 typedef struct chaos_run {
@@ -58,21 +58,21 @@ typedef struct chaos_run {
 typedef struct chaos_report {
     long commands, submissions, accepted, rejected, conflicts, resubmitted;
     long misrouted, events, accounts;
-    long unanswered;        /* a command id never answered */
-    long answers_differ;    /* one id, answers that are not the same */
-    long results_twice;     /* one id, two results in the log */
-    long result_mismatch;   /* the log's result is not what a client got */
-    long events_missing;    /* an accepted command without its events */
-    long events_twice;      /* a command's events more than once */
-    long events_rejected;   /* events of a rejected or unknown command */
-    long version_gaps;      /* versions not 1..n */
-    long bad_decisions;     /* an event not consistent with the one before */
-    long stale_decisions;   /* decided on a version older than one a
-                             * client had already been told */
-    long wrong_partition;   /* an aggregate's events off its partition */
-    long balance_mismatch;  /* events, state, read model, commands differ */
-    long crashed;           /* a client failed, a sanitizer reported */
-    char first[512];        /* the first violation, described */
+    long unanswered;       /* a command id never answered */
+    long answers_differ;   /* one id, answers that are not the same */
+    long results_twice;    /* one id, two results in the log */
+    long result_mismatch;  /* the log's result is not what a client got */
+    long events_missing;   /* an accepted command without its events */
+    long events_twice;     /* a command's events more than once */
+    long events_rejected;  /* events of a rejected or unknown command */
+    long version_gaps;     /* versions not 1..n */
+    long bad_decisions;    /* an event not consistent with the one before */
+    long stale_decisions;  /* decided on a version older than one a
+                            * client had already been told */
+    long wrong_partition;  /* an aggregate's events off its partition */
+    long balance_mismatch; /* events, state, read model, commands differ */
+    long crashed;          /* a client failed, a sanitizer reported */
+    char first[512];       /* the first violation, described */
 } chaos_report;
 
 /* chaos_client.c: the body of client process i (forked). Sends commands

@@ -35,7 +35,7 @@
 typedef struct cmd {
     char cid[48];
     int acc;
-    char op; /* 'o'pen, 'd'eposit, 'w'ithdraw */
+    char op;                  /* 'o'pen, 'd'eposit, 'w'ithdraw */
     int64_t amount, expected; /* expected -1: none */
     int64_t t0, t1;           /* first send, first answer (0: none) */
     json_t *answer;           /* the first answer */
@@ -174,7 +174,8 @@ static void history_line(audit *a, json_t *line)
         k->t1 = t1;
     size_t i;
     json_t *ans;
-    json_array_foreach(json_object_get(line, "answers"), i, ans) {
+    json_array_foreach(json_object_get(line, "answers"), i, ans)
+    {
         a->rep->submissions++;
         k->sends++;
         if (!k->answer)
@@ -219,10 +220,8 @@ static int open_log(const chaos_run *r, const stele_config *cfg,
     switch (r->o.backend) {
     case CHAOS_KAFKA:
         return stele_log_open_kafka(keys, vals, 1, "chaos-audit", out, err);
-    case CHAOS_POSTGRES:
-        return stele_log_open_postgres(r->conninfo, out, err);
-    default:
-        return stele_log_open_sqlite(cfg->log_path, out, err);
+    case CHAOS_POSTGRES: return stele_log_open_postgres(r->conninfo, out, err);
+    default: return stele_log_open_sqlite(cfg->log_path, out, err);
     }
 }
 
@@ -258,17 +257,15 @@ static int read_results(audit *a, stele_log *log)
                 cmd *k = cid ? stele_map_gets(a->cmds, cid) : NULL;
                 if (id && stele_partition_for_key(id, strlen(id), parts) != p)
                     chaos_violation(a->rep, &a->rep->wrong_partition,
-                                    "result of %s (%s) on partition %d",
-                                    cid, id, p);
+                                    "result of %s (%s) on partition %d", cid,
+                                    id, p);
                 if (k && k->logged_n++ == 0)
                     k->logged = json_incref(res);
                 else if (k)
                     chaos_violation(
                         a->rep, &a->rep->results_twice,
-                        "%s has %d results: %s at offset %" PRId64
-                        " after %s",
-                        cid, k->logged_n, js(res), rec->offset,
-                        js(k->logged));
+                        "%s has %d results: %s at offset %" PRId64 " after %s",
+                        cid, k->logged_n, js(res), rec->offset, js(k->logged));
                 json_decref(res);
             }
             stele_log_batch_free(b);
@@ -329,9 +326,10 @@ static void on_event(void *opaque, json_t *ev)
 
 static bool accepted(const cmd *k)
 {
-    return k->answer && !strcmp(json_string_value(json_object_get(
-                                    k->answer, "status")) ?: "",
-                                "accepted");
+    return k->answer &&
+           !strcmp(json_string_value(json_object_get(k->answer, "status"))
+                       ?: "",
+                   "accepted");
 }
 
 static int64_t answer_version(const cmd *k)
@@ -348,8 +346,7 @@ static void check_answers(audit *a, cmd *k)
 {
     chaos_report *rep = a->rep;
     if (!k->answer) {
-        chaos_violation(rep, &rep->unanswered, "%s was never answered",
-                        k->cid);
+        chaos_violation(rep, &rep->unanswered, "%s was never answered", k->cid);
         return;
     }
     if (accepted(k))
@@ -360,12 +357,11 @@ static void check_answers(audit *a, cmd *k)
         rep->conflicts++;
     if (k->differ)
         chaos_violation(rep, &rep->answers_differ,
-                        "%s was answered differently when sent again",
-                        k->cid);
+                        "%s was answered differently when sent again", k->cid);
     if (!k->logged || !json_equal(k->logged, k->answer))
         chaos_violation(rep, &rep->result_mismatch,
-                        "%s: the client was told %s, the log holds %s",
-                        k->cid, js(k->answer), js(k->logged));
+                        "%s: the client was told %s, the log holds %s", k->cid,
+                        js(k->answer), js(k->logged));
     json_t *ids = json_object_get(k->answer, "event_ids");
     size_t want = accepted(k) ? json_array_size(ids) : 0;
     size_t have = json_array_size(k->event_ids);
@@ -502,7 +498,8 @@ static int64_t find_balance(json_t *v)
         return json_integer_value(b);
     const char *key;
     json_t *val;
-    json_object_foreach(v, key, val) {
+    json_object_foreach(v, key, val)
+    {
         int64_t x = find_balance(val);
         if (x >= 0)
             return x;
@@ -546,13 +543,12 @@ static void check_balance(audit *a, stele_engine *e, int acc, account *ac,
         chaos_violation(rep, &rep->balance_mismatch,
                         "%s: events say %" PRId64 " (v%" PRId64
                         "), accepted commands %" PRId64 ", state %" PRId64
-                        " (v%" PRId64 "), read model %" PRId64
-                        " (v%" PRId64 ")",
+                        " (v%" PRId64 "), read model %" PRId64 " (v%" PRId64
+                        ")",
                         id, from_events, last, implied, state, sv, model, mv);
 }
 
-static int audit_open(const chaos_run *r, stele_config **cfg,
-                      stele_engine **e)
+static int audit_open(const chaos_run *r, stele_config **cfg, stele_engine **e)
 {
     stele_err err = {0};
     if (stele_config_load(r->config, cfg, &err) ||

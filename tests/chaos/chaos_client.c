@@ -48,10 +48,10 @@ typedef struct client {
     int index;
     unsigned short rng[3];
     stele_engine *e;
-    stele_log *log;  /* the engine's log, for misrouted records elsewhere */
-    rd_kafka_t *rk;  /* Kafka: a producer with librdkafka's defaults */
+    stele_log *log; /* the engine's log, for misrouted records elsewhere */
+    rd_kafka_t *rk; /* Kafka: a producer with librdkafka's defaults */
     FILE *out;
-    int64_t *known;  /* per account: the last version this client was told */
+    int64_t *known; /* per account: the last version this client was told */
     sent sent[MAX_SENT];
     size_t n_sent;
     long seq;
@@ -105,15 +105,14 @@ static int send_misrouted(client *c, const json_t *cmd, stele_submitted *s,
     }
     rd_kafka_headers_t *h = rd_kafka_headers_new(rec->n_headers);
     for (size_t i = 0; i < rec->n_headers; i++)
-        rd_kafka_header_add(h, rec->headers[i].name, -1,
-                            rec->headers[i].value,
+        rd_kafka_header_add(h, rec->headers[i].name, -1, rec->headers[i].value,
                             (ssize_t)rec->headers[i].len);
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        c->rk, RD_KAFKA_V_TOPIC(ec.topic),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(rec->key, rec->key_len),
-        RD_KAFKA_V_VALUE((void *)rec->value, rec->value_len),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t e =
+        rd_kafka_producev(c->rk, RD_KAFKA_V_TOPIC(ec.topic),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_KEY(rec->key, rec->key_len),
+                          RD_KAFKA_V_VALUE((void *)rec->value, rec->value_len),
+                          RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
     if (e) {
         rd_kafka_headers_destroy(h);
         return stele_err_set(err, STELE_ERETRY, "produce: %s",
@@ -183,8 +182,8 @@ static json_t *new_command(client *c, int *acc_out, bool *dup)
     if (c->n_sent > 0 && rnd(c, 100) < 5) {
         sent *s = &c->sent[rnd(c, (long)c->n_sent)];
         *dup = true;
-        const char *id = json_string_value(
-            json_object_get(s->cmd, "aggregate_id"));
+        const char *id =
+            json_string_value(json_object_get(s->cmd, "aggregate_id"));
         *acc_out = atoi(id + 4);
         return json_incref(s->cmd);
     }
@@ -196,18 +195,17 @@ static json_t *new_command(client *c, int *acc_out, bool *dup)
     json_t *cmd;
     long p = rnd(c, 100);
     if (c->known[acc] < 0 || p < 3) {
-        cmd = json_pack("{s:s, s:s, s:s, s:{s:s}}", "type",
-                        "bank.OpenAccount", "aggregate_id", id, "command_id",
-                        cid, "data", "owner", "chaos");
+        cmd = json_pack("{s:s, s:s, s:s, s:{s:s}}", "type", "bank.OpenAccount",
+                        "aggregate_id", id, "command_id", cid, "data", "owner",
+                        "chaos");
     } else if (p < 60) {
-        cmd = json_pack("{s:s, s:s, s:s, s:{s:I, s:s}}", "type",
-                        "bank.Deposit", "aggregate_id", id, "command_id", cid,
-                        "data", "amount", (json_int_t)(1 + rnd(c, 100)),
-                        "channel", "chaos");
+        cmd = json_pack("{s:s, s:s, s:s, s:{s:I, s:s}}", "type", "bank.Deposit",
+                        "aggregate_id", id, "command_id", cid, "data", "amount",
+                        (json_int_t)(1 + rnd(c, 100)), "channel", "chaos");
     } else {
         cmd = json_pack("{s:s, s:s, s:s, s:{s:I}}", "type", "bank.Withdraw",
-                        "aggregate_id", id, "command_id", cid, "data",
-                        "amount", (json_int_t)(1 + rnd(c, 150)));
+                        "aggregate_id", id, "command_id", cid, "data", "amount",
+                        (json_int_t)(1 + rnd(c, 150)));
     }
     if (c->known[acc] >= 0 && rnd(c, 100) < 25)
         json_object_set_new(cmd, "expected_version",
@@ -327,9 +325,8 @@ int chaos_client_main(const chaos_run *r, int i, int64_t deadline_ms)
             learn(&c, f->acc, answers);
             json_t *line = json_pack("{s:O, s:b, s:b, s:I, s:I, s:o}", "cmd",
                                      f->cmd, "dup", f->dup, "misrouted",
-                                     f->misroute, "t0", (json_int_t)f->t0,
-                                     "t1", (json_int_t)t1, "answers",
-                                     answers);
+                                     f->misroute, "t0", (json_int_t)f->t0, "t1",
+                                     (json_int_t)t1, "answers", answers);
             char *text = json_dumps(line, JSON_COMPACT);
             fprintf(c.out, "%s\n", text);
             free(text);

@@ -39,8 +39,8 @@ static pid_t start_host(const char *stele, const char *dir, const char *config,
         _exit(127);
     }
     int64_t t0 = stele_mono_ns();
-    while (e2e_run(NULL, "flock -n %s/data/log.db.bank.engine.lock true", dir) ==
-           0) {
+    while (e2e_run(NULL, "flock -n %s/data/log.db.bank.engine.lock true",
+                   dir) == 0) {
         if (stele_mono_ns() - t0 > 5000 * 1000000LL)
             fail_msg("the host did not take the commands within 5 s");
         sleep_ms(20);

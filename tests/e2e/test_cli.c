@@ -298,8 +298,8 @@ static void test_plugin_inspect_prints_the_descriptor(void **state)
     free(out);
 }
 
-static void test_schema_check_passes_on_the_bank_and_names_a_breaking_change(
-    void **state)
+static void
+test_schema_check_passes_on_the_bank_and_names_a_breaking_change(void **state)
 {
     (void)state;
     write_config(STELE_BUILD_DIR "/upcasters/bank_deposited_v1_v2.so");

@@ -136,14 +136,13 @@ static void expect_contained(int amount, const char *why, int died_with)
         if (rc == 0 || tries == 6)
             break;
         if (rc != died_with)
-            fail_msg("the good deposit, try %d: exit %d: %s", tries, rc,
-                     out);
+            fail_msg("the good deposit, try %d: exit %d: %s", tries, rc, out);
         deaths++;
         free(out);
     }
     if (rc != 0)
-        fail_msg("the good deposit was never decided (%d deaths): %s",
-                 deaths, out);
+        fail_msg("the good deposit was never decided (%d deaths): %s", deaths,
+                 out);
     assert_int_equal(deaths, 3);
     assert_non_null(strstr(out, "\"accepted\""));
     assert_non_null(strstr(out, "Death 3 of 3"));
@@ -168,22 +167,21 @@ static void expect_contained(int amount, const char *why, int died_with)
     free(out);
 }
 
-static void test_a_segfaulting_decide_is_rejected_after_three_deaths(
-    void **state)
+static void
+test_a_segfaulting_decide_is_rejected_after_three_deaths(void **state)
 {
     (void)state;
     expect_contained(666, "SIGSEGV", 128 + SIGSEGV);
 }
 
-static void test_an_aborting_decide_is_rejected_after_three_deaths(
-    void **state)
+static void test_an_aborting_decide_is_rejected_after_three_deaths(void **state)
 {
     (void)state;
     expect_contained(667, "SIGABRT", 128 + SIGABRT);
 }
 
-static void test_a_decide_that_calls_exit_is_rejected_after_three_deaths(
-    void **state)
+static void
+test_a_decide_that_calls_exit_is_rejected_after_three_deaths(void **state)
 {
     (void)state;
     send_env = "ASAN_OPTIONS=detect_leaks=0 ";
@@ -191,31 +189,30 @@ static void test_a_decide_that_calls_exit_is_rejected_after_three_deaths(
     send_env = "";
 }
 
-static void test_a_stack_overflow_in_decide_is_rejected_after_three_deaths(
-    void **state)
+static void
+test_a_stack_overflow_in_decide_is_rejected_after_three_deaths(void **state)
 {
     (void)state;
     expect_contained(669, "SIGSEGV", 128 + SIGSEGV);
 }
 
-static void test_an_endless_decide_times_out_and_is_rejected_after_three(
-    void **state)
+static void
+test_an_endless_decide_times_out_and_is_rejected_after_three(void **state)
 {
     (void)state;
     write_config("  plugin_timeout_ms: 300\n");
     expect_contained(670, "timed out after", 70);
 }
 
-static void test_a_segfaulting_evolve_is_rejected_after_three_deaths(
-    void **state)
+static void
+test_a_segfaulting_evolve_is_rejected_after_three_deaths(void **state)
 {
     (void)state;
     expect_contained(671, "applying the events decided for it: SIGSEGV",
                      128 + SIGSEGV);
 }
 
-static void test_a_crash_limit_of_one_rejects_at_the_first_restart(
-    void **state)
+static void test_a_crash_limit_of_one_rejects_at_the_first_restart(void **state)
 {
     (void)state;
     write_config("  plugin_crash_limit: 1\n");
@@ -232,8 +229,8 @@ static void test_a_crash_limit_of_one_rejects_at_the_first_restart(
 /* stele run with a decide that never returns and no time limit: SIGTERM
  * ends it after engine.shutdown_grace_ms, naming the command; before, it
  * never ended. */
-static void test_sigterm_during_an_endless_decide_ends_the_host_after_grace(
-    void **state)
+static void
+test_sigterm_during_an_endless_decide_ends_the_host_after_grace(void **state)
 {
     (void)state;
     write_config("  plugin_timeout_ms: 0\n"

@@ -66,20 +66,21 @@ static int teardown(void **state)
 static int deposit(char **out, const char *id, int amount)
 {
     return e2e_run(out,
-               "cd %s && %s" LIMIT "%s send -c %s '{\"type\":\"bank.Deposit\","
-               "\"aggregate_id\":\"acc-1\",\"command_id\":\"%s\","
-               "\"data\":{\"amount\":%d}}'",
-               dir, send_env, STELE, config, id, amount);
+                   "cd %s && %s" LIMIT
+                   "%s send -c %s '{\"type\":\"bank.Deposit\","
+                   "\"aggregate_id\":\"acc-1\",\"command_id\":\"%s\","
+                   "\"data\":{\"amount\":%d}}'",
+                   dir, send_env, STELE, config, id, amount);
 }
 
 static void open_account(void)
 {
     char *out;
     int rc = e2e_run(&out,
-                 "cd %s && " LIMIT "%s send -c %s '{\"type\":"
-                 "\"bank.OpenAccount\",\"aggregate_id\":\"acc-1\","
-                 "\"command_id\":\"open-1\",\"data\":{\"owner\":\"Ann\"}}'",
-                 dir, STELE, config);
+                     "cd %s && " LIMIT "%s send -c %s '{\"type\":"
+                     "\"bank.OpenAccount\",\"aggregate_id\":\"acc-1\","
+                     "\"command_id\":\"open-1\",\"data\":{\"owner\":\"Ann\"}}'",
+                     dir, STELE, config);
     if (rc != 0)
         fail_msg("open: exit %d: %s", rc, out);
     free(out);
@@ -236,11 +237,12 @@ test_sigterm_kills_a_hung_worker_after_grace_and_exits_normally(void **state)
     snprintf(errpath, sizeof errpath, "%s/run.err", dir);
     pid_t host = start_host(STELE, dir, config, errpath);
     char *out;
-    int rc = e2e_run(&out,
-                 "cd %s && " LIMIT "%s send -c %s --timeout 500 '{\"type\":"
-                 "\"bank.Deposit\",\"aggregate_id\":\"acc-1\",\"command_id\":"
-                 "\"bad-670\",\"data\":{\"amount\":670}}'",
-                 dir, STELE, config);
+    int rc =
+        e2e_run(&out,
+                "cd %s && " LIMIT "%s send -c %s --timeout 500 '{\"type\":"
+                "\"bank.Deposit\",\"aggregate_id\":\"acc-1\",\"command_id\":"
+                "\"bad-670\",\"data\":{\"amount\":670}}'",
+                dir, STELE, config);
     if (rc != 1 || !strstr(out, "no result"))
         fail_msg("send: exit %d: %s", rc, out);
     free(out);

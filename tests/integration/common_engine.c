@@ -192,7 +192,8 @@ static void audit_event(void *opaque, json_t *ev)
 {
     ce_audit_result *a = opaque;
     const char *id = ce_str(ev, "aggregate_id");
-    intptr_t version = (intptr_t)json_integer_value(json_object_get(ev, "version"));
+    intptr_t version =
+        (intptr_t)json_integer_value(json_object_get(ev, "version"));
     intptr_t last = (intptr_t)stele_map_gets(a->versions, id);
     if (version != last + 1 && !a->broken) {
         a->broken = true;
@@ -215,7 +216,8 @@ static void audit_event(void *opaque, json_t *ev)
 
 void ce_audit(ce_fixture *f, ce_audit_result *a)
 {
-    *a = (ce_audit_result){.versions = stele_map_new(), .causes = stele_map_new()};
+    *a = (ce_audit_result){.versions = stele_map_new(),
+                           .causes = stele_map_new()};
     stele_err err = {0};
     if (stele_engine_events(f->e, "Account", NULL, 0, audit_event, a, &err) !=
         0)
@@ -230,8 +232,9 @@ void ce_expect_events(ce_fixture *f, size_t events, size_t aggregates)
         CE_FAIL(f, "%s", a.why);
     if (a.events != events ||
         (aggregates && stele_map_count(a.versions) != aggregates))
-        CE_FAIL(f, "the log holds %zu events of %zu aggregates; want %zu of "
-                   "%zu",
+        CE_FAIL(f,
+                "the log holds %zu events of %zu aggregates; want %zu of "
+                "%zu",
                 a.events, stele_map_count(a.versions), events, aggregates);
     ce_audit_free(&a);
 }
@@ -295,9 +298,10 @@ void ce_expect_exactly_once(ce_fixture *f)
         int32_t p = stele_partition_for_key(id, strlen(id), f->partitions);
         for (;;) {
             stele_log_batch *b = NULL;
-            assert_int_equal(stele_log_compacted_sync(log, results, p, &err), 0);
-            int rc = stele_log_get_latest(log, results, p, cid, strlen(cid),
-                                          &b, &err);
+            assert_int_equal(stele_log_compacted_sync(log, results, p, &err),
+                             0);
+            int rc = stele_log_get_latest(log, results, p, cid, strlen(cid), &b,
+                                          &err);
             if (rc == 0) {
                 json_t *r = json_loadb(b->records[0].value,
                                        b->records[0].value_len, 0, NULL);
@@ -327,8 +331,7 @@ void ce_expect_exactly_once(ce_fixture *f)
         ce_audit(f, &a);
         if (a.broken)
             CE_FAIL(f, "%s", a.why);
-        if (a.events >= CE_ACCOUNTS + CE_DEPOSITS ||
-            stele_mono_ns() > deadline)
+        if (a.events >= CE_ACCOUNTS + CE_DEPOSITS || stele_mono_ns() > deadline)
             break;
         ce_audit_free(&a);
         sleep(1);
@@ -342,4 +345,3 @@ void ce_expect_exactly_once(ce_fixture *f)
                 CE_ACCOUNTS + CE_DEPOSITS, CE_DEPOSITS, CE_ACCOUNTS);
     ce_audit_free(&a);
 }
-

@@ -48,7 +48,7 @@ void ce_dump_hosts(const ce_fixture *f, int lines);
 /* fail_msg, after showing what the hosts said. */
 #define CE_FAIL(f, ...)                                                        \
     do {                                                                       \
-        ce_dump_hosts(f, 30);                                                      \
+        ce_dump_hosts(f, 30);                                                  \
         fail_msg(__VA_ARGS__);                                                 \
     } while (0)
 void ce_stop_host(ce_fixture *f, int i, int sig);

@@ -181,8 +181,7 @@ static rd_kafka_t *admin_client(void)
     return rk;
 }
 
-int ckt_topic_config(const char *topic, const char *key, char *out,
-                     size_t size)
+int ckt_topic_config(const char *topic, const char *key, char *out, size_t size)
 {
     rd_kafka_t *rk = admin_client();
     if (!rk)

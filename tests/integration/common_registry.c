@@ -59,9 +59,8 @@ int crt_ensure_registry(void)
 int crt_private_registry(int port, const char *action, char *url, size_t size)
 {
     char cmd[1024];
-    const char *script = strcmp(action, "stop") == 0
-                             ? "registry-stop.sh"
-                             : "registry-start.sh";
+    const char *script =
+        strcmp(action, "stop") == 0 ? "registry-stop.sh" : "registry-start.sh";
     snprintf(cmd, sizeof cmd,
              "STELE_REGISTRY_PORT=%d STELE_REGISTRY_DIR=/tmp/stele-registry-%d "
              "%s/scripts/%s %s >&2",

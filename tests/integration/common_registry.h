@@ -19,7 +19,6 @@ int crt_ensure_registry(void);
  * state dir: started (restart: stopped first, so it comes back empty) or
  * stopped (stop); its URL into url. For the fault tests, which must not
  * take the shared registry away from other tests. */
-int crt_private_registry(int port, const char *action, char *url,
-                         size_t size);
+int crt_private_registry(int port, const char *action, char *url, size_t size);
 
 #endif

@@ -208,8 +208,8 @@ void test_consumer_outside_the_generation_cannot_commit(void **state)
     char es[256], tid[96];
     snprintf(tid, sizeof tid, "%sraw-%u", lkt_run_prefix, ++lkt_open_counter);
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers",
-                                       lkt_bootstrap, es, sizeof es),
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", lkt_bootstrap,
+                                       es, sizeof es),
                      RD_KAFKA_CONF_OK);
     assert_int_equal(
         rd_kafka_conf_set(conf, "transactional.id", tid, es, sizeof es),

@@ -91,7 +91,8 @@ static const char *const v1_schema =
     " part integer NOT NULL, off bigint NOT NULL, ts bigint NOT NULL,"
     " key bytea, value bytea, headers bytea,"
     " PRIMARY KEY(topic_id, part, off));"
-    "CREATE INDEX records_by_key ON stele_log.records(topic_id, part, key, off);"
+    "CREATE INDEX records_by_key ON stele_log.records(topic_id, part, key, "
+    "off);"
     "CREATE TABLE stele_log.compacted(topic_id integer NOT NULL,"
     " part integer NOT NULL, key bytea NOT NULL, off bigint NOT NULL,"
     " ts bigint NOT NULL, value bytea, headers bytea,"
@@ -130,10 +131,10 @@ static void pg_raw_make_old(void *opaque, const char *topic,
              " (2, '%s', 1, true);"
              "INSERT INTO stele_log.partitions(topic_id, part, next_offset)"
              " VALUES (1, 0, 1), (2, 0, 1);"
-             "INSERT INTO stele_log.records VALUES (1, 0, 0, 1000, 'k', 'v', "
-             V1_HEADERS ");"
-             "INSERT INTO stele_log.compacted VALUES (2, 0, 'k', 0, 1000, 'v', "
-             V1_HEADERS ");"
+             "INSERT INTO stele_log.records VALUES (1, 0, 0, 1000, 'k', "
+             "'v', " V1_HEADERS ");"
+             "INSERT INTO stele_log.compacted VALUES (2, 0, 'k', 0, 1000, "
+             "'v', " V1_HEADERS ");"
              "SELECT setval('stele_log.topics_id_seq', 2);",
              topic, compacted);
     for (int i = 0; i < 2; i++) {

@@ -164,14 +164,17 @@ static void test_bad_records_are_rejected_on_kafka(void **state)
     const char *values[] = {"127.0.0.1:9092"};
     char topic[64];
     snprintf(topic, sizeof topic, "%s.Account.commands", f->app);
-    assert_int_equal(stele_log_open_kafka(keys, values, 1, "it-raw-producer",
-                                          &log, &err),
-                     0);
+    assert_int_equal(
+        stele_log_open_kafka(keys, values, 1, "it-raw-producer", &log, &err),
+        0);
     const unsigned char unknown_id[] = {0, 0, 0, 0x7f, 0x7f, 2, 'x'};
     stele_log_header h = {"command_id", "raw-1", 5};
-    stele_log_record rec = {.key = "bad-1", .key_len = 5,
-                            .value = unknown_id, .value_len = sizeof unknown_id,
-                            .headers = &h, .n_headers = 1};
+    stele_log_record rec = {.key = "bad-1",
+                            .key_len = 5,
+                            .value = unknown_id,
+                            .value_len = sizeof unknown_id,
+                            .headers = &h,
+                            .n_headers = 1};
     assert_int_equal(stele_log_produce(log, topic, -1, &rec, NULL, &err), 0);
     stele_log_close(log);
     stele_submitted s = {0};
@@ -211,8 +214,8 @@ static json_t *latest_result(ce_fixture *f, stele_log *log, const char *id,
     assert_int_equal(stele_log_compacted_sync(log, results, p, &err), 0);
     if (stele_log_get_latest(log, results, p, cid, strlen(cid), &b, &err))
         CE_FAIL(f, "%s has no result: %s", cid, err.msg);
-    json_t *r = json_loadb(b->records[0].value, b->records[0].value_len, 0,
-                           NULL);
+    json_t *r =
+        json_loadb(b->records[0].value, b->records[0].value_len, 0, NULL);
     stele_log_batch_free(b);
     return r;
 }
@@ -346,8 +349,8 @@ static void test_a_new_owner_waits_for_open_transactions(void **state)
                      0);
     stele_log_txn *txn = NULL;
     assert_int_equal(stele_log_txn_begin(raw, &txn, &err), 0);
-    stele_log_record junk = {.key = "zz-junk", .key_len = 7, .value = "x",
-                             .value_len = 1};
+    stele_log_record junk = {
+        .key = "zz-junk", .key_len = 7, .value = "x", .value_len = 1};
     char topic[96];
     snprintf(topic, sizeof topic, "%s.Account.state", f->app);
     assert_int_equal(stele_log_txn_produce(txn, topic, p, &junk, NULL, &err),
@@ -415,8 +418,8 @@ static void test_commands_from_librdkafka_defaults_are_routed(void **state)
         snprintf(cid, sizeof cid, "rk-open-%d", i);
         ce_submit(f, "bank.OpenAccount", id, "{\"owner\":\"R\"}", cid, &s[i]);
         off_home += stele_partition_for_key(id, strlen(id), 6) !=
-                    rd_kafka_msg_partitioner_consistent(NULL, id, strlen(id),
-                                                        6, NULL, NULL);
+                    rd_kafka_msg_partitioner_consistent(NULL, id, strlen(id), 6,
+                                                        NULL, NULL);
     }
     assert_true(off_home > 0);
     for (int i = 0; i < N; i++) {
@@ -447,8 +450,7 @@ static void test_commands_from_librdkafka_defaults_are_routed(void **state)
         const stele_log_record *r = &ec.record;
         rd_kafka_headers_t *h = rd_kafka_headers_new(r->n_headers);
         for (size_t j = 0; j < r->n_headers; j++)
-            rd_kafka_header_add(h, r->headers[j].name, -1,
-                                r->headers[j].value,
+            rd_kafka_header_add(h, r->headers[j].name, -1, r->headers[j].value,
                                 (ssize_t)r->headers[j].len);
         assert_int_equal(
             rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(ec.topic),

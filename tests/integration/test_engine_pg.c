@@ -55,8 +55,8 @@ static void write_config(pg_fixture *f, const char *log, int proxy_port)
     char log_conninfo[1200];
     snprintf(log_conninfo, sizeof log_conninfo, "%s", f->conninfo);
     if (proxy_port) /* a later keyword wins in a conninfo */
-        snprintf(log_conninfo, sizeof log_conninfo,
-                 "%s host=127.0.0.1 port=%d", f->conninfo, proxy_port);
+        snprintf(log_conninfo, sizeof log_conninfo, "%s host=127.0.0.1 port=%d",
+                 f->conninfo, proxy_port);
     char text[3072];
     snprintf(text, sizeof text,
              "app: %s\n"
@@ -154,8 +154,8 @@ static void expect_read_model(ce_fixture *f)
         size_t k;
         sum = 0;
         rows = (long long)json_array_size(items);
-        json_array_foreach(items, k, row)
-            sum += json_integer_value(json_object_get(row, "balance"));
+        json_array_foreach(items, k, row) sum +=
+            json_integer_value(json_object_get(row, "balance"));
         json_decref(page);
         if (rows == CE_ACCOUNTS && sum == CE_DEPOSITS)
             return;
@@ -164,8 +164,8 @@ static void expect_read_model(ce_fixture *f)
                     CE_DEPOSITS);
         sleep(1);
     }
-    CE_FAIL(f, "balances: %lld rows, sum %lld; want %d rows, sum %d", rows,
-            sum, CE_ACCOUNTS, CE_DEPOSITS);
+    CE_FAIL(f, "balances: %lld rows, sum %lld; want %d rows, sum %d", rows, sum,
+            CE_ACCOUNTS, CE_DEPOSITS);
 }
 
 static void test_read_models_live_in_postgres(void **state)
@@ -186,8 +186,11 @@ static void test_read_models_live_in_postgres(void **state)
     stele_filter flt;
     char expr[] = "owner^=Al";
     assert_int_equal(stele_filter_parse(expr, &flt, &err), 0);
-    stele_list_request req = {.filters = &flt, .n_filters = 1, .sort =
-                              "balance", .descending = true, .page = 1,
+    stele_list_request req = {.filters = &flt,
+                              .n_filters = 1,
+                              .sort = "balance",
+                              .descending = true,
+                              .page = 1,
                               .page_size = 10};
     json_t *out = NULL;
     if (stele_engine_list(f->e, "balances", &req, &out, &err) != 0)
@@ -211,10 +214,9 @@ static void test_read_models_live_in_postgres(void **state)
     const char *a2 =
         "SELECT balance FROM readmodels.balances WHERE account_id = 'a2'";
     assert_int_equal(pgt_scalar(pf->conninfo, a2), 40);
-    assert_int_equal(
-        pgt_scalar(pf->conninfo, "SELECT sum(deposited) FROM "
-                                 "readmodels.daily_totals"),
-        140);
+    assert_int_equal(pgt_scalar(pf->conninfo, "SELECT sum(deposited) FROM "
+                                              "readmodels.daily_totals"),
+                     140);
     /* a view gone missing (or a read model made before views) comes back
      * when a host starts */
     pgt_scalar(pf->conninfo, "DROP VIEW readmodels.balances");
@@ -307,7 +309,8 @@ static void test_projector_rebuild_beside_the_serving_version(void **state)
     assert_non_null(at);
     char patched[4200];
     snprintf(patched, sizeof patched, "%.*s%s%s", (int)(at - text), text,
-             "../test-plugins/bank_balances_v2.so", at + strlen("bank_balances.so"));
+             "../test-plugins/bank_balances_v2.so",
+             at + strlen("bank_balances.so"));
     ce_write_config(f, patched);
     ce_open(f);
     /* before the new version has caught up, queries read version 1, and
@@ -381,8 +384,8 @@ static void test_postgres_restart_under_load_loses_nothing(void **state)
         skip(); /* never stop a server the tests do not own */
     ce_start_host(f, 0);
     ce_start_host(f, 1);
-    ce_load(f, -1, SCRIPTS "pg-stop.sh >&2 && sleep 1 && " SCRIPTS
-                   "pg-start.sh >&2");
+    ce_load(f, -1,
+            SCRIPTS "pg-stop.sh >&2 && sleep 1 && " SCRIPTS "pg-start.sh >&2");
     ce_expect_exactly_once(f);
     expect_read_model(f);
 }
@@ -435,8 +438,7 @@ static void test_a_commit_whose_answer_is_lost(void **state)
         skip();
     ce_start_host(f, 0);
     stele_submitted s;
-    ce_submit(f, "bank.OpenAccount", "c1", "{\"owner\":\"C\"}", "c-open",
-              &s);
+    ce_submit(f, "bank.OpenAccount", "c1", "{\"owner\":\"C\"}", "c-open", &s);
     json_decref(ce_wait(f, &s));
     /* The host's next COMMIT is its batch's: done by the server, its
      * answer cut. The host answers the deposit after all, from the
@@ -476,8 +478,7 @@ static void test_a_failed_restore_is_tried_again(void **state)
     pgp_arm_match(proxy, pattern, (size_t)k + 2, "stele", 6, 0);
     ce_start_host(f, 0);
     stele_submitted s;
-    ce_submit(f, "bank.OpenAccount", "r1", "{\"owner\":\"R\"}", "r-open",
-              &s);
+    ce_submit(f, "bank.OpenAccount", "r1", "{\"owner\":\"R\"}", "r-open", &s);
     json_t *r = ce_wait(f, &s);
     assert_string_equal(ce_str(r, "status"), "accepted");
     json_decref(r);
@@ -506,14 +507,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_models_live_in_postgres,
                                         setup_sqlite_log, teardown),
         cmocka_unit_test_setup_teardown(
-            test_projector_rebuild_beside_the_serving_version,
-            setup_sqlite_log, teardown),
+            test_projector_rebuild_beside_the_serving_version, setup_sqlite_log,
+            teardown),
         cmocka_unit_test_setup_teardown(
             test_a_table_in_the_way_of_a_view_is_an_error, setup_sqlite_log,
             teardown),
         cmocka_unit_test_setup_teardown(
-            test_two_hosts_one_killed_on_the_postgres_event_store,
-            setup_pg_log, teardown),
+            test_two_hosts_one_killed_on_the_postgres_event_store, setup_pg_log,
+            teardown),
         cmocka_unit_test_setup_teardown(
             test_postgres_restart_under_load_loses_nothing, setup_pg_log,
             teardown),

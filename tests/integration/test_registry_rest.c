@@ -353,8 +353,8 @@ static void test_real_whitespace_variant_gets_its_own_id(void **s)
     if (stele_registry_register(reg, a_subj, t1, &a, &err) ||
         stele_registry_register(reg, b_subj, t2, &b, &err))
         fail_msg("%s", err.msg);
-    print_message("whitespace variant under a new subject: ids %d and %d\n",
-                   a, b);
+    print_message("whitespace variant under a new subject: ids %d and %d\n", a,
+                  b);
     const char *text;
     assert_int_equal(stele_registry_lookup(reg, b, &text, &err), 0);
     assert_non_null(strstr(text, "\"n\""));
@@ -398,8 +398,8 @@ static void test_real_restarted_empty_reuses_ids(void **s)
     assert_int_equal(stele_registry_open_rest(&o, &fresh, &err), 0);
     if (stele_registry_register(fresh, "B", tb, &ib, &err))
         fail_msg("%s", err.msg);
-    print_message("before the restart A had id %d; after it B got id %d\n",
-                  ia, ib);
+    print_message("before the restart A had id %d; after it B got id %d\n", ia,
+                  ib);
     assert_int_equal(ib, ia); /* the same id, now another schema */
     assert_int_equal(stele_registry_lookup(old, ia, &text, &err), 0);
     assert_non_null(strstr(text, "\"A\"")); /* cached */

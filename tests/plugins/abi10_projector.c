@@ -64,12 +64,8 @@ static const stele_projector_def def = {
 
 /* The descriptor of ABI 1.0: no fingerprint at its end. */
 static const descriptor_1_1 descriptor = {
-    DESCRIPTOR_HEADER_1(0),
-    .name = "test.abi10",
-    .version = "1",
-    .kind = STELE_PLUGIN_PROJECTOR,
-    .init = init,
-    .def.projector = &def,
+    DESCRIPTOR_HEADER_1(0),         .name = "test.abi10", .version = "1",
+    .kind = STELE_PLUGIN_PROJECTOR, .init = init,         .def.projector = &def,
 };
 
 STELE_EXPORT const stele_plugin_descriptor *stele_plugin_entry(void)

@@ -3,9 +3,9 @@
  * command asks: a Deposit of 666 writes through NULL (SIGSEGV), 667 calls
  * abort(), 668 calls exit(3), 669 recurses without end (stack overflow),
  * 670 loops forever; a deposit of 671 is decided but its evolve writes
- * through NULL; 672 makes decide fail (a plugin error, no crash). Any other command is the bank's. The containment tests
- * (tests/e2e/test_containment.c) prove that such a command costs itself,
- * not the host.
+ * through NULL; 672 makes decide fail (a plugin error, no crash). Any other
+ * command is the bank's. The containment tests (tests/e2e/test_containment.c)
+ * prove that such a command costs itself, not the host.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -61,8 +61,7 @@ static int crashing_decide(void *ctx, const stele_command *cmd,
     return decide(ctx, cmd, state, d);
 }
 
-static int crashing_evolve(void *ctx, stele_value *state,
-                           const stele_event *ev)
+static int crashing_evolve(void *ctx, stele_value *state, const stele_event *ev)
 {
     stele_value money;
     int64_t minor = 0;

@@ -20,8 +20,9 @@ static char *deposit_then_close(fixture *f, const char *id, int initial,
                                 int amount)
 {
     open_account(f, id, initial);
-    json_t *r = send_cmd(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":"
-                            "\"%s\",\"data\":{\"amount\":%d}}",
+    json_t *r = send_cmd(f,
+                         "{\"type\":\"bank.Deposit\",\"aggregate_id\":"
+                         "\"%s\",\"data\":{\"amount\":%d}}",
                          id, amount);
     json_decref(r);
     char *path = strdup(f->cfg->log_path);
@@ -44,8 +45,12 @@ void test_state_with_unreadable_version_is_rebuilt(void **state)
     assert_int_equal(stele_log_open_sqlite(path, &log, &err), 0);
     free(path);
     stele_log_header h[] = {{"version", "abc", 3}, {"state_version", "1", 1}};
-    stele_log_record rec = {.key = "sv-1", .key_len = 4, .value = "\x02",
-                            .value_len = 1, .headers = h, .n_headers = 2};
+    stele_log_record rec = {.key = "sv-1",
+                            .key_len = 4,
+                            .value = "\x02",
+                            .value_len = 1,
+                            .headers = h,
+                            .n_headers = 2};
     int32_t p = stele_partition_for_key("sv-1", 4, 3);
     assert_int_equal(
         stele_log_produce(log, "bank.Account.state", p, &rec, NULL, &err), 0);
@@ -55,7 +60,8 @@ void test_state_with_unreadable_version_is_rebuilt(void **state)
     assert_int_equal(stele_engine_state(f->e, "Account", "sv-1", &st, &err),
                      STELE_EINVAL);
     assert_non_null(strstr(err.msg, "no readable version header ('abc')"));
-    json_t *r = send_cmd(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"sv-1\","
+    json_t *r =
+        send_cmd(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"sv-1\","
                     "\"data\":{\"amount\":7},\"expected_version\":2}");
     expect_status(r, "accepted", NULL);
     assert_int_equal(jint(r, "version"), 3);
@@ -203,16 +209,18 @@ void test_state_that_does_not_decode_is_rebuilt(void **state)
     /* the wire format's magic byte, then a union branch that is not, in
      * a record stored before checksums (one would find the change) */
     assert_int_equal(
-        sqlite3_exec(db,
-                     "UPDATE compacted SET value = x'00000000010e', crc = NULL"
-                     " WHERE key = CAST('sd-1' AS BLOB) AND topic_id = "
-                     "(SELECT id FROM topics WHERE name = 'bank.Account.state')",
-                     NULL, NULL, NULL),
+        sqlite3_exec(
+            db,
+            "UPDATE compacted SET value = x'00000000010e', crc = NULL"
+            " WHERE key = CAST('sd-1' AS BLOB) AND topic_id = "
+            "(SELECT id FROM topics WHERE name = 'bank.Account.state')",
+            NULL, NULL, NULL),
         SQLITE_OK);
     assert_int_equal(sqlite3_changes(db), 1);
     sqlite3_close(db);
     open_with(f, bank_plugins);
-    json_t *r = send_cmd(f, "{\"type\":\"bank.Withdraw\",\"aggregate_id\":\"sd-1\","
+    json_t *r =
+        send_cmd(f, "{\"type\":\"bank.Withdraw\",\"aggregate_id\":\"sd-1\","
                     "\"data\":{\"amount\":7},\"expected_version\":2}");
     expect_status(r, "accepted", NULL);
     assert_int_equal(jint(r, "version"), 3);

@@ -19,8 +19,8 @@ const char *const bank_plugins[] = {
  * (ctest runs test_engine with none and with process). */
 static const char *isolation(const fixture *f)
 {
-    const char *mode = f->isolation ? f->isolation
-                                    : getenv("STELE_TEST_ISOLATION");
+    const char *mode =
+        f->isolation ? f->isolation : getenv("STELE_TEST_ISOLATION");
     return mode && *mode ? mode : "none";
 }
 
@@ -164,8 +164,8 @@ long long balance_of(stele_engine *e, const char *id)
     stele_filter f;
     stele_err err = {0};
     assert_int_equal(stele_filter_parse(flt, &f, &err), 0);
-    stele_list_request req = {.filters = &f, .n_filters = 1, .page = 1,
-                              .page_size = 1};
+    stele_list_request req = {
+        .filters = &f, .n_filters = 1, .page = 1, .page_size = 1};
     json_t *out = NULL;
     if (stele_engine_list(e, "balances", &req, &out, &err) != 0)
         return -1;
@@ -186,13 +186,13 @@ json_t *status_of(stele_engine *e)
 
 /* "lag" of the entry of array key named name (under field). */
 long long lag_of(json_t *st, const char *key, const char *field,
-                        const char *name)
+                 const char *name)
 {
     size_t i;
     json_t *x;
-    json_array_foreach(json_object_get(st, key), i, x)
-        if (strcmp(jstr(x, field), name) == 0)
-            return jint(x, "lag");
+    json_array_foreach(json_object_get(st, key), i,
+                       x) if (strcmp(jstr(x, field), name) ==
+                              0) return jint(x, "lag");
     fail_msg("no %s %s in status", key, name);
     return -1;
 }
@@ -205,7 +205,6 @@ void submit_only(fixture *f, const char *json)
     assert_int_equal(stele_engine_submit_json(f->e, cmd, &s, &err), 0);
     json_decref(cmd);
 }
-
 
 void listed_event(void *opaque, json_t *ev)
 {

@@ -36,8 +36,7 @@ static void write_copy_config(fixture *f)
             auto_register_off ? "registry:\n  auto_register: false\n" : "");
     for (size_t i = 0; bank_plugins[i]; i++)
         fprintf(out, "  - %s\n", bank_plugins[i]);
-    fprintf(out, "  - %s/upcasters/bank_deposited_v1_v2.so\n",
-            STELE_BUILD_DIR);
+    fprintf(out, "  - %s/upcasters/bank_deposited_v1_v2.so\n", STELE_BUILD_DIR);
     fclose(out);
 }
 
@@ -97,8 +96,9 @@ static void with_field(fixture *f, const char *src, const char *file,
 static void deposit_once(fixture *f, const char *id)
 {
     open_account(f, id, 5);
-    json_t *r = send_cmd(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":"
-                            "\"%s\",\"data\":{\"amount\":3}}",
+    json_t *r = send_cmd(f,
+                         "{\"type\":\"bank.Deposit\",\"aggregate_id\":"
+                         "\"%s\",\"data\":{\"amount\":3}}",
                          id);
     expect_status(r, "accepted", NULL);
     json_decref(r);

@@ -41,8 +41,7 @@ static char *headers_hex(const char *log, const char *topic, int32_t partition,
 }
 
 static void set_headers_hex(const char *log, const char *topic,
-                            int32_t partition, int64_t offset,
-                            const char *hex)
+                            int32_t partition, int64_t offset, const char *hex)
 {
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(log, &db), SQLITE_OK);
@@ -73,8 +72,9 @@ static void same_partition(const char *other, char *out, size_t size)
 
 static json_t *deposit(fixture *f, const char *id, int amount)
 {
-    return send_cmd(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"%s\","
-                       "\"data\":{\"amount\":%d}}",
+    return send_cmd(f,
+                    "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"%s\","
+                    "\"data\":{\"amount\":%d}}",
                     id, amount);
 }
 
@@ -115,8 +115,9 @@ void test_aggregate_with_unreadable_event_is_broken_alone(void **state)
         assert_non_null(strstr(json_string_value(json_object_get(r, "message")),
                                "the stored event is unreadable"));
         json_decref(r);
-        r = send_cmd(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"%s\","
-                        "\"data\":{\"amount\":1},\"expected_version\":%d}",
+        r = send_cmd(f,
+                     "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"%s\","
+                     "\"data\":{\"amount\":1},\"expected_version\":%d}",
                      peer, 1 + round);
         expect_status(r, "accepted", NULL);
         json_decref(r);
@@ -273,8 +274,7 @@ void test_event_without_headers_is_named_not_defaulted(void **state)
 
     size_t n = 0;
     assert_int_equal(
-        stele_engine_events(f->e, "Account", "nh-1", 0, listed_event, &n,
-                            &err),
+        stele_engine_events(f->e, "Account", "nh-1", 0, listed_event, &n, &err),
         STELE_EINVAL);
     assert_non_null(strstr(err.msg, "no event_id header"));
     assert_int_equal(stele_engine_drain(f->e, &did, &err), 0);
@@ -316,11 +316,11 @@ void test_damaged_result_is_named_not_parsed(void **state)
     open_with(f, bank_plugins);
     stele_submitted s;
     stele_err err = {0};
-    json_t *cmd = json_loads(
-        "{\"type\":\"bank.OpenAccount\",\"aggregate_id\":\"rs-1\","
-        "\"command_id\":\"rs-cmd-1\",\"data\":{\"owner\":\"x\","
-        "\"initial_deposit\":1}}",
-        0, NULL);
+    json_t *cmd =
+        json_loads("{\"type\":\"bank.OpenAccount\",\"aggregate_id\":\"rs-1\","
+                   "\"command_id\":\"rs-cmd-1\",\"data\":{\"owner\":\"x\","
+                   "\"initial_deposit\":1}}",
+                   0, NULL);
     assert_non_null(cmd);
     assert_int_equal(stele_engine_submit_json(f->e, cmd, &s, &err), 0);
     json_decref(cmd);

@@ -63,8 +63,7 @@ long long lag_of(json_t *st, const char *key, const char *field,
 
 /* engine_isolation_tests.c */
 void test_worker_decides_exactly_as_the_host_does(void **state);
-#define ENGINE_ISOLATION_TESTS                                                 \
-    T(test_worker_decides_exactly_as_the_host_does)
+#define ENGINE_ISOLATION_TESTS T(test_worker_decides_exactly_as_the_host_does)
 
 /* engine_retention_tests.c */
 void test_expire_deletes_processed_commands_only(void **state);

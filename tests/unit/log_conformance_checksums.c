@@ -77,8 +77,7 @@ static void assert_mismatch(const stele_log_record *r, const char *topic,
 
 /* Before, the read gave the changed bytes as if they were stored so: a
  * wrong key, value or header value, nothing said. */
-void test_a_byte_changed_in_a_stored_record_is_a_checksum_mismatch(
-    void **state)
+void test_a_byte_changed_in_a_stored_record_is_a_checksum_mismatch(void **state)
 {
     lc_ctx *c = *state;
     const log_conformance_raw *raw = raw_or_skip();

@@ -85,8 +85,8 @@ static void sl_raw_flip(void *opaque, const char *topic, int32_t partition,
     sqlite3_close(db);
 }
 
-static void sl_raw_uncheck(void *opaque, const char *topic,
-                           int32_t partition, int64_t offset)
+static void sl_raw_uncheck(void *opaque, const char *topic, int32_t partition,
+                           int64_t offset)
 {
     fixture *f = opaque;
     sqlite3 *db = raw_open(f->path);

@@ -59,8 +59,7 @@ static int rc_teardown(void **state)
         stele_err ok_err_ = {0};                                               \
         int ok_rc_ = (call);                                                   \
         if (ok_rc_)                                                            \
-            fail_msg("%s: %s -> %d: %s", B->name, #call, ok_rc_,              \
-                     ok_err_.msg);                                             \
+            fail_msg("%s: %s -> %d: %s", B->name, #call, ok_rc_, ok_err_.msg); \
     } while (0)
 #define E (&ok_err_)
 
@@ -164,9 +163,9 @@ static void test_find_version_and_lists(void **state)
     stele_err err = {0};
     assert_int_equal(stele_registry_version(fx->reg, s, 7, &got, &err),
                      STELE_ENOTFOUND);
-    assert_int_equal(stele_registry_version(fx->reg, subj(fx, "Nobody"), -1,
-                                            &got, &err),
-                     STELE_ENOTFOUND);
+    assert_int_equal(
+        stele_registry_version(fx->reg, subj(fx, "Nobody"), -1, &got, &err),
+        STELE_ENOTFOUND);
     const char *other = schema(fx, "Withdrawn", F_NOTE_DEFAULT);
     assert_int_equal(stele_registry_find(fx->reg, s, other, &got, &err),
                      STELE_ENOTFOUND);
@@ -286,21 +285,20 @@ static void test_compatibility_test_and_refused_registration(void **state)
     stele_compat_report rep = {0};
     /* A subject with no versions takes anything. */
     OK(stele_compat_test(fx->reg, s, schema(fx, "Checked", F_AMOUNT),
-                                  STELE_COMPAT_BACKWARD, &ok, &rep, E));
+                         STELE_COMPAT_BACKWARD, &ok, &rep, E));
     assert_true(ok);
     int32_t id = 0;
     OK(stele_registry_register(fx->reg, s, schema(fx, "Checked", F_AMOUNT), &id,
                                E));
     OK(stele_registry_set_compat(fx->reg, s, STELE_COMPAT_BACKWARD, E));
     /* A field with a default reads old data; one without cannot. */
-    OK(stele_compat_test(
-        fx->reg, s, schema(fx, "Checked", F_AMOUNT "," F_NOTE_DEFAULT),
-        STELE_COMPAT_BACKWARD, &ok, &rep, E));
+    OK(stele_compat_test(fx->reg, s,
+                         schema(fx, "Checked", F_AMOUNT "," F_NOTE_DEFAULT),
+                         STELE_COMPAT_BACKWARD, &ok, &rep, E));
     assert_true(ok);
     assert_int_equal(rep.n, 0);
     const char *bad = schema(fx, "Checked", F_AMOUNT "," F_NOTE);
-    OK(stele_compat_test(fx->reg, s, bad, STELE_COMPAT_BACKWARD, &ok,
-                                  &rep, E));
+    OK(stele_compat_test(fx->reg, s, bad, STELE_COMPAT_BACKWARD, &ok, &rep, E));
     assert_false(ok);
     assert_true(rep.n >= 1); /* a reason, even when the server gives none */
     stele_compat_report_clear(&rep);

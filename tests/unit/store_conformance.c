@@ -262,12 +262,11 @@ static void test_parked_aggregates(void **state)
     stele_store *s = store_of(state);
     stele_err err = {0};
     assert_int_equal(stele_store_begin(s, &err), 0);
-    assert_int_equal(stele_store_parked_add(s, "p", "t", 1, "a\xff", 2, 7,
-                                            "bad", &err),
-                     0);
-    assert_int_equal(stele_store_parked_add(s, "p", "t", 1, "a\xff", 2, 9,
-                                            "later", &err),
-                     0);
+    assert_int_equal(
+        stele_store_parked_add(s, "p", "t", 1, "a\xff", 2, 7, "bad", &err), 0);
+    assert_int_equal(
+        stele_store_parked_add(s, "p", "t", 1, "a\xff", 2, 9, "later", &err),
+        0);
     assert_int_equal(
         stele_store_parked_add(s, "p", "t", 0, "b", 1, 3, "worse", &err), 0);
     assert_int_equal(

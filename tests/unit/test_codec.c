@@ -136,8 +136,8 @@ static void test_schema_unknown_name_or_version_is_enotfound(void **state)
     assert_err_has(err, "test.Deposited v9");
     /* the file it expected and where it looked: before, only "in the
      * catalogue" */
-    assert_err_has(err, "expected a file test.Deposited.v9.avsc in "
-                        CODEC_FIXTURES);
+    assert_err_has(err,
+                   "expected a file test.Deposited.v9.avsc in " CODEC_FIXTURES);
     assert_int_equal(stele_codec_schema(fx->codec, "nope.Nope", 1, &s, &err),
                      STELE_ENOTFOUND);
     assert_err_has(err, "(0 other versions of nope.Nope there)");

@@ -38,9 +38,12 @@ static void expect_both(const void *buf, size_t len, uint32_t want)
 static void test_utf8_repair_replaces_each_bad_byte(void **state)
 {
     (void)state;
-    char *s = stele_text_utf8_repair("a\xff\xfe" "b\xc3\xa9" "\xe2\x82");
+    char *s = stele_text_utf8_repair("a\xff\xfe"
+                                     "b\xc3\xa9"
+                                     "\xe2\x82");
     assert_non_null(s);
-    assert_string_equal(s, "a\xef\xbf\xbd\xef\xbf\xbd" "b\xc3\xa9"
+    assert_string_equal(s, "a\xef\xbf\xbd\xef\xbf\xbd"
+                           "b\xc3\xa9"
                            "\xef\xbf\xbd\xef\xbf\xbd");
     assert_true(stele_text_utf8_valid(s, strlen(s)));
     free(s);
@@ -82,8 +85,8 @@ static void test_crc32c_in_pieces_equals_whole(void **state)
     uint32_t whole = stele_crc32c(0, s, n);
     assert_int_equal(whole, crc_reference((const unsigned char *)s, n));
     for (size_t cut = 0; cut <= n; cut++) {
-        assert_int_equal(stele_crc32c(stele_crc32c(0, s, cut), s + cut, n - cut),
-                         whole);
+        assert_int_equal(
+            stele_crc32c(stele_crc32c(0, s, cut), s + cut, n - cut), whole);
         assert_int_equal(stele_crc32c_portable(stele_crc32c_portable(0, s, cut),
                                                s + cut, n - cut),
                          whole);

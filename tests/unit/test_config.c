@@ -225,9 +225,9 @@ static void test_paths_resolve_against_config_dir_not_cwd(void **state)
     char sub[300], path[512], cwd[512];
     snprintf(sub, sizeof sub, "%s/conf", tmpdir);
     assert_int_equal(mkdir(sub, 0755), 0);
-    const char *p = write_config("conf/stele.yaml",
-                                 "app: bank\nlog:\n  path: ../log.db\n"
-                                 "plugins: [a.so]\n");
+    const char *p =
+        write_config("conf/stele.yaml", "app: bank\nlog:\n  path: ../log.db\n"
+                                        "plugins: [a.so]\n");
     snprintf(path, sizeof path, "%s", p);
     stele_config *c = NULL;
     stele_err err = {0};
@@ -256,17 +256,17 @@ static void test_env_vars_expand_in_values(void **state)
     setenv("STELE_T_PARTS", "16", 1);
     setenv("STELE_T_EMPTY", "", 1);
     unsetenv("STELE_T_UNSET");
-    stele_config *c = load_ok(
-        "app: ${STELE_T_UNSET:-bank}\n"
-        "log:\n"
-        "  partitions: ${STELE_T_PARTS}\n"
-        "  kafka:\n"
-        "    sasl.password: ${STELE_T_PASS}\n"
-        "    client.id: a${STELE_T_EMPTY:-b}c$${NOT_A_VAR}$d$\n"
-        "store:\n"
-        "  backend: postgres\n"
-        "  conninfo: \"host=db password=${STELE_T_PASS} "
-        "x=${STELE_T_EMPTY}\"\n");
+    stele_config *c =
+        load_ok("app: ${STELE_T_UNSET:-bank}\n"
+                "log:\n"
+                "  partitions: ${STELE_T_PARTS}\n"
+                "  kafka:\n"
+                "    sasl.password: ${STELE_T_PASS}\n"
+                "    client.id: a${STELE_T_EMPTY:-b}c$${NOT_A_VAR}$d$\n"
+                "store:\n"
+                "  backend: postgres\n"
+                "  conninfo: \"host=db password=${STELE_T_PASS} "
+                "x=${STELE_T_EMPTY}\"\n");
     assert_string_equal(c->app, "bank");
     assert_int_equal(c->partitions, 16);
     assert_string_equal(c->log_props[0].value, "s3cr$t");
@@ -447,8 +447,7 @@ static void test_duplicate_keys_are_errors(void **state)
 static void test_missing_app_is_an_error(void **state)
 {
     (void)state;
-    load_fails("# comment\n\ndata_dir: x\n",
-               "3: missing required key 'app'");
+    load_fails("# comment\n\ndata_dir: x\n", "3: missing required key 'app'");
     load_fails("", "1: the config is empty (missing required key 'app')");
     load_fails("# only a comment\n",
                "1: the config is empty (missing required key 'app')");

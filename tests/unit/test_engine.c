@@ -149,18 +149,18 @@ static void produce_raw(fixture *f, const char *key, const void *value,
                           .value_len = len,
                           .headers = &h,
                           .n_headers = command_id ? 1 : 0};
-    assert_int_equal(stele_log_produce(log, "bank.Account.commands",
-                                       stele_partition_for_key(key, strlen(key),
-                                                               3),
-                                       &r, NULL, &err),
-                     0);
+    assert_int_equal(
+        stele_log_produce(log, "bank.Account.commands",
+                          stele_partition_for_key(key, strlen(key), 3), &r,
+                          NULL, &err),
+        0);
     stele_log_close(log);
 }
 
 static json_t *result_of(fixture *f, const char *key, const char *command_id)
 {
-    stele_submitted s = {.partition = stele_partition_for_key(
-                             key, strlen(key), 3)};
+    stele_submitted s = {.partition =
+                             stele_partition_for_key(key, strlen(key), 3)};
     snprintf(s.command_id, sizeof s.command_id, "%s", command_id);
     snprintf(s.aggregate_type, sizeof s.aggregate_type, "Account");
     json_t *r = NULL;
@@ -193,8 +193,14 @@ static void test_bad_records_are_rejected_and_host_keeps_running(void **state)
     json_decref(r);
     /* a key that is not UTF-8: before, copied into the result, which then
      * was not JSON any more */
-    produce_raw(f, "b\xff" "1", "garbage", 7, "bad-key");
-    r = result_of(f, "b\xff" "1", "bad-key");
+    produce_raw(f,
+                "b\xff"
+                "1",
+                "garbage", 7, "bad-key");
+    r = result_of(f,
+                  "b\xff"
+                  "1",
+                  "bad-key");
     expect_status(r, "rejected", "BAD_COMMAND");
     assert_non_null(strstr(jstr(r, "message"), "key (aggregate id)"));
     json_decref(r);
@@ -294,9 +300,8 @@ static void test_replay_rebuilds_states(void **state)
     open_account(f, "p2", 6);
     size_t events, states;
     stele_err err = {0};
-    assert_int_equal(stele_engine_replay(f->e, "Account", &events, &states,
-                                         &err),
-                     0);
+    assert_int_equal(
+        stele_engine_replay(f->e, "Account", &events, &states, &err), 0);
     assert_int_equal(events, 2);
     assert_int_equal(states, 2);
     json_t *r = send_cmd(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":"

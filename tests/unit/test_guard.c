@@ -108,9 +108,8 @@ static void test_a_death_in_a_call_is_counted_at_the_next_open(void **state)
     assert_non_null(strstr(out, "Death 2 of 3"));
     char why[128];
     guard_call_kind kind = 0;
-    assert_int_equal(guard_crashes(TOPIC, 2, 7, "cmd-1", &kind, why,
-                                   sizeof why),
-                     2);
+    assert_int_equal(
+        guard_crashes(TOPIC, 2, 7, "cmd-1", &kind, why, sizeof why), 2);
     assert_int_equal(kind, GUARD_DECIDE);
     assert_non_null(strstr(why, "without a signal"));
     /* another command, or the same id at another place, is not it */
@@ -188,8 +187,7 @@ test_deaths_in_project_are_counted_per_projector_and_event(void **state)
     stele_guard_close();
 }
 
-static void test_a_garbage_inflight_file_is_ignored_with_a_warning(
-    void **state)
+static void test_a_garbage_inflight_file_is_ignored_with_a_warning(void **state)
 {
     (void)state;
     FILE *f = fopen(path, "w");
@@ -209,8 +207,7 @@ static void test_a_garbage_inflight_file_is_ignored_with_a_warning(
     stele_guard_close();
 }
 
-static void test_a_file_of_the_right_size_but_not_ours_is_ignored(
-    void **state)
+static void test_a_file_of_the_right_size_but_not_ours_is_ignored(void **state)
 {
     (void)state;
     die_in_decide("cmd-1", 7);
@@ -239,8 +236,8 @@ static void test_a_torn_slot_is_ignored_with_a_warning(void **state)
     assert_true(fd >= 0);
     struct stat st;
     assert_int_equal(fstat(fd, &st), 0);
-    char *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
-                   MAP_SHARED, fd, 0);
+    char *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                   fd, 0);
     assert_true(m != MAP_FAILED);
     char *at = memmem(m, (size_t)st.st_size, "torn-command", 12);
     assert_non_null(at);

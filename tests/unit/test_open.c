@@ -134,8 +134,8 @@ static void expect_backend(const char *section, const char *name, bool built,
     stele_config_free(cfg);
 }
 
-static void test_a_backend_not_built_is_refused_saying_how_to_build_it(
-    void **state)
+static void
+test_a_backend_not_built_is_refused_saying_how_to_build_it(void **state)
 {
     (void)state;
 #ifdef STELE_WITH_KAFKA
@@ -162,13 +162,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
-            test_the_default_config_opens_the_embedded_parts, setup,
-            teardown),
+            test_the_default_config_opens_the_embedded_parts, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_rest_registry_is_opened_without_the_log, setup, teardown),
         cmocka_unit_test_setup_teardown(
-            test_a_backend_not_built_is_refused_saying_how_to_build_it,
-            setup, teardown),
+            test_a_backend_not_built_is_refused_saying_how_to_build_it, setup,
+            teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,9 +61,8 @@ static void test_good_plugins_load_init_and_fini(void **state)
     stele_plugin *p;
     stele_err err = {0};
 
-    assert_int_equal(stele_plugin_load(FIXTURE("good_aggregate"), &api, &p,
-                                       &err),
-                     0);
+    assert_int_equal(
+        stele_plugin_load(FIXTURE("good_aggregate"), &api, &p, &err), 0);
     assert_string_equal(p->path, FIXTURE("good_aggregate"));
     assert_string_equal(p->desc->name, "fixture_counter");
     assert_int_equal(p->desc->kind, STELE_PLUGIN_AGGREGATE);
@@ -75,9 +74,8 @@ static void test_good_plugins_load_init_and_fini(void **state)
 
     const char *others[] = {FIXTURE("good_projector"), FIXTURE("good_query"),
                             FIXTURE("good_upcaster")};
-    const stele_plugin_kind kinds[] = {STELE_PLUGIN_PROJECTOR,
-                                       STELE_PLUGIN_QUERY,
-                                       STELE_PLUGIN_UPCASTER};
+    const stele_plugin_kind kinds[] = {
+        STELE_PLUGIN_PROJECTOR, STELE_PLUGIN_QUERY, STELE_PLUGIN_UPCASTER};
     for (size_t i = 0; i < 3; i++) {
         if (stele_plugin_load(others[i], &api, &p, &err))
             fail_msg("%s", err.msg);
@@ -109,8 +107,7 @@ static void test_refusals_name_the_file_and_the_field(void **state)
          "not a shared object: invalid ELF header"},
         {FIXTURE("does_not_exist"), STELE_ENOTFOUND,
          "cannot open: No such file or directory"},
-        {FIXTURE("bad_no_entry"), STELE_EABI,
-         "no symbol stele_plugin_entry"},
+        {FIXTURE("bad_no_entry"), STELE_EABI, "no symbol stele_plugin_entry"},
         {FIXTURE("bad_null_entry"), STELE_EABI,
          "stele_plugin_entry returned NULL"},
         {FIXTURE("bad_magic"), STELE_EABI,
@@ -220,11 +217,10 @@ static void test_check_refuses_incomplete_aggregates(void **state)
     (void)state;
     stele_record_ref cmds[2] = {{"t.Open", 1}, {"t.Close", 1}};
     stele_record_ref evs[1] = {{"t.Opened", 1}};
-    stele_aggregate_def a = {"t.Acct", cmds, 2,         evs,   1,
-                             {"t.S", 1}, 1,  decide, evolve};
+    stele_aggregate_def a = {"t.Acct",   cmds, 2,      evs,   1,
+                             {"t.S", 1}, 1,    decide, evolve};
     stele_plugin_descriptor d = {STELE_DESCRIPTOR_HEADER, .name = "t",
-                                 .version = "1",
-                                 .kind = STELE_PLUGIN_AGGREGATE,
+                                 .version = "1", .kind = STELE_PLUGIN_AGGREGATE,
                                  .def.aggregate = &a};
     stele_err err = {0};
     assert_int_equal(stele_plugin_check(&d, "x.so", &err), 0);
@@ -258,7 +254,7 @@ static void test_check_refuses_incomplete_aggregates(void **state)
     assert_refused(&d, "aggregate has no type");
     a.type = "t Acct";
     assert_refused(&d, "aggregate type 't Acct' may hold only letters, "
-                     "digits, '.', '_' and '-'");
+                       "digits, '.', '_' and '-'");
     a.type = "t.Acct";
     a.commands = NULL;
     assert_refused(&d, "aggregate 't.Acct' has 2 commands but no command "
@@ -273,11 +269,11 @@ static void test_check_refuses_incomplete_aggregates(void **state)
     assert_refused(&d, "aggregate 't.Acct' lists command 't.Open' twice");
     cmds[1].name = "t..Close";
     assert_refused(&d, "aggregate 't.Acct' command 't..Close' is not an Avro "
-                     "full name");
+                       "full name");
     cmds[1].name = "t.Close";
     evs[0].version = 0;
     assert_refused(&d, "aggregate 't.Acct' event 't.Opened' has version 0 "
-                     "(must be >= 1)");
+                       "(must be >= 1)");
     evs[0].version = 1;
     a.state.name = "";
     assert_refused(&d, "aggregate 't.Acct' state has no name");
@@ -300,8 +296,7 @@ static void test_check_refuses_bad_projectors(void **state)
     stele_table_def tables[1] = {{"accts", cols, 2}};
     stele_projector_def p = {"accts", 1, evs, 1, tables, 1, project};
     stele_plugin_descriptor d = {STELE_DESCRIPTOR_HEADER, .name = "p",
-                                 .version = "1",
-                                 .kind = STELE_PLUGIN_PROJECTOR,
+                                 .version = "1", .kind = STELE_PLUGIN_PROJECTOR,
                                  .def.projector = &p};
     stele_err err = {0};
     assert_int_equal(stele_plugin_check(&d, "x.so", &err), 0);
@@ -310,28 +305,28 @@ static void test_check_refuses_bad_projectors(void **state)
     assert_refused(&d, "projector 'accts' table 'accts' has no KEY column");
     cols[0].flags = STELE_COL_KEY | STELE_COL_NULLABLE;
     assert_refused(&d, "projector 'accts' table 'accts' column 'id' is both "
-                     "KEY and NULLABLE");
+                       "KEY and NULLABLE");
     cols[0].flags = STELE_COL_KEY;
     cols[1].flags = 0x20;
     assert_refused(&d, "projector 'accts' table 'accts' column 'n' has unknown "
-                     "flags 0x20");
+                       "flags 0x20");
     cols[1].flags = STELE_COL_INDEX | STELE_COL_FILTER | STELE_COL_SORT;
     assert_int_equal(stele_plugin_check(&d, "x.so", &err), 0);
     cols[1].flags = 0;
     cols[1].type = (stele_column_type)7;
     assert_refused(&d, "projector 'accts' table 'accts' column 'n' has unknown "
-                     "type 7");
+                       "type 7");
     cols[1].type = STELE_COL_INT;
     cols[1].name = "id";
     assert_refused(&d, "projector 'accts' table 'accts' has column 'id' twice");
     cols[1].name = "n; DROP TABLE x";
     assert_refused(&d, "projector 'accts' table 'accts' column 1 is named 'n; "
-                     "DROP TABLE x', not an SQL identifier");
+                       "DROP TABLE x', not an SQL identifier");
     cols[1].name = "n";
     tables[0].name = "accts-2";
     assert_refused(&d, "projector 'accts' has a table named 'accts-2', not an "
-                     "SQL identifier ([A-Za-z_][A-Za-z0-9_]*, at most 63 "
-                     "characters)");
+                       "SQL identifier ([A-Za-z_][A-Za-z0-9_]*, at most 63 "
+                       "characters)");
     tables[0].name = "accts";
     tables[0].n_columns = 0;
     assert_refused(&d, "projector 'accts' table 'accts' has no columns");
@@ -370,7 +365,7 @@ static void test_check_refuses_bad_queries_and_upcasters(void **state)
     assert_int_equal(stele_plugin_check(&d, "x.so", &err), 0);
     u.to_version = 3;
     assert_refused(&d, "upcaster 't.Opened' goes from version 1 to 3 "
-                     "(to_version must be from_version + 1)");
+                       "(to_version must be from_version + 1)");
     u.to_version = 2;
     u.upcast = NULL;
     assert_refused(&d, "upcaster 't.Opened' v1 has no upcast callback");
@@ -441,7 +436,7 @@ static void test_load_all_refuses_duplicates_before_init(void **state)
     assert_string_equal(err.msg, FIXTURE("dup_name") ": aggregate plugin "
                                                      "'fixture_counter' is "
                                                      "already loaded from " //
-                                 FIXTURE("good_aggregate"));
+                        FIXTURE("good_aggregate"));
     assert_string_equal(logged, "init fixture_counter\nfini fixture_counter\n");
 
     logged[0] = '\0';
@@ -451,7 +446,7 @@ static void test_load_all_refuses_duplicates_before_init(void **state)
     assert_string_equal(err.msg, FIXTURE("dup_type") ": aggregate "
                                                      "'fixture.Counter' is "
                                                      "already defined by " //
-                                 FIXTURE("good_aggregate"));
+                        FIXTURE("good_aggregate"));
     assert_string_equal(logged, "init fixture_counter\nfini fixture_counter\n");
 
     /* The same file twice is a duplicate too. */
@@ -483,9 +478,9 @@ static void test_inspect_prints_each_kind_without_init(void **state)
     char *s = inspect(FIXTURE("good_aggregate"), 0, &err);
     snprintf(want, sizeof want, "%s%s%s",
              "plugin: " FIXTURE("good_aggregate") "\n"
-             "name: fixture_counter\n"
-             "version: 1.2.3\n"
-             "kind: aggregate\n",
+                                                  "name: fixture_counter\n"
+                                                  "version: 1.2.3\n"
+                                                  "kind: aggregate\n",
              abi,
              "init: yes, fini: yes\n"
              "aggregate: fixture.Counter\n"
@@ -534,9 +529,8 @@ static void test_inspect_prints_each_kind_without_init(void **state)
     s = inspect(FIXTURE("bad_minor"), STELE_EABI, &err);
     assert_string_equal(s, "");
     free(s);
-    assert_string_equal(err.msg,
-                        FIXTURE("bad_minor") ": ABI 1.7 is newer than host "
-                                             ABI);
+    assert_string_equal(
+        err.msg, FIXTURE("bad_minor") ": ABI 1.7 is newer than host " ABI);
     /* inspect never calls init; bad_init's would fail. */
     s = inspect(FIXTURE("bad_init"), 0, &err);
     free(s);
@@ -611,8 +605,8 @@ static void test_check_reads_fingerprint_before_the_rest(void **state)
     size_t old_size = offsetof(stele_plugin_descriptor, abi_fingerprint);
     d.abi_minor = 1; /* claims 1.1 with a 1.2 descriptor's size */
     snprintf(want, sizeof want,
-             "descriptor size %zu larger than ABI 1.1's %zu" LAYOUT,
-             sizeof d, old_size);
+             "descriptor size %zu larger than ABI 1.1's %zu" LAYOUT, sizeof d,
+             old_size);
     assert_refused(&d, want);
     d.size = 40;
     snprintf(want, sizeof want,
@@ -696,17 +690,14 @@ int main(void)
         cmocka_unit_test_setup(test_good_plugins_load_init_and_fini, reset),
         cmocka_unit_test_setup(test_refusals_name_the_file_and_the_field,
                                reset),
-        cmocka_unit_test_setup(test_plugin_for_another_machine_names_it,
-                               reset),
-        cmocka_unit_test_setup(test_check_refuses_incomplete_aggregates,
-                               reset),
+        cmocka_unit_test_setup(test_plugin_for_another_machine_names_it, reset),
+        cmocka_unit_test_setup(test_check_refuses_incomplete_aggregates, reset),
         cmocka_unit_test_setup(test_check_refuses_bad_projectors, reset),
         cmocka_unit_test_setup(test_check_refuses_bad_queries_and_upcasters,
                                reset),
         cmocka_unit_test_setup(
             test_load_all_loads_in_order_and_unloads_in_reverse, reset),
-        cmocka_unit_test_setup(test_load_all_failure_unloads_everything,
-                               reset),
+        cmocka_unit_test_setup(test_load_all_failure_unloads_everything, reset),
         cmocka_unit_test_setup(test_load_all_refuses_duplicates_before_init,
                                reset),
         cmocka_unit_test_setup(test_inspect_prints_each_kind_without_init,
@@ -717,8 +708,7 @@ int main(void)
                                reset),
         cmocka_unit_test_setup(
             test_plugin_built_before_fingerprints_loads_unchecked, reset),
-        cmocka_unit_test_setup(test_api_init_fills_header_and_log_only,
-                               reset),
+        cmocka_unit_test_setup(test_api_init_fills_header_and_log_only, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

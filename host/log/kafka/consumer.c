@@ -313,9 +313,9 @@ int lk_consumer_seek(stele_log_consumer *base, const char *topic,
                              "this consumer",
                              base->group, topic, partition);
     rd_kafka_topic_partition_t *pending =
-        c->assigning ? rd_kafka_topic_partition_list_find(c->assigning, topic,
-                                                          partition)
-                     : NULL;
+        c->assigning
+            ? rd_kafka_topic_partition_list_find(c->assigning, topic, partition)
+            : NULL;
     if (pending) {
         pending->offset = offset;
         return 0;

@@ -230,8 +230,8 @@ void lk_view_free(lk_view *v);
 int lk_compacted_sync(stele_log *log, const char *topic, int32_t partition,
                       stele_err *err);
 int lk_delete_before(stele_log *log, const char *topic, int32_t partition,
-                     int64_t before_ms, int64_t below_offset,
-                     int64_t *deleted, stele_err *err);
+                     int64_t before_ms, int64_t below_offset, int64_t *deleted,
+                     stele_err *err);
 int lk_get_latest(stele_log *log, const char *topic, int32_t partition,
                   const void *key, size_t key_len, stele_log_batch **out,
                   stele_err *err);

@@ -86,7 +86,7 @@ static int copy_props(lk_log *l, const char *const *keys,
             txn_id = values[i];
             l->txn_id_configured = true;
         } else if (!strcmp(keys[i], "bootstrap.servers") ||
-                 !strcmp(keys[i], "metadata.broker.list"))
+                   !strcmp(keys[i], "metadata.broker.list"))
             bootstrap = values[i];
     }
     if (!txn_id || !*txn_id)

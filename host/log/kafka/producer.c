@@ -80,8 +80,8 @@ int lk_producer_open(lk_log *l, stele_err *err)
 {
     /* The producer must not create a topic by asking for its metadata: a
      * missing topic is STELE_ENOTFOUND. */
-    static const char *const defaults[] = {"allow.auto.create.topics",
-                                           "false", NULL};
+    static const char *const defaults[] = {"allow.auto.create.topics", "false",
+                                           NULL};
     const char *forced[] = {"enable.idempotence", "true", "transactional.id",
                             l->txn_id, NULL};
     rd_kafka_conf_t *conf = NULL;

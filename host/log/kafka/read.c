@@ -51,8 +51,7 @@ static int client_new(lk_log *l, bool committed, rd_kafka_t **out,
         return stele_err_set(err, STELE_EINVAL,
                              "kafka bootstrap.servers=%s: creating the "
                              "%s: %s",
-                             l->bootstrap, committed ? "reader" : "peeker",
-                             es);
+                             l->bootstrap, committed ? "reader" : "peeker", es);
     }
     /* Errors and logs then come back through consumer_poll, which reads
      * serve, instead of piling up on a queue nobody polls. */
@@ -116,8 +115,7 @@ int lk_settle(stele_log *log, const char *topic, int32_t partition,
                                       "broker aborts a dead writer's at "
                                       "transaction.timeout.ms",
                                       t->name, partition, timeout_ms,
-                                      (long long)lso,
-                                      (long long)hw);
+                                      (long long)lso, (long long)hw);
         rc = 0;
         lk_sleep_ms(delay);
     }

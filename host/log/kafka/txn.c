@@ -141,8 +141,8 @@ static int txn_fail(lk_log *l, rd_kafka_error_t *e, const char *what,
     const char *cls;
     if (rd_kafka_error_is_fatal(e)) {
         code = mark_fatal(l, rd_kafka_error_string(e));
-        cls = code == STELE_EFATAL ? "fatal"
-                                   : "fatal, the producer is replaced";
+        cls =
+            code == STELE_EFATAL ? "fatal" : "fatal, the producer is replaced";
     } else if (rd_kafka_error_txn_requires_abort(e)) {
         code = STELE_ECONFLICT, cls = "transaction aborted";
     } else {
@@ -387,8 +387,8 @@ static bool cgmd_member(const rd_kafka_consumer_group_metadata_t *cgmd,
 {
     void *buf = NULL;
     size_t size = 0;
-    rd_kafka_error_t *e = rd_kafka_consumer_group_metadata_write(cgmd, &buf,
-                                                                 &size);
+    rd_kafka_error_t *e =
+        rd_kafka_consumer_group_metadata_write(cgmd, &buf, &size);
     if (e) {
         rd_kafka_error_destroy(e);
         return false;
@@ -430,17 +430,16 @@ static int send_offsets(lk_log *l, stele_err *err)
         bool member = false;
         if (!cgmd_member(cgmd, &gen, &member) || gen < 0 || !member) {
             rd_kafka_consumer_group_metadata_destroy(cgmd);
-            return stele_err_set(err, STELE_ECONFLICT,
-                                 "kafka transactional.id '%s': group '%s': "
-                                 "the consumer is not a member of a "
-                                 "generation (%d, %s member id): its "
-                                 "partitions may be another host's now; "
-                                 "nothing is committed",
-                                 l->txn_id,
-                                 ((stele_log_consumer *)t->offsets[i].consumer)
-                                     ->group,
-                                 gen,
-                                 member ? "a" : "no");
+            return stele_err_set(
+                err, STELE_ECONFLICT,
+                "kafka transactional.id '%s': group '%s': "
+                "the consumer is not a member of a "
+                "generation (%d, %s member id): its "
+                "partitions may be another host's now; "
+                "nothing is committed",
+                l->txn_id,
+                ((stele_log_consumer *)t->offsets[i].consumer)->group, gen,
+                member ? "a" : "no");
         }
         rd_kafka_error_t *e =
             TXN_CALL(l, rd_kafka_send_offsets_to_transaction(

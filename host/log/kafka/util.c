@@ -96,7 +96,7 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
          strstr(buf, "is a consumer property and will be ignored by this "
                      "producer instance")))
         return;
-    static const char *const names[] = {"emerg", "alert", "crit",  "error",
+    static const char *const names[] = {"emerg", "alert",  "crit", "error",
                                         "warn",  "notice", "info", "debug"};
     fprintf(stderr, "stele: kafka %s: %s: %s\n",
             level >= 0 && level <= 7 ? names[level] : "log", fac, buf);

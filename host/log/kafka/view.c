@@ -281,8 +281,7 @@ typedef struct expired {
     size_t n;
 } expired;
 
-static int find_expired(void *opaque, const void *key, size_t len,
-                        void *value)
+static int find_expired(void *opaque, const void *key, size_t len, void *value)
 {
     (void)key;
     (void)len;
@@ -294,8 +293,8 @@ static int find_expired(void *opaque, const void *key, size_t len,
 }
 
 int lk_delete_before(stele_log *log, const char *topic, int32_t partition,
-                     int64_t before_ms, int64_t below_offset,
-                     int64_t *deleted, stele_err *err)
+                     int64_t before_ms, int64_t below_offset, int64_t *deleted,
+                     stele_err *err)
 {
     lk_log *l = (lk_log *)log;
     const lk_topic *t;
@@ -321,8 +320,7 @@ int lk_delete_before(stele_log *log, const char *topic, int32_t partition,
                              partition);
     stele_map_each(p->view->entries, find_expired, &x);
     for (size_t i = 0; i < x.n; i++) {
-        stele_map_del(p->view->entries, x.found[i]->data,
-                      x.found[i]->key_len);
+        stele_map_del(p->view->entries, x.found[i]->data, x.found[i]->key_len);
         free(x.found[i]);
     }
     free(x.found);

@@ -27,7 +27,7 @@
  * one to keep (found in offset order: the walk costs the records it
  * deletes) */
 #define EXPIRE_SQL(table)                                                      \
-    "WITH b AS (SELECT least($3::int8, min(off) + $5::int8) AS b FROM " table \
+    "WITH b AS (SELECT least($3::int8, min(off) + $5::int8) AS b FROM " table  \
     " WHERE topic_id = $1::int4 AND part = $2::int4)"                          \
     " DELETE FROM " table " WHERE topic_id = $1::int4 AND part = $2::int4"     \
     " AND off < coalesce((SELECT off FROM " table                              \

@@ -83,13 +83,13 @@ typedef struct lpg_txn lpg_txn;
 
 typedef struct lpg_log {
     struct stele_log base;
-    PGconn *conn;      /* reads, topics and transactions */
-    char *conninfo;    /* as given, for connecting again */
-    char where[160];   /* "127.0.0.1:5433" for messages */
-    char *secret;      /* the password, scrubbed from every message */
-    stele_map *topics; /* name -> lpg_topic* */
-    lpg_txn *txn;      /* the one transaction a handle may have */
-    int64_t max_poll_ms; /* stele_log_pg_options.max_poll_interval_ms */
+    PGconn *conn;                /* reads, topics and transactions */
+    char *conninfo;              /* as given, for connecting again */
+    char where[160];             /* "127.0.0.1:5433" for messages */
+    char *secret;                /* the password, scrubbed from every message */
+    stele_map *topics;           /* name -> lpg_topic* */
+    lpg_txn *txn;                /* the one transaction a handle may have */
+    int64_t max_poll_ms;         /* stele_log_pg_options.max_poll_interval_ms */
     stele_set64 *unchecked_seen; /* partitions said to be read unchecked */
 } lpg_log;
 
@@ -259,8 +259,8 @@ int lpg_read_key(stele_log *log, const char *topic, int32_t partition,
                  const void *key, size_t key_len, int64_t from, size_t max,
                  stele_log_batch **out, stele_err *err);
 int lpg_delete_before(stele_log *log, const char *topic, int32_t partition,
-                      int64_t before_ms, int64_t below_offset,
-                      int64_t *deleted, stele_err *err);
+                      int64_t before_ms, int64_t below_offset, int64_t *deleted,
+                      stele_err *err);
 int lpg_end_offset(stele_log *log, const char *topic, int32_t partition,
                    int64_t *end, stele_err *err);
 int lpg_get_latest(stele_log *log, const char *topic, int32_t partition,
@@ -298,7 +298,7 @@ typedef struct lpg_consumer {
     bool rebalance_now;       /* the group changed */
     int64_t next_rebalance_ns;
     int64_t next_evict_ns; /* next look for members that stopped polling */
-    size_t rr; /* where the next fetch's round-robin starts */
+    size_t rr;             /* where the next fetch's round-robin starts */
 } lpg_consumer;
 
 int lpg_consumer_new(stele_log *log, const char *group,

@@ -165,11 +165,11 @@ int stele_log_open_postgres_with(const char *conninfo,
         return stele_err_set(err, STELE_ENOMEM, "PostgreSQL log: opening");
     }
     l->base.ops = &pg_ops;
-    l->max_poll_ms = opts ? opts->max_poll_interval_ms
-                          : STELE_LOG_PG_MAX_POLL_INTERVAL_MS;
+    l->max_poll_ms =
+        opts ? opts->max_poll_interval_ms : STELE_LOG_PG_MAX_POLL_INTERVAL_MS;
     snprintf(l->where, sizeof l->where, "(not connected)");
-    int rc = stele_pg_conninfo_check(conninfo, "PostgreSQL log", &l->secret,
-                                     err);
+    int rc =
+        stele_pg_conninfo_check(conninfo, "PostgreSQL log", &l->secret, err);
     if (!rc)
         rc = lpg_connect_unprepared(l, "stele", &l->conn, err);
     if (!rc)

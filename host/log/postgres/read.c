@@ -151,8 +151,8 @@ int lpg_read_key(stele_log *log, const char *topic, int32_t partition,
 }
 
 int lpg_delete_before(stele_log *log, const char *topic, int32_t partition,
-                      int64_t before_ms, int64_t below_offset,
-                      int64_t *deleted, stele_err *err)
+                      int64_t before_ms, int64_t below_offset, int64_t *deleted,
+                      stele_err *err)
 {
     lpg_log *l = (lpg_log *)log;
     const lpg_topic *t;

@@ -144,8 +144,8 @@ int lsq_get_latest(stele_log *log, const char *topic, int32_t partition,
 int lsq_committed(stele_log *log, const char *group, const char *topic,
                   int32_t partition, int64_t *next, stele_err *err);
 int lsq_delete_before(stele_log *log, const char *topic, int32_t partition,
-                      int64_t before_ms, int64_t below_offset,
-                      int64_t *deleted, stele_err *err);
+                      int64_t before_ms, int64_t below_offset, int64_t *deleted,
+                      stele_err *err);
 
 /* Consumer groups (consumer.c). */
 int lsq_consumer_new(stele_log *log, const char *group,

@@ -124,8 +124,7 @@ static int crc_column_ensure(lsq_log *l, const char *table, stele_err *err)
                  table);
         rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
     }
-    return rc ? lsq_fail(l, rc, err, "adding checksums to table %s", table)
-              : 0;
+    return rc ? lsq_fail(l, rc, err, "adding checksums to table %s", table) : 0;
 }
 
 /* Creates the tables, or brings a file of an older version up to this

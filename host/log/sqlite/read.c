@@ -130,8 +130,8 @@ int lsq_end_offset(stele_log *log, const char *topic, int32_t partition,
 }
 
 int lsq_delete_before(stele_log *log, const char *topic, int32_t partition,
-                      int64_t before_ms, int64_t below_offset,
-                      int64_t *deleted, stele_err *err)
+                      int64_t before_ms, int64_t below_offset, int64_t *deleted,
+                      stele_err *err)
 {
     lsq_log *l = (lsq_log *)log;
     const lsq_topic *t;

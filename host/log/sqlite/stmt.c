@@ -15,12 +15,12 @@
 /* retention: at most ?5 records from the lowest offset, before the first
  * one to keep (found in offset order: the walk costs the records it
  * deletes) */
-#define EXPIRE_SQL(table)                                                  \
-    "WITH b(b) AS (SELECT min(?3, min(off) + ?5) FROM " table              \
-    " WHERE topic_id = ?1 AND part = ?2)"                                  \
-    " DELETE FROM " table " WHERE topic_id = ?1 AND part = ?2"             \
-    " AND off < coalesce((SELECT off FROM " table                          \
-    " WHERE topic_id = ?1 AND part = ?2 AND off < (SELECT b FROM b)"       \
+#define EXPIRE_SQL(table)                                                      \
+    "WITH b(b) AS (SELECT min(?3, min(off) + ?5) FROM " table                  \
+    " WHERE topic_id = ?1 AND part = ?2)"                                      \
+    " DELETE FROM " table " WHERE topic_id = ?1 AND part = ?2"                 \
+    " AND off < coalesce((SELECT off FROM " table                              \
+    " WHERE topic_id = ?1 AND part = ?2 AND off < (SELECT b FROM b)"           \
     " AND ts >= ?4 ORDER BY off LIMIT 1), (SELECT b FROM b))"
 
 const char *const lsq_stmt_sql[ST_COUNT] = {

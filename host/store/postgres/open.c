@@ -53,10 +53,10 @@ int stele_store_open_postgres(const char *conninfo, stele_store **out,
     }
     s->base.ops = &pg_ops;
     s->gen = 1;
-    snprintf(s->table_options, sizeof s->table_options,
-             " WITH (fillfactor=%d)", STELE_STORE_PG_FILLFACTOR);
-    int checked = stele_pg_conninfo_check(conninfo, "read-model store",
-                                          &s->secret, err);
+    snprintf(s->table_options, sizeof s->table_options, " WITH (fillfactor=%d)",
+             STELE_STORE_PG_FILLFACTOR);
+    int checked =
+        stele_pg_conninfo_check(conninfo, "read-model store", &s->secret, err);
     if (checked) {
         pg_close(&s->base);
         return checked;
@@ -267,10 +267,11 @@ static int pg_lock_ddl(stele_store *base, stele_err *err)
     int rc = pg_exec(base, "SELECT pg_advisory_xact_lock(" DDL_LOCK_KEY ")",
                      NULL, 0, err);
     return rc ? rc
-              : pg_exec(base,
-                        "SET LOCAL lock_timeout = '"
-                        STELE_STORE_PG_DDL_LOCK_TIMEOUT "'",
-                        NULL, 0, err);
+              : pg_exec(
+                    base,
+                    "SET LOCAL lock_timeout = '" STELE_STORE_PG_DDL_LOCK_TIMEOUT
+                    "'",
+                    NULL, 0, err);
 }
 
 static bool ns_ok(const char *ns)
@@ -340,8 +341,8 @@ int stele_store_postgres_fillfactor(stele_store *base, int percent,
                              "10..100",
                              percent);
     pg_store *s = (pg_store *)base;
-    snprintf(s->table_options, sizeof s->table_options,
-             " WITH (fillfactor=%d)", percent);
+    snprintf(s->table_options, sizeof s->table_options, " WITH (fillfactor=%d)",
+             percent);
     return 0;
 }
 

@@ -20,10 +20,10 @@ static void sq_close(stele_store *base);
 
 static int db_error(sq_store *s, stele_err *err, int rc, const char *what)
 {
-    int code = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? STELE_ERETRY
-                                                           : STELE_EIO;
-    if (rc == SQLITE_ERROR || rc == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH ||
-        rc == SQLITE_RANGE)
+    int code =
+        (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? STELE_ERETRY : STELE_EIO;
+    if (rc == SQLITE_ERROR || rc == SQLITE_CONSTRAINT ||
+        rc == SQLITE_MISMATCH || rc == SQLITE_RANGE)
         code = STELE_EINVAL;
     return stele_err_set(err, code, "read-model store: %s: %s", what,
                          sqlite3_errmsg(s->db));
@@ -43,18 +43,16 @@ static int exec_plain(sq_store *s, const char *sql, stele_err *err)
     return 0;
 }
 
-int stele_store_open_sqlite(const char *path, stele_store **out,
-                            stele_err *err)
+int stele_store_open_sqlite(const char *path, stele_store **out, stele_err *err)
 {
     sq_store *s = calloc(1, sizeof *s);
     if (!s)
         return stele_err_set(err, STELE_ENOMEM, "out of memory");
     s->base.ops = &sqlite_ops;
     s->stmts = stele_map_new();
-    int rc = sqlite3_open_v2(path, &s->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                 SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &s->db,
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK || !s->stmts) {
         stele_err_set(err, STELE_EIO, "%s: cannot open read-model store: %s",
                       path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
@@ -84,7 +82,10 @@ int stele_store_open_sqlite(const char *path, stele_store **out,
     return 0;
 }
 
-static void finalize_stmt(void *p) { sqlite3_finalize(p); }
+static void finalize_stmt(void *p)
+{
+    sqlite3_finalize(p);
+}
 
 static void sq_close(stele_store *base)
 {
@@ -112,8 +113,8 @@ static void sq_rollback(stele_store *base)
 }
 
 /* A cached prepared statement for sql, reset and bound to params. */
-static int prepare(sq_store *s, const char *sql, const stele_param *p,
-                   size_t n, sqlite3_stmt **out, stele_err *err)
+static int prepare(sq_store *s, const char *sql, const stele_param *p, size_t n,
+                   sqlite3_stmt **out, stele_err *err)
 {
     size_t len = strlen(sql);
     sqlite3_stmt *st = stele_map_get(s->stmts, sql, len);
@@ -184,9 +185,8 @@ static int sq_exec(stele_store *base, const char *sql, const stele_param *p,
 
 #define MAX_COLS 64
 
-static int sq_select(stele_store *base, const char *sql,
-                     const stele_param *p, size_t n, stele_row_cb cb,
-                     void *opaque, stele_err *err)
+static int sq_select(stele_store *base, const char *sql, const stele_param *p,
+                     size_t n, stele_row_cb cb, void *opaque, stele_err *err)
 {
     sq_store *s = (sq_store *)base;
     sqlite3_stmt *st;
@@ -218,10 +218,10 @@ static int sq_select(stele_store *base, const char *sql,
                                        (size_t)sqlite3_column_bytes(st, i));
                 break;
             case SQLITE_BLOB:
-                cols[i] = (stele_param){
-                    .type = STELE_PARAM_BLOB,
-                    .v.s = {sqlite3_column_blob(st, i),
-                            (size_t)sqlite3_column_bytes(st, i)}};
+                cols[i] =
+                    (stele_param){.type = STELE_PARAM_BLOB,
+                                  .v.s = {sqlite3_column_blob(st, i),
+                                          (size_t)sqlite3_column_bytes(st, i)}};
                 break;
             default: cols[i] = STELE_P_NULL();
             }
@@ -239,7 +239,6 @@ static int sq_select(stele_store *base, const char *sql,
     sqlite3_reset(st);
     return 0;
 }
-
 
 static const char *sq_column_type(stele_column_type t)
 {
