@@ -409,15 +409,6 @@ static void count_death(const slot *s)
 {
     char why[WHY_MAX];
     describe(s, why, sizeof why);
-    if (s->kind == GUARD_REBUILD) {
-        glogf(1,
-              "%s: a process died during %s at %s[%d]@%" PRId64 " (%s): %s. "
-              "It will be tried again (states being rebuilt are not "
-              "counted)",
-              g.path, kind_name(s->kind), s->topic, (int)s->partition,
-              s->offset, s->command_id, why);
-        return;
-    }
     crash *c = find_crash(s->topic, s->partition, s->offset, s->command_id);
     if (!c) {
         /* A free entry, else the one counted longest ago. */
@@ -448,6 +439,15 @@ static void count_death(const slot *s)
               "%s: a process died during %s: %s. Its events are projected "
               "one by one next, to find the one",
               g.path, call, why);
+        return;
+    }
+    if (s->kind == GUARD_REBUILD) {
+        glogf(1,
+              "%s: a process died during %s of aggregate type %s at "
+              "%s[%d]@%" PRId64 ": %s. Death %u of %u before that event's "
+              "aggregate is marked broken (engine.plugin_crash_limit)",
+              g.path, kind_name(s->kind), s->command_id, s->topic,
+              (int)s->partition, s->offset, why, c->count, g.crash_limit);
         return;
     }
     if (s->kind == GUARD_PROJECT_ONE) {

@@ -13,6 +13,7 @@
 #include "common/err.h"
 #include "common/text.h"
 #include "common/util.h"
+#include "guard.h"
 #include "worker.h"
 #include "internal.h"
 
@@ -108,6 +109,28 @@ static int mark_broken(stele_engine *e, aggregate *a, const stele_log_record *r,
 static int write_states(stele_engine *e, aggregate *a, int32_t partition,
                         stele_map *states, stele_err *err);
 
+/* The host died engine.plugin_crash_limit times in a's evolve of r while
+ * rebuilding (guard.h counts those deaths by event and aggregate type):
+ * why says so, to break the aggregate with instead of dying again. */
+static bool died_rebuilding(const aggregate *a, const stele_log_record *r,
+                            stele_err *why)
+{
+    unsigned limit = guard_crash_limit();
+    guard_call_kind kind = 0;
+    char last[128];
+    unsigned deaths =
+        limit ? guard_crashes(r->topic, r->partition, r->offset, a->def->type,
+                              &kind, last, sizeof last)
+              : 0;
+    if (limit == 0 || deaths < limit || kind != GUARD_REBUILD)
+        return false;
+    stele_err_set(why, STELE_EPLUGIN,
+                  "PLUGIN_CRASHED: the host died %u times in evolve of the "
+                  "event at %s[%d]@%" PRId64 " while rebuilding states: %s",
+                  deaths, r->topic, (int)r->partition, r->offset, last);
+    return true;
+}
+
 typedef struct collect_ctx {
     const char **keys;
     size_t *lens;
@@ -134,6 +157,8 @@ int engine_replay_partition(stele_engine *e, aggregate *a, int32_t partition,
     int rc = 0;
     int64_t from = 0;
     char strbuf[4 * 1024];
+    int64_t crashed[64]; /* events broken for deaths: forgotten once stored */
+    size_t n_crashed = 0;
     while (rc == 0) {
         stele_log_batch *b;
         if ((rc = stele_log_read(e->log, a->t_events, partition, from, 4096, &b,
@@ -156,6 +181,12 @@ int engine_replay_partition(stele_engine *e, aggregate *a, int32_t partition,
             engine_event_meta_fill(r, &meta, strbuf, sizeof strbuf);
             if ((rc = engine_reads(e, &evs, err)))
                 break;
+            if (!e->worker && died_rebuilding(a, r, &why)) {
+                if ((rc = mark_broken(e, a, r, built, &why, err)) == 0 &&
+                    n_crashed < sizeof crashed / sizeof crashed[0])
+                    crashed[n_crashed++] = r->offset;
+                continue;
+            }
             if ((rc = engine_read_stored_event(e, r, engine_aggregate_wants, a,
                                                evs, &why)) == 0)
                 rc = evolve_record(e, a, r, built, evs, &meta, &why);
@@ -172,6 +203,10 @@ int engine_replay_partition(stele_engine *e, aggregate *a, int32_t partition,
     }
     if (rc == 0)
         rc = write_states(e, a, partition, built, err);
+    /* Once the broken marks are stored, those deaths are forgotten: the
+     * next rebuild (stele replay, after a fixed plugin) tries again. */
+    for (size_t i = 0; rc == 0 && i < n_crashed; i++)
+        guard_forget(a->t_events, partition, crashed[i], a->def->type);
     if (rc == 0)
         *states = stele_map_count(built);
     stele_map_free(built, free);
