@@ -151,10 +151,16 @@ test_deaths_in_project_are_counted_per_projector_and_event(void **state)
     assert_int_equal(kind, GUARD_PROJECT);
     stele_guard_close();
 
-    die_in(GUARD_REBUILD, EVENTS, "", 9);
+    /* A rebuild's death is counted against the event and the aggregate
+     * type, which is marked broken at the limit (replay.c). */
+    die_in(GUARD_REBUILD, EVENTS, "Account", 9);
     open_catching(out, sizeof out);
-    if (!strstr(out, "states being rebuilt are not counted"))
+    if (!strstr(out, "of aggregate type Account at " EVENTS "[2]@9") ||
+        !strstr(out, "aggregate is marked broken"))
         fail_msg("rebuild death: '%s'", out);
+    assert_int_equal(guard_crashes(EVENTS, 2, 9, "Account", &kind, NULL, 0),
+                     1);
+    assert_int_equal(kind, GUARD_REBUILD);
     stele_guard_close();
 
     /* (the second process counts the first's death, this one the
