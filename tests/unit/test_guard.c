@@ -158,8 +158,7 @@ test_deaths_in_project_are_counted_per_projector_and_event(void **state)
     if (!strstr(out, "of aggregate type Account at " EVENTS "[2]@9") ||
         !strstr(out, "aggregate is marked broken"))
         fail_msg("rebuild death: '%s'", out);
-    assert_int_equal(guard_crashes(EVENTS, 2, 9, "Account", &kind, NULL, 0),
-                     1);
+    assert_int_equal(guard_crashes(EVENTS, 2, 9, "Account", &kind, NULL, 0), 1);
     assert_int_equal(kind, GUARD_REBUILD);
     stele_guard_close();
 
