@@ -11,7 +11,7 @@ mapfile -t files < <(git ls-files '*.c' '*.h')
 bad=0
 if ! clang-format --dry-run -Werror "${files[@]}" 2>/tmp/stele-format.$$; then
   head -40 /tmp/stele-format.$$
-  echo "check-style: $(grep -c 'warning:' /tmp/stele-format.$$) places" \
+  echo "check-style: $(grep -c 'clang-format-violations' /tmp/stele-format.$$) places" \
        "clang-format would change (clang-format -i FILE)"
   bad=1
 fi
