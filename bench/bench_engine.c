@@ -19,6 +19,8 @@
  *               engine.isolation: process) against none (in the host), the
  *               same commands on a log of their own: commands/s and
  *               microseconds per command of each, and the difference
+ *   ping-pong   a bare socketpair round trip between two processes: the
+ *               floor under the worker's cost on this machine
  */
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -26,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -281,6 +284,34 @@ static void restore_child(stele_config *cfg, long states)
            states);
 }
 
+/* One 64-byte message to a child process and back over a socketpair,
+ * averaged over n: what any worker round trip costs on this machine. */
+static double ping_pong_us(int n)
+{
+    int sv[2];
+    char b[64] = {0};
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        while (read(sv[1], b, sizeof b) == (ssize_t)sizeof b)
+            if (write(sv[1], b, sizeof b) != (ssize_t)sizeof b)
+                break;
+        _exit(0);
+    }
+    close(sv[1]);
+    int64_t t0 = stele_mono_ns();
+    for (int i = 0; i < n; i++)
+        if (write(sv[0], b, sizeof b) != (ssize_t)sizeof b ||
+            read(sv[0], b, sizeof b) != (ssize_t)sizeof b)
+            break;
+    int64_t t1 = stele_mono_ns();
+    close(sv[0]);
+    waitpid(pid, NULL, 0);
+    return (double)(t1 - t0) / 1000.0 / n;
+}
+
 int main(int argc, char **argv)
 {
     long accounts = argc > 1 ? atol(argv[1]) : 10000;
@@ -369,6 +400,10 @@ int main(int argc, char **argv)
            (double)ist.commands / secs(t6 - t5), us_proc);
     printf("%-12s %21.2f us/cmd more, %.2f x the in-process time\n",
            "isolation", us_proc - us_none, us_proc / us_none);
+    printf("%-12s %21.2f us a round trip of 64 bytes on a socketpair "
+           "between two processes (the floor of one command's trip to the "
+           "worker)\n",
+           "ping-pong", ping_pong_us(20000));
 
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
