@@ -37,6 +37,7 @@ static int set_defaults(stele_config *c)
     c->store_backend = strdup("sqlite");
     c->store_fillfactor = 90; /* STELE_STORE_PG_FILLFACTOR */
     c->log_level = strdup("info");
+    c->log_format = strdup("text");
     c->registry_timeout_ms = 10000;
     c->registry_retries = 4;
     c->registry_backend = strdup("embedded");
@@ -45,8 +46,8 @@ static int set_defaults(stele_config *c)
     c->registry_auto_register = true;
     c->registry_verify_ms = 5000;
     if (!c->log_backend || !c->store_backend || !c->log_level ||
-        !c->registry_backend || !c->registry_subject_strategy ||
-        !c->registry_compatibility)
+        !c->log_format || !c->registry_backend ||
+        !c->registry_subject_strategy || !c->registry_compatibility)
         return STELE_ENOMEM;
     return 0;
 }
@@ -227,6 +228,7 @@ void stele_config_free(stele_config *cfg)
     free(cfg->plugins);
     free(cfg->http_listen);
     free(cfg->log_level);
+    free(cfg->log_format);
     free(cfg->registry_backend);
     free(cfg->registry_url);
     free(cfg->registry_username);

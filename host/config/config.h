@@ -112,7 +112,8 @@ typedef struct stele_config {
      * nothing serves it yet (docs/configuration.md). */
     char *http_listen; /* "127.0.0.1:8080"; NULL: off */
 
-    char *log_level; /* "error" | "warn" | "info" (default) | "debug" */
+    char *log_level;  /* "error" | "warn" | "info" (default) | "debug" */
+    char *log_format; /* "text" (default) | "json": one object per line */
 } stele_config;
 
 /* Reads and validates the config file. On error err->msg is

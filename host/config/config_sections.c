@@ -48,7 +48,8 @@ static const char *const engine_keys[] = {"command_batch",
 static const char *const misrouted_modes[] = {"forward", "reject", NULL};
 static const char *const isolation_modes[] = {"none", "process", NULL};
 static const char *const http_keys[] = {"listen", NULL};
-static const char *const logging_keys[] = {"level", NULL};
+static const char *const logging_keys[] = {"level", "format", NULL};
+static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const registry_keys[] = {"backend",       "url",
                                             "username",      "password",
                                             "ca_file",       "cert_file",
@@ -470,8 +471,15 @@ static int load_logging(cfg_loader *L, const fields *root)
     if ((n = field(&f, "level"))) {
         free(L->cfg->log_level);
         L->cfg->log_level = NULL;
-        return cfg_get_choice(L, n, "logging.level", log_levels,
-                              &L->cfg->log_level);
+        if ((rc = cfg_get_choice(L, n, "logging.level", log_levels,
+                                 &L->cfg->log_level)))
+            return rc;
+    }
+    if ((n = field(&f, "format"))) {
+        free(L->cfg->log_format);
+        L->cfg->log_format = NULL;
+        return cfg_get_choice(L, n, "logging.format", log_formats,
+                              &L->cfg->log_format);
     }
     return 0;
 }

@@ -114,8 +114,16 @@ int commands_dead_letter(batch *b, const stele_log_record *rec,
                           .value_len = rec->value_len,
                           .headers = h,
                           .n_headers = sizeof h / sizeof h[0]};
-    engine_logf(b->e, STELE_LOG_WARN, "%s[%d]@%" PRId64 ": dead-lettered: %s",
-                rec->topic, (int)rec->partition, rec->offset, reason);
+    /* The key is the aggregate id when a stele client wrote the command. */
+    char id[MAX_ID_LEN + 1];
+    size_t il = rec->key_len < MAX_ID_LEN ? rec->key_len : MAX_ID_LEN;
+    if (il)
+        memcpy(id, rec->key, il);
+    id[il] = '\0';
+    stele_log_fields about = {.aggregate_id = memchr(id, 0, il) ? NULL : id};
+    engine_logf_about(b->e, STELE_LOG_WARN, &about,
+                      "%s[%d]@%" PRId64 ": dead-lettered: %s", rec->topic,
+                      (int)rec->partition, rec->offset, reason);
     b->stats.dead_letters++;
     return stele_log_txn_produce(b->txn, b->e->t_deadletter, 0, &r, NULL, err);
 }

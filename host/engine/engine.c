@@ -408,6 +408,8 @@ static int open_engine(const stele_config *cfg, bool writes, stele_engine **out,
     if (!e)
         return stele_err_set(err, STELE_ENOMEM, "out of memory");
     e->cfg = cfg;
+    /* The process's log lines from here on, as the config asks. */
+    stele_logline_json(cfg->log_format && strcmp(cfg->log_format, "json") == 0);
     e->cmd_index = stele_map_new();
     e->event_index = stele_map_new();
     e->t_deadletter = topic_name(cfg->topic_prefix, "deadletter", "");

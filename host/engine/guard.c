@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/logline.h"
 #include "common/util.h"
 
 #define FILE_MAGIC 0x31445247454c4553ULL /* "STELGRD1" */
@@ -110,15 +111,13 @@ static void glogf(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void glogf(int level, const char *fmt, ...)
 {
-    static const char *names[] = {"error", "warn", "info", "debug"};
     if (level > g.level)
         return;
-    char line[1024];
+    stele_log_fields f = {.component = "guard"};
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    stele_logline_v(level, &f, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "stele %s: %s\n", names[level], line);
 }
 
 static const char *kind_name(uint32_t kind)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "codec/codec.h"
+#include "common/logline.h"
 #include "common/map.h"
 #include "common/set64.h"
 #include "engine.h"
@@ -226,6 +227,11 @@ int engine_until_idle(stele_engine *e, bool commands, size_t *did,
                       stele_err *err);
 void engine_logf(stele_engine *e, stele_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* engine_logf about an aggregate or a command: in JSON lines
+ * (logging.format: json) the fields are keys of their own. */
+void engine_logf_about(stele_engine *e, stele_log_level level,
+                       const stele_log_fields *about, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* hostapi.c */
 void engine_api_init(stele_engine *e);

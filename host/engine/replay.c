@@ -95,10 +95,13 @@ static int mark_broken(stele_engine *e, aggregate *a, const stele_log_record *r,
     snprintf(reason, sizeof reason, "%s", why->msg);
     stele_text_utf8_fix(reason);
     stele_text_utf8_fix(id);
-    engine_logf(e, STELE_LOG_ERROR,
-                "aggregate %s %s is broken: %s (its commands are rejected "
-                "with AGGREGATE_BROKEN; the other aggregates go on)",
-                a->def->type, id, reason);
+    stele_log_fields about = {.aggregate_type = a->def->type,
+                              .aggregate_id = id};
+    engine_logf_about(e, STELE_LOG_ERROR, &about,
+                      "aggregate %s %s is broken: %s (its commands are "
+                      "rejected with AGGREGATE_BROKEN; the other aggregates "
+                      "go on)",
+                      a->def->type, id, reason);
     stele_state_entry *s = stele_state_entry_new(version, r->partition, true,
                                                  reason, strlen(reason));
     if (!s)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/logline.h"
 #include "internal.h"
 
 static stele_log_level level_from_name(const char *name)
@@ -24,15 +25,27 @@ static stele_log_level level_from_name(const char *name)
 
 void engine_logf(stele_engine *e, stele_log_level level, const char *fmt, ...)
 {
-    static const char *names[] = {"error", "warn", "info", "debug"};
     if (level > level_from_name(e->cfg->log_level))
         return;
-    char line[1024];
+    stele_log_fields f = {.component = "engine"};
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    stele_logline_v((int)level, &f, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "stele %s: %s\n", names[level], line);
+}
+
+void engine_logf_about(stele_engine *e, stele_log_level level,
+                       const stele_log_fields *about, const char *fmt, ...)
+{
+    if (level > level_from_name(e->cfg->log_level))
+        return;
+    stele_log_fields f = *about;
+    if (!f.component)
+        f.component = "engine";
+    va_list ap;
+    va_start(ap, fmt);
+    stele_logline_v((int)level, &f, fmt, ap);
+    va_end(ap);
 }
 
 int engine_values_take(typed_values *tv, avro_value_t **out, stele_err *err)

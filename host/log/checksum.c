@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/crc32c.h"
+#include "common/logline.h"
 #include "common/set64.h"
 #include "internal.h"
 
@@ -89,8 +90,10 @@ void stele_log_note_unchecked(stele_set64 **seen, const char *where,
         return;
     if (stele_set64_has(*seen, k) || stele_set64_add(*seen, k))
         return;
-    fprintf(stderr,
-            "stele info: %s: %s[%d]: records stored before checksums are "
-            "read unchecked (the first seen at offset %lld)\n",
-            where, rec->topic, (int)rec->partition, (long long)rec->offset);
+    stele_log_fields f = {.component = "log"};
+    stele_logline(2, &f,
+                  "%s: %s[%d]: records stored before checksums are read "
+                  "unchecked (the first seen at offset %lld)",
+                  where, rec->topic, (int)rec->partition,
+                  (long long)rec->offset);
 }

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "common/err.h"
+#include "common/logline.h"
 
 static void host_log(stele_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -34,6 +35,11 @@ static void host_log(stele_log_level level, const char *fmt, ...)
         msg[--len] = '\0';
     const char *name =
         (unsigned)level < sizeof names / sizeof *names ? names[level] : "info";
+    if (stele_logline_is_json()) {
+        stele_log_fields f = {.component = "plugin"};
+        stele_logline(level, &f, "%s", msg);
+        return;
+    }
     /* One fprintf per line: stderr is unbuffered, so lines from several
      * threads do not interleave mid-line. */
     fprintf(stderr, "[plugin] %s: %s\n", name, msg);

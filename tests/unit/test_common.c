@@ -13,7 +13,12 @@
 
 #include <cmocka.h>
 
+#include <jansson.h>
+#include <stdio.h>
+#include <unistd.h>
+
 #include "common/crc32c.h"
+#include "common/logline.h"
 #include "common/text.h"
 
 /* One bit at a time, straight from the definition. */
@@ -50,6 +55,65 @@ static void test_utf8_repair_replaces_each_bad_byte(void **state)
     s = stele_text_utf8_repair("");
     assert_string_equal(s, "");
     free(s);
+}
+
+/* Runs one logline with stderr in a file; returns what it wrote. */
+static char *logged(int level, const stele_log_fields *f, const char *msg)
+{
+    char path[] = "/tmp/stele-logline-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    stele_logline(level, f, "%s", msg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    static char buf[4096];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    close(fd);
+    unlink(path);
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
+}
+
+/* logging.format: json writes one object per line with what the line is
+ * about; a message with bytes that are not UTF-8 is still valid JSON; the
+ * text format is the terminal's line. */
+static void test_log_lines_as_json_carry_their_fields(void **state)
+{
+    (void)state;
+    stele_log_fields f = {.component = "engine",
+                          .aggregate_type = "Account",
+                          .aggregate_id = "acc-1",
+                          .command_id = "cmd-\xff"};
+    stele_logline_json(true);
+    char *line = logged(1, &f, "dead-lettered: \xfe bad");
+    stele_logline_json(false);
+    assert_non_null(strchr(line, '\n'));
+    assert_ptr_equal(strchr(line, '\n'), line + strlen(line) - 1);
+    json_error_t jerr;
+    json_t *o = json_loads(line, 0, &jerr);
+    if (!o)
+        fail_msg("not JSON: %s (%s)", line, jerr.text);
+    assert_string_equal(json_string_value(json_object_get(o, "level")), "warn");
+    assert_string_equal(json_string_value(json_object_get(o, "component")),
+                        "engine");
+    assert_string_equal(json_string_value(json_object_get(o, "aggregate_id")),
+                        "acc-1");
+    assert_string_equal(json_string_value(json_object_get(o, "command_id")),
+                        "cmd-\xef\xbf\xbd");
+    assert_non_null(
+        strstr(json_string_value(json_object_get(o, "msg")), "dead-lettered"));
+    const char *t = json_string_value(json_object_get(o, "time"));
+    assert_non_null(t);
+    assert_int_equal(strlen(t), 24); /* 2026-12-03T18:00:00.123Z */
+    assert_int_equal(t[23], 'Z');
+    assert_null(json_object_get(o, "correlation_id")); /* not given */
+    json_decref(o);
+    line = logged(2, &f, "started");
+    assert_string_equal(line, "stele info: started\n");
 }
 
 static void test_crc32c_matches_published_vectors(void **state)
@@ -125,6 +189,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_utf8_repair_replaces_each_bad_byte),
+        cmocka_unit_test(test_log_lines_as_json_carry_their_fields),
         cmocka_unit_test(test_crc32c_matches_published_vectors),
         cmocka_unit_test(test_crc32c_in_pieces_equals_whole),
         cmocka_unit_test(test_crc32c_paths_agree_at_any_length_and_alignment),

@@ -119,7 +119,8 @@ static void test_full_file_sets_every_key(void **state)
                               "http:\n"
                               "  listen: 127.0.0.1:8080\n"
                               "logging:\n"
-                              "  level: debug\n");
+                              "  level: debug\n"
+                              "  format: json\n");
     assert_string_equal(c->app, "bank-1.test_x");
     assert_path(c->data_dir, "var/data");
     assert_path(c->schemas_dir, "../schemas");
@@ -156,6 +157,7 @@ static void test_full_file_sets_every_key(void **state)
     assert_true(c->isolate_plugins);
     assert_string_equal(c->http_listen, "127.0.0.1:8080");
     assert_string_equal(c->log_level, "debug");
+    assert_string_equal(c->log_format, "json");
     assert_path(c->path, "stele.yaml");
     stele_config_free(c);
 }
@@ -194,6 +196,7 @@ static void test_only_app_gives_defaults(void **state)
     assert_false(c->isolate_plugins);
     assert_null(c->http_listen);
     assert_string_equal(c->log_level, "info");
+    assert_string_equal(c->log_format, "text");
     stele_config_free(c);
 }
 
@@ -397,6 +400,8 @@ static void test_bad_values_are_errors(void **state)
                "  isolation: thread\n",
                "4: 'engine.isolation' must be one of none, process, got "
                "'thread'");
+    load_fails("app: bank\nlogging:\n  format: xml\n",
+               "3: 'logging.format' must be one of text, json, got 'xml'");
     load_fails("app: bank\nlogging:\n  level: verbose\n",
                "3: 'logging.level' must be one of error, warn, info, debug, "
                "got 'verbose'");

@@ -5,6 +5,8 @@
  */
 #include "internal.h"
 
+#include "common/logline.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -98,6 +100,16 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
         return;
     static const char *const names[] = {"emerg", "alert",  "crit", "error",
                                         "warn",  "notice", "info", "debug"};
+    if (stele_logline_is_json()) {
+        /* syslog levels: 0..3 are errors, 4 a warning, 5..6 info */
+        stele_log_fields f = {.component = "kafka"};
+        stele_logline(level <= 3   ? 0
+                      : level == 4 ? 1
+                      : level <= 6 ? 2
+                                   : 3,
+                      &f, "%s: %s", fac, buf);
+        return;
+    }
     fprintf(stderr, "stele: kafka %s: %s: %s\n",
             level >= 0 && level <= 7 ? names[level] : "log", fac, buf);
 }
