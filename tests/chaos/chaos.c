@@ -31,8 +31,12 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#ifdef STELE_WITH_KAFKA
 #include "common_kafka.h"
+#endif
+#ifdef STELE_WITH_POSTGRES
 #include "common_pg.h"
+#endif
 
 #define STELE STELE_BUILD_DIR "/stele"
 #define PLUGINS STELE_BUILD_DIR "/plugins/"
@@ -79,6 +83,20 @@ static void parse(int argc, char **argv, chaos_opts *o)
                 o->backend = CHAOS_SQLITE;
             else
                 usage();
+#ifndef STELE_WITH_KAFKA
+            if (o->backend == CHAOS_KAFKA) {
+                fprintf(stderr, "stele_chaos: built without Kafka "
+                                "(cmake -DSTELE_KAFKA=ON)\n");
+                exit(2);
+            }
+#endif
+#ifndef STELE_WITH_POSTGRES
+            if (o->backend == CHAOS_POSTGRES) {
+                fprintf(stderr, "stele_chaos: built without PostgreSQL "
+                                "(cmake -DSTELE_POSTGRES=ON)\n");
+                exit(2);
+            }
+#endif
         } else if (!strcmp(a, "--seed")) {
             o->seed = strtoull(v, NULL, 10);
             seeded = true;
@@ -209,7 +227,9 @@ static void stop_host(chaos_run *r, int i, int sig)
 static pid_t restart_server(chaos_run *r)
 {
     char cmd[600];
-    if (r->o.backend == CHAOS_KAFKA) {
+    if (0) {
+#ifdef STELE_WITH_KAFKA
+    } else if (r->o.backend == CHAOS_KAFKA) {
         const char *c = ckt_restart_command(r->o.server_down_s);
         if (!c) {
             fprintf(stderr, "chaos: the broker was not started by the "
@@ -217,11 +237,14 @@ static pid_t restart_server(chaos_run *r)
             return 0;
         }
         snprintf(cmd, sizeof cmd, "%s", c);
+#endif
+#ifdef STELE_WITH_POSTGRES
     } else if (r->o.backend == CHAOS_POSTGRES && pgt_managed()) {
         snprintf(cmd, sizeof cmd,
                  SCRIPTS "pg-stop.sh >&2 && sleep %d && " SCRIPTS
                          "pg-start.sh >&2",
                  r->o.server_down_s);
+#endif
     } else {
         return 0;
     }
@@ -370,11 +393,15 @@ static int prepare(chaos_run *r)
     if (getrandom(&u, sizeof u, 0) != sizeof u)
         u = (uint32_t)getpid();
     snprintf(r->app, sizeof r->app, "ch%08x", u);
+#ifdef STELE_WITH_KAFKA
     if (r->o.backend == CHAOS_KAFKA && ckt_ensure_broker() != 0)
         return -1;
+#endif
+#ifdef STELE_WITH_POSTGRES
     if (r->o.backend == CHAOS_POSTGRES &&
         (!pgt_ensure_server() || !pgt_create_db(r->app, false, &r->conninfo)))
         return -1;
+#endif
     return write_config(r) || save_run(r);
 }
 
@@ -388,15 +415,19 @@ static void cleanup(chaos_run *r, bool keep)
                 r->dir, r->dir);
         return;
     }
+#ifdef STELE_WITH_POSTGRES
     if (r->o.backend == CHAOS_POSTGRES) {
         pgt_restart_if_stopped();
         pgt_drop_db(r->app);
     }
+#endif
+#ifdef STELE_WITH_KAFKA
     if (r->o.backend == CHAOS_KAFKA) {
         char prefix[40];
         snprintf(prefix, sizeof prefix, "%s.", r->app);
         ckt_delete_topics(prefix);
     }
+#endif
     char cmd[sizeof r->dir + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", r->dir);
     if (system(cmd) != 0)

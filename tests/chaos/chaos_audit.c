@@ -215,12 +215,17 @@ static int read_histories(audit *a)
 static int open_log(const chaos_run *r, const stele_config *cfg,
                     stele_log **out, stele_err *err)
 {
-    const char *keys[] = {"bootstrap.servers"};
-    const char *vals[] = {"127.0.0.1:9092"};
     switch (r->o.backend) {
-    case CHAOS_KAFKA:
+#ifdef STELE_WITH_KAFKA
+    case CHAOS_KAFKA: {
+        const char *keys[] = {"bootstrap.servers"};
+        const char *vals[] = {"127.0.0.1:9092"};
         return stele_log_open_kafka(keys, vals, 1, "chaos-audit", out, err);
+    }
+#endif
+#ifdef STELE_WITH_POSTGRES
     case CHAOS_POSTGRES: return stele_log_open_postgres(r->conninfo, out, err);
+#endif
     default: return stele_log_open_sqlite(cfg->log_path, out, err);
     }
 }

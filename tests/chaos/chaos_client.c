@@ -20,7 +20,9 @@
 
 #include <inttypes.h>
 #include <jansson.h>
+#ifdef STELE_WITH_KAFKA
 #include <librdkafka/rdkafka.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +51,9 @@ typedef struct client {
     unsigned short rng[3];
     stele_engine *e;
     stele_log *log; /* the engine's log, for misrouted records elsewhere */
+#ifdef STELE_WITH_KAFKA
     rd_kafka_t *rk; /* Kafka: a producer with librdkafka's defaults */
+#endif
     FILE *out;
     int64_t *known; /* per account: the last version this client was told */
     sent sent[MAX_SENT];
@@ -68,6 +72,7 @@ static void pause_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+#ifdef STELE_WITH_KAFKA
 static int kafka_producer(client *c)
 {
     char es[256];
@@ -86,6 +91,8 @@ static int kafka_producer(client *c)
     return 0;
 }
 
+#endif
+
 /* Sends cmd through a producer that partitions on its own. */
 static int send_misrouted(client *c, const json_t *cmd, stele_submitted *s,
                           stele_err *err)
@@ -96,13 +103,18 @@ static int send_misrouted(client *c, const json_t *cmd, stele_submitted *s,
         return rc;
     *s = ec.submitted;
     const stele_log_record *rec = &ec.record;
+#ifdef STELE_WITH_KAFKA
     if (!c->rk) {
+#else
+    {
+#endif
         int32_t n = 0;
         if ((rc = stele_log_topic_partitions(c->log, ec.topic, &n, err)))
             return rc;
         return stele_log_produce(c->log, ec.topic, (int32_t)rnd(c, n), rec,
                                  NULL, err);
     }
+#ifdef STELE_WITH_KAFKA
     rd_kafka_headers_t *h = rd_kafka_headers_new(rec->n_headers);
     for (size_t i = 0; i < rec->n_headers; i++)
         rd_kafka_header_add(h, rec->headers[i].name, -1, rec->headers[i].value,
@@ -124,6 +136,7 @@ static int send_misrouted(client *c, const json_t *cmd, stele_submitted *s,
     return e ? stele_err_set(err, STELE_ERETRY, "flush: %s",
                              rd_kafka_err2str(e))
              : 0;
+#endif
 }
 
 /* A command in flight. */
@@ -259,11 +272,17 @@ static int client_open(client *c)
     }
     /* The config stays with the engine for its life (the process's). */
     if (c->r->o.misrouted_pct > 0) {
+#ifdef STELE_WITH_KAFKA
         if (c->r->o.backend == CHAOS_KAFKA)
             return kafka_producer(c);
+#endif
+#ifdef STELE_WITH_POSTGRES
         int rc = c->r->o.backend == CHAOS_SQLITE
                      ? stele_log_open_sqlite(cfg->log_path, &c->log, &err)
                      : stele_log_open_postgres(c->r->conninfo, &c->log, &err);
+#else
+        int rc = stele_log_open_sqlite(cfg->log_path, &c->log, &err);
+#endif
         if (rc) {
             fprintf(stderr, "client %d: log: %s\n", c->index, err.msg);
             return -1;
@@ -336,8 +355,10 @@ int chaos_client_main(const chaos_run *r, int i, int64_t deadline_ms)
         fflush(c.out);
     }
     fclose(c.out);
+#ifdef STELE_WITH_KAFKA
     if (c.rk)
         rd_kafka_destroy(c.rk);
+#endif
     if (c.log)
         stele_log_close(c.log);
     stele_engine_close(c.e);
