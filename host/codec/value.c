@@ -15,7 +15,10 @@
 #include "internal.h"
 #include "value.h"
 
+#include "common/err.h"
+
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -479,25 +482,192 @@ static int copy(stele_value *dst, const stele_value *src)
     return codec_value_copy_into(&d, &s) ? STELE_EINVAL : 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* The first failed call                                                */
+
+/* The first accessor call that failed in this thread since
+ * stele_value_failure_clear: a plugin's status alone (ENOTFOUND) names
+ * neither the record nor the field. */
+static _Thread_local char first_failure[300];
+
+void stele_value_failure_clear(void)
+{
+    first_failure[0] = '\0';
+}
+
+const char *stele_value_failure(void)
+{
+    return first_failure;
+}
+
+/* Why op on rec's field failed with rc, said once per clear. */
+static int failed(int rc, const char *op, const stele_value *rec,
+                  const char *field)
+{
+    if (rc == 0 || first_failure[0])
+        return rc;
+    if (!rec || !rec->iface) {
+        snprintf(first_failure, sizeof first_failure,
+                 "%s: called without a value", op);
+        return rc;
+    }
+    avro_value_t r = stele_value_unwrap(rec);
+    avro_schema_t rs = avro_value_get_schema(&r);
+    const char *record = type_name(rs);
+    avro_value_t f;
+    if (!field)
+        snprintf(first_failure, sizeof first_failure, "%s on %s", op, record);
+    else if (rc == STELE_ENOTFOUND && avro_value_get_type(&r) == AVRO_RECORD &&
+             avro_value_get_by_name(&r, field, &f, NULL) != 0)
+        snprintf(first_failure, sizeof first_failure,
+                 "%s(%s.%s): %s has no field '%s'", op, record, field, record,
+                 field);
+    else if (avro_value_get_type(&r) != AVRO_RECORD)
+        snprintf(first_failure, sizeof first_failure,
+                 "%s(%s): the value is a %s, not a record", op, field, record);
+    else if (avro_value_get_by_name(&r, field, &f, NULL) == 0) {
+        avro_value_t b = f;
+        if (avro_value_get_type(&f) == AVRO_UNION)
+            avro_value_get_current_branch(&f, &b);
+        snprintf(first_failure, sizeof first_failure,
+                 "%s(%s.%s): the field holds a %s (a NULL pointer, or the "
+                 "wrong type for it)",
+                 op, record, field, type_name(avro_value_get_schema(&b)));
+    } else
+        snprintf(first_failure, sizeof first_failure, "%s(%s.%s): %s", op,
+                 record, field, stele_strstatus(rc));
+    return rc;
+}
+
+static int checked_get_long(const stele_value *rec, const char *field,
+                            int64_t *out)
+{
+    return failed(get_long(rec, field, out), "get_long", rec, field);
+}
+
+static int checked_get_double(const stele_value *rec, const char *field,
+                              double *out)
+{
+    return failed(get_double(rec, field, out), "get_double", rec, field);
+}
+
+static int checked_get_bool(const stele_value *rec, const char *field,
+                            bool *out)
+{
+    return failed(get_bool(rec, field, out), "get_bool", rec, field);
+}
+
+static int checked_get_string(const stele_value *rec, const char *field,
+                              const char **out, size_t *len)
+{
+    return failed(get_string(rec, field, out, len), "get_string", rec, field);
+}
+
+static int checked_get_enum(const stele_value *rec, const char *field,
+                            const char **symbol)
+{
+    return failed(get_enum(rec, field, symbol), "get_enum", rec, field);
+}
+
+static int checked_get_record(const stele_value *rec, const char *field,
+                              stele_value *out)
+{
+    return failed(get_record(rec, field, out), "get_record", rec, field);
+}
+
+static int checked_get_branch(const stele_value *rec, const char *field,
+                              const char **branch, stele_value *out)
+{
+    return failed(get_branch(rec, field, branch, out), "get_branch", rec,
+                  field);
+}
+
+static int checked_is_null(const stele_value *rec, const char *field, bool *out)
+{
+    return failed(is_null(rec, field, out), "is_null", rec, field);
+}
+
+static int checked_array_size(const stele_value *rec, const char *field,
+                              size_t *n)
+{
+    return failed(array_size(rec, field, n), "array_size", rec, field);
+}
+
+static int checked_array_get(const stele_value *rec, const char *field,
+                             size_t i, stele_value *out)
+{
+    return failed(array_get(rec, field, i, out), "array_get", rec, field);
+}
+
+static int checked_set_long(stele_value *rec, const char *field, int64_t v)
+{
+    return failed(set_long(rec, field, v), "set_long", rec, field);
+}
+
+static int checked_set_double(stele_value *rec, const char *field, double v)
+{
+    return failed(set_double(rec, field, v), "set_double", rec, field);
+}
+
+static int checked_set_bool(stele_value *rec, const char *field, bool v)
+{
+    return failed(set_bool(rec, field, v), "set_bool", rec, field);
+}
+
+static int checked_set_string(stele_value *rec, const char *field,
+                              const char *s, size_t len)
+{
+    return failed(set_string(rec, field, s, len), "set_string", rec, field);
+}
+
+static int checked_set_enum(stele_value *rec, const char *field,
+                            const char *symbol)
+{
+    return failed(set_enum(rec, field, symbol), "set_enum", rec, field);
+}
+
+static int checked_set_branch(stele_value *rec, const char *field,
+                              const char *branch, stele_value *out)
+{
+    return failed(set_branch(rec, field, branch, out), "set_branch", rec,
+                  field);
+}
+
+static int checked_set_null(stele_value *rec, const char *field)
+{
+    return failed(set_null(rec, field), "set_null", rec, field);
+}
+
+static int checked_array_append(stele_value *rec, const char *field,
+                                stele_value *out)
+{
+    return failed(array_append(rec, field, out), "array_append", rec, field);
+}
+
+static int checked_copy(stele_value *dst, const stele_value *src)
+{
+    return failed(copy(dst, src), "copy", dst, NULL);
+}
+
 void stele_value_fill_api(stele_host_api *api)
 {
-    api->get_long = get_long;
-    api->get_double = get_double;
-    api->get_bool = get_bool;
-    api->get_string = get_string;
-    api->get_enum = get_enum;
-    api->get_record = get_record;
-    api->get_branch = get_branch;
-    api->is_null = is_null;
-    api->array_size = array_size;
-    api->array_get = array_get;
-    api->set_long = set_long;
-    api->set_double = set_double;
-    api->set_bool = set_bool;
-    api->set_string = set_string;
-    api->set_enum = set_enum;
-    api->set_branch = set_branch;
-    api->set_null = set_null;
-    api->array_append = array_append;
-    api->copy = copy;
+    api->get_long = checked_get_long;
+    api->get_double = checked_get_double;
+    api->get_bool = checked_get_bool;
+    api->get_string = checked_get_string;
+    api->get_enum = checked_get_enum;
+    api->get_record = checked_get_record;
+    api->get_branch = checked_get_branch;
+    api->is_null = checked_is_null;
+    api->array_size = checked_array_size;
+    api->array_get = checked_array_get;
+    api->set_long = checked_set_long;
+    api->set_double = checked_set_double;
+    api->set_bool = checked_set_bool;
+    api->set_string = checked_set_string;
+    api->set_enum = checked_set_enum;
+    api->set_branch = checked_set_branch;
+    api->set_null = checked_set_null;
+    api->array_append = checked_array_append;
+    api->copy = checked_copy;
 }

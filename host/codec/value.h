@@ -25,4 +25,11 @@ static inline avro_value_t stele_value_unwrap(const stele_value *s)
  * is_null); leaves the others untouched. */
 void stele_value_fill_api(stele_host_api *api);
 
+/* The first of those calls that failed in this thread since the last
+ * clear, as "get_long(bank.Deposit.amountt): bank.Deposit has no field
+ * 'amountt'"; "" when none did. The host clears it before each plugin
+ * call and adds it to the error of a call that fails. */
+void stele_value_failure_clear(void);
+const char *stele_value_failure(void);
+
 #endif

@@ -65,12 +65,15 @@ int engine_decide(stele_engine *e, aggregate *a, const engine_call *c,
         engine_values_release_all(&a->events[i]);
     if (c->guarded)
         guard_begin(c->topic, c->partition, c->offset, c->command_id);
+    stele_value_failure_clear();
     guarded_call(c, GUARD_DECIDE);
     int rc = a->def->decide(a->plugin->ctx, &cmd, &sv, d);
     guarded_return(c);
     if (d->fault || rc != 0) {
-        snprintf(out->error, sizeof out->error, "decide failed: %s",
-                 d->fault ? d->fault_msg : stele_strstatus(rc));
+        snprintf(out->error, sizeof out->error, "decide failed: %s%s%s%s",
+                 d->fault ? d->fault_msg : stele_strstatus(rc),
+                 *stele_value_failure() ? " (first failed call: " : "",
+                 stele_value_failure(), *stele_value_failure() ? ")" : "");
         return 0;
     }
     if (d->rejected)
@@ -86,12 +89,16 @@ int engine_decide(stele_engine *e, aggregate *a, const engine_call *c,
                              .schema_version = d->ev[i].tv->schema->version,
                              .value = &ev,
                              .meta = &out->metas[i]};
+        stele_value_failure_clear();
         guarded_call(c, GUARD_EVOLVE);
         rc = a->def->evolve(a->plugin->ctx, &sv, &event);
         guarded_return(c);
         if (rc != 0) {
-            snprintf(out->error, sizeof out->error, "evolve failed on %s: %s",
-                     event.type, stele_strstatus(rc));
+            snprintf(out->error, sizeof out->error,
+                     "evolve failed on %s: %s%s%s%s", event.type,
+                     stele_strstatus(rc),
+                     *stele_value_failure() ? " (first failed call: " : "",
+                     stele_value_failure(), *stele_value_failure() ? ")" : "");
             return 0;
         }
     }
@@ -109,13 +116,16 @@ int engine_evolve_stored(stele_engine *e, aggregate *a, const void *state,
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (c->guarded)
             guard_begin(c->topic, c->partition, c->offset, a->def->type);
+        stele_value_failure_clear();
         guarded_call(c, GUARD_REBUILD);
         int erc = a->def->evolve(a->plugin->ctx, &sv, &evs[i]);
         guarded_return(c);
         if (erc)
             return stele_err_set(
-                err, STELE_EPLUGIN, "%s[%d]@%lld: evolve failed on %s",
-                c->topic, (int)c->partition, (long long)c->offset, evs[i].type);
+                err, STELE_EPLUGIN, "%s[%d]@%lld: evolve failed on %s%s%s%s",
+                c->topic, (int)c->partition, (long long)c->offset, evs[i].type,
+                *stele_value_failure() ? " (first failed call: " : "",
+                stele_value_failure(), *stele_value_failure() ? ")" : "");
     }
     if (rc == 0)
         rc = stele_codec_encode(e->codec, a->state_schema, &a->state, &e->buf,

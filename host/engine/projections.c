@@ -677,16 +677,21 @@ static int project_batch(stele_engine *e, projector *p,
         /* A death is the event's when the call had only its record. */
         guard_begin(p->evs[0].meta->topic, p->evs[0].meta->partition,
                     p->evs[0].meta->offset, p->guard_id);
+        stele_value_failure_clear();
         guard_call(in->n == 1 ? GUARD_PROJECT_ONE : GUARD_PROJECT);
         rc = p->def->project(p->plugin->ctx, p->evs, k,
                              (stele_store_tx *)e->store, &perr);
         guard_return();
         if (rc != 0) {
+            const char *first = stele_value_failure();
             rc = stele_err_set(err, STELE_EPLUGIN,
-                               "projector %s failed on a batch at %s[%d]: %s",
+                               "projector %s failed on a batch at %s[%d]: "
+                               "%s%s%s%s",
                                p->def->name, p->evs[0].meta->topic,
                                (int)p->evs[0].meta->partition,
-                               perr.msg[0] ? perr.msg : stele_strstatus(rc));
+                               perr.msg[0] ? perr.msg : stele_strstatus(rc),
+                               *first ? " (first failed call: " : "", first,
+                               *first ? ")" : "");
         }
     }
     if (rc == 0)

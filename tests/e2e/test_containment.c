@@ -338,6 +338,22 @@ test_an_evolve_that_dies_rebuilding_breaks_that_aggregate(void **state)
     free(out);
 }
 
+/* A decide that fails after reading a field its record does not have is
+ * rejected naming the call, the record and the field; before, the
+ * rejection said only "decide failed: ENOTFOUND". */
+static void test_a_misspelt_field_is_named_in_the_rejection(void **state)
+{
+    (void)state;
+    open_account();
+    char *out;
+    int rc = send_deposit(&out, "typo-1", 673);
+    if (rc != 3 || !strstr(out, "PLUGIN_ERROR") ||
+        !strstr(out, "get_long(bank.Deposit.amountt): bank.Deposit has no "
+                     "field 'amountt'"))
+        fail_msg("the deposit: exit %d: %s", rc, out);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -351,6 +367,7 @@ int main(void)
         T(test_a_crash_limit_of_one_rejects_at_the_first_restart),
         T(test_sigterm_during_an_endless_decide_ends_the_host_after_grace),
         T(test_an_evolve_that_dies_rebuilding_breaks_that_aggregate),
+        T(test_a_misspelt_field_is_named_in_the_rejection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * command asks: a Deposit of 666 writes through NULL (SIGSEGV), 667 calls
  * abort(), 668 calls exit(3), 669 recurses without end (stack overflow),
  * 670 loops forever; a deposit of 671 is decided but its evolve writes
- * through NULL; 672 makes decide fail (a plugin error, no crash). Any other
+ * through NULL; 672 makes decide fail (a plugin error, no crash); 673
+ * reads a misspelt field ("amountt") and fails with its status. Any other
  * command is the bank's. The containment tests (tests/e2e/test_containment.c)
  * prove that such a command costs itself, not the host.
  */
@@ -58,6 +59,10 @@ static int crashing_decide(void *ctx, const stele_command *cmd,
     crash_as_asked(amount);
     if (amount == 672)
         return STELE_EPLUGIN;
+    if (amount == 673) {
+        int64_t x;
+        return host->get_long(cmd->value, "amountt", &x);
+    }
     return decide(ctx, cmd, state, d);
 }
 
