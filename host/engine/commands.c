@@ -89,14 +89,18 @@ static int write_event(batch *b, const envelope *env, typed_values *tv,
         {H_CAUSATION_ID, m->causation_id, strlen(m->causation_id)},
         {H_CORRELATION_ID, m->correlation_id, strlen(m->correlation_id)},
         {H_USER, env->user, strlen(env->user)},
+        {H_TRACEPARENT, env->traceparent, strlen(env->traceparent)},
     };
+    size_t nh = sizeof h / sizeof h[0];
+    if (!env->traceparent[0])
+        nh--; /* the last: none to carry */
     stele_log_record r = {.timestamp_ms = m->timestamp_ms,
                           .key = env->aggregate_id,
                           .key_len = strlen(env->aggregate_id),
                           .value = e->buf.data,
                           .value_len = e->buf.len,
                           .headers = h,
-                          .n_headers = sizeof h / sizeof h[0]};
+                          .n_headers = nh};
     b->stats.events_written++;
     return stele_log_txn_produce(b->txn, env->agg->t_events,
                                  env->rec->partition, &r, NULL, err);
@@ -282,6 +286,12 @@ static int handle_record(batch *b, const stele_log_record *rec, stele_err *err)
     if (!env.correlation_id[0])
         memcpy(env.correlation_id, env.command_id, len + 1);
     engine_header_str(rec, H_USER, env.user, sizeof env.user);
+    size_t tlen;
+    const char *trace = engine_header_get(rec, H_TRACEPARENT, &tlen);
+    if (trace && engine_traceparent_valid(trace, tlen)) {
+        memcpy(env.traceparent, trace, tlen);
+        env.traceparent[tlen] = '\0';
+    }
 
     /* Only the owner of an aggregate's partition decides its commands; a
      * command another producer put elsewhere is routed (engine.misrouted):

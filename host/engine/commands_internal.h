@@ -35,6 +35,7 @@ typedef struct envelope {
     char aggregate_id[MAX_ID_LEN + 1];
     char correlation_id[MAX_ID_LEN + 1];
     char user[MAX_ID_LEN + 1];
+    char traceparent[TRACEPARENT_LEN + 1]; /* "" when none (or invalid) */
     bool has_expected;
     int64_t expected_version;
 } envelope;

@@ -32,10 +32,17 @@ static json_t *text(const char *s)
 static json_t *result_new(const char *status, const envelope *env,
                           int64_t version)
 {
-    return json_pack("{s:o*, s:o*, s:o*, s:o*, s:I}", "status", text(status),
-                     "command_id", text(env->command_id), "aggregate_type",
-                     text(env->agg->def->type), "aggregate_id",
-                     text(env->aggregate_id), "version", (json_int_t)version);
+    json_t *r =
+        json_pack("{s:o*, s:o*, s:o*, s:o*, s:I}", "status", text(status),
+                  "command_id", text(env->command_id), "aggregate_type",
+                  text(env->agg->def->type), "aggregate_id",
+                  text(env->aggregate_id), "version", (json_int_t)version);
+    if (r && env->traceparent[0] &&
+        json_object_set_new(r, "traceparent", json_string(env->traceparent))) {
+        json_decref(r);
+        r = NULL;
+    }
+    return r;
 }
 
 /* Writes the result (taking it) on the aggregate's results topic and,

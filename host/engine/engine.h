@@ -142,7 +142,8 @@ typedef struct stele_submitted {
  *    "command_id": "...",        optional, a ULID when absent
  *    "expected_version": 3,      optional
  *    "correlation_id": "...",    optional, the command id when absent
- *    "user": "..."}              optional
+ *    "user": "...",              optional
+ *    "traceparent": "00-..."}    optional, W3C; into events and result
  * A malformed envelope or data that does not fit the command's schema is
  * an error (STELE_EINVAL) with the reason; nothing is written.
  */
@@ -162,8 +163,9 @@ typedef struct stele_encoded_command {
     const char *topic;
     stele_log_record record;
     stele_submitted submitted;
-    stele_log_header headers[4];
+    stele_log_header headers[5];
     char aggregate_id[256], expected[24], correlation_id[256], user[256];
+    char traceparent[56];
 } stele_encoded_command;
 int stele_engine_encode_command(stele_engine *e, const json_t *cmd,
                                 stele_encoded_command *out, stele_err *err);

@@ -20,6 +20,11 @@
 #define H_COMMAND_ID "command_id"
 #define H_EXPECTED_VERSION "expected_version"
 #define H_CORRELATION_ID "correlation_id"
+/* W3C Trace Context: a command's traceparent, carried into its events
+ * and result so that one request is followed across services */
+#define H_TRACEPARENT "traceparent"
+/* "00-" 32 hex "-" 16 hex "-" 2 hex */
+#define TRACEPARENT_LEN 55
 #define H_USER "user"
 #define H_EVENT_ID "event_id"
 #define H_EVENT_TYPE "event_type"
@@ -225,6 +230,11 @@ aggregate *engine_aggregate_by_commands_topic(stele_engine *e,
  * the others from catching up: its first error is returned at the end. */
 int engine_until_idle(stele_engine *e, bool commands, size_t *did,
                       stele_err *err);
+/* Whether s is a W3C traceparent of version 00 with a trace id and a
+ * parent id that are not all zeros (an invalid one is ignored, as the
+ * recommendation says, never passed on). */
+bool engine_traceparent_valid(const char *s, size_t len);
+
 void engine_logf(stele_engine *e, stele_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* engine_logf about an aggregate or a command: in JSON lines

@@ -165,6 +165,14 @@ static int events_of_partition(stele_engine *e, aggregate *a, int32_t p,
                                   items[j].schema->version, NULL, &meta};
                 json_t *shown = event_json(&ev, &items[j].value);
                 json_t *stored = stored_json(e, r);
+                size_t tlen;
+                const char *trace = engine_header_get(r, H_TRACEPARENT, &tlen);
+                if (shown && trace && engine_traceparent_valid(trace, tlen) &&
+                    json_object_set_new(shown, "traceparent",
+                                        json_stringn(trace, tlen))) {
+                    json_decref(shown);
+                    shown = NULL;
+                }
                 if (!shown)
                     json_decref(stored);
                 else if (!stored ||

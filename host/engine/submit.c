@@ -44,7 +44,7 @@ int stele_engine_encode_command(stele_engine *e, const json_t *cmd,
     static const char *keys[] = {
         "type",       "aggregate_id",     "data",
         "command_id", "expected_version", "correlation_id",
-        "user"};
+        "user",       "traceparent"};
     if (!json_is_object(cmd))
         return stele_err_set(err, STELE_EINVAL,
                              "command: expected a JSON object");
@@ -59,17 +59,23 @@ int stele_engine_encode_command(stele_engine *e, const json_t *cmd,
             return stele_err_set(err, STELE_EINVAL,
                                  "command: unknown key '%s' (expected type, "
                                  "aggregate_id, data, command_id, "
-                                 "expected_version, correlation_id, user)",
+                                 "expected_version, correlation_id, user, "
+                                 "traceparent)",
                                  key);
     }
-    const char *type, *agg_id, *command_id, *correlation, *user;
+    const char *type, *agg_id, *command_id, *correlation, *user, *trace;
     int rc;
     if ((rc = opt_string(cmd, "type", &type, err)) ||
         (rc = opt_string(cmd, "aggregate_id", &agg_id, err)) ||
         (rc = opt_string(cmd, "command_id", &command_id, err)) ||
         (rc = opt_string(cmd, "correlation_id", &correlation, err)) ||
-        (rc = opt_string(cmd, "user", &user, err)))
+        (rc = opt_string(cmd, "user", &user, err)) ||
+        (rc = opt_string(cmd, "traceparent", &trace, err)))
         return rc;
+    if (trace && !engine_traceparent_valid(trace, strlen(trace)))
+        return stele_err_set(err, STELE_EINVAL,
+                             "command: 'traceparent' is not a W3C "
+                             "traceparent (00-<32 hex>-<16 hex>-<2 hex>)");
     if (!type || !agg_id)
         return stele_err_set(err, STELE_EINVAL,
                              "command: 'type' and 'aggregate_id' are "
@@ -136,6 +142,11 @@ int stele_engine_encode_command(stele_engine *e, const json_t *cmd,
     if (user) {
         snprintf(out->user, sizeof out->user, "%s", user);
         h[nh++] = (stele_log_header){H_USER, out->user, strlen(out->user)};
+    }
+    if (trace) {
+        snprintf(out->traceparent, sizeof out->traceparent, "%s", trace);
+        h[nh++] = (stele_log_header){H_TRACEPARENT, out->traceparent,
+                                     TRACEPARENT_LEN};
     }
     s->partition =
         stele_partition_for_key(agg_id, strlen(agg_id), a->partitions);

@@ -125,3 +125,25 @@ aggregate *engine_aggregate_by_commands_topic(stele_engine *e,
             return &e->aggs[i];
     return NULL;
 }
+
+static bool lower_hex(const char *s, size_t n, bool *all_zero)
+{
+    *all_zero = true;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+        *all_zero &= c == '0';
+    }
+    return true;
+}
+
+bool engine_traceparent_valid(const char *s, size_t len)
+{
+    bool zero_trace, zero_parent, ignored;
+    return s && len == TRACEPARENT_LEN && s[0] == '0' && s[1] == '0' &&
+           s[2] == '-' && s[35] == '-' && s[52] == '-' &&
+           lower_hex(s + 3, 32, &zero_trace) && !zero_trace &&
+           lower_hex(s + 36, 16, &zero_parent) && !zero_parent &&
+           lower_hex(s + 53, 2, &ignored);
+}

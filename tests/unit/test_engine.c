@@ -249,6 +249,64 @@ static void test_malformed_json_commands_are_refused(void **state)
     open_account(f, "still-fine", 1);
 }
 
+static void traceparent_of(void *opaque, json_t *ev)
+{
+    char *out = opaque;
+    const char *t = json_string_value(json_object_get(ev, "traceparent"));
+    if (t && !strcmp(json_string_value(json_object_get(ev, "type")),
+                     "bank.Deposited"))
+        snprintf(out, 64, "%s", t);
+    json_decref(ev);
+}
+
+/* A command's W3C traceparent goes into its events and its result, so a
+ * request is followed across services; one that is not a traceparent is
+ * refused by the client, and not passed on when a raw producer wrote it. */
+static void test_traceparent_is_carried_into_events_and_result(void **state)
+{
+    fixture *f = *state;
+    const char *tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    open_account(f, "t1", 10);
+    json_t *r = send_cmd(f,
+                         "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"t1\","
+                         "\"traceparent\":\"%s\",\"data\":{\"amount\":5}}",
+                         tp);
+    expect_status(r, "accepted", NULL);
+    assert_string_equal(jstr(r, "traceparent"), tp);
+    json_decref(r);
+    char seen[64] = "";
+    stele_err err = {0};
+    assert_int_equal(stele_engine_events(f->e, "Account", "t1", 0,
+                                         traceparent_of, seen, &err),
+                     0);
+    assert_string_equal(seen, tp);
+    /* without one, none is made up */
+    r = send_cmd(f, "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"t1\","
+                    "\"data\":{\"amount\":5}}");
+    assert_null(json_object_get(r, "traceparent"));
+    json_decref(r);
+    static const char *const bad[] = {
+        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[300];
+        snprintf(text, sizeof text,
+                 "{\"type\":\"bank.Deposit\",\"aggregate_id\":\"t1\","
+                 "\"traceparent\":\"%s\",\"data\":{\"amount\":1}}",
+                 bad[i]);
+        json_t *cmd = json_loads(text, 0, NULL);
+        stele_submitted s;
+        assert_int_equal(stele_engine_submit_json(f->e, cmd, &s, &err),
+                         STELE_EINVAL);
+        assert_non_null(strstr(err.msg, "traceparent"));
+        json_decref(cmd);
+    }
+}
+
 static void test_restart_restores_states_from_snapshots(void **state)
 {
     fixture *f = *state;
@@ -507,6 +565,7 @@ int main(void)
         T(test_duplicate_in_same_batch_processed_once),
         T(test_bad_records_are_rejected_and_host_keeps_running),
         T(test_malformed_json_commands_are_refused),
+        T(test_traceparent_is_carried_into_events_and_result),
         T(test_restart_restores_states_from_snapshots),
         T(test_state_version_bump_rebuilds_states_from_events),
         T(test_replay_rebuilds_states),
